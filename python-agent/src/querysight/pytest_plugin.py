@@ -1,0 +1,1 @@
+"""pytest plugin: one querysight unit per test (off unless enabled)."""
