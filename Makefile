@@ -59,7 +59,7 @@ demo: install build
 	node dist/cli.js serve
 
 bench: install build
-	npm run bench
+	node test/bench/run.mjs --write
 
 lint: install
 	$(VENV)/bin/ruff check python-agent
