@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest'
+import type { UnitSummary } from '../../../server/src/protocol.js'
+import { EMPTY_FILTER, filterFromParams, filterToApiParams, filterToParams, filterUnits, mergeUnits, routesOf, statusClass, unitLabel } from './units.js'
+
+function unit(id: string, started_at: number, over: Partial<UnitSummary> = {}): UnitSummary {
+  return {
+    id, kind: 'request', name: `GET /books/${id}/`, method: 'GET', path: `/books/${id}/?page=2`, route: 'books/<int:pk>/',
+    status: 200, started_at, duration_ms: 12, app: 'bookshop',
+    summary: { queries: 3, db_ms: 1, duplicates: 0, n_plus_one: 0, findings: 0, severity: null },
+    ...over,
+  }
+}
+
+describe('mergeUnits', () => {
+  it('keeps units newest first and each one once', () => {
+    const merged = mergeUnits([unit('b', 20), unit('a', 10)], [unit('c', 30), unit('a', 10), unit('d', 15)])
+    expect(merged.map((u) => u.id)).toEqual(['c', 'b', 'd', 'a'])
+  })
+  it('keeps only the newest units past the cap', () => {
+    const merged = mergeUnits([], [unit('a', 1), unit('b', 2), unit('c', 3)], 2)
+    expect(merged.map((u) => u.id)).toEqual(['c', 'b'])
+  })
+  it('returns the same list when nothing new arrived, so the view does not redraw', () => {
+    const a = unit('a', 1)
+    const list = [a]
+    expect(mergeUnits(list, [a])).toBe(list)
+    expect(mergeUnits(list, [])).toBe(list)
+  })
+})
+
+describe('filterUnits', () => {
+  const units = [
+    unit('a', 3, { route: 'books/', name: 'GET /books/', path: '/books/' }),
+    unit('b', 2, { kind: 'test', name: 'tests/test_api.py::test_list', method: null, path: null, route: null, status: null }),
+    unit('c', 1, { summary: { queries: 30, db_ms: 9, duplicates: 2, n_plus_one: 1, findings: 3, severity: 'error' } }),
+  ]
+  it('shows everything with an empty filter', () => {
+    expect(filterUnits(units, EMPTY_FILTER)).toBe(units)
+  })
+  it('matches every word of the text against name, path and route', () => {
+    expect(filterUnits(units, { ...EMPTY_FILTER, q: 'test_api list' }).map((u) => u.id)).toEqual(['b'])
+    expect(filterUnits(units, { ...EMPTY_FILTER, q: '/BOOKS/' }).map((u) => u.id)).toEqual(['a', 'c'])
+  })
+  it('filters by kind, route and findings', () => {
+    expect(filterUnits(units, { ...EMPTY_FILTER, kind: 'test' }).map((u) => u.id)).toEqual(['b'])
+    expect(filterUnits(units, { ...EMPTY_FILTER, route: 'books/' }).map((u) => u.id)).toEqual(['a'])
+    expect(filterUnits(units, { ...EMPTY_FILTER, findings: true }).map((u) => u.id)).toEqual(['c'])
+  })
+  it('lists the distinct routes in order', () => {
+    expect(routesOf(units)).toEqual(['books/', 'books/<int:pk>/'])
+  })
+})
+
+describe('filter in the URL', () => {
+  it('round-trips through the hash query and leaves empty fields out', () => {
+    const filter = { q: 'author', kind: 'request' as const, route: 'books/', findings: true }
+    const params = filterToParams(filter)
+    expect(params.toString()).toBe('q=author&kind=request&route=books%2F&findings=1')
+    expect(filterFromParams(params)).toEqual(filter)
+    expect(filterToParams(EMPTY_FILTER).toString()).toBe('')
+  })
+  it('ignores an unknown kind', () => {
+    expect(filterFromParams(new URLSearchParams('kind=banana')).kind).toBe('')
+  })
+  it('asks the API for the same units', () => {
+    expect(filterToApiParams({ ...EMPTY_FILTER, route: 'books/', findings: true }, { limit: 50, before: 'x' }).toString())
+      .toBe('limit=50&before=x&route=books%2F&finding=any')
+  })
+})
+
+describe('labels', () => {
+  it('shows the path for requests and the name for everything else', () => {
+    expect(unitLabel(unit('a', 1))).toBe('/books/a/?page=2')
+    expect(unitLabel({ kind: 'test', name: 'tests/t.py::x', path: null, method: null })).toBe('tests/t.py::x')
+  })
+  it('classes statuses by family', () => {
+    expect([200, 302, 404, 500, null].map(statusClass)).toEqual(['status--2xx', 'status--3xx', 'status--4xx', 'status--5xx', 'status--none'])
+  })
+})
