@@ -4,6 +4,8 @@
  * @module
  */
 
+import { InvalidPayloadError } from './errors.js'
+
 export const PROTOCOL_VERSION = 1
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -228,3 +230,243 @@ export type LiveServerMessage =
   | { type: 'cleared' }
 
 export type LiveClientMessage = { type: 'subscribe'; units: string[] }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parsing ingest payloads (POST /api/v1/ingest, POST /api/v1/analyze) with precise errors
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Limits of §4. The body limit is applied by the HTTP layer, the others by `parseIngestPayload`. */
+export const LIMITS = {
+  bodyBytes: 16 * 1024 * 1024,
+  unitsPerBatch: 1000,
+  sqlBytes: 100 * 1024,
+  stackFrames: 16,
+  idLength: 200,
+  textLength: 10_000,
+} as const
+
+type Obj = Record<string, unknown>
+
+const fail = (path: string, detail: string): never => {
+  throw new InvalidPayloadError(path, detail)
+}
+
+const describe = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`
+
+function object(value: unknown, path: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(path, `must be an object, got ${describe(value)}`)
+  return value as Obj
+}
+
+function array(value: unknown, path: string): unknown[] {
+  if (!Array.isArray(value)) fail(path, `must be an array, got ${describe(value)}`)
+  return value as unknown[]
+}
+
+function string(value: unknown, path: string, { max = LIMITS.textLength as number, empty = false } = {}): string {
+  if (typeof value !== 'string') return fail(path, `must be a string, got ${describe(value)}`)
+  if (!empty && value.length === 0) fail(path, 'must not be empty')
+  if (value.length > max) fail(path, `is longer than ${max} characters`)
+  return value
+}
+
+function optionalString(value: unknown, path: string, options?: { max?: number; empty?: boolean }): string | null {
+  return value === undefined || value === null ? null : string(value, path, options)
+}
+
+function number(value: unknown, path: string, { min = 0, integer = false, max = Number.MAX_SAFE_INTEGER as number } = {}): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fail(path, `must be a finite number, got ${describe(value)}`)
+  if (integer && !Number.isInteger(value)) fail(path, `must be an integer, got ${value}`)
+  if (value < min || value > max) fail(path, `must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+function boolean(value: unknown, path: string): boolean {
+  if (typeof value !== 'boolean') fail(path, `must be true or false, got ${describe(value)}`)
+  return value as boolean
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) fail(path, `must be one of ${allowed.join(', ')}, got ${describe(value)}`)
+  return value as T
+}
+
+function required(obj: Obj, key: string, path: string): unknown {
+  const value = obj[key]
+  if (value === undefined) fail(`${path}${path ? '.' : ''}${key}`, 'is required')
+  return value
+}
+
+function utf8Length(text: string): number {
+  if (text.length * 3 <= LIMITS.sqlBytes) return text.length
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code >= 0xd800 && code < 0xdc00 ? 4 : code >= 0xdc00 && code < 0xe000 ? 0 : 3
+  }
+  return bytes
+}
+
+/** Normalizes `http://Example.com:80/x` to `http://example.com`; anything that is not an http(s) origin is an error. */
+export function parseOrigin(value: string, path: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return fail(path, `must be an http(s) origin such as "http://127.0.0.1:8000", got ${JSON.stringify(value.slice(0, 80))}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(path, `must be an http(s) origin, got ${JSON.stringify(value.slice(0, 80))}`)
+  return url.origin
+}
+
+function parseFrame(value: unknown, path: string): Frame {
+  const frame = object(value, path)
+  return {
+    file: string(required(frame, 'file', path), `${path}.file`, { max: 2000 }),
+    line: number(required(frame, 'line', path), `${path}.line`, { integer: true }),
+    function: string(required(frame, 'function', path), `${path}.function`, { max: 2000, empty: true }),
+  }
+}
+
+function parseTemplate(value: unknown, path: string): TemplatePosition | null {
+  if (value === undefined || value === null) return null
+  const template = object(value, path)
+  return {
+    name: string(required(template, 'name', path), `${path}.name`, { max: 2000 }),
+    line: number(required(template, 'line', path), `${path}.line`, { integer: true }),
+  }
+}
+
+function parseParams(value: unknown, many: boolean, path: string): Params {
+  if (value === undefined) return fail(path, 'is required (null when parameter capture is off)')
+  if (value === null) return null
+  if (many) {
+    const rows = array(value, path)
+    rows.forEach((row, i) => {
+      if (typeof row !== 'object' || row === null) fail(`${path}[${i}]`, `each row of an executemany must be an array or object, got ${describe(row)}`)
+    })
+    return rows as Params
+  }
+  if (typeof value !== 'object') fail(path, `must be an array, an object of named parameters, or null, got ${describe(value)}`)
+  return value as Params
+}
+
+function parseQuery(value: unknown, path: string): WireQuery {
+  const query = object(value, path)
+  const sql = string(required(query, 'sql', path), `${path}.sql`, { max: Number.MAX_SAFE_INTEGER })
+  if (utf8Length(sql) > LIMITS.sqlBytes) fail(`${path}.sql`, `is longer than ${LIMITS.sqlBytes / 1024} KB; the agent truncates longer SQL and sets "sql_truncated": true`)
+  const many = query.many === undefined ? false : boolean(query.many, `${path}.many`)
+  const stack = query.stack === undefined || query.stack === null ? [] : array(query.stack, `${path}.stack`)
+  if (stack.length > LIMITS.stackFrames) fail(`${path}.stack`, `has ${stack.length} frames; at most ${LIMITS.stackFrames} application frames are allowed`)
+  const frames = stack.map((frame, i) => parseFrame(frame, `${path}.stack[${i}]`))
+  const callsite = query.callsite === undefined || query.callsite === null ? (frames[0] ?? null) : parseFrame(query.callsite, `${path}.callsite`)
+  const parsed: WireQuery = {
+    sql,
+    params: parseParams(query.params, many, `${path}.params`),
+    db: string(required(query, 'db', path), `${path}.db`, { max: 200 }),
+    vendor: string(required(query, 'vendor', path), `${path}.vendor`, { max: 200 }),
+    start_ms: number(required(query, 'start_ms', path), `${path}.start_ms`),
+    duration_ms: number(required(query, 'duration_ms', path), `${path}.duration_ms`),
+    many,
+    error: optionalString(query.error, `${path}.error`, { empty: true }),
+    callsite,
+    stack: frames,
+  }
+  const template = parseTemplate(query.template, `${path}.template`)
+  if (template) parsed.template = template
+  if (query.sql_truncated !== undefined) parsed.sql_truncated = boolean(query.sql_truncated, `${path}.sql_truncated`)
+  return parsed
+}
+
+function parseUnit(value: unknown, path: string): WireUnit {
+  const unit = object(value, path)
+  const id = string(required(unit, 'id', path), `${path}.id`, { max: LIMITS.idLength })
+  if (!/^[\w.:~-]+$/.test(id)) fail(`${path}.id`, `may only hold letters, digits and . _ - : ~ (a UUID is best), got ${JSON.stringify(id.slice(0, 60))}`)
+  const queries = array(required(unit, 'queries', path), `${path}.queries`)
+  const status = unit.status === undefined || unit.status === null ? null : number(unit.status, `${path}.status`, { integer: true, min: 100, max: 599 })
+  return {
+    id,
+    kind: oneOf(required(unit, 'kind', path), UNIT_KINDS, `${path}.kind`),
+    name: string(required(unit, 'name', path), `${path}.name`),
+    method: optionalString(unit.method, `${path}.method`, { max: 20 }),
+    path: optionalString(unit.path, `${path}.path`, { empty: true }),
+    route: optionalString(unit.route, `${path}.route`, { empty: true }),
+    view: optionalString(unit.view, `${path}.view`, { empty: true }),
+    status,
+    started_at: number(required(unit, 'started_at', path), `${path}.started_at`),
+    duration_ms: number(required(unit, 'duration_ms', path), `${path}.duration_ms`),
+    meta: unit.meta === undefined || unit.meta === null ? {} : object(unit.meta, `${path}.meta`),
+    queries: queries.map((query, i) => parseQuery(query, `${path}.queries[${i}]`)),
+    dropped_queries: unit.dropped_queries === undefined ? 0 : number(unit.dropped_queries, `${path}.dropped_queries`, { integer: true }),
+  }
+}
+
+function parseRelation(value: unknown, path: string): Relation {
+  const relation = object(value, path)
+  const parsed: Relation = {
+    field: string(required(relation, 'field', path), `${path}.field`, { max: 500 }),
+    kind: oneOf(required(relation, 'kind', path), RELATION_KINDS, `${path}.kind`),
+    target: string(required(relation, 'target', path), `${path}.target`, { max: 500 }),
+  }
+  for (const key of ['column', 'target_column', 'through_table', 'source_column'] as const) {
+    const text = optionalString(relation[key], `${path}.${key}`, { max: 500 })
+    if (text !== null) parsed[key] = text
+  }
+  return parsed
+}
+
+function parseSchema(value: unknown, path: string): Schema | null {
+  if (value === undefined || value === null) return null
+  const schema = object(value, path)
+  const models = array(required(schema, 'models', path), `${path}.models`)
+  return {
+    models: models.map((value, i) => {
+      const at = `${path}.models[${i}]`
+      const model = object(value, at)
+      const relations = model.relations === undefined ? [] : array(model.relations, `${at}.relations`)
+      return {
+        model: string(required(model, 'model', at), `${at}.model`, { max: 500 }),
+        table: string(required(model, 'table', at), `${at}.table`, { max: 500 }),
+        pk: string(required(model, 'pk', at), `${at}.pk`, { max: 500 }),
+        relations: relations.map((relation, j) => parseRelation(relation, `${at}.relations[${j}]`)),
+      }
+    }),
+  }
+}
+
+function parseApp(value: unknown, path: string): AppInfo {
+  const app = object(value, path)
+  const origin = optionalString(app.origin, `${path}.origin`, { max: 2000 })
+  return {
+    name: string(required(app, 'name', path), `${path}.name`, { max: 200 }),
+    framework: optionalString(app.framework, `${path}.framework`, { max: 200 }),
+    framework_version: optionalString(app.framework_version, `${path}.framework_version`, { max: 200 }),
+    host: optionalString(app.host, `${path}.host`, { max: 500 }),
+    pid: app.pid === undefined || app.pid === null ? null : number(app.pid, `${path}.pid`, { integer: true }),
+    origin: origin === null ? null : parseOrigin(origin, `${path}.origin`),
+  }
+}
+
+/**
+ * Validates a decoded ingest body against §4 and returns a clean copy (unknown fields dropped, optional fields
+ * defaulted). Throws `InvalidPayloadError` (400) whose `path` names the first offending field, as
+ * `units[0].queries[3].sql`. A unit id repeated within the batch is accepted and stored once, like a resent unit.
+ */
+export function parseIngestPayload(json: unknown): IngestPayload {
+  const body = object(json, '')
+  const protocol = required(body, 'protocol', '')
+  if (protocol !== PROTOCOL_VERSION) fail('protocol', `this server speaks protocol ${PROTOCOL_VERSION}, got ${describe(protocol)}; use an agent and server of matching versions`)
+  const agent = object(required(body, 'agent', ''), 'agent')
+  const units = array(required(body, 'units', ''), 'units')
+  if (units.length > LIMITS.unitsPerBatch) fail('units', `has ${units.length} units; send at most ${LIMITS.unitsPerBatch} a batch`)
+  const parsed: IngestPayload = {
+    protocol: PROTOCOL_VERSION,
+    agent: { name: string(required(agent, 'name', 'agent'), 'agent.name', { max: 200 }), version: string(required(agent, 'version', 'agent'), 'agent.version', { max: 200 }) },
+    app: parseApp(required(body, 'app', ''), 'app'),
+    units: units.map((unit, i) => parseUnit(unit, `units[${i}]`)),
+  }
+  const schema = parseSchema(body.schema, 'schema')
+  if (schema) parsed.schema = schema
+  return parsed
+}
