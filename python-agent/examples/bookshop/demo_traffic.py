@@ -1,0 +1,86 @@
+"""Send a little traffic to the running bookshop, so querysight's report is not empty.
+
+Visits every scenario of the demo, broken then fixed (``?fixed=1``), including the restock button's POST.
+
+    python demo_traffic.py [--url http://127.0.0.1:8000]
+
+Exits non-zero when a page does not answer 2xx.
+"""
+
+import argparse
+import http.cookiejar
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from shop.scenarios import SCENARIOS, Scenario  # plain data, importable without Django
+
+TIMEOUT_S = 30
+
+
+class Visitor:
+    """A browser-like client: keeps cookies (for the CSRF token) and reports each answer."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+        self.failures = 0
+
+    def visit(self, method: str, path: str, body: dict | None = None) -> None:
+        headers = {"Accept": "text/html,application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers |= {"Content-Type": "application/json", "X-CSRFToken": self.csrf_token()}
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+        try:
+            with self.opener.open(request, timeout=TIMEOUT_S) as response:
+                response.read()
+                status, unit = response.status, response.headers.get("X-QuerySight-Unit", "")
+        except urllib.error.HTTPError as error:
+            status, unit = error.code, error.headers.get("X-QuerySight-Unit", "")
+        except OSError as error:
+            sys.exit(f"demo_traffic: cannot reach {self.base_url}{path} ({error}); is the bookshop running?")
+        if not 200 <= status < 300:
+            self.failures += 1
+        print(f"  {method:<4} {path:<42} {status}" + (f"  unit {unit}" if unit else ""))
+
+    def csrf_token(self) -> str:
+        return next((cookie.value for cookie in self.cookies if cookie.name == "csrftoken"), "")
+
+
+def visit_scenario(visitor: Visitor, scenario: Scenario, fixed: bool) -> None:
+    suffix = "?fixed=1" if fixed else ""
+    if scenario.method == "GET":
+        visitor.visit("GET", scenario.path + suffix)
+        return
+    # Like a person: open the page with the button (it sets the CSRF cookie), then press it.
+    visitor.visit("GET", scenario.via + suffix)
+    visitor.visit(scenario.method, scenario.path + suffix, body={"quantity": 5})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_url = os.environ.get("DEMO_URL", f"http://127.0.0.1:{os.environ.get('DEMO_PORT', '8000')}")
+    parser.add_argument("--url", default=default_url, help=f"the bookshop's address (default {default_url})")
+    args = parser.parse_args(argv)
+    visitor = Visitor(args.url)
+    visitor.visit("GET", "/")
+    for fixed in (False, True):
+        print(f"{'fixed' if fixed else 'broken'} versions:")
+        for scenario in SCENARIOS:
+            visit_scenario(visitor, scenario, fixed)
+    if visitor.failures:
+        print(f"demo_traffic: {visitor.failures} request(s) did not answer 2xx", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
