@@ -1,41 +1,113 @@
 /** The `querysight` command: argv only; the work is in the modules it calls. @module */
-import { parseArgs } from 'node:util'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { UsageError } from './errors.js'
 import { startServer } from './server.js'
 import { VERSION } from './version.js'
 
-const HELP = `querysight ${VERSION}: find the database work a Python web app should not be doing
+/** A subcommand: parses its own arguments, resolves to an exit code, or to null while it keeps the process running. */
+interface Command {
+  usage: string
+  summary: string
+  run: (args: string[]) => Promise<number | null>
+}
+
+const SERVE_OPTIONS = {
+  host: { type: 'string', default: '127.0.0.1' },
+  port: { type: 'string', default: '8321' },
+  db: { type: 'string' },
+  token: { type: 'string' },
+  'max-units': { type: 'string', default: '10000' },
+} satisfies ParseArgsConfig['options']
+
+/** Parses `args` against `options`; unknown flags and stray arguments become a UsageError naming `command`. */
+function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(command: string, args: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true })
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('\n')[0]}; see querysight ${command} --help`)
+  }
+}
+
+function integerFlag(name: string, value: string, min: number, max: number): number {
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < min || number > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
+  return number
+}
+
+const serve: Command = {
+  usage: 'querysight serve [--host 127.0.0.1] [--port 8321] [--db PATH|:memory:] [--token T] [--max-units 10000]',
+  summary: 'start the server and the UI (the default command)',
+  async run(args) {
+    const { values } = parseFlags('serve', args, SERVE_OPTIONS)
+    const server = await startServer({
+      host: values.host,
+      port: integerFlag('port', values.port, 0, 65535),
+      db: values.db,
+      token: values.token ?? (process.env.QUERYSIGHT_TOKEN || null),
+      maxUnits: integerFlag('max-units', values['max-units'], 1, 100_000_000),
+    })
+    process.stdout.write(`querysight ${VERSION} listening on ${server.url}\n`)
+    const stop = () => {
+      process.once('SIGINT', () => process.exit(130))
+      process.once('SIGTERM', () => process.exit(143))
+      server.close().then(
+        () => process.exit(0),
+        (err: Error) => {
+          process.stderr.write(`querysight: error while closing: ${err.message}\n`)
+          process.exit(1)
+        },
+      )
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    return null
+  },
+}
+
+/** Subcommands by name; the first is the default when argv starts with a flag or is empty. */
+const COMMANDS: Record<string, Command> = { serve }
+
+const help = () =>
+  `querysight ${VERSION}: find the database work a Python web app should not be doing
 
 Usage:
-  querysight serve [--host 127.0.0.1] [--port 8321]   start the server and the UI (default command)
-  querysight --version                                  print the version
-  querysight --help                                     print this help
+${Object.values(COMMANDS)
+  .map((command) => `  ${command.usage}\n      ${command.summary}`)
+  .join('\n')}
+  querysight --version      print the version
+  querysight --help         print this help
+
+Environment: QUERYSIGHT_TOKEN sets --token.
 `
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(HELP)
+async function main(argv: string[]): Promise<number | null> {
+  const [first, ...rest] = argv
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(help())
     return 0
   }
-  if (argv.includes('--version')) {
+  if (first === '--version' || first === '-v') {
     process.stdout.write(`${VERSION}\n`)
     return 0
   }
-  const args = argv[0] === 'serve' ? argv.slice(1) : argv
-  const { values } = parseArgs({ args, options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '8321' } } })
-  const server = await startServer({ host: values.host, port: Number(values.port) })
-  process.stdout.write(`querysight ${VERSION} listening on ${server.url}\n`)
-  const stop = () => void server.close().then(() => process.exit(0))
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
-  return -1
+  const named = first !== undefined && !first.startsWith('-')
+  const command = named ? COMMANDS[first] : serve
+  if (!command) throw new UsageError(`unknown command ${JSON.stringify(first)}; commands: ${Object.keys(COMMANDS).join(', ')} (see querysight --help)`)
+  const args = named ? rest : argv
+  const own = args.includes('--') ? args.slice(0, args.indexOf('--')) : args
+  if (own.includes('--help') || own.includes('-h')) {
+    process.stdout.write(`Usage: ${command.usage}\n  ${command.summary}\n`)
+    return 0
+  }
+  return command.run(args)
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exit(code)
+    if (code !== null) process.exit(code)
   },
   (err: Error) => {
     process.stderr.write(`querysight: ${err.message}\n`)
-    process.exit(2)
+    process.exit(err instanceof UsageError ? 2 : 1)
   },
 )

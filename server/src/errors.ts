@@ -1,6 +1,6 @@
 /** One error class per kind of failure; each message says how to fix it. @module */
 
-export type HttpStatus = 400 | 401 | 403 | 404 | 413 | 415 | 421 | 500 | 503
+export type HttpStatus = 400 | 401 | 403 | 404 | 413 | 415 | 421 | 426 | 500 | 503
 
 /** An error that maps to an HTTP answer with a JSON body `{"error": {code, message, path?}}`. */
 export class HttpError extends Error {

@@ -1,0 +1,44 @@
+/** Recorded units: list with filters and a cursor, one unit in full, clear all. @module */
+import { Hono } from 'hono'
+import { InvalidQueryError, NotFoundError } from '../errors.js'
+import type { Hub } from '../live/hub.js'
+import { FINDING_KINDS, UNIT_KINDS, type FindingKind, type UnitKind } from '../protocol.js'
+import { MAX_PAGE_SIZE, type Store, type UnitQuery } from '../store/store.js'
+
+/** `GET /api/v1/units?limit&before&kind&route&q&finding` → a UnitQuery, or a 400 naming the bad parameter. */
+export function parseUnitQuery(query: Record<string, string | undefined>): UnitQuery {
+  const parsed: UnitQuery = {}
+  if (query.limit !== undefined) {
+    const limit = Number(query.limit)
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new InvalidQueryError('limit', `must be an integer from 1 to ${MAX_PAGE_SIZE}, got ${JSON.stringify(query.limit)}`)
+    parsed.limit = limit
+  }
+  if (query.kind) {
+    if (!UNIT_KINDS.includes(query.kind as UnitKind)) throw new InvalidQueryError('kind', `must be one of ${UNIT_KINDS.join(', ')}, got ${JSON.stringify(query.kind)}`)
+    parsed.kind = query.kind as UnitKind
+  }
+  if (query.finding) {
+    if (!FINDING_KINDS.includes(query.finding as FindingKind)) {
+      throw new InvalidQueryError('finding', `must be one of ${FINDING_KINDS.join(', ')}, got ${JSON.stringify(query.finding)}`)
+    }
+    parsed.finding = query.finding as FindingKind
+  }
+  if (query.before) parsed.before = query.before
+  if (query.route) parsed.route = query.route
+  if (query.q) parsed.q = query.q
+  return parsed
+}
+
+export const unitsRoutes = ({ store, hub }: { store: Store; hub: Hub }) =>
+  new Hono()
+    .get('/', (c) => c.json(store.listUnits(parseUnitQuery(c.req.query()))))
+    .get('/:id', (c) => {
+      const json = store.getUnitJson(c.req.param('id'))
+      if (json === null) throw new NotFoundError(`no unit ${c.req.param('id')}; it may have been removed by retention (--max-units) or a clear`)
+      return c.body(`{"unit":${json}}`, 200, { 'Content-Type': 'application/json' })
+    })
+    .delete('/', (c) => {
+      store.clear()
+      hub.publishCleared()
+      return c.json({ ok: true, units: 0 })
+    })
