@@ -85,10 +85,9 @@ def seed(rng: random.Random) -> dict[str, int]:
     )
     tags = Tag.objects.bulk_create(Tag(pk=i, name=name) for i, name in enumerate(TAGS[: COUNTS["tags"]], start=1))
     books = Book.objects.bulk_create(make_book(rng, i, authors, publishers) for i in range(1, COUNTS["books"] + 1))
+    book_tags = [(book, tag) for book in books for tag in rng.sample(tags, rng.randint(1, 4))]
     Book.tags.through.objects.bulk_create(
-        Book.tags.through(book_id=book.pk, tag_id=tag.pk)
-        for book in books
-        for tag in rng.sample(tags, rng.randint(1, 4))
+        Book.tags.through(pk=i, book_id=book.pk, tag_id=tag.pk) for i, (book, tag) in enumerate(book_tags, start=1)
     )
     customers = Customer.objects.bulk_create(
         Customer(
