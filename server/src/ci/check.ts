@@ -1,0 +1,313 @@
+/**
+ * The check: analysed units + a budget + an optional baseline → violations (which fail the run) and notes (which
+ * are reported). Pure: no I/O, no clock.
+ *
+ * Units are grouped by their name (`unitKey`: `METHOD route` for requests, the node id for tests). Each unit is held
+ * to its own limits; within a name, one finding seen in several units (the same N+1 in every request of a route) is
+ * reported once, with its largest count and how many units had it.
+ * @module
+ */
+import type { Finding, FindingKind, Unit, UnitKind } from '../protocol.js'
+import { FINDING_KINDS } from '../protocol.js'
+import type { AllowEntry, Budget, Level, ResolvedLimits } from './budget.js'
+import { allowFor, emptyBudget, limitsFor, MarkerError, unitKey } from './budget.js'
+import type { Baseline } from './baseline.js'
+import { baselineOf, compareBaselines, compareStrings, diffLines, oneLine, queryCount } from './baseline.js'
+
+export { queryCount }
+
+export type ViolationKind = 'max_queries' | FindingKind | 'baseline' | 'marker' | 'no_units'
+export type NoteKind = 'warning' | 'allowed' | 'improved' | 'changed' | 'new' | 'missing' | 'unused_allow'
+
+/** A finding as the check reports it: the worst copy seen under one name, and how many units had it. */
+export interface ReportedFinding extends Finding {
+  unit_id: string
+  occurrences: number
+}
+
+export interface Violation {
+  /** The unit name, or null for a failure of the whole run (`no_units`). */
+  unit: string | null
+  unit_kind: UnitKind | null
+  unit_id: string | null
+  kind: ViolationKind
+  /** One line a person reads: `N+1: 12 queries select … at shop/views.py:14`. */
+  message: string
+  finding?: ReportedFinding
+  /** For `max_queries` and `baseline`: the allowed and the actual query counts. */
+  limit?: number
+  actual?: number
+  /** Where the limit came from: `defaults`, `units["GET books/"]`, `marker`, `built-in`, `baseline`. */
+  source?: string
+  /** For `baseline`: snapshot-diff lines, `+ 2× select …`. */
+  diff?: string[]
+}
+
+export interface Note {
+  unit: string | null
+  kind: NoteKind
+  message: string
+  finding?: ReportedFinding
+  diff?: string[]
+  /** For `allowed` and `unused_allow`: the allow entry's reason. */
+  reason?: string
+}
+
+export type Outcome = 'pass' | 'warn' | 'fail'
+
+export interface UnitResult {
+  name: string
+  kind: UnitKind
+  /** How many units had this name (a route requested several times). */
+  runs: number
+  /** The highest query count of its units. */
+  queries: number
+  max_queries: number | null
+  findings: Record<FindingKind, number>
+  outcome: Outcome
+}
+
+export interface CheckResult {
+  passed: boolean
+  budget: string | null
+  baseline: string | null
+  units: UnitResult[]
+  violations: Violation[]
+  notes: Note[]
+  totals: { units: number; runs: number; queries: number; failed: number; warned: number; passed: number; violations: number; warnings: number }
+}
+
+export interface CheckOptions {
+  budget?: Budget
+  baseline?: Baseline | null
+  /** Where the baseline came from, for the report. */
+  baselineFile?: string | null
+}
+
+const FINDING_TITLES: Record<FindingKind, string> = {
+  n_plus_one: 'N+1',
+  duplicate: 'duplicate queries',
+  repeated_write: 'repeated writes',
+  slow_query: 'slow query',
+}
+export const findingTitle = (kind: FindingKind): string => FINDING_TITLES[kind]
+
+export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): string | null => {
+  const parts: string[] = []
+  if (finding.callsite) parts.push(`${finding.callsite.file}:${finding.callsite.line}${finding.callsite.function ? ` in ${finding.callsite.function}` : ''}`)
+  if (finding.template) parts.push(`template ${finding.template.name}:${finding.template.line}`)
+  return parts.length ? parts.join(', ') : null
+}
+
+export function checkUnits(units: readonly Unit[], { budget = emptyBudget(), baseline = null, baselineFile = null }: CheckOptions = {}): CheckResult {
+  const violations: Violation[] = []
+  const notes: Note[] = []
+  const usedAllows = new Set<AllowEntry>()
+  /** Per unit name: N+1 fingerprints that may appear without failing the baseline (allowed, or level "allow"). */
+  const acceptedNPlusOne = new Map<string, Set<string>>()
+  const results: UnitResult[] = []
+
+  for (const [name, group] of groupByName(units)) {
+    const kind = group[0].kind
+    const groupViolations: Violation[] = []
+    const groupNotes: Note[] = []
+    const accepted = new Set<string>()
+    acceptedNPlusOne.set(name, accepted)
+    const reported = new Map<string, { finding: ReportedFinding; level: Level | 'allowed'; allow: AllowEntry | null }>()
+    let worst: { unit: Unit; count: number; limits: ResolvedLimits } | null = null
+    let shownLimit: number | null | undefined
+
+    for (const unit of group) {
+      const limits = resolveLimits(unit, budget, groupViolations, name)
+      const count = queryCount(unit)
+      if (shownLimit === undefined) shownLimit = limits.max_queries
+      if (limits.max_queries !== null && count > limits.max_queries && (!worst || count - limits.max_queries > worst.count - (worst.limits.max_queries ?? 0))) {
+        worst = { unit, count, limits }
+      }
+      for (const finding of unit.findings) {
+        const allow = allowFor(finding, unit, budget)
+        const level: Level | 'allowed' = allow ? 'allowed' : limits[finding.kind]
+        if (allow) usedAllows.add(allow)
+        if (finding.kind === 'n_plus_one' && (allow || level === 'allow')) accepted.add(finding.fingerprint)
+        if (level === 'allow') continue
+        const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}`
+        const seen = reported.get(key)
+        if (!seen) reported.set(key, { finding: { ...finding, unit_id: unit.id, occurrences: 1 }, level, allow })
+        else {
+          const occurrences = seen.finding.occurrences + 1
+          seen.finding = finding.count > seen.finding.count ? { ...finding, unit_id: unit.id, occurrences } : { ...seen.finding, occurrences }
+        }
+      }
+    }
+
+    if (worst) {
+      const limit = worst.limits.max_queries as number
+      const runs = group.length > 1 ? ` (the most of its ${group.length} units)` : ''
+      groupViolations.push({
+        unit: name,
+        unit_kind: kind,
+        unit_id: worst.unit.id,
+        kind: 'max_queries',
+        message: `${worst.count} queries${runs}, over the budget of ${limit} (${worst.limits.from.max_queries})`,
+        limit,
+        actual: worst.count,
+        source: worst.limits.from.max_queries,
+      })
+    }
+    for (const { finding, level, allow } of reported.values()) {
+      const line = findingLine(finding)
+      if (level === 'error') {
+        groupViolations.push({ unit: name, unit_kind: kind, unit_id: finding.unit_id, kind: finding.kind, message: line, finding })
+      } else if (level === 'warn') {
+        groupNotes.push({ unit: name, kind: 'warning', message: line, finding })
+      } else if (allow) {
+        groupNotes.push({ unit: name, kind: 'allowed', message: `${line}; allowed by allow[${allow.index}]`, finding, reason: allow.reason })
+      }
+    }
+
+    const queries = Math.max(...group.map(queryCount))
+    const findings = Object.fromEntries(FINDING_KINDS.map((k) => [k, 0])) as Record<FindingKind, number>
+    for (const unit of group) for (const k of FINDING_KINDS) findings[k] = Math.max(findings[k], unit.findings.filter((f) => f.kind === k).length)
+    results.push({
+      name,
+      kind,
+      runs: group.length,
+      queries,
+      max_queries: shownLimit ?? null,
+      findings,
+      outcome: groupViolations.length ? 'fail' : groupNotes.some((n) => n.kind === 'warning') ? 'warn' : 'pass',
+    })
+    violations.push(...groupViolations)
+    notes.push(...groupNotes)
+  }
+
+  if (baseline) compareWithBaseline(units, baseline, acceptedNPlusOne, violations, notes, results)
+
+  budget.allow.forEach((entry) => {
+    if (!usedAllows.has(entry)) {
+      const what = entry.fingerprint ? `fingerprint ${entry.fingerprint}` : `callsite ${entry.callsite}`
+      notes.push({ unit: null, kind: 'unused_allow', message: `allow[${entry.index}] (${what}) matched no finding; remove it if the code was fixed`, reason: entry.reason })
+    }
+  })
+
+  if (units.length === 0) {
+    violations.push({
+      unit: null,
+      unit_kind: null,
+      unit_id: null,
+      kind: 'no_units',
+      message:
+        'no units were recorded: install the querysight agent where the command runs (pip install querysight); ' +
+        'the pytest plugin records each test, and QuerySightMiddleware each request',
+    })
+  }
+
+  violations.sort((a, b) => compareStrings(a.unit ?? '', b.unit ?? ''))
+  const failed = results.filter((r) => r.outcome === 'fail').length
+  const warned = results.filter((r) => r.outcome === 'warn').length
+  return {
+    passed: violations.length === 0,
+    budget: budget.file,
+    baseline: baseline ? baselineFile : null,
+    units: results,
+    violations,
+    notes,
+    totals: {
+      units: results.length,
+      runs: units.length,
+      queries: units.reduce((sum, unit) => sum + queryCount(unit), 0),
+      failed,
+      warned,
+      passed: results.length - failed - warned,
+      violations: violations.length,
+      warnings: notes.filter((n) => n.kind === 'warning').length,
+    },
+  }
+}
+
+function groupByName(units: readonly Unit[]): [string, Unit[]][] {
+  const groups = new Map<string, Unit[]>()
+  const ordered = [...units].sort((a, b) => a.started_at - b.started_at || compareStrings(a.id, b.id))
+  for (const unit of ordered) {
+    const name = unitKey(unit)
+    const group = groups.get(name)
+    if (group) group.push(unit)
+    else groups.set(name, [unit])
+  }
+  return [...groups.entries()].sort(([a], [b]) => compareStrings(a, b))
+}
+
+/** The unit's limits; a broken pytest marker is a violation of its own, and the unit is then held to the rest. */
+function resolveLimits(unit: Unit, budget: Budget, violations: Violation[], name: string): ResolvedLimits {
+  try {
+    return limitsFor(unit, budget)
+  } catch (err) {
+    if (!(err instanceof MarkerError)) throw err
+    if (!violations.some((v) => v.kind === 'marker')) {
+      violations.push({ unit: name, unit_kind: unit.kind, unit_id: unit.id, kind: 'marker', message: err.message })
+    }
+    return limitsFor({ ...unit, meta: {} }, budget)
+  }
+}
+
+function findingLine(finding: ReportedFinding): string {
+  const where = callsiteText(finding)
+  const many = finding.occurrences > 1 ? ` in ${finding.occurrences} units` : ''
+  const count = finding.kind === 'slow_query' ? `${Math.round(finding.wasted_ms)} ms` : `${finding.count} queries`
+  return `${findingTitle(finding.kind)}: ${count}${many} ${oneLine(finding.sql, 120)}${where ? ` at ${where}` : ''}`
+}
+
+function compareWithBaseline(
+  units: readonly Unit[],
+  baseline: Baseline,
+  acceptedNPlusOne: Map<string, Set<string>>,
+  violations: Violation[],
+  notes: Note[],
+  results: UnitResult[],
+) {
+  const fresh: string[] = []
+  const gone: string[] = []
+  for (const cmp of compareBaselines(baseline, baselineOf(units))) {
+    if (!cmp.after) {
+      gone.push(cmp.name)
+      continue
+    }
+    if (!cmp.before) {
+      fresh.push(cmp.name)
+      continue
+    }
+    const before = cmp.before.queries
+    const after = cmp.after.queries
+    const diff = diffLines(cmp.changes)
+    const newNPlusOne = cmp.newNPlusOne.filter((id) => !acceptedNPlusOne.get(cmp.name)?.has(id))
+    if (after > before || newNPlusOne.length) {
+      const reasons: string[] = []
+      if (after > before) reasons.push(`${after} queries, ${after - before} more than the baseline's ${before}`)
+      for (const id of newNPlusOne) reasons.push(`a new N+1: ${oneLine(cmp.after.fingerprints[id]?.sql ?? id, 120)}`)
+      violations.push({
+        unit: cmp.name,
+        unit_kind: cmp.after.kind,
+        unit_id: null,
+        kind: 'baseline',
+        message: reasons.join('; '),
+        limit: before,
+        actual: after,
+        source: 'baseline',
+        diff,
+      })
+      const result = results.find((r) => r.name === cmp.name)
+      if (result) result.outcome = 'fail'
+    } else if (after < before) {
+      notes.push({ unit: cmp.name, kind: 'improved', message: `${after} queries, ${before - after} fewer than the baseline's ${before}`, diff })
+    } else if (diff.length) {
+      notes.push({ unit: cmp.name, kind: 'changed', message: `${after} queries as in the baseline, but different ones`, diff })
+    }
+  }
+  const list = (names: string[]) => names.slice(0, 10).join(', ') + (names.length > 10 ? `, and ${names.length - 10} more` : '')
+  if (fresh.length) {
+    notes.push({ unit: null, kind: 'new', message: `${fresh.length} unit${fresh.length === 1 ? ' is' : 's are'} not in the baseline (record with --update-baseline): ${list(fresh)}` })
+  }
+  if (gone.length) {
+    notes.push({ unit: null, kind: 'missing', message: `${gone.length} unit${gone.length === 1 ? ' of the baseline' : 's of the baseline'} did not run: ${list(gone)}` })
+  }
+}
