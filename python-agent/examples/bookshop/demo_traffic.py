@@ -14,6 +14,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,20 +50,33 @@ class Visitor:
             sys.exit(f"demo_traffic: cannot reach {self.base_url}{path} ({error}); is the bookshop running?")
         if not 200 <= status < 300:
             self.failures += 1
-        print(f"  {method:<4} {path:<42} {status}" + (f"  unit {unit}" if unit else ""))
+        print(f"  {method:<4} {path:<40} {status}" + (f"  unit {unit}" if unit else ""))
 
     def csrf_token(self) -> str:
         return next((cookie.value for cookie in self.cookies if cookie.name == "csrftoken"), "")
 
 
-def visit_scenario(visitor: Visitor, scenario: Scenario, fixed: bool) -> None:
-    suffix = "?fixed=1" if fixed else ""
+@dataclass(frozen=True)
+class Visit:
+    method: str
+    path: str
+    body: dict | None = None
+
+
+def visits() -> list[Visit]:
+    """The home page, then every scenario broken, then every scenario fixed."""
+    planned = [Visit("GET", "/")]
+    for suffix in ("", "?fixed=1"):
+        for scenario in SCENARIOS:
+            planned.extend(visits_of(scenario, suffix))
+    return planned
+
+
+def visits_of(scenario: Scenario, suffix: str) -> list[Visit]:
     if scenario.method == "GET":
-        visitor.visit("GET", scenario.path + suffix)
-        return
+        return [Visit("GET", scenario.path + suffix)]
     # Like a person: open the page with the button (it sets the CSRF cookie), then press it.
-    visitor.visit("GET", scenario.via + suffix)
-    visitor.visit(scenario.method, scenario.path + suffix, body={"quantity": 5})
+    return [Visit("GET", scenario.via + suffix), Visit(scenario.method, scenario.path + suffix, {"quantity": 5})]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,11 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=default_url, help=f"the bookshop's address (default {default_url})")
     args = parser.parse_args(argv)
     visitor = Visitor(args.url)
-    visitor.visit("GET", "/")
-    for fixed in (False, True):
-        print(f"{'fixed' if fixed else 'broken'} versions:")
-        for scenario in SCENARIOS:
-            visit_scenario(visitor, scenario, fixed)
+    for visit in visits():
+        visitor.visit(visit.method, visit.path, visit.body)
     if visitor.failures:
         print(f"demo_traffic: {visitor.failures} request(s) did not answer 2xx", file=sys.stderr)
         return 1
