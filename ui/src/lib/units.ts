@@ -80,14 +80,16 @@ export function filterToParams(filter: UnitFilter): URLSearchParams {
   return params
 }
 
-/** The query string for `GET /api/v1/units` that asks the server for the same units the filter shows. */
+/**
+ * The query string for `GET /api/v1/units` that asks the server for the units the filter shows. The server filters by
+ * one finding kind only, so "with findings only" stays a filter of the page (applied by matchesFilter).
+ */
 export function filterToApiParams(filter: UnitFilter, { limit = 200, before }: { limit?: number; before?: string | null } = {}): URLSearchParams {
   const params = new URLSearchParams({ limit: String(limit) })
   if (before) params.set('before', before)
   if (filter.kind) params.set('kind', filter.kind)
   if (filter.route) params.set('route', filter.route)
   if (filter.q.trim()) params.set('q', filter.q.trim())
-  if (filter.findings) params.set('finding', 'any')
   return params
 }
 
