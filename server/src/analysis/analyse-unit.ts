@@ -1,0 +1,78 @@
+/**
+ * The analysis of one unit of work (DESIGN.md §6): fingerprint every query, run every detector, and sum it up.
+ * Pure: the same unit, app, schema and options always give the same `Unit`.
+ * @module
+ */
+import type { AppInfo, Finding, Schema, Unit, UnitSummaryCounts, WireUnit } from '../protocol.js'
+import { type AnalysisOptions, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
+import { detectDuplicates } from './detect-duplicates.js'
+import { detectNPlusOne } from './detect-n-plus-one.js'
+import { detectRepeatedWrites } from './detect-repeated-writes.js'
+import { detectSlowQueries } from './detect-slow-queries.js'
+import { queryFacts } from './query-facts.js'
+import { indexSchema } from './schema-index.js'
+
+export type { AnalysisOptions } from './detect-context.js'
+
+export interface AnalysisContext {
+  app: AppInfo
+  schema: Schema | null
+  options?: AnalysisOptions
+}
+
+const KIND_ORDER: Record<Finding['kind'], number> = { n_plus_one: 0, repeated_write: 1, duplicate: 2, slow_query: 3 }
+
+export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisContext): Unit {
+  const facts = queryFacts(unit.queries)
+  const ctx = { options: resolveOptions(options), orm: ormOf(app, facts), schema: indexSchema(schema) }
+  const loops = detectNPlusOne(facts, ctx)
+  const writes = detectRepeatedWrites(facts, ctx)
+  const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
+  const findings = [...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)].sort(
+    (a, b) =>
+      SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+      KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
+      a.query_indexes[0] - b.query_indexes[0],
+  )
+  const fingerprints: Record<string, string> = {}
+  for (const f of facts) fingerprints[f.fingerprint] = f.normalized
+  return {
+    id: unit.id,
+    kind: unit.kind,
+    name: unit.name,
+    method: unit.method ?? null,
+    path: unit.path ?? null,
+    route: unit.route ?? null,
+    status: unit.status ?? null,
+    started_at: unit.started_at,
+    duration_ms: unit.duration_ms,
+    app: app.name,
+    summary: summarise(unit, findings),
+    view: unit.view ?? null,
+    meta: unit.meta ?? {},
+    dropped_queries: unit.dropped_queries ?? 0,
+    framework: app.framework ?? null,
+    queries: unit.queries.map((query, i) => ({ ...query, fingerprint: facts[i].fingerprint })),
+    fingerprints,
+    findings,
+  }
+}
+
+/**
+ * `queries` counts every query the unit ran, the ones past the agent's cap (`dropped_queries`) included;
+ * `duplicates` counts the redundant executions: for each duplicate finding, its copies but the first.
+ */
+export function summarise(unit: WireUnit, findings: Finding[]): UnitSummaryCounts {
+  let severity: UnitSummaryCounts['severity'] = null
+  for (const finding of findings) {
+    if (severity === null || SEVERITY_RANK[finding.severity] > SEVERITY_RANK[severity]) severity = finding.severity
+  }
+  return {
+    queries: unit.queries.length + (unit.dropped_queries ?? 0),
+    db_ms: roundMs(unit.queries.reduce((sum, q) => sum + (Number.isFinite(q.duration_ms) ? q.duration_ms : 0), 0)),
+    duplicates: findings.filter((f) => f.kind === 'duplicate').reduce((sum, f) => sum + f.count - 1, 0),
+    n_plus_one: findings.filter((f) => f.kind === 'n_plus_one').length,
+    findings: findings.length,
+    severity,
+  }
+}

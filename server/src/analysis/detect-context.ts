@@ -1,0 +1,80 @@
+/** What every detector is given besides the queries: options, the ORM to word fixes for, the schema. @module */
+import type { AppInfo, Finding, Severity } from '../protocol.js'
+import type { QueryFacts } from './query-facts.js'
+import type { SchemaIndex } from './schema-index.js'
+
+export interface AnalysisOptions {
+  /** Repeats that make an N+1 or a repeated write (default 2). */
+  minRepeats?: number
+  /** A query slower than this is a `slow_query` (default 100 ms). */
+  slowMs?: number
+  /** An N+1 or repeated write with at least this many repeats is an `error` (default 10). */
+  nPlusOneErrorRepeats?: number
+  /** An N+1 or repeated write wasting at least this much time is an `error` (default 20 ms). */
+  nPlusOneErrorWastedMs?: number
+}
+
+export type DetectOptions = Required<AnalysisOptions>
+
+/** The ORM whose terms a fix is written in. */
+export type Orm = 'django' | 'sqlalchemy'
+
+export interface DetectContext {
+  options: DetectOptions
+  orm: Orm
+  schema: SchemaIndex | null
+}
+
+export function resolveOptions({
+  minRepeats = 2,
+  slowMs = 100,
+  nPlusOneErrorRepeats = 10,
+  nPlusOneErrorWastedMs = 20,
+}: AnalysisOptions = {}): DetectOptions {
+  return { minRepeats: Math.max(2, minRepeats), slowMs, nPlusOneErrorRepeats, nPlusOneErrorWastedMs }
+}
+
+const SQLALCHEMY_FRAMEWORKS = ['sqlalchemy', 'flask', 'fastapi', 'starlette', 'litestar', 'pyramid', 'quart', 'sanic']
+
+/**
+ * Django unless the app says otherwise: `app.framework` naming SQLAlchemy or a framework usually paired with it
+ * (Flask, FastAPI, Starlette...), or, when the framework is not given, SQL in SQLAlchemy's style
+ * (`__[POSTCOMPILE_x]` placeholders, unquoted `table.column AS table_column` select lists).
+ */
+export function ormOf(app: AppInfo, facts: QueryFacts[]): Orm {
+  const framework = (app.framework ?? '').toLowerCase()
+  if (framework.includes('django')) return 'django'
+  if (SQLALCHEMY_FRAMEWORKS.some((name) => framework.includes(name))) return 'sqlalchemy'
+  if (framework) return 'django'
+  const sqlalchemyStyle = facts.some(
+    (f) => f.query.sql.includes('__[POSTCOMPILE_') || /\b(\w+)\.(\w+) AS \1_\2\b/.test(f.query.sql.slice(0, 2000)),
+  )
+  return sqlalchemyStyle ? 'sqlalchemy' : 'django'
+}
+
+/** Group in first-seen order. */
+export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>()
+  for (const item of items) {
+    const key = keyOf(item)
+    const group = groups.get(key)
+    if (group) group.push(item)
+    else groups.set(key, [item])
+  }
+  return groups
+}
+
+/** Milliseconds rounded to the microsecond, so sums of floats read cleanly. */
+export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000
+
+/** The time of every query of a group but the first: what batching or reuse would save. */
+export const wastedMs = (group: QueryFacts[]): number =>
+  roundMs(group.slice(1).reduce((sum, facts) => sum + (Number.isFinite(facts.query.duration_ms) ? facts.query.duration_ms : 0), 0))
+
+export function loopSeverity(count: number, wasted: number, { nPlusOneErrorRepeats, nPlusOneErrorWastedMs }: DetectOptions): Severity {
+  return count >= nPlusOneErrorRepeats || wasted >= nPlusOneErrorWastedMs ? 'error' : 'warning'
+}
+
+export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 }
+
+export type { Finding }

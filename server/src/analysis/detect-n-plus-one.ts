@@ -1,0 +1,64 @@
+/**
+ * N+1 (DESIGN.md §6): at least `minRepeats` SELECTs of one unit with the same fingerprint, the same application
+ * stack (template position included) and the same database, whose values differ, and whose differing values are
+ * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not.
+ * @module
+ */
+import type { Finding } from '../protocol.js'
+import { groupBy, loopSeverity, wastedMs, type DetectContext } from './detect-context.js'
+import { explainLoop, type LoopRelation } from './loop-relation.js'
+import type { QueryFacts } from './query-facts.js'
+import { suggestLoop } from './suggest.js'
+
+const isLoopRead = (facts: QueryFacts): boolean =>
+  facts.shape.kind === 'select' && !facts.shape.control && !facts.query.many
+
+export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[] {
+  const groups = groupBy(all.filter(isLoopRead), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
+  const previous = new Map<number, LoopRelation>()
+  const findings: Finding[] = []
+  for (const group of groups.values()) {
+    if (group.length < ctx.options.minRepeats) continue
+    const keySlot = keySlotOf(group)
+    if (keySlot === null) continue
+    const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, previous })
+    for (const facts of group) previous.set(facts.index, relation)
+    const first = group[0]
+    const wasted = wastedMs(group)
+    findings.push({
+      kind: 'n_plus_one',
+      severity: loopSeverity(group.length, wasted, ctx.options),
+      fingerprint: first.fingerprint,
+      sql: first.normalized,
+      count: group.length,
+      wasted_ms: wasted,
+      query_indexes: group.map((f) => f.index),
+      callsite: first.query.callsite ?? null,
+      template: first.query.template ?? null,
+      trigger_index: relation.triggerIndex,
+      suggestion: suggestLoop(relation, first, group.length, ctx),
+    })
+  }
+  return findings
+}
+
+/**
+ * The slot holding the loop's key: the first varying equality/IN lookup on a column. Null when nothing varies
+ * (exact repeats are duplicates), or when something other than a lookup varies (a range or LIMIT/OFFSET:
+ * pagination; a LIKE: a search per row). A varying `!=` / NOT IN alongside a key lookup is allowed.
+ * Values that were not captured (`params: null`) count as varying.
+ */
+export function keySlotOf(group: QueryFacts[]): number | null {
+  const slots = group[0].shape.slots
+  if (group.some((f) => f.shape.slots.length !== slots.length)) return null
+  let key: number | null = null
+  for (let i = 0; i < slots.length; i++) {
+    const first = group[0].slotValues[i]
+    const varies = group.some((f) => f.slotValues[i] === undefined || f.slotValues[i] !== first)
+    if (!varies) continue
+    const slot = slots[i]
+    if ((slot.role === 'eq' || slot.role === 'in') && slot.column) key ??= i
+    else if (slot.role !== 'ne') return null
+  }
+  return key
+}

@@ -1,0 +1,41 @@
+/**
+ * Repeated writes (DESIGN.md §6): at least `minRepeats` INSERT/UPDATE/DELETE statements with the same fingerprint,
+ * the same application stack and the same database in one unit. Never an N+1. Writes that are batches already (an
+ * `executemany`, a multi-row VALUES, an UPDATE/DELETE of an IN list of several keys, as `bulk_create` and
+ * `bulk_update` send them in batches) are not repeated writes.
+ * @module
+ */
+import type { Finding } from '../protocol.js'
+import { groupBy, loopSeverity, wastedMs, type DetectContext } from './detect-context.js'
+import type { QueryFacts } from './query-facts.js'
+import { suggestWrites } from './suggest.js'
+
+const isWrite = (f: QueryFacts): boolean =>
+  (f.shape.kind === 'insert' || f.shape.kind === 'update' || f.shape.kind === 'delete') && !f.shape.control
+
+const isBatch = (f: QueryFacts): boolean =>
+  f.query.many || f.shape.multiRowValues || f.shape.slots.some((s) => s.role === 'in' && s.values.length > 1)
+
+export function detectRepeatedWrites(all: QueryFacts[], ctx: DetectContext): Finding[] {
+  const groups = groupBy(all.filter(isWrite), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
+  const findings: Finding[] = []
+  for (const group of groups.values()) {
+    if (group.length < ctx.options.minRepeats || group.some(isBatch)) continue
+    const first = group[0]
+    const wasted = wastedMs(group)
+    findings.push({
+      kind: 'repeated_write',
+      severity: loopSeverity(group.length, wasted, ctx.options),
+      fingerprint: first.fingerprint,
+      sql: first.normalized,
+      count: group.length,
+      wasted_ms: wasted,
+      query_indexes: group.map((f) => f.index),
+      callsite: first.query.callsite ?? null,
+      template: first.query.template ?? null,
+      trigger_index: null,
+      suggestion: suggestWrites(group, ctx),
+    })
+  }
+  return findings
+}

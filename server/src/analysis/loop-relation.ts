@@ -1,0 +1,357 @@
+/**
+ * What an N+1 loop walks: from the repeated query's key column and the queries before it, which relation of which
+ * parent queryset is loaded one row at a time, and which earlier query produced the keys (the trigger).
+ * With the schema, relations come from the models; without it, from Django's naming (`author_id` → `shop_author`).
+ * @module
+ */
+import type { ModelInfo, ParamValue, WireQuery } from '../protocol.js'
+import { firstValue, type QueryFacts } from './query-facts.js'
+import { className, same, type SchemaIndex } from './schema-index.js'
+import type { SlotRole } from './sql-shape.js'
+
+export type LoopPattern =
+  /** A primary-key lookup of the target after a query on the table holding the FK: `select_related`. */
+  | 'forward'
+  /** A lookup by the target's FK column (reverse FK): `prefetch_related`. */
+  | 'reverse'
+  /** A reverse one-to-one: `select_related` of the accessor. */
+  | 'reverse_one'
+  /** A join through a many-to-many table: `prefetch_related`. */
+  | 'm2m'
+  /** A single deferred column fetched per row: include it in `only()`. */
+  | 'deferred'
+  /** A get by primary key in a loop without a parent query: `in_bulk`. */
+  | 'get'
+  | 'unknown'
+
+/** One relation hop from a model (or table) to the next. */
+export interface LoopStep {
+  /** The class name of the model the hop starts from, or its table without the schema. */
+  owner: string
+  ownerTable: string
+  /** The attribute to name in select_related / prefetch_related / selectinload; null when it cannot be known. */
+  field: string | null
+  /** The name for lookups in filter()/Count(): a reverse accessor `review_set` is queried as `review`. */
+  queryName: string | null
+  /** Single-valued (FK, one-to-one, reverse one-to-one): joinable with select_related / joinedload. */
+  single: boolean
+  target: string
+  targetTable: string
+}
+
+export interface LoopFilter {
+  column: string
+  op: string
+  role: SlotRole
+  value: ParamValue | undefined
+}
+
+export interface LoopRelation {
+  pattern: LoopPattern
+  /** The table and key column the repeated query looks up. */
+  table: string
+  column: string
+  /** The model of the looked-up table, with the schema. */
+  target: ModelInfo | null
+  /** The relation path from the root queryset (more than one hop when an outer loop is chained in). */
+  path: LoopStep[]
+  triggerIndex: number | null
+  /** The query that iterates the queryset to change: the trigger, or the outermost loop's trigger when chained. */
+  place: WireQuery | null
+  aggregate: 'count' | 'exists' | null
+  deferredColumn: string | null
+  /** Columns the parent query selected (for `only()`). */
+  parentColumns: string[] | null
+  /** An earlier query already prefetched this relation: the loop filters it again per row. */
+  prefetched: boolean
+  /** Constant conditions of the loop besides its key, for `Prefetch(queryset=...filter())`. */
+  filters: LoopFilter[]
+  /** The FK attribute on the target pointing back at the parent (`book`), for `Exists(... OuterRef)`. */
+  backField: string | null
+}
+
+export interface ExplainContext {
+  all: QueryFacts[]
+  schema: SchemaIndex | null
+  /** Relations of the loops found so far, by the index of each of their queries, for nested loops. */
+  previous: Map<number, LoopRelation>
+}
+
+/** Explain an N+1 group whose key is the slot `keySlot` of its queries. */
+export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainContext): LoopRelation {
+  const first = group[0]
+  const shape = first.shape
+  const key = shape.slots[keySlot].column!
+  const table = key.table ?? shape.mainTables[0] ?? ''
+  const column = key.column
+  const base: LoopRelation = {
+    pattern: 'unknown',
+    table,
+    column,
+    target: ctx.schema?.byTable(table) ?? null,
+    path: [],
+    triggerIndex: null,
+    place: null,
+    aggregate: shape.aggregate,
+    deferredColumn: null,
+    parentColumns: null,
+    prefetched: false,
+    filters: [],
+    backField: null,
+  }
+  const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
+  relation.filters = filtersOf(group, keySlot)
+  if (relation.pattern === 'reverse' || relation.pattern === 'm2m' || relation.pattern === 'reverse_one') {
+    relation.prefetched = wasPrefetched(first, table, column, ctx.all)
+  }
+  return chain(relation, ctx)
+}
+
+/** The nearest SELECT before `before` that reads one of `tables`. */
+function nearestOn(all: QueryFacts[], before: number, test: (facts: QueryFacts) => boolean): QueryFacts | null {
+  for (let i = before - 1; i >= 0; i--) {
+    const facts = all[i]
+    if (facts.shape.kind === 'select' && !facts.shape.control && test(facts)) return facts
+  }
+  return null
+}
+
+const reads = (facts: QueryFacts, table: string): boolean => facts.shape.mainTables.some((t) => same(t, table))
+const selects = (facts: QueryFacts, table: string, column: string): boolean =>
+  facts.shape.selectColumns?.some((c) => same(c.column, column) && (c.table === null || same(c.table, table))) ?? false
+
+function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, ctx: ExplainContext): LoopRelation | null {
+  const { table, column, target } = base
+  const before = first.index
+  if (target && same(column, target.pk)) {
+    const deferred = deferredFetch(base, first, target.pk, ctx)
+    if (deferred) return deferred
+    // Forward FK or one-to-one: the nearest earlier query on a table holding an FK to this one.
+    const owners = schema.relations.filter(
+      ({ relation }) => (relation.kind === 'fk' || relation.kind === 'o2o') && relation.target === target.model,
+    )
+    const trigger = nearestOn(ctx.all, before, (facts) => owners.some(({ model }) => reads(facts, model.table)))
+    if (trigger) {
+      const candidates = owners.filter(({ model }) => reads(trigger, model.table))
+      const best =
+        candidates.find(({ model, relation }) => relation.column && selects(trigger, model.table, relation.column)) ??
+        candidates[0]
+      return {
+        ...base,
+        pattern: 'forward',
+        triggerIndex: trigger.index,
+        place: trigger.query,
+        path: [step(best.model, best.relation.field, best.relation.field, true, target)],
+      }
+    }
+    return { ...base, pattern: 'get' }
+  }
+  // A join through a many-to-many table, looked up by the column pointing at the parent.
+  const m2m = schema.relations.find(
+    ({ relation }) =>
+      (relation.kind === 'm2m' || relation.kind === 'reverse_m2m') &&
+      same(relation.through_table, table) &&
+      same(relation.source_column, column),
+  )
+  if (m2m) {
+    const trigger = nearestOn(ctx.all, before, (facts) => reads(facts, m2m.model.table))
+    const targetModel = schema.byName(m2m.relation.target) ?? null
+    return {
+      ...base,
+      pattern: 'm2m',
+      target: targetModel,
+      triggerIndex: trigger?.index ?? null,
+      place: trigger?.query ?? null,
+      path: [step(m2m.model, m2m.relation.field, m2m.relation.field, false, targetModel, m2m.relation.target)],
+    }
+  }
+  // A reverse FK or reverse one-to-one: the target's FK column, looked up per parent row.
+  if (target) {
+    const reverse =
+      schema.relations.find(
+        ({ relation }) =>
+          (relation.kind === 'reverse_fk' || relation.kind === 'reverse_o2o') &&
+          relation.target === target.model &&
+          same(relation.target_column, column),
+      ) ?? null
+    const forward = target.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(r.column, column))
+    const parent = reverse?.model ?? (forward ? schema.byName(forward.target) : undefined)
+    if (parent) {
+      const one = reverse ? reverse.relation.kind === 'reverse_o2o' : forward!.kind === 'o2o'
+      const field = reverse?.relation.field ?? defaultAccessor(target, one)
+      const trigger = nearestOn(ctx.all, before, (facts) => reads(facts, parent.table))
+      const path = [step(parent, field, queryNameOf(field, target, !!reverse), one, target)]
+      // `Review.objects.filter(book__author=a)`: the key sits on a joined table; hop on to the selected one.
+      const selected = first.shape.mainTables[0]
+      const selectedModel = selected && !same(selected, table) ? schema.byTable(selected) : undefined
+      if (selectedModel) {
+        const next = target.relations.find(
+          (r) => (r.kind === 'reverse_fk' || r.kind === 'reverse_o2o') && r.target === selectedModel.model,
+        )
+        if (next) path.push(step(target, next.field, next.field, next.kind === 'reverse_o2o', selectedModel))
+      }
+      return {
+        ...base,
+        pattern: one ? 'reverse_one' : 'reverse',
+        triggerIndex: trigger?.index ?? null,
+        place: trigger?.query ?? null,
+        path,
+        backField: forward?.field ?? null,
+      }
+    }
+  }
+  return null
+}
+
+function withoutSchema(base: LoopRelation, first: QueryFacts, ctx: ExplainContext): LoopRelation | null {
+  const { table, column } = base
+  const before = first.index
+  if (column === 'id' || column === 'pk') {
+    const deferred = deferredFetch(base, first, column, ctx)
+    if (deferred) return deferred
+    // Django names an FK column `<field>_id`; its target table usually ends with `<field>`.
+    const pointsHere = (name: string): boolean => {
+      const stem = name.slice(0, -3)
+      return name.endsWith('_id') && (table === stem || table.endsWith(`_${stem}`))
+    }
+    const trigger = nearestOn(ctx.all, before, (facts) =>
+      (facts.shape.selectColumns ?? []).some((c) => pointsHere(c.column) && !same(c.table, table)),
+    )
+    if (trigger) {
+      const fk = trigger.shape.selectColumns!.find((c) => pointsHere(c.column) && !same(c.table, table))!
+      const ownerTable = fk.table ?? trigger.shape.mainTables[0] ?? ''
+      const field = fk.column.slice(0, -3)
+      return {
+        ...base,
+        pattern: 'forward',
+        triggerIndex: trigger.index,
+        place: trigger.query,
+        path: [{ owner: ownerTable, ownerTable, field, queryName: field, single: true, target: table, targetTable: table }],
+      }
+    }
+    return { ...base, pattern: 'get' }
+  }
+  if (column.endsWith('_id')) {
+    const stem = column.slice(0, -3)
+    const trigger = nearestOn(ctx.all, before, (facts) =>
+      facts.shape.mainTables.some((t) => (t === stem || t.endsWith(`_${stem}`)) && t !== table),
+    )
+    if (!trigger) return null
+    const parentTable = trigger.shape.mainTables.find((t) => t === stem || t.endsWith(`_${stem}`))!
+    const selected = first.shape.mainTables[0] ?? table
+    const joined = !same(selected, table)
+    return {
+      ...base,
+      pattern: joined ? 'm2m' : 'reverse',
+      triggerIndex: trigger.index,
+      place: trigger.query,
+      path: [
+        { owner: parentTable, ownerTable: parentTable, field: null, queryName: null, single: false, target: selected, targetTable: selected },
+      ],
+    }
+  }
+  return null
+}
+
+/** `book.description` of a deferred field: a PK lookup of the parent's own table selecting one more column. */
+function deferredFetch(base: LoopRelation, first: QueryFacts, pk: string, ctx: ExplainContext): LoopRelation | null {
+  const columns = first.shape.selectColumns
+  if (!columns || first.shape.mainTables.length !== 1 || first.shape.aggregate) return null
+  const others = columns.filter((c) => !same(c.column, pk))
+  if (others.length !== 1 || columns.length > 2) return null
+  const deferred = others[0].column
+  const trigger = nearestOn(
+    ctx.all,
+    first.index,
+    (facts) =>
+      facts.shape.selectColumns !== null &&
+      facts.fingerprint !== first.fingerprint &&
+      reads(facts, base.table) &&
+      !selects(facts, base.table, deferred),
+  )
+  if (!trigger) return null
+  const owner = base.target ? className(base.target.model) : base.table
+  return {
+    ...base,
+    pattern: 'deferred',
+    deferredColumn: deferred,
+    triggerIndex: trigger.index,
+    place: trigger.query,
+    parentColumns: trigger.shape.selectColumns!.filter((c) => same(c.table ?? base.table, base.table)).map((c) => c.column),
+    path: [{ owner, ownerTable: base.table, field: null, queryName: null, single: true, target: owner, targetTable: base.table }],
+  }
+}
+
+function step(
+  owner: ModelInfo,
+  field: string,
+  queryName: string,
+  single: boolean,
+  target: ModelInfo | null,
+  targetName?: string,
+): LoopStep {
+  return {
+    owner: className(owner.model),
+    ownerTable: owner.table,
+    field,
+    queryName,
+    single,
+    target: target ? className(target.model) : className(targetName ?? ''),
+    targetTable: target?.table ?? '',
+  }
+}
+
+/** Django's accessor when the schema has no reverse relation: `review_set`, or `review` for a one-to-one. */
+function defaultAccessor(target: ModelInfo, one: boolean): string {
+  const name = className(target.model).toLowerCase()
+  return one ? name : `${name}_set`
+}
+
+/** The name of a reverse relation in lookups: its related_name, or the model name for a default `_set` accessor. */
+function queryNameOf(field: string, target: ModelInfo, fromSchema: boolean): string {
+  const name = className(target.model).toLowerCase()
+  if (field === `${name}_set` || (!fromSchema && field.endsWith('_set'))) return name
+  return field
+}
+
+/** An earlier query fetched this table by the same column with an IN list: a prefetch. */
+function wasPrefetched(first: QueryFacts, table: string, column: string, all: QueryFacts[]): boolean {
+  return all
+    .slice(0, first.index)
+    .some(
+      (facts) =>
+        facts.shape.kind === 'select' &&
+        facts.fingerprint !== first.fingerprint &&
+        facts.shape.slots.some((slot) => slot.role === 'in' && slot.column && same(slot.column.column, column) && same(slot.column.table ?? table, table)),
+    )
+}
+
+/** The loop's conditions that are the same on every row, besides its key. */
+function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
+  const first = group[0]
+  const filters: LoopFilter[] = []
+  first.shape.slots.forEach((slot, i) => {
+    if (i === keySlot || !slot.column) return
+    if (slot.role !== 'eq' && slot.role !== 'ne' && slot.role !== 'range' && slot.role !== 'like' && slot.role !== 'in') return
+    const constant = group.every((facts) => facts.slotValues[i] === first.slotValues[i])
+    if (!constant) return
+    filters.push({ column: slot.column.column, op: slot.op, role: slot.role, value: firstValue(first, i) })
+  })
+  return filters
+}
+
+/**
+ * Nested loops: when the trigger is itself a query of an outer N+1, the fix belongs on the outer queryset, one
+ * hop further: `Order.objects.prefetch_related("items__book")`.
+ */
+function chain(relation: LoopRelation, ctx: ExplainContext): LoopRelation {
+  if (relation.triggerIndex === null || relation.path.length === 0 || relation.pattern === 'deferred') return relation
+  const outer = ctx.previous.get(relation.triggerIndex)
+  if (!outer || outer.path.length === 0 || outer.pattern === 'deferred' || outer.pattern === 'get' || outer.pattern === 'unknown') {
+    return relation
+  }
+  if (outer.aggregate || outer.path.some((s) => s.field === null) || relation.path.some((s) => s.field === null)) return relation
+  const last = outer.path[outer.path.length - 1]
+  if (!same(last.targetTable, relation.path[0].ownerTable)) return relation
+  return { ...relation, path: [...outer.path, ...relation.path], place: outer.place }
+}

@@ -1,0 +1,99 @@
+/**
+ * What the detectors know about each query of a unit: its fingerprint, its SQL shape, the key of its application
+ * stack, and the value of each of its slots. Built once per unit; the detectors only read it.
+ * @module
+ */
+import type { Params, ParamValue, WireQuery } from '../protocol.js'
+import { fingerprint, fingerprintId } from './fingerprint.js'
+import { dialectOf, type Dialect } from './lexer.js'
+import { sqlShape, type SqlShape, type ValueRef } from './sql-shape.js'
+
+export interface QueryFacts {
+  /** Index in the unit's `queries`. */
+  index: number
+  query: WireQuery
+  dialect: Dialect
+  /** Fingerprint id (16 hex digits). */
+  fingerprint: string
+  /** The normalized SQL (F1). */
+  normalized: string
+  shape: SqlShape
+  /** Frames and lines of the application stack, plus the template position: queries from one loop share it. */
+  stackKey: string
+  /** Each slot's values as comparable text; `undefined` when they cannot be known (params not captured). */
+  slotValues: (string | undefined)[]
+  /** Whether the SQL has placeholders at all. */
+  hasParams: boolean
+}
+
+/** Read the facts of every query. Identical SQL texts are tokenized once. */
+export function queryFacts(queries: WireQuery[]): QueryFacts[] {
+  const seen = new Map<string, { normalized: string; fingerprint: string; shape: SqlShape }>()
+  return queries.map((query, index) => {
+    const dialect = dialectOf(query.vendor)
+    const cacheKey = `${dialect}\0${query.sql}`
+    let known = seen.get(cacheKey)
+    if (!known) {
+      const normalized = fingerprint(query.sql, dialect)
+      known = { normalized, fingerprint: fingerprintId(normalized), shape: sqlShape(query.sql, dialect) }
+      seen.set(cacheKey, known)
+    }
+    const { shape } = known
+    return {
+      index,
+      query,
+      dialect,
+      fingerprint: known.fingerprint,
+      normalized: known.normalized,
+      shape,
+      stackKey: stackKeyOf(query),
+      slotValues: shape.slots.map((slot) => valuesText(slot.values, query.params, query.many)),
+      hasParams: shape.slots.some((slot) => slot.values.some((value) => 'param' in value)),
+    }
+  })
+}
+
+/** Same frames and lines, same template position: the same place in the code. */
+export function stackKeyOf(query: WireQuery): string {
+  const frames = query.stack.length > 0 ? query.stack : query.callsite ? [query.callsite] : []
+  const key = frames.map((frame) => `${frame.file}:${frame.line}:${frame.function}`).join('|')
+  return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
+}
+
+/** The value a placeholder reads, or `undefined` when it cannot be known. */
+export function paramValue(params: Params, key: number | string): ParamValue | undefined {
+  if (params === null) return undefined
+  if (Array.isArray(params)) return typeof key === 'number' ? params[key] : undefined
+  return typeof key === 'string' ? params[key] : undefined
+}
+
+function valuesText(values: ValueRef[], params: Params, many: boolean): string | undefined {
+  const out: unknown[] = []
+  for (const value of values) {
+    if ('literal' in value) out.push(['literal', value.literal])
+    else {
+      const resolved = many ? undefined : paramValue(params, value.param)
+      if (resolved === undefined) return undefined
+      out.push(resolved)
+    }
+  }
+  return JSON.stringify(out)
+}
+
+/** The first value of a slot, resolved, for rendering in a suggestion. */
+export function firstValue(facts: QueryFacts, slotIndex: number): ParamValue | undefined {
+  const value = facts.shape.slots[slotIndex]?.values[0]
+  if (!value) return undefined
+  if ('literal' in value) return literalValue(value.literal)
+  return facts.query.many ? undefined : paramValue(facts.query.params, value.param)
+}
+
+function literalValue(text: string): ParamValue {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text)
+  if (text.startsWith("'") && text.endsWith("'") && text.length >= 2) return text.slice(1, -1).replaceAll("''", "'")
+  const lower = text.toLowerCase()
+  if (lower === 'true') return true
+  if (lower === 'false') return false
+  if (lower === 'null') return null
+  return text
+}

@@ -1,0 +1,43 @@
+/**
+ * Lookups in the agent's model schema (DESIGN.md §4) by table, column and relation, for the suggestions.
+ * Table and column names compare case-insensitively, as the SQL shape lower-cases them.
+ * @module
+ */
+import type { ModelInfo, Relation, Schema } from '../protocol.js'
+
+export interface RelationOf {
+  model: ModelInfo
+  relation: Relation
+}
+
+export interface SchemaIndex {
+  byTable(table: string): ModelInfo | undefined
+  byName(model: string): ModelInfo | undefined
+  /** Every relation of every model, with its model. */
+  relations: RelationOf[]
+}
+
+export function indexSchema(schema: Schema | null | undefined): SchemaIndex | null {
+  if (!schema || !Array.isArray(schema.models) || schema.models.length === 0) return null
+  const tables = new Map<string, ModelInfo>()
+  const names = new Map<string, ModelInfo>()
+  const relations: RelationOf[] = []
+  for (const model of schema.models) {
+    tables.set(model.table.toLowerCase(), model)
+    names.set(model.model, model)
+    for (const relation of model.relations ?? []) relations.push({ model, relation })
+  }
+  return {
+    byTable: (table) => tables.get(table.toLowerCase()),
+    byName: (model) => names.get(model),
+    relations,
+  }
+}
+
+/** `shop.Book` → `Book`: the class name the user writes in code. */
+export function className(model: string): string {
+  return model.slice(model.lastIndexOf('.') + 1)
+}
+
+export const same = (a: string | null | undefined, b: string | null | undefined): boolean =>
+  a != null && b != null && a.toLowerCase() === b.toLowerCase()

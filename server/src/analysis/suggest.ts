@@ -1,0 +1,318 @@
+/**
+ * The fix for each finding, in the terms of the app's ORM, at the place to change (DESIGN.md §6 Suggestions).
+ * Django by default, SQLAlchemy for SQLAlchemy units; model and field names from the schema, table and column
+ * names without it.
+ * @module
+ */
+import type { ParamValue, Suggestion, WireQuery } from '../protocol.js'
+import type { DetectContext, Orm } from './detect-context.js'
+import type { LoopFilter, LoopRelation, LoopStep } from './loop-relation.js'
+import { firstValue, type QueryFacts } from './query-facts.js'
+import { className, same } from './schema-index.js'
+
+/** `shop/book_list.html:12 (rendered from shop/views.py:40)` or `shop/views.py:40`. */
+export function placeOf(query: WireQuery | null | undefined): string | null {
+  if (!query) return null
+  const site = query.callsite ? `${query.callsite.file}:${query.callsite.line}` : null
+  if (query.template) return `${query.template.name}:${query.template.line}${site ? ` (rendered from ${site})` : ''}`
+  return site
+}
+
+const at = (query: WireQuery | null | undefined): string => {
+  const place = placeOf(query)
+  return place ? ` at ${place}` : ''
+}
+
+const quote = (name: string): string => `"${name}"`
+
+/** A parameter value as Python source. */
+export function py(value: ParamValue | undefined): string {
+  if (value === undefined) return '...'
+  if (value === null) return 'None'
+  if (value === true) return 'True'
+  if (value === false) return 'False'
+  if (typeof value === 'number') return String(value)
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  if (Array.isArray(value)) return `[${value.slice(0, 5).map(py).join(', ')}${value.length > 5 ? ', ...' : ''}]`
+  return '{...}'
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// N+1
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The fix for an N+1 loop of `count` queries, `repeats` of which repeat an earlier key of the same loop. */
+export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
+  return ctx.orm === 'sqlalchemy' ? sqlalchemyLoop(relation, loop, count) : djangoLoop(relation, loop, count)
+}
+
+const lookupPath = (path: LoopStep[]): string => path.map((s) => s.field).join('__')
+const queryPath = (path: LoopStep[]): string => path.map((s) => s.queryName ?? s.field).join('__')
+const root = (relation: LoopRelation): string => relation.path[0]?.owner ?? relation.table
+
+function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+  const where = at(relation.place)
+  const iterated = relation.place ? `the queryset iterated${where}` : `the queryset whose rows are looped over${at(loop.query)}`
+  const model = root(relation)
+  const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
+  switch (relation.pattern) {
+    case 'deferred': {
+      const field = relation.deferredColumn!
+      const pk = relation.target?.pk ?? 'id'
+      const fields = [...(relation.parentColumns ?? []).filter((c) => !same(c, pk)), field].map(quote).join(', ')
+      return {
+        text: `Include "${field}" in .only(...) (or remove it from .defer(...)) on ${iterated}: the deferred field is fetched with its own query for each of the ${count} rows`,
+        code: `${model}.objects.only(${fields})`,
+      }
+    }
+    case 'get': {
+      const target = relation.target ? className(relation.target.model) : null
+      return target
+        ? {
+            text: `Fetch the ${target} rows at once before the loop${at(loop.query)} with ${target}.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key`,
+            code: `${target}.objects.in_bulk(ids)`,
+          }
+        : {
+            text: `Fetch the "${relation.table}" rows at once before the loop${at(loop.query)} with .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"`,
+            code: null,
+          }
+    }
+    case 'forward':
+    case 'reverse':
+    case 'reverse_one':
+    case 'm2m':
+      if (named) return djangoEagerLoad(relation, model, iterated, count)
+      return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
+    default:
+      return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
+  }
+}
+
+function djangoEagerLoad(relation: LoopRelation, model: string, iterated: string, count: number): Suggestion {
+  const path = lookupPath(relation.path)
+  const last = relation.path[relation.path.length - 1]
+  const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
+  if (relation.aggregate === 'count') {
+    const name = `${queryPath(relation.path)}_count`
+    return {
+      text: `Annotate the count on ${iterated} with .annotate(${name}=Count("${queryPath(relation.path)}")) and read .${name} instead of running ${count} COUNT queries, one per row`,
+      code: `${qs}.annotate(${name}=Count("${queryPath(relation.path)}"))`,
+    }
+  }
+  if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
+    const name = `has_${queryPath(relation.path)}`
+    const exists = `Exists(${last.target}.objects.filter(${relation.backField}=OuterRef("pk")))`
+    return {
+      text: `Annotate the check on ${iterated} with .annotate(${name}=${exists}) and read .${name} instead of ${count} EXISTS queries, one per row`,
+      code: `${qs}.annotate(${name}=${exists})`,
+    }
+  }
+  if (relation.prefetched && relation.path.length === 1) {
+    const filter = djangoFilter(last.target, relation.filters)
+    const prefetch = `Prefetch("${path}", queryset=${filter})`
+    return {
+      text: `Replace the plain prefetch of "${path}" with ${prefetch} on ${iterated} and read the rows with .all(): the related manager is filtered again for each row, ${count} queries that ignore the prefetched rows`,
+      code: `${qs}.prefetch_related(${prefetch})`,
+    }
+  }
+  const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
+  return {
+    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row`,
+    code: `${qs}.${method}("${path}")`,
+  }
+}
+
+/** `Review.objects.filter(rating__gte=4)` from the loop's constant conditions. */
+function djangoFilter(model: string, filters: LoopFilter[]): string {
+  const includes: string[] = []
+  const excludes: string[] = []
+  for (const filter of filters) {
+    const suffix = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte', in: '__in' }[filter.op] ?? ''
+    if (filter.role === 'like') includes.push(`${filter.column}__contains=${py(typeof filter.value === 'string' ? filter.value.replace(/^%|%$/g, '') : filter.value)}`)
+    else if (filter.role === 'ne') excludes.push(`${filter.column}=${py(filter.value)}`)
+    else includes.push(`${filter.column}${suffix}=${py(filter.value)}`)
+  }
+  let code = `${model}.objects.filter(${includes.join(', ')})`
+  if (excludes.length) code += `.exclude(${excludes.join(', ')})`
+  return code
+}
+
+function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: string): Suggestion {
+  const parent = relation.path[0]
+  const from = parent && parent.ownerTable !== relation.table ? ` for every "${parent.ownerTable}" row` : ''
+  const place = relation.place ? `on the queryset iterated${at(relation.place)}` : `before the loop${at(loop.query)}`
+  return {
+    text: `Load the "${relation.table}" rows${from} in one query (WHERE "${relation.column}" IN (...)) instead of ${count} queries by "${relation.table}"."${relation.column}", one per row: use ${how} ${place}`,
+    code: null,
+  }
+}
+
+function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+  const iterated = relation.place ? `the query iterated${at(relation.place)}` : `the query whose rows are looped over${at(loop.query)}`
+  const model = root(relation)
+  const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
+  const last = relation.path[relation.path.length - 1]
+  switch (relation.pattern) {
+    case 'deferred':
+      return {
+        text: `Undefer "${relation.deferredColumn}" on ${iterated} with .options(undefer(${model}.${relation.deferredColumn})): the deferred column is loaded with its own query for each of the ${count} rows`,
+        code: `select(${model}).options(undefer(${model}.${relation.deferredColumn}))`,
+      }
+    case 'get': {
+      const target = relation.target ? className(relation.target.model) : relation.table
+      const pk = relation.target?.pk ?? relation.column
+      return {
+        text: `Fetch the ${target} rows at once before the loop${at(loop.query)} with select(${target}).where(${target}.${pk}.in_(ids)) instead of ${count} lookups by primary key`,
+        code: `session.scalars(select(${target}).where(${target}.${pk}.in_(ids))).all()`,
+      }
+    }
+    case 'forward':
+    case 'reverse':
+    case 'reverse_one':
+    case 'm2m': {
+      if (!named) return unnamed(relation, loop, count, 'selectinload() or joinedload()')
+      if (relation.aggregate && relation.path.length === 1) {
+        const target = last.target
+        return {
+          text: `Count in the same query as ${iterated} (a grouped outer join on ${model}.${last.field}) instead of ${count} COUNT queries, one per row`,
+          code: `select(${model}, func.count(${target}.${relation.target?.pk ?? 'id'})).outerjoin(${model}.${last.field}).group_by(${model}.id)`,
+        }
+      }
+      const options = relation.path
+        .map((s, i) => {
+          const loader = s.single ? 'joinedload' : 'selectinload'
+          const attr = `${s.owner}.${s.field}`
+          if (i === relation.path.length - 1 && relation.prefetched && relation.filters.length > 0) {
+            return `${loader}(${attr}.and_(${relation.filters.map((f) => sqlalchemyCondition(s.target, f)).join(', ')}))`
+          }
+          return `${loader}(${attr})`
+        })
+        .join('.')
+      return {
+        text: `Add .options(${options}) to ${iterated}: it loads the related rows up front instead of ${count} lazy loads, one per row`,
+        code: `select(${model}).options(${options})`,
+      }
+    }
+    default:
+      return unnamed(relation, loop, count, 'selectinload() or joinedload()')
+  }
+}
+
+function sqlalchemyCondition(model: string, filter: LoopFilter): string {
+  const op = filter.role === 'ne' ? '!=' : filter.op === '=' ? '==' : filter.op
+  if (filter.op === 'in') return `${model}.${filter.column}.in_(${py(filter.value)})`
+  if (filter.role === 'like') return `${model}.${filter.column}.like(${py(filter.value)})`
+  return `${model}.${filter.column} ${op} ${py(filter.value)}`
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Repeated writes
+// ---------------------------------------------------------------------------------------------------------------
+
+export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggestion {
+  const first = group[0]
+  const { shape } = first
+  const table = shape.mainTables[0] ?? 'the table'
+  const modelInfo = ctx.schema?.byTable(table)
+  const model = modelInfo ? className(modelInfo.model) : null
+  const name = model ?? `"${table}"`
+  const count = group.length
+  const where = at(first.query)
+  const fieldOf = (column: string): string => {
+    const fk = modelInfo?.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(r.column, column))
+    return fk ? fk.field : column
+  }
+  const keyIndex = shape.slots.findIndex((s) => (s.role === 'eq' || s.role === 'in') && s.column)
+  const keyColumn = keyIndex >= 0 ? shape.slots[keyIndex].column!.column : (modelInfo?.pk ?? 'id')
+  const isPk = same(keyColumn, modelInfo?.pk ?? 'id')
+  const sa = ctx.orm === 'sqlalchemy'
+  const saModel = model ?? table
+  const key = isPk ? 'pk' : fieldOf(keyColumn)
+  switch (shape.kind) {
+    case 'insert':
+      return sa
+        ? {
+            text: `Insert the ${count} rows${where} with one session.execute(insert(${saModel}), rows) after the loop instead of one INSERT per row`,
+            code: `session.execute(insert(${saModel}), rows)`,
+          }
+        : {
+            text: `Collect the new ${model ?? 'objects'} in the loop${where} and save them with one ${model ? `${model}.objects.` : ''}bulk_create(objs) instead of ${count} INSERTs`,
+            code: model ? `${model}.objects.bulk_create(objs)` : null,
+          }
+    case 'update': {
+      const setSlots = shape.slots.map((s, i) => ({ s, i })).filter(({ s }) => s.role === 'set' && s.column)
+      const varying = [...new Set(setSlots.filter(({ i }) => group.some((f) => f.slotValues[i] !== first.slotValues[i])).map(({ s }) => fieldOf(s.column!.column)))]
+      const assigned = [...new Set(shape.setColumns.map(fieldOf))]
+      if (varying.length === 0) {
+        const values = assigned.map((field) => {
+          const slot = setSlots.find(({ s }) => fieldOf(s.column!.column) === field)
+          const direct = slot && slot.s.op === '=' ? py(firstValue(first, slot.i)) : '...'
+          return `${field}=${direct}`
+        })
+        const code = sa
+          ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)).values(${values.join(', ')}))`
+          : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids).update(${values.join(', ')})`
+        return {
+          text: `Every row gets the same change: update the ${count} rows${where} with one ${code} instead of ${count} UPDATEs`,
+          code,
+        }
+      }
+      const fields = varying.map(quote).join(', ')
+      if (sa) {
+        return {
+          text: `Update the ${count} rows${where} with one bulk UPDATE by primary key, session.execute(update(${saModel}), rows), instead of ${count} UPDATEs`,
+          code: `session.execute(update(${saModel}), rows)`,
+        }
+      }
+      const saveNote = assigned.length > varying.length || assigned.length > 2 ? ' (name only the fields you changed: save() writes them all)' : ''
+      return {
+        text: `Save the ${count} changed rows${where} with one ${model ? `${model}.objects.` : ''}bulk_update(objs, [${fields}])${saveNote} instead of ${count} UPDATEs; when every row changes the same way, one .filter(...).update(field=F("field") + n) is cheaper still`,
+        code: model ? `${model}.objects.bulk_update(objs, [${fields}])` : null,
+      }
+    }
+    case 'delete': {
+      const code = sa
+        ? `session.execute(delete(${saModel}).where(${saModel}.${keyColumn}.in_(ids)))`
+        : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids).delete()`
+      return {
+        text: `Delete the ${count} rows${where} with one ${code} instead of ${count} DELETEs`,
+        code,
+      }
+    }
+    default:
+      return { text: `Batch the ${count} writes${where} into one statement`, code: null }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Duplicates and slow queries
+// ---------------------------------------------------------------------------------------------------------------
+
+export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
+  const places = [...new Set(copies.map((c) => placeOf(c.query)).filter((p): p is string => p !== null))]
+  const oneStack = copies.every((c) => c.stackKey === copies[0].stackKey)
+  const n = copies.length
+  if (oneStack) {
+    return {
+      text: `The same query runs ${n} times with the same parameters${places.length ? ` at ${places[0]}` : ''}: run it once (before the loop) and reuse the result`,
+      code: null,
+    }
+  }
+  const shown = places.slice(0, 3).join(', ') + (places.length > 3 ? ` and ${places.length - 3} more` : '')
+  const cache = orm === 'django' ? ' (for example on the request, or with @cached_property)' : ''
+  return {
+    text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,
+    code: null,
+  }
+}
+
+export function suggestSlow(facts: QueryFacts, slowMs: number, orm: Orm): Suggestion {
+  const filtered = [...new Set(facts.shape.slots.filter((s) => s.column && s.role !== 'set' && s.role !== 'values').map((s) => `"${s.column!.table ?? facts.shape.mainTables[0]}"."${s.column!.column}"`))]
+  const columns = filtered.length ? `, and check that the columns it filters on are indexed: ${filtered.join(', ')}` : ''
+  const explain = facts.dialect === 'pg' ? 'EXPLAIN ANALYZE' : facts.dialect === 'sqlite' ? 'EXPLAIN QUERY PLAN' : 'EXPLAIN'
+  const how = orm === 'django' ? 'queryset.explain()' : explain
+  return {
+    text: `This query took ${Math.round(facts.query.duration_ms)} ms (over ${slowMs} ms)${at(facts.query)}: read its plan with ${how}${columns}`,
+    code: `${explain} ${facts.normalized}`,
+  }
+}
