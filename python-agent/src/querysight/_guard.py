@@ -1,0 +1,63 @@
+"""The guard that keeps querysight's own failures away from the host application.
+
+Every piece of agent code that runs around the application's work (recording a query, finishing a unit, sending a
+batch) runs inside :func:`guard`. An error there is logged once per kind of work and swallowed, so the app's own
+responses and exceptions are never changed by the agent. The agent's own test suite calls
+:func:`set_raise_internal` so that such bugs fail the tests instead of hiding.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+logger = logging.getLogger("querysight")
+
+_raise_internal = False
+_logged: set[str] = set()
+_lock = threading.Lock()
+_swallowed: list[tuple[str, BaseException]] = []
+_MAX_SWALLOWED = 100
+
+
+def set_raise_internal(enabled: bool) -> None:
+    """Make the guard re-raise what it catches (for the agent's own tests only)."""
+    global _raise_internal
+    _raise_internal = enabled
+
+
+def swallowed() -> list[tuple[str, BaseException]]:
+    """The errors the guard swallowed since the last :func:`clear_swallowed` (at most 100 are kept)."""
+    with _lock:
+        return list(_swallowed)
+
+
+def clear_swallowed() -> None:
+    with _lock:
+        _swallowed.clear()
+
+
+def report(what: str, exc: BaseException) -> None:
+    """Log an internal error once per ``what`` and remember it for the agent's tests."""
+    with _lock:
+        if len(_swallowed) < _MAX_SWALLOWED:
+            _swallowed.append((what, exc))
+        first = what not in _logged
+        _logged.add(what)
+    if first:
+        logger.warning(
+            "querysight: internal error while trying to %s (further ones are not logged)", what, exc_info=exc
+        )
+
+
+@contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Swallow and log (once per ``what``) any error of querysight's own."""
+    try:
+        yield
+    except Exception as exc:
+        report(what, exc)
+        if _raise_internal:
+            raise

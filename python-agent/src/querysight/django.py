@@ -1,0 +1,365 @@
+"""Django integration: ``MIDDLEWARE = ["querysight.django.QuerySightMiddleware", ...]`` (first in the list).
+
+- One unit per request with ``route`` (the URL pattern), ``view`` (dotted path), ``status``, ``method``, ``path``.
+- Queries are caught by Django's own ``execute_wrappers`` on every connection of every alias: the wrapper is put on
+  connections that already exist when a request starts and, through the ``connection_created`` signal, on every
+  connection opened later in any thread (mid-request, ``sync_to_async`` executor threads). It is installed once per
+  connection object, at the front of the list so ``with connection.execute_wrapper(...)`` blocks of the app keep
+  working. A query outside any unit costs one ContextVar read.
+- The unit travels in a ContextVar, so async views, ``aget``, ``async for`` and ``sync_to_async`` threads attribute
+  their queries to the request (see ``querysight._stack`` for how their call sites are found).
+- The template name and line are recorded when a query runs while a Django template renders (found on the query's
+  own stack walk, so rendering itself costs nothing).
+- ``X-QuerySight-Unit`` on every recorded response; the overlay ``<script>`` in complete HTML responses.
+
+Settings: the ``QUERYSIGHT`` dict (``URL``, ``TOKEN``, ``ENABLED``, ``OUTPUT``, ``CAPTURE_PARAMS``, ``OVERLAY``,
+``CONSOLE``, ``IGNORE_PATHS``, ``MAX_QUERIES``, ``APP_NAME``); enabled by default when ``DEBUG`` is on or a URL or
+output file is set explicitly. Outside requests (management commands, scripts) call :func:`instrument` (or add
+``"querysight.django.QuerySightAppConfig"`` to ``INSTALLED_APPS``) and use ``querysight.capture(...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import sys
+import threading
+from time import perf_counter
+from typing import Any
+
+from django.apps import AppConfig
+
+from . import _guard, config, transport
+from .recorder import Unit, current_unit
+
+__all__ = ["QuerySightAppConfig", "QuerySightMiddleware", "build_schema", "instrument"]
+
+_instrument_lock = threading.Lock()
+_signal_connected = False
+
+
+def _execute_wrapper(execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    unit = current_unit.get()
+    if unit is None:
+        return execute(sql, params, many, context)
+    if many and params is not None and not isinstance(params, (list, tuple)):
+        params = list(params)  # an iterator would be consumed by the driver before we could record it
+    error: BaseException | None = None
+    start = perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        end = perf_counter()
+        with _guard.guard("record a query"):
+            connection = context["connection"]
+            unit.record(sql, params, many, connection.alias, connection.vendor, start, end, error, depth=2)
+
+
+def instrument_connection(connection: Any) -> None:
+    """Put the query hook on one connection object (idempotent)."""
+    wrappers = connection.execute_wrappers
+    if _execute_wrapper not in wrappers:
+        wrappers.insert(0, _execute_wrapper)
+
+
+def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
+    with _guard.guard("instrument a new connection"):
+        instrument_connection(connection)
+
+
+def instrument_existing_connections() -> None:
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        instrument_connection(connection)
+
+
+def load_settings() -> config.Settings:
+    """Read ``settings.QUERYSIGHT`` and ``DEBUG`` into querysight's settings and describe the app."""
+    import django
+    from django.conf import settings as dj
+
+    values = dict(getattr(dj, "QUERYSIGHT", None) or {})
+    values = {key.lower(): value for key, value in values.items()}
+    values.setdefault("console", _under_runserver())
+    config.set_framework_settings(values, debug=bool(getattr(dj, "DEBUG", False)))
+    info = transport.app
+    info.framework = "django"
+    info.framework_version = django.get_version()
+    module = getattr(dj, "SETTINGS_MODULE", None) or ""
+    info.name = module.split(".")[0] or None
+    info.schema_provider = build_schema
+    return config.current()
+
+
+def _under_runserver() -> bool:
+    return len(sys.argv) > 1 and sys.argv[1] in ("runserver", "runserver_plus")
+
+
+def instrument() -> None:
+    """Hook every present and future connection and read the settings; safe to call any number of times."""
+    global _signal_connected
+    load_settings()
+    if not _signal_connected:
+        from django.db.backends.signals import connection_created
+
+        with _instrument_lock:
+            if not _signal_connected:
+                connection_created.connect(
+                    _on_connection_created, weak=False, dispatch_uid="querysight.instrument_connection"
+                )
+                _signal_connected = True
+    instrument_existing_connections()
+
+
+# ---- schema ---------------------------------------------------------------------------------------------------
+
+
+def build_schema() -> dict[str, Any]:
+    """Models, tables and relations from the app registry, for suggestions in ORM terms (DESIGN.md §4)."""
+    from django.apps import apps
+    from django.db import models
+
+    out = []
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.proxy or meta.swapped:
+            continue
+        relations: list[dict[str, Any]] = []
+        for field in meta.get_fields():
+            if isinstance(field, models.ManyToManyField):
+                through = field.remote_field.through._meta
+                relations.append(
+                    {
+                        "field": field.name,
+                        "kind": "m2m",
+                        "target": field.related_model._meta.label,
+                        "through_table": through.db_table,
+                        "source_column": field.m2m_column_name(),
+                        "target_column": field.m2m_reverse_name(),
+                    }
+                )
+            elif isinstance(field, models.ForeignKey):
+                relations.append(
+                    {
+                        "field": field.name,
+                        "kind": "o2o" if field.one_to_one else "fk",
+                        "column": field.column,
+                        "target": field.related_model._meta.label,
+                    }
+                )
+            elif isinstance(field, models.ManyToManyRel):
+                if _hidden(field):
+                    continue
+                forward = field.remote_field
+                relations.append(
+                    {
+                        "field": field.get_accessor_name(),
+                        "kind": "reverse_m2m",
+                        "target": field.related_model._meta.label,
+                        "through_table": forward.remote_field.through._meta.db_table,
+                        "source_column": forward.m2m_reverse_name(),
+                        "target_column": forward.m2m_column_name(),
+                    }
+                )
+            elif isinstance(field, (models.ManyToOneRel, models.OneToOneRel)):
+                if _hidden(field) or not isinstance(field.remote_field, models.ForeignKey):
+                    continue
+                relations.append(
+                    {
+                        "field": field.get_accessor_name(),
+                        "kind": "reverse_o2o" if isinstance(field, models.OneToOneRel) else "reverse_fk",
+                        "target": field.related_model._meta.label,
+                        "target_column": field.remote_field.column,
+                    }
+                )
+        out.append({"model": meta.label, "table": meta.db_table, "pk": meta.pk.column, "relations": relations})
+    return {"models": out}
+
+
+def _hidden(rel: Any) -> bool:
+    """A reverse relation with a ``+`` related_name has no accessor (Django's own test, stable across versions)."""
+    name = rel.related_name
+    return bool(name) and str(name).endswith("+")
+
+
+# ---- middleware -----------------------------------------------------------------------------------------------
+
+
+def _ignored(path: str, patterns: tuple[str, ...]) -> bool:
+    for pattern in patterns:
+        if "*" in pattern or "?" in pattern or "[" in pattern:
+            if fnmatch.fnmatchcase(path, pattern):
+                return True
+        elif path.startswith(pattern):
+            return True
+    return False
+
+
+_BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+
+
+def inject_overlay(response: Any, unit_id: str, server_url: str) -> bool:
+    """Insert the overlay script before the last ``</body>`` of a complete, uncompressed HTML response."""
+    if getattr(response, "streaming", False) or response.has_header("Content-Encoding"):
+        return False
+    content_type = response.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower() != "text/html":
+        return False
+    if response.get("Content-Disposition", "").lower().startswith("attachment"):
+        return False
+    charset = (getattr(response, "charset", None) or "utf-8").lower().replace("_", "-")
+    if charset.startswith(("utf-16", "utf-32")):
+        return False
+    content: bytes = response.content
+    last = None
+    for last in _BODY_END.finditer(content):  # noqa: B007 - we want the last match
+        pass
+    if last is None:
+        return False
+    tag = f'<script src="{_attr(server_url)}/overlay.js" data-unit="{_attr(unit_id)}" async></script>'.encode()
+    response.content = content[: last.start()] + tag + content[last.start() :]
+    if response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(response.content))
+    return True
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def console_line(unit: Unit, settings: config.Settings) -> str:
+    duplicated = unit.duplicated()
+    count = len(unit.queries) + unit.dropped_queries
+    line = (
+        f"[querysight] {unit.name} {unit.status} {round(unit.duration_ms or 0)}ms"
+        f" · {count} {'query' if count == 1 else 'queries'}"
+    )
+    if duplicated:
+        line += f" · {duplicated} duplicated"
+    if not settings.output:
+        line += f" → {settings.server_url}/#/units/{unit.id}"
+    return line
+
+
+class QuerySightMiddleware:
+    """Records each request as a unit. Sync and async capable; put it first in ``MIDDLEWARE``."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        from django.core.exceptions import MiddlewareNotUsed
+
+        self.get_response = get_response
+        self.is_async = asyncio.iscoroutinefunction(get_response)
+        if self.is_async:
+            from asgiref.sync import markcoroutinefunction
+
+            markcoroutinefunction(self)
+        enabled = False
+        with _guard.guard("set up the middleware"):
+            instrument()
+            enabled = config.current().enabled
+        if not enabled:
+            raise MiddlewareNotUsed("querysight is disabled (DEBUG is off and no QUERYSIGHT URL is set)")
+
+    def __call__(self, request: Any) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        unit = self._start(request)
+        if unit is None:
+            return self.get_response(request)
+        token = current_unit.set(unit)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            current_unit.reset(token)
+            token = None
+            self._finish(unit, request, None)
+            raise
+        finally:
+            if token is not None:
+                current_unit.reset(token)
+        return self._finish(unit, request, response)
+
+    async def __acall__(self, request: Any) -> Any:
+        unit = self._start(request)
+        if unit is None:
+            return await self.get_response(request)
+        token = current_unit.set(unit)
+        try:
+            response = await self.get_response(request)
+        except BaseException:
+            current_unit.reset(token)
+            token = None
+            self._finish(unit, request, None)
+            raise
+        finally:
+            if token is not None:
+                current_unit.reset(token)
+        return self._finish(unit, request, response)
+
+    def _start(self, request: Any) -> Unit | None:
+        with _guard.guard("start a request unit"):
+            settings = config.current()
+            if not settings.enabled:
+                return None
+            path = request.path
+            if _ignored(path, settings.ignore_paths):
+                return None
+            instrument_existing_connections()
+            if transport.app.origin is None:
+                transport.app.origin = _origin(request)
+            return Unit(
+                "request",
+                f"{request.method} {path}",
+                method=request.method,
+                path=request.get_full_path(),
+                settings=settings,
+            )
+        return None
+
+    def _finish(self, unit: Unit, request: Any, response: Any) -> Any:
+        with _guard.guard("finish a request unit"):
+            match = getattr(request, "resolver_match", None)
+            if match is not None:
+                unit.route = match.route or None
+                unit.view = getattr(match, "_func_path", None)
+            unit.finish(status=response.status_code if response is not None else 500)
+            transport.submit(unit)
+            if response is None:
+                return response
+            settings = unit.settings
+            response["X-QuerySight-Unit"] = unit.id
+            if settings.overlay and not settings.output:
+                inject_overlay(response, unit.id, settings.server_url)
+            if settings.console:
+                sys.stderr.write(console_line(unit, settings) + "\n")
+        return response
+
+
+def _origin(request: Any) -> str | None:
+    from django.core.exceptions import DisallowedHost
+
+    try:
+        return f"{request.scheme}://{request.get_host()}"
+    except DisallowedHost:
+        return None
+
+
+class QuerySightAppConfig(AppConfig):
+    """Add ``"querysight.django.QuerySightAppConfig"`` to ``INSTALLED_APPS`` to record queries outside requests
+    (management commands, shell) with ``querysight.capture(...)``."""
+
+    name = "querysight"
+    label = "querysight"
+    verbose_name = "querysight"
+
+    def ready(self) -> None:
+        with _guard.guard("instrument Django"):
+            instrument()

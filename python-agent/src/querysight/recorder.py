@@ -1,0 +1,308 @@
+"""The unit being recorded and what is kept of each query.
+
+A :class:`Unit` is one piece of work (an HTTP request, a test, a task, a block of code). The unit in progress lives
+in the :data:`current_unit` ContextVar, so threads and tasks that inherit the context (asyncio tasks, asgiref's
+``sync_to_async`` threads) attribute their queries to it. Integrations call :meth:`Unit.record` once per query;
+everything costly (making parameters JSON-safe, building dicts) is deferred to :meth:`Unit.to_wire`, which the
+transport's worker thread calls, so the application's thread only takes a timestamp, a frame walk and a few copies.
+
+Framework integrations use this module directly:
+
+>>> unit = Unit("request", "GET /books/", method="GET", path="/books/")
+>>> token = current_unit.set(unit)
+>>> ...  # the app runs; the integration's query hook calls unit.record(...)
+>>> current_unit.reset(token)
+>>> unit.finish(status=200)
+>>> transport.submit(unit)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import decimal
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from . import _stack, config
+
+current_unit: ContextVar[Unit | None] = ContextVar("querysight_unit", default=None)
+
+UNIT_KINDS = ("request", "test", "task", "command", "block")
+_SCALARS = (str, int, float, bool, type(None))
+ELLIPSIS = "…"
+
+
+def uuid7() -> str:
+    """A UUIDv7: 48 bits of epoch milliseconds, then random bits (time-ordered, unique)."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 68) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def _running_task() -> tuple[Any, int | None]:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None, None
+    return asyncio.current_task(), threading.get_ident()
+
+
+def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
+    """A JSON-safe copy of one parameter value: scalars kept, the rest as (truncated) strings."""
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= max_length else value[:max_length] + ELLIPSIS
+    if kind is bool or kind is int or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value[: max_length + 1])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "base64:" + base64.b64encode(raw[:max_length]).decode("ascii")
+        return json_safe(text, max_length)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return json_safe(float(value), max_length)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID, datetime.timedelta)):
+        return str(value)
+    if depth < 3:
+        if isinstance(value, (list, tuple)):
+            return [json_safe(v, max_length, depth + 1) for v in value[:1000]]
+        if isinstance(value, Mapping):
+            return {str(k): json_safe(v, max_length, depth + 1) for k, v in list(value.items())[:1000]}
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a parameter whose str() fails is shown by its type
+        text = f"<{kind.__name__}>"
+    return json_safe(text, max_length)
+
+
+def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
+    """A shallow copy taken on the app's thread, so later mutation by the caller does not change the record."""
+    if params is None:
+        return None
+    if many:
+        rows = params if isinstance(params, (list, tuple)) else list(params)
+        return [_copy_params(row, False, max_rows) for row in rows[:max_rows]]
+    if isinstance(params, (list, tuple)):
+        return tuple(params)
+    if isinstance(params, Mapping):
+        return dict(params)
+    return (params,)
+
+
+class Query:
+    __slots__ = ("db", "duration_ms", "error", "many", "params", "sql", "stack", "start_ms", "template", "vendor")
+
+    def __init__(
+        self,
+        sql: str,
+        params: Any,
+        db: str,
+        vendor: str,
+        start_ms: float,
+        duration_ms: float,
+        many: bool,
+        error: str | None,
+        stack: list[_stack.Frame],
+        template: tuple[str, int] | None,
+    ) -> None:
+        self.sql = sql
+        self.params = params
+        self.db = db
+        self.vendor = vendor
+        self.start_ms = start_ms
+        self.duration_ms = duration_ms
+        self.many = many
+        self.error = error
+        self.stack = stack
+        self.template = template
+
+    def to_wire(self, settings: config.Settings) -> dict[str, Any]:
+        sql = self.sql if isinstance(self.sql, str) else str(self.sql)
+        stack = [{"file": f, "line": line, "function": fn} for f, line, fn in self.stack]
+        out: dict[str, Any] = {
+            "sql": sql,
+            "params": _wire_params(self.params, self.many, settings.max_param_length),
+            "db": self.db,
+            "vendor": self.vendor,
+            "start_ms": round(self.start_ms, 3),
+            "duration_ms": round(self.duration_ms, 3),
+            "many": self.many,
+            "error": self.error,
+            "callsite": stack[0] if stack else None,
+            "stack": stack,
+        }
+        if self.template is not None:
+            out["template"] = {"name": self.template[0], "line": self.template[1]}
+        if len(sql) > settings.max_sql_length:
+            out["sql"] = sql[: settings.max_sql_length]
+            out["sql_truncated"] = True
+        return out
+
+
+def _wire_params(params: Any, many: bool, max_length: int) -> Any:
+    if params is None:
+        return None
+    if isinstance(params, dict):
+        return {str(k): json_safe(v, max_length) for k, v in params.items()}
+    if many:
+        return [_wire_params(row, False, max_length) for row in params]
+    return [json_safe(v, max_length) for v in params]
+
+
+def describe_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 1000 else text[:1000] + ELLIPSIS
+
+
+class Unit:
+    """One unit of work being recorded. Not thread-safe by design beyond list appends (atomic under the GIL)."""
+
+    __slots__ = (
+        "_t0",
+        "dropped_queries",
+        "duration_ms",
+        "id",
+        "kind",
+        "max_queries",
+        "meta",
+        "method",
+        "name",
+        "path",
+        "queries",
+        "route",
+        "settings",
+        "started_at",
+        "status",
+        "task",
+        "task_thread",
+        "view",
+    )
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        route: str | None = None,
+        view: str | None = None,
+        meta: dict[str, Any] | None = None,
+        settings: config.Settings | None = None,
+    ) -> None:
+        if kind not in UNIT_KINDS:
+            raise ValueError(f"unit kind {kind!r} is not one of {', '.join(UNIT_KINDS)}")
+        self.settings = settings or config.current()
+        self.id = uuid7()
+        self.kind = kind
+        self.name = name
+        self.method = method
+        self.path = path
+        self.route = route
+        self.view = view
+        self.status: int | None = None
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.queries: list[Query] = []
+        self.dropped_queries = 0
+        self.max_queries = self.settings.max_queries
+        self.started_at = time.time() * 1000.0
+        self._t0 = time.perf_counter()
+        self.duration_ms: float | None = None
+        self.task, self.task_thread = _running_task()
+
+    def record(
+        self,
+        sql: str,
+        params: Any,
+        many: bool,
+        db: str,
+        vendor: str,
+        start: float,
+        end: float,
+        error: BaseException | None = None,
+        depth: int = 1,
+    ) -> None:
+        """Record one query. ``start``/``end`` are ``time.perf_counter()`` values; ``depth`` is how many frames
+        above this call the application's code begins (the integration's hook frames are skipped anyway)."""
+        if len(self.queries) >= self.max_queries:
+            self.dropped_queries += 1
+            return
+        settings = self.settings
+        walk = _stack.capture(depth, settings.max_stack, self.task, self.task_thread)
+        self.queries.append(
+            Query(
+                sql,
+                _copy_params(params, many, settings.max_many_rows) if settings.capture_params else None,
+                db,
+                vendor,
+                (start - self._t0) * 1000.0,
+                (end - start) * 1000.0,
+                bool(many),
+                describe_error(error) if error is not None else None,
+                walk.frames,
+                walk.template,
+            )
+        )
+
+    def finish(self, status: int | None = None) -> None:
+        if status is not None:
+            self.status = status
+        if self.duration_ms is None:
+            self.duration_ms = (time.perf_counter() - self._t0) * 1000.0
+
+    def duplicated(self) -> int:
+        """How many queries repeat an earlier one exactly (same database, SQL and parameters)."""
+        seen: set[tuple[str, str, str]] = set()
+        repeats = 0
+        for q in list(self.queries):
+            key = (q.db, q.sql, repr(q.params))
+            if key in seen:
+                repeats += 1
+            else:
+                seen.add(key)
+        return repeats
+
+    def to_wire(self) -> dict[str, Any]:
+        settings = self.settings
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "method": self.method,
+            "path": self.path,
+            "route": self.route,
+            "view": self.view,
+            "status": self.status,
+            "started_at": round(self.started_at, 3),
+            "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
+            "meta": _json_meta(self.meta, settings.max_param_length),
+            "queries": [q.to_wire(settings) for q in list(self.queries)],
+            "dropped_queries": self.dropped_queries,
+        }
+
+
+def _json_meta(meta: Mapping[str, Any], max_length: int) -> dict[str, Any]:
+    return {str(k): json_safe(v, max_length) for k, v in meta.items()}

@@ -1,0 +1,341 @@
+"""Getting finished units to the server without ever making the application wait.
+
+The application's thread only calls :func:`submit`, which puts the unit in a bounded queue with ``put_nowait`` (a
+full queue drops the unit and counts it). One daemon worker thread per process takes units off the queue, turns
+them into wire dicts, and sends them in batches: every 100 ms, or as soon as 200 units are waiting.
+
+- HTTP: ``POST <url>/api/v1/ingest`` through ``http.client``, gzip above 8 KB, ``Authorization: Bearer <token>``
+  when a token is set. A batch that cannot be delivered (connection refused, timeout, 5xx, an answer that is not
+  JSON) is retried with a backoff of 1 s, 2 s, 4 s … up to 30 s while the server is down; meanwhile new units wait in
+  the queue, and past its size they are dropped and counted. A 4xx answer means the batch itself is wrong: it is
+  dropped (and logged once), never retried.
+- ``QUERYSIGHT_OUTPUT``: each batch is appended as one NDJSON line to that file instead (one ``write`` per line, so
+  several processes can share the file).
+- The schema (``app`` integration's ``schema_provider``) goes with the first batch of the process, again with the
+  first batch after a delivery failure (the server may have restarted with an empty store), and again every
+  ``schema_every`` seconds (300 by default) in case a restart went unnoticed between two batches.
+- Fork safety: the child of a ``fork()`` gets a fresh queue and starts its own worker on its first unit.
+- :func:`flush` waits until everything queued so far is delivered or the timeout passes; it never hangs. It runs
+  at exit with ``exit_flush_timeout`` (2 s).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gzip
+import http.client
+import json
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import _guard, config
+from .recorder import Unit
+
+PROTOCOL_VERSION = 1
+AGENT_NAME = "querysight-python"
+GZIP_ABOVE = 8 * 1024
+
+
+def _agent_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class AppInfo:
+    """What the integration tells about the application (framework-neutral)."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.framework: str | None = None
+        self.framework_version: str | None = None
+        self.origin: str | None = None
+        self.schema_provider: Callable[[], dict[str, Any] | None] | None = None
+
+    def to_wire(self, settings: config.Settings) -> dict[str, Any]:
+        return {
+            "name": settings.app_name or self.name or _default_app_name(),
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "origin": self.origin,
+        }
+
+
+def _default_app_name() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or os.getcwd()
+    name = os.path.splitext(os.path.basename(path))[0]
+    if name in ("manage", "__main__", "pytest", ""):
+        name = os.path.basename(os.getcwd())
+    return name or "app"
+
+
+app = AppInfo()
+
+
+class DeliveryError(Exception):
+    """The batch did not reach the server; retry later."""
+
+
+class RejectedError(Exception):
+    """The server refused the batch itself (4xx); retrying would not help."""
+
+
+class Transport:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._queue: queue.Queue[Unit] = queue.Queue(maxsize=config.current().queue_size)
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._wake = threading.Event()
+        self._idle = threading.Condition(threading.Lock())
+        self._pending = 0  # units submitted and neither delivered nor given up on
+        self.dropped = 0
+        self.sent_batches = 0
+        self.failed_attempts = 0
+        self._schema_due = True
+        self._schema_sent_at = 0.0
+        self._stopping = False
+        self._generation = getattr(self, "_generation", 0) + 1
+
+    # ---- application side -------------------------------------------------------------------------------------
+
+    def submit(self, unit: Unit) -> None:
+        """Hand a finished unit to the worker; never blocks and never touches the network."""
+        if self._pid != os.getpid():  # a fork() that register_at_fork did not see (e.g. os.fork in C code)
+            self._after_fork()
+        with self._idle:
+            self._pending += 1
+        try:
+            self._queue.put_nowait(unit)
+        except queue.Full:
+            with self._idle:
+                self._pending -= 1
+                self.dropped += 1
+                self._idle.notify_all()
+            return
+        self._ensure_worker()
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until all submitted units are delivered (or given up on); False when the timeout passed first."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        self._wake.set()
+        with self._idle:
+            while self._pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._idle.wait(min(remaining, 0.05))
+                self._wake.set()
+        return True
+
+    def _ensure_worker(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            thread = threading.Thread(target=self._run, name="querysight-transport", daemon=True)
+            self._thread = thread
+            thread.start()
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._reset_state()
+
+    def reset(self) -> None:
+        """Start over with an empty queue and counters (the agent's tests use it between tests)."""
+        with self._lock:
+            self._reset_state()
+
+    # ---- worker side ------------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        own_queue, generation = self._queue, self._generation
+        while self._generation == generation:  # a reset (fork, tests) leaves this worker behind: it ends
+            settings = config.current()
+            try:
+                first = own_queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            batch = [first]
+            deadline = time.monotonic() + settings.batch_interval
+            while len(batch) < settings.batch_size:
+                if self._wake.is_set():
+                    try:
+                        batch.append(own_queue.get_nowait())
+                        continue
+                    except queue.Empty:
+                        break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(own_queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            self._wake.clear()
+            self._deliver(batch, settings, generation)
+
+    def _stale(self, generation: int) -> bool:
+        return self._stopping or self._generation != generation
+
+    def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int) -> None:
+        delay = settings.backoff_initial
+        payload: dict[str, Any] | None = None
+        try:
+            with _guard.guard("build a batch"):
+                payload = self._payload(batch, settings)
+            while payload is not None:
+                try:
+                    self._send(payload, settings)
+                except DeliveryError:
+                    self.failed_attempts += 1
+                    self._schema_due = True
+                    if self._stale(generation):
+                        return
+                    self._wait_backoff(delay, generation)
+                    if self._stale(generation):
+                        return
+                    delay = min(delay * 2, settings.backoff_max)
+                    settings = config.current()
+                    with _guard.guard("build a batch"):
+                        payload = self._payload(batch, settings)
+                    continue
+                except RejectedError as exc:
+                    _guard.report("send a batch the server accepts", exc)
+                except Exception as exc:  # noqa: BLE001 - the worker must survive anything
+                    _guard.report("send a batch", exc)
+                else:
+                    self.sent_batches += 1
+                return
+        finally:
+            if self._generation == generation:
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
+
+    def _wait_backoff(self, delay: float, generation: int) -> None:
+        # Sleep in the worker only; flush() callers give up at their own timeout.
+        deadline = time.monotonic() + delay
+        while not self._stale(generation):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, 0.05))
+
+    def _payload(self, batch: list[Unit], settings: config.Settings) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "protocol": PROTOCOL_VERSION,
+            "agent": {"name": AGENT_NAME, "version": _agent_version()},
+            "app": app.to_wire(settings),
+            "units": [unit.to_wire() for unit in batch],
+        }
+        now = time.monotonic()
+        if app.schema_provider is not None and (
+            self._schema_due or now - self._schema_sent_at >= settings.schema_every
+        ):
+            schema = None
+            with _guard.guard("build the schema"):
+                schema = app.schema_provider()
+            if schema is not None:
+                payload["schema"] = schema
+        return payload
+
+    def _send(self, payload: dict[str, Any], settings: config.Settings) -> None:
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        if settings.output:
+            self._write_ndjson(settings.output, body)
+        else:
+            self._post(settings, body)
+        if "schema" in payload:
+            self._schema_due = False
+            self._schema_sent_at = time.monotonic()
+
+    @staticmethod
+    def _write_ndjson(path: str, body: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            data = body + b"\n"
+            while data:
+                written = os.write(fd, data)
+                data = data[written:]
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _post(settings: config.Settings, body: bytes) -> None:
+        url = urlsplit(settings.server_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise RejectedError(f"QUERYSIGHT_URL {settings.url!r} is not an http(s) URL like http://127.0.0.1:8321")
+        headers = {"Content-Type": "application/json", "User-Agent": f"{AGENT_NAME}/{_agent_version()}"}
+        if len(body) > GZIP_ABOVE:
+            body = gzip.compress(body, compresslevel=5)
+            headers["Content-Encoding"] = "gzip"
+        if settings.token:
+            headers["Authorization"] = f"Bearer {settings.token}"
+        conn_class = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = conn_class(url.hostname, url.port, timeout=settings.http_timeout)
+        try:
+            conn.request("POST", url.path.rstrip("/") + "/api/v1/ingest", body=body, headers=headers)
+            response = conn.getresponse()
+            answer = response.read(1024 * 1024)
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            raise DeliveryError(f"could not reach {settings.server_url}: {exc}") from exc
+        finally:
+            conn.close()
+        if 400 <= status < 500:
+            raise RejectedError(f"the server at {settings.server_url} refused a batch ({status}): {answer[:500]!r}")
+        if status != 202 and not 200 <= status < 300:
+            raise DeliveryError(f"the server at {settings.server_url} answered {status}")
+        try:
+            json.loads(answer)
+        except ValueError as exc:
+            raise DeliveryError(f"{settings.server_url} answered {status} with a body that is not JSON") from exc
+
+    def stop(self, timeout: float) -> bool:
+        """Flush, then make a worker stuck in backoff give up (at exit)."""
+        done = self.flush(timeout)
+        self._stopping = True
+        return done
+
+
+transport = Transport()
+
+
+def submit(unit: Unit) -> None:
+    transport.submit(unit)
+
+
+def flush(timeout: float = 2.0) -> bool:
+    return transport.flush(timeout)
+
+
+def _at_exit() -> None:
+    with contextlib.suppress(Exception), _guard.guard("flush at exit"):
+        transport.stop(config.current().exit_flush_timeout)
+
+
+def _after_fork_in_child() -> None:
+    with _guard.guard("reset the transport after fork"):
+        transport._after_fork()
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

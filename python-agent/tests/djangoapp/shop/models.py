@@ -1,0 +1,37 @@
+from django.db import models
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Profile(models.Model):
+    author = models.OneToOneField(Author, on_delete=models.CASCADE)
+    bio = models.TextField(blank=True)
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class Book(models.Model):
+    title = models.CharField(max_length=200)
+    author = models.ForeignKey(Author, on_delete=models.CASCADE)
+    tags = models.ManyToManyField(Tag, blank=True)
+    price = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+
+
+class Review(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="reviews")
+    stars = models.IntegerField(default=5)
+
+
+class Club(models.Model):
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(Author, through="Membership", related_name="clubs")
+
+
+class Membership(models.Model):
+    club = models.ForeignKey(Club, on_delete=models.CASCADE)
+    person = models.ForeignKey(Author, on_delete=models.CASCADE)
+    since = models.DateField(null=True)

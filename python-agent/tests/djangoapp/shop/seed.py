@@ -1,0 +1,19 @@
+"""The same small catalogue for every test database."""
+
+from .models import Author, Book, Club, Membership, Profile, Review, Tag
+
+
+def seed(using: str = "default") -> None:
+    if Author.objects.using(using).exists():
+        return
+    tags = [Tag.objects.using(using).create(name=name) for name in ("novel", "poetry", "classic")]
+    for a in range(3):
+        author = Author.objects.using(using).create(name=f"Author {a}")
+        Profile.objects.using(using).create(author=author, bio=f"Bio {a}")
+        for b in range(2):
+            book = Book.objects.using(using).create(title=f"Book {a}.{b}", author=author, price="9.90")
+            book.tags.add(*tags[: b + 1])
+            for stars in (3, 5):
+                Review.objects.using(using).create(book=book, stars=stars)
+    club = Club.objects.using(using).create(name="Readers")
+    Membership.objects.using(using).create(club=club, person=Author.objects.using(using).first())

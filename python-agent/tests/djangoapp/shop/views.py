@@ -1,0 +1,123 @@
+"""Views exercising what the agent must see: loops in templates, async ORM calls, raw SQL, other databases."""
+
+import datetime
+import decimal
+
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.gzip import gzip_page
+
+from .models import Author, Book
+
+
+def book_list(request):
+    books = Book.objects.order_by("id")
+    return render(request, "shop/book_list.html", {"books": books})
+
+
+def book_detail(request, pk):
+    book = Book.objects.get(pk=pk)
+    return JsonResponse({"title": book.title, "reviews": [r.stars for r in book.reviews.all()]})
+
+
+def authors_twice(request):
+    names = [a.name for a in Author.objects.filter(pk=1)]
+    names += [a.name for a in Author.objects.filter(pk=1)]
+    return JsonResponse({"names": names})
+
+
+def many_queries(request, n):
+    for i in range(n):
+        Author.objects.filter(pk=i).exists()
+    return JsonResponse({"done": n})
+
+
+def broken_query(request):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table WHERE id = %s", [1])
+    return HttpResponse("unreachable")
+
+
+def odd_params(request):
+    values = [
+        datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.timezone.utc),
+        decimal.Decimal("12.50"),
+        b"\x00\xffbytes",
+        "x" * 5000,
+        None,
+        True,
+        1.5,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s, %s, %s, %s, %s, %s, %s", values)
+    return JsonResponse({"ok": True})
+
+
+def write_many(request):
+    with connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO shop_tag (name) VALUES (%s)", ((f"bulk-{i}",) for i in range(150)))
+    return JsonResponse({"ok": True})
+
+
+def other_db(request):
+    return JsonResponse({"default": Book.objects.count(), "other": Book.objects.using("other").count()})
+
+
+def on_each_alias(request):
+    counts = {}
+    for alias in connections:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            counts[alias] = cursor.fetchone()[0]
+    return JsonResponse(counts)
+
+
+def streaming_html(request):
+    def body():
+        yield "<html><body><p>stream</p>"
+        yield "</body></html>"
+
+    return StreamingHttpResponse(body(), content_type="text/html")
+
+
+@gzip_page
+def gzipped_html(request):
+    return HttpResponse("<html><body>" + "<p>padding</p>" * 50 + "</body></html>")
+
+
+def html_without_body(request):
+    return HttpResponse("<p>fragment</p>")
+
+
+def html_two_bodies(request):
+    return HttpResponse("<html><body><pre>&lt;/body&gt; </body> text</pre></BODY></html>")
+
+
+def plain_text(request):
+    return HttpResponse("</body>", content_type="text/plain")
+
+
+def static_file(request, name):
+    Author.objects.count()
+    return HttpResponse("static", content_type="text/plain")
+
+
+async def async_books(request):
+    titles = [book.title async for book in Book.objects.order_by("id")]
+    author = await Author.objects.aget(pk=1)
+    return JsonResponse({"titles": titles, "author": author.name})
+
+
+def _count_books_sync():
+    return Book.objects.count()
+
+
+async def async_helper(request):
+    count = await sync_to_async(_count_books_sync)()
+    return JsonResponse({"count": count})
+
+
+def no_queries(request):
+    return HttpResponse("<html><body>nothing</body></html>")

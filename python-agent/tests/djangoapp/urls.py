@@ -1,0 +1,24 @@
+from django.urls import path
+
+from djangoapp.shop import views
+
+urlpatterns = [
+    path("books/", views.book_list, name="book_list"),
+    path("books/<int:pk>/", views.book_detail, name="book_detail"),
+    path("authors/twice/", views.authors_twice),
+    path("many/<int:n>/", views.many_queries),
+    path("broken/", views.broken_query),
+    path("params/", views.odd_params),
+    path("write-many/", views.write_many),
+    path("other-db/", views.other_db),
+    path("aliases/", views.on_each_alias),
+    path("stream/", views.streaming_html),
+    path("gzip/", views.gzipped_html),
+    path("fragment/", views.html_without_body),
+    path("two-bodies/", views.html_two_bodies),
+    path("text/", views.plain_text),
+    path("static/<str:name>", views.static_file),
+    path("async/books/", views.async_books),
+    path("async/helper/", views.async_helper),
+    path("empty/", views.no_queries),
+]

@@ -1,0 +1,106 @@
+"""Small helpers shared by the agent's tests (no sleeping: wait for conditions)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class Received:
+    def __init__(self, headers: dict[str, str], raw: bytes, body: Any) -> None:
+        self.headers = headers
+        self.raw = raw
+        self.body = body
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that stands in for the querysight server in transport tests.
+
+    ``mode`` decides the answer: ``ok`` (202 + JSON), ``error`` (500), ``garbage`` (200, not JSON),
+    ``reject`` (400), ``hang`` (holds the request until ``release()``).
+    """
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.requests: list[Received] = []
+        self.attempts = 0
+        self._released = threading.Event()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.attempts += 1
+                mode = receiver.mode
+                if mode == "hang":
+                    receiver._released.wait(30)
+                    return
+                if mode == "error":
+                    self._answer(500, b'{"error":{"code":"internal","message":"boom"}}')
+                    return
+                if mode == "reject":
+                    self._answer(400, b'{"error":{"code":"invalid_payload","message":"no"}}')
+                    return
+                data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
+                body = json.loads(data)
+                with receiver._lock:
+                    receiver.requests.append(Received(dict(self.headers.items()), raw, body))
+                if mode == "garbage":
+                    self._answer(200, b"<html>surprise</html>")
+                    return
+                self._answer(202, json.dumps({"accepted": len(body["units"]), "duplicates": 0}).encode())
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def units(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [unit for request in self.requests for unit in request.body["units"]]
+
+    def close(self) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,232 @@
+"""The Django middleware against the real test project on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+
+import pytest
+from django.db import OperationalError
+from django.test import AsyncClient, Client, override_settings
+
+import querysight
+from querysight import config
+
+
+def app_frames(query):
+    return [(f["file"], f["function"]) for f in query["stack"]]
+
+
+def test_records_one_unit_per_request_with_route_view_and_status(client, recorded):
+    response = client.get("/books/1/?page=2")
+    assert response.status_code == 200
+    unit = recorded.unit()
+    assert unit["kind"] == "request"
+    assert unit["name"] == "GET /books/1/"
+    assert unit["method"] == "GET"
+    assert unit["path"] == "/books/1/?page=2"
+    assert unit["route"] == "books/<int:pk>/"
+    assert unit["view"] == "djangoapp.shop.views.book_detail"
+    assert unit["status"] == 200
+    assert unit["duration_ms"] > 0
+    assert response["X-QuerySight-Unit"] == unit["id"]
+    sqls = [q["sql"] for q in unit["queries"]]
+    assert len(sqls) == 2
+    assert '"shop_book"' in sqls[0] and '"shop_review"' in sqls[1]
+
+
+def test_gives_each_query_the_call_site_in_the_view(client, recorded):
+    client.get("/books/1/")
+    first = recorded.unit()["queries"][0]
+    assert first["callsite"] == first["stack"][0]
+    assert first["callsite"]["file"] == "djangoapp/shop/views.py"
+    assert first["callsite"]["function"] == "book_detail"
+    assert first["db"] == "default" and first["vendor"] == "sqlite"
+    assert first["params"] == [1, 21] or first["params"][0] == 1
+    assert all(not f["file"].startswith(("django/", "querysight/")) for f in first["stack"])
+
+
+def test_marks_the_template_line_of_queries_made_while_rendering(client, recorded):
+    response = client.get("/books/")
+    assert response.status_code == 200
+    queries = recorded.unit()["queries"]
+    assert len(queries) == 7  # the books, then one author per book: an N+1 made in the template
+    assert "template" not in queries[0] or queries[0]["template"]["name"] == "shop/book_list.html"
+    for query in queries[1:]:
+        assert query["template"] == {"name": "shop/book_list.html", "line": 8}
+        assert query["callsite"]["function"] == "book_list"
+
+
+def test_records_a_failing_query_and_lets_the_apps_exception_through(client, recorded):
+    with pytest.raises(OperationalError, match="no such table: no_such_table"):
+        client.get("/broken/")
+    unit = recorded.unit()
+    assert unit["status"] == 500
+    (query,) = unit["queries"]
+    assert query["error"].startswith("OperationalError: no such table")
+    assert query["params"] == [1]
+
+
+def test_makes_params_json_safe_and_truncates_long_values(client, recorded):
+    client.get("/params/")
+    (query,) = recorded.unit()["queries"]
+    when, price, raw, long, none, flag, number = query["params"]
+    assert when.startswith("2024-05-06")
+    assert price == "12.50"
+    assert raw == "base64:AP9ieXRlcw=="
+    assert len(long) == 257 and long.endswith("…")
+    assert (none, flag, number) == (None, True, 1.5)
+
+
+def test_records_executemany_as_one_query_with_the_first_hundred_rows(client, recorded):
+    from djangoapp.shop.models import Tag
+
+    try:
+        client.get("/write-many/")
+        assert Tag.objects.filter(name__startswith="bulk-").count() == 150
+    finally:
+        Tag.objects.filter(name__startswith="bulk-").delete()
+    (query,) = recorded.unit()["queries"]
+    assert query["many"] is True
+    assert len(query["params"]) == 100
+    assert query["params"][:2] == [["bulk-0"], ["bulk-1"]]
+
+
+def test_sends_no_params_when_capture_is_off(client, recorded):
+    querysight.configure(capture_params=False)
+    client.get("/books/1/")
+    assert all(q["params"] is None for q in recorded.unit()["queries"])
+
+
+def test_skips_ignored_paths(client, recorded):
+    response = client.get("/static/app.css")
+    assert response.status_code == 200
+    assert "X-QuerySight-Unit" not in response
+    querysight.configure(ignore_paths=["/book*"])
+    client.get("/books/1/")
+    client.get("/authors/twice/")
+    assert [u["name"] for u in recorded.units()] == ["GET /authors/twice/"]
+
+
+def test_stops_recording_past_max_queries_and_counts_the_rest(client, recorded):
+    querysight.configure(max_queries=5)
+    client.get("/many/12/")
+    unit = recorded.unit()
+    assert len(unit["queries"]) == 5
+    assert unit["dropped_queries"] == 7
+
+
+def test_records_queries_on_every_database_alias(client, recorded):
+    response = client.get("/other-db/")
+    assert response.json() == {"default": 6, "other": 6}
+    assert [q["db"] for q in recorded.unit()["queries"]] == ["default", "other"]
+
+
+def test_is_off_without_debug_or_an_explicit_url(recorded):
+    config.reset()
+    with override_settings(DEBUG=False, QUERYSIGHT={}):
+        response = Client().get("/books/1/")
+    assert response.status_code == 200
+    assert "X-QuerySight-Unit" not in response
+    assert recorded.units() == []
+
+
+def test_is_on_without_debug_when_a_url_is_set(receiver):
+    with override_settings(DEBUG=False, QUERYSIGHT={"URL": receiver.url}):
+        response = Client().get("/books/1/")
+    assert "X-QuerySight-Unit" in response
+
+
+def assert_called_from_async_books(queries):
+    """`async for` (line 108, inside an async comprehension) then `aget` (line 109) of views.async_books."""
+    assert len(queries) == 2
+    for query in queries:
+        assert query["callsite"]["file"] == "djangoapp/shop/views.py"
+        assert "async_books" in [f["function"] for f in query["stack"][:2]]
+    assert [q["callsite"]["line"] for q in queries] == [108, 109]
+
+
+def test_records_async_views_with_async_for_and_aget_and_their_call_sites(recorded):
+    async def fetch():
+        return await AsyncClient().get("/async/books/")
+
+    response = asyncio.run(fetch())
+    assert response.status_code == 200
+    unit = recorded.unit()
+    assert unit["route"] == "async/books/"
+    assert unit["view"] == "djangoapp.shop.views.async_books"
+    queries = unit["queries"]
+    assert len(queries) == 2
+    assert_called_from_async_books(queries)
+
+
+def test_gives_sync_to_async_queries_the_sync_frames_then_the_awaiting_coroutine(recorded):
+    async def fetch():
+        return await AsyncClient().get("/async/helper/")
+
+    asyncio.run(fetch())
+    (query,) = recorded.unit()["queries"]
+    assert [f["function"] for f in query["stack"]][:2] == ["_count_books_sync", "async_helper"]
+
+
+def test_records_async_views_served_through_the_sync_handler(client, recorded):
+    response = client.get("/async/books/")
+    assert response.status_code == 200
+    assert_called_from_async_books(recorded.unit()["queries"])
+
+
+class TestOverlay:
+    def test_inserts_the_script_before_the_last_body_tag_and_fixes_content_length(self, client, receiver):
+        response = client.get("/two-bodies/")
+        unit_id = response["X-QuerySight-Unit"]
+        tag = f'<script src="{receiver.url}/overlay.js" data-unit="{unit_id}" async></script>'
+        assert response.content.decode() == (f"<html><body><pre>&lt;/body&gt; </body> text</pre>{tag}</BODY></html>")
+        if response.has_header("Content-Length"):
+            assert int(response["Content-Length"]) == len(response.content)
+
+    def test_fixes_content_length_when_the_app_set_it(self, client, receiver):
+        with override_settings(MIDDLEWARE=[*__import__("django.conf").conf.settings.MIDDLEWARE]):
+            pass
+        from django.http import HttpResponse
+
+        from querysight.django import inject_overlay
+
+        response = HttpResponse("<html><body>x</body></html>")
+        response["Content-Length"] = str(len(response.content))
+        assert inject_overlay(response, "abc", receiver.url)
+        assert int(response["Content-Length"]) == len(response.content)
+
+    def test_leaves_streaming_gzipped_non_html_and_bodyless_responses_alone(self, client, receiver):
+        stream = client.get("/stream/")
+        assert b"".join(stream.streaming_content) == b"<html><body><p>stream</p></body></html>"
+        gz = client.get("/gzip/", headers={"accept-encoding": "gzip"})
+        assert gz["Content-Encoding"] == "gzip"
+        assert b"overlay.js" not in gzip.decompress(gz.content)
+        assert client.get("/text/").content == b"</body>"
+        assert client.get("/fragment/").content == b"<p>fragment</p>"
+        for response in (stream, gz):
+            assert "X-QuerySight-Unit" in response
+
+    def test_is_off_when_overlay_is_disabled(self, client, receiver):
+        querysight.configure(overlay=False)
+        response = client.get("/empty/")
+        assert response.content == b"<html><body>nothing</body></html>"
+        assert "X-QuerySight-Unit" in response
+
+
+def test_prints_the_console_line_with_duplicates_and_the_link(client, receiver, capsys):
+    querysight.configure(console=True)
+    response = client.get("/authors/twice/")
+    err = capsys.readouterr().err
+    unit_id = response["X-QuerySight-Unit"]
+    assert err.startswith("[querysight] GET /authors/twice/ 200 ")
+    assert "ms · 2 queries · 1 duplicated → " in err
+    assert err.strip().endswith(f"{receiver.url}/#/units/{unit_id}")
+
+
+def test_reports_the_origin_of_the_first_request(client, receiver):
+    client.get("/books/1/")
+    querysight.flush(5)
+    assert receiver.requests[0].body["app"]["origin"] == "http://testserver"
+    assert receiver.requests[0].body["app"]["name"] == "shoptests"
+    assert receiver.requests[0].body["app"]["framework"] == "django"
