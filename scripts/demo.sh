@@ -33,8 +33,13 @@ free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# As the servers bind (SO_REUSEADDR): a port left in TIME_WAIT by the last run counts as free, a listener does not.
 port_is_free() {
-  "$PY" -c 'import socket, sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' "$1" 2>/dev/null
+  "$PY" -c 'import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.close()' "$1" 2>/dev/null
 }
 
 if [[ "$SMOKE" == "1" ]]; then
