@@ -15,6 +15,14 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "bookshop.settings"
 os.environ.setdefault("BOOKSHOP_DEBUG", "0")
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
+if settings.SETTINGS_MODULE != "bookshop.settings":
+    raise RuntimeError(
+        f"Django is already set up with {settings.SETTINGS_MODULE} in this pytest process; one process holds one "
+        "Django project, so run the bookshop's tests on their own: pytest python-agent/examples/bookshop/tests"
+    )
+
 from django.core.management import call_command  # noqa: E402 - needs django.setup()
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
