@@ -101,6 +101,7 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     config.configure(url=r.url, batch_interval=0.02, http_timeout=1.0, backoff_initial=0.05, backoff_max=0.2)
     yield r
+    transport.flush(5.0)
     r.close()
 
 

@@ -53,8 +53,9 @@ class Settings:
     # Recorder limits.
     max_param_length: int = 256
     max_many_rows: int = 100
-    max_sql_length: int = 100_000
+    max_sql_length: int = 100 * 1024  # bytes of UTF-8, the server's limit
     max_stack: int = 16
+    max_body_bytes: int = 15 * 1024 * 1024  # the server takes 16 MiB a batch
 
     @property
     def server_url(self) -> str:

@@ -1,1 +1,131 @@
-"""pytest plugin: one querysight unit per test (off unless enabled)."""
+"""pytest plugin: one querysight unit per test (entry point ``pytest11``; off unless enabled).
+
+It turns on when ``QUERYSIGHT_URL`` or ``QUERYSIGHT_OUTPUT`` is set (``querysight ci -- pytest`` sets the URL) or
+``--querysight`` is given. Each test then becomes a unit of kind ``test`` named by its node id, covering its setup
+(fixtures), call and teardown. ``@pytest.mark.querysight(max_queries=5, n_plus_one="allow", duplicate="warn")``
+travels in the unit's ``meta["querysight"]`` for the CI gate; ``meta["outcome"]`` says how the test ended.
+
+When Django is configured, its connections are instrumented for every test, so a Django test suite is recorded
+without the middleware (requests made with the test client become their own ``request`` units inside the test).
+At the end of the session the plugin flushes what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from . import _guard, config, transport
+from .recorder import Unit, current_unit
+
+MARKER_KEYS = ("max_queries", "n_plus_one", "duplicate", "repeated_write", "slow_query")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("querysight")
+    group.addoption(
+        "--querysight",
+        action="store_true",
+        default=False,
+        help="record the SQL queries of every test with querysight (also on when QUERYSIGHT_URL/_OUTPUT is set)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "querysight(max_queries=None, n_plus_one=None, duplicate=None, repeated_write=None, slow_query=None): "
+        "query budget of this test for `querysight ci` (levels: 'error', 'warn', 'allow')",
+    )
+    wanted = config.getoption("--querysight") or bool(
+        os.environ.get("QUERYSIGHT_URL") or os.environ.get("QUERYSIGHT_OUTPUT")
+    )
+    if wanted:
+        config.pluginmanager.register(QuerySightPlugin(), "querysight-recorder")
+
+
+def marker_meta(item: pytest.Item) -> dict[str, Any] | None:
+    """The keyword arguments of the closest ``querysight`` marker (test, then class, then module)."""
+    marker = item.get_closest_marker("querysight")
+    if marker is None:
+        return None
+    unknown = sorted(set(marker.kwargs) - set(MARKER_KEYS))
+    if unknown or marker.args:
+        raise pytest.UsageError(
+            f"{item.nodeid}: @pytest.mark.querysight takes keyword arguments {', '.join(MARKER_KEYS)};"
+            f" got {', '.join(unknown) or repr(marker.args)}"
+        )
+    return dict(marker.kwargs)
+
+
+class QuerySightPlugin:
+    def __init__(self) -> None:
+        config.invalidate()
+        self.asked_off = False
+
+    def _prepare(self) -> bool:
+        """Hook Django when it is set up; make sure recording is on (the plugin was asked for)."""
+        with _guard.guard("prepare a test unit"):
+            if "django.db" in sys.modules:
+                from django.apps import apps
+                from django.conf import settings
+
+                if settings.configured and apps.ready:
+                    from .django import instrument
+
+                    instrument()
+            settings = config.current()
+            if not settings.enabled and not self.asked_off:
+                # Asked for on the command line or by the environment: record even without DEBUG.
+                self.asked_off = os.environ.get("QUERYSIGHT_ENABLED", "").strip().lower() in ("0", "false", "no", "off")
+                if not self.asked_off:
+                    config.configure(enabled=True)
+            return config.current().enabled
+        return False
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
+        unit: Unit | None = None
+        token = None
+        if self._prepare():
+            meta: dict[str, Any] = {}
+            marker = marker_meta(item)
+            if marker is not None:
+                meta["querysight"] = marker
+            with _guard.guard("start a test unit"):
+                unit = Unit("test", item.nodeid, meta=meta)
+                item.stash[_UNIT] = unit
+                token = current_unit.set(unit)
+        try:
+            yield
+        finally:
+            if unit is not None and token is not None:
+                with _guard.guard("finish a test unit"):
+                    current_unit.reset(token)
+                    unit.finish()
+                    unit.meta["outcome"] = item.stash.get(_OUTCOME, "passed")
+                    transport.submit(unit)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
+        outcome = yield
+        with _guard.guard("read a test outcome"):
+            report = outcome.get_result()
+            if report.failed:
+                item.stash[_OUTCOME] = "failed"
+            elif report.skipped and item.stash.get(_OUTCOME, "passed") == "passed":
+                item.stash[_OUTCOME] = "skipped"
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        with _guard.guard("flush at the end of the test session"):
+            settings = config.current()
+            if not transport.flush(settings.exit_flush_timeout):
+                sys.stderr.write(f"[querysight] could not deliver every test unit to {settings.server_url}\n")
+
+
+_UNIT = pytest.StashKey[Unit]()
+_OUTCOME = pytest.StashKey[str]()

@@ -141,12 +141,12 @@ class Query:
 
     def to_wire(self, settings: config.Settings) -> dict[str, Any]:
         sql = self.sql if isinstance(self.sql, str) else str(self.sql)
-        stack = [{"file": f, "line": line, "function": fn} for f, line, fn in self.stack]
+        stack = [{"file": _clip(f, 2000), "line": line, "function": _clip(fn, 2000)} for f, line, fn in self.stack]
         out: dict[str, Any] = {
             "sql": sql,
             "params": _wire_params(self.params, self.many, settings.max_param_length),
-            "db": self.db,
-            "vendor": self.vendor,
+            "db": _clip(str(self.db), 200),
+            "vendor": _clip(str(self.vendor), 200),
             "start_ms": round(self.start_ms, 3),
             "duration_ms": round(self.duration_ms, 3),
             "many": self.many,
@@ -155,9 +155,10 @@ class Query:
             "stack": stack,
         }
         if self.template is not None:
-            out["template"] = {"name": self.template[0], "line": self.template[1]}
-        if len(sql) > settings.max_sql_length:
-            out["sql"] = sql[: settings.max_sql_length]
+            out["template"] = {"name": _clip(self.template[0], 2000), "line": self.template[1]}
+        limit = settings.max_sql_length
+        if len(sql) * 4 > limit and len(sql.encode("utf-8")) > limit:
+            out["sql"] = sql.encode("utf-8")[:limit].decode("utf-8", "ignore")
             out["sql_truncated"] = True
         return out
 
@@ -290,11 +291,11 @@ class Unit:
         return {
             "id": self.id,
             "kind": self.kind,
-            "name": self.name,
-            "method": self.method,
-            "path": self.path,
-            "route": self.route,
-            "view": self.view,
+            "name": _clip(self.name, 2000) or self.kind,
+            "method": _clip(self.method, 20),
+            "path": _clip(self.path, 2000),
+            "route": _clip(self.route, 2000),
+            "view": _clip(self.view, 2000),
             "status": self.status,
             "started_at": round(self.started_at, 3),
             "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
@@ -302,6 +303,12 @@ class Unit:
             "queries": [q.to_wire(settings) for q in list(self.queries)],
             "dropped_queries": self.dropped_queries,
         }
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + ELLIPSIS
 
 
 def _json_meta(meta: Mapping[str, Any], max_length: int) -> dict[str, Any]:

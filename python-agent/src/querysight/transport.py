@@ -257,11 +257,11 @@ class Transport:
         return payload
 
     def _send(self, payload: dict[str, Any], settings: config.Settings) -> None:
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-        if settings.output:
-            self._write_ndjson(settings.output, body)
-        else:
-            self._post(settings, body)
+        for body in _bodies(payload, settings.max_body_bytes):
+            if settings.output:
+                self._write_ndjson(settings.output, body)
+            else:
+                self._post(settings, body)
         if "schema" in payload:
             self._schema_due = False
             self._schema_sent_at = time.monotonic()
@@ -313,6 +313,31 @@ class Transport:
         done = self.flush(timeout)
         self._stopping = True
         return done
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _bodies(payload: dict[str, Any], limit: int) -> list[bytes]:
+    """The payload as one body, or split into several when it is larger than the server takes."""
+    body = _encode(payload)
+    if len(body) <= limit:
+        return [body]
+    units = payload["units"]
+    if len(units) > 1:
+        half = len(units) // 2
+        first = {**payload, "units": units[:half]}
+        second = {key: value for key, value in payload.items() if key != "schema"}
+        second["units"] = units[half:]
+        return _bodies(first, limit) + _bodies(second, limit)
+    unit = units[0]
+    queries = unit["queries"]
+    if not queries:
+        return []  # cannot happen with the field limits above; never send what the server must refuse
+    keep = len(queries) // 2
+    trimmed = {**unit, "queries": queries[:keep], "dropped_queries": unit["dropped_queries"] + len(queries) - keep}
+    return _bodies({**payload, "units": [trimmed]}, limit)
 
 
 transport = Transport()

@@ -1,0 +1,171 @@
+"""The pytest plugin, run on a small Django test suite in a separate pytest process."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+CONFTEST = """
+import os
+os.environ["DJANGO_SETTINGS_MODULE"] = "djangoapp.settings"
+import django
+django.setup()
+from django.test.utils import setup_databases
+setup_databases(verbosity=0, interactive=False, aliases={"default"})
+from djangoapp.shop.seed import seed
+seed()
+
+import pytest
+from djangoapp.shop.models import Author
+
+
+@pytest.fixture
+def first_author():
+    return Author.objects.order_by("id").first()
+"""
+
+SUITE = """
+import pytest
+from django.test import Client
+from djangoapp.shop.models import Author, Book
+
+
+def test_counts_books():
+    assert Book.objects.count() == 6
+
+
+def test_uses_a_fixture(first_author):
+    assert Author.objects.filter(pk=first_author.pk).exists()
+
+
+@pytest.mark.querysight(max_queries=5, n_plus_one="allow", duplicate="warn")
+def test_with_a_budget():
+    for book in Book.objects.all():
+        book.author.name
+
+
+def test_that_fails():
+    Book.objects.count()
+    assert False
+
+
+class TestRequests:
+    def test_a_request_inside_a_test(self):
+        assert Client().get("/books/1/").status_code == 200
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE)
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str, **env: str) -> pytest.RunResult:
+    old = dict(os.environ)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS_DIR), old.get("PYTHONPATH")]))
+    os.environ.update(env)
+    try:
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def units_in(path: Path) -> list[dict]:
+    return [unit for line in path.read_text().splitlines() for unit in json.loads(line)["units"]]
+
+
+def test_records_one_unit_per_test_named_by_node_id(suite, tmp_path):
+    out = tmp_path / "tests.ndjson"
+    result = run(suite, QUERYSIGHT_OUTPUT=str(out))
+    result.assert_outcomes(passed=4, failed=1)
+    units = {u["name"]: u for u in units_in(out) if u["kind"] == "test"}
+    assert sorted(units) == [
+        "test_suite.py::TestRequests::test_a_request_inside_a_test",
+        "test_suite.py::test_counts_books",
+        "test_suite.py::test_that_fails",
+        "test_suite.py::test_uses_a_fixture",
+        "test_suite.py::test_with_a_budget",
+    ]
+    counts = units["test_suite.py::test_counts_books"]
+    assert len(counts["queries"]) == 1
+    assert counts["queries"][0]["callsite"]["function"] == "test_counts_books"
+    assert counts["meta"] == {"outcome": "passed"}
+    assert units["test_suite.py::test_that_fails"]["meta"]["outcome"] == "failed"
+
+
+def test_includes_the_queries_of_fixtures(suite, tmp_path):
+    out = tmp_path / "tests.ndjson"
+    run(suite, QUERYSIGHT_OUTPUT=str(out))
+    (unit,) = [u for u in units_in(out) if u["name"] == "test_suite.py::test_uses_a_fixture"]
+    assert [q["callsite"]["function"] for q in unit["queries"]] == ["first_author", "test_uses_a_fixture"]
+
+
+def test_carries_the_marker_in_meta(suite, tmp_path):
+    out = tmp_path / "tests.ndjson"
+    run(suite, QUERYSIGHT_OUTPUT=str(out))
+    (unit,) = [u for u in units_in(out) if u["name"] == "test_suite.py::test_with_a_budget"]
+    assert unit["meta"] == {
+        "querysight": {"max_queries": 5, "n_plus_one": "allow", "duplicate": "warn"},
+        "outcome": "passed",
+    }
+    assert len(unit["queries"]) == 7
+
+
+def test_records_client_requests_made_by_a_test_as_their_own_units(suite, tmp_path):
+    out = tmp_path / "tests.ndjson"
+    run(suite, QUERYSIGHT_OUTPUT=str(out))
+    requests = [u for u in units_in(out) if u["kind"] == "request"]
+    assert [(u["name"], u["route"], len(u["queries"])) for u in requests] == [("GET /books/1/", "books/<int:pk>/", 2)]
+
+
+def test_stays_off_without_a_url_an_output_or_the_flag(pytester):
+    pytester.makepyfile(
+        """
+        def test_recorder_is_not_registered(request):
+            assert request.config.pluginmanager.get_plugin("querysight-recorder") is None
+
+        def test_marker_is_still_known(request):
+            assert any(line.startswith("querysight(") for line in request.config.getini("markers"))
+        """
+    )
+    run(pytester, "--strict-markers").assert_outcomes(passed=2)
+    run(pytester, "--querysight").assert_outcomes(passed=1, failed=1)
+
+
+def test_sends_the_units_to_the_server_at_querysight_url(suite, receiver):
+    result = run(suite, QUERYSIGHT_URL=receiver.url)
+    result.assert_outcomes(passed=4, failed=1)
+    names = sorted(u["name"] for u in receiver.units() if u["kind"] == "test")
+    assert len(names) == 5
+    assert all(body.body["app"]["framework"] == "django" for body in receiver.requests)
+
+
+def test_records_without_debug_when_querysight_url_is_set(suite, receiver):
+    suite.makeconftest(
+        CONFTEST.replace("django.setup()", "django.setup()\nfrom django.conf import settings\nsettings.DEBUG = False")
+    )
+    result = run(suite, "--querysight", QUERYSIGHT_URL=receiver.url)
+    result.assert_outcomes(passed=4, failed=1)
+    assert len([u for u in receiver.units() if u["kind"] == "test"]) == 5
+
+
+def test_rejects_a_marker_with_unknown_arguments(pytester, tmp_path):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.querysight(max_querys=3)
+        def test_typo():
+            pass
+        """
+    )
+    result = run(pytester, QUERYSIGHT_OUTPUT=str(tmp_path / "x.ndjson"))
+    result.stderr.fnmatch_lines(["*@pytest.mark.querysight takes keyword arguments*max_querys*"])

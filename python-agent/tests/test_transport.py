@@ -1,0 +1,201 @@
+"""The background transport against a real local HTTP receiver (and the NDJSON file mode)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import querysight
+from helpers import read_ndjson, until
+from querysight import config, transport
+
+
+def finished_unit(name: str = "unit", sql: str = "SELECT 1") -> querysight.Unit:
+    unit = querysight.Unit("block", name)
+    unit.record(sql, (1,), False, "default", "sqlite", 0.0, 0.0)
+    unit.finish()
+    return unit
+
+
+def test_sends_units_submitted_together_in_one_batch(receiver):
+    config.configure(batch_interval=5.0)
+    for i in range(50):
+        transport.submit(finished_unit(f"u{i}"))
+    assert querysight.flush(5)
+    assert len(receiver.requests) == 1
+    assert [u["name"] for u in receiver.units()] == [f"u{i}" for i in range(50)]
+    body = receiver.requests[0].body
+    assert body["protocol"] == 1
+    assert body["agent"] == {"name": "querysight-python", "version": querysight.__version__}
+    assert body["app"]["pid"] == os.getpid()
+
+
+def test_splits_batches_at_the_batch_size(receiver):
+    config.configure(batch_size=10, batch_interval=5.0)
+    for i in range(25):
+        transport.submit(finished_unit(f"u{i}"))
+    assert querysight.flush(5)
+    assert sorted(len(r.body["units"]) for r in receiver.requests) == [5, 10, 10]
+    assert len(receiver.units()) == 25
+
+
+def test_compresses_bodies_above_8_kb_only(receiver):
+    transport.submit(finished_unit("small"))
+    assert querysight.flush(5)
+    transport.submit(finished_unit("large", "SELECT '" + "x" * 20_000 + "'"))
+    assert querysight.flush(5)
+    small, large = receiver.requests
+    assert "Content-Encoding" not in small.headers
+    assert large.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(large.raw))["units"][0]["name"] == "large"
+    assert small.headers["Content-Type"] == "application/json"
+
+
+def test_sends_the_token_as_a_bearer_header(receiver, monkeypatch):
+    monkeypatch.setenv("QUERYSIGHT_TOKEN", "s3cret")
+    config.invalidate()
+    transport.submit(finished_unit())
+    assert querysight.flush(5)
+    assert receiver.requests[0].headers["Authorization"] == "Bearer s3cret"
+
+
+def test_retries_with_backoff_while_the_server_answers_500_then_delivers_once(receiver):
+    receiver.mode = "error"
+    transport.submit(finished_unit("kept"))
+    until(lambda: receiver.attempts >= 3, what="three attempts")
+    assert receiver.units() == []
+    receiver.mode = "ok"
+    assert querysight.flush(5)
+    assert [u["name"] for u in receiver.units()] == ["kept"]
+
+
+def test_treats_an_answer_that_is_not_json_as_a_failed_delivery(receiver):
+    receiver.mode = "garbage"
+    transport.submit(finished_unit("again"))
+    until(lambda: len(receiver.requests) >= 2, what="a retry after a garbage answer")
+    receiver.mode = "ok"
+    assert querysight.flush(5)
+    assert [u["name"] for u in receiver.units()].count("again") >= 3
+
+
+def test_flush_gives_up_at_its_timeout_while_the_server_hangs(receiver):
+    config.configure(http_timeout=30.0)
+    receiver.mode = "hang"
+    unit = finished_unit()
+    transport.submit(unit)  # returns at once: the app's thread never waits on the network
+    until(lambda: receiver.attempts == 1, what="the worker to be stuck in the request")
+    assert querysight.flush(0.2) is False
+    receiver.mode = "ok"
+    receiver.release()
+    assert querysight.flush(5)
+    assert [u["id"] for u in receiver.units()] == [unit.id]
+
+
+def test_drops_and_counts_units_when_the_queue_is_full(receiver):
+    config.configure(queue_size=3)
+    transport.transport.reset()
+    receiver.mode = "hang"
+    transport.submit(finished_unit("first"))
+    until(lambda: receiver.attempts == 1, what="the worker to be stuck in the request")
+    for i in range(10):
+        transport.submit(finished_unit(f"queued{i}"))
+    assert transport.transport.dropped == 7
+    receiver.mode = "ok"
+    receiver.release()
+    assert querysight.flush(5)
+    assert sorted(u["name"] for u in receiver.units()) == ["first", "queued0", "queued1", "queued2"]
+
+
+def test_drops_a_batch_the_server_refuses_without_retrying(receiver, swallow_internal_errors):
+    receiver.mode = "reject"
+    transport.submit(finished_unit())
+    assert querysight.flush(5)
+    assert receiver.attempts == 1
+    assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
+
+
+def test_sends_the_schema_first_and_again_after_the_server_comes_back(receiver):
+    transport.app.schema_provider = lambda: {"models": []}
+    try:
+        transport.submit(finished_unit("a"))
+        assert querysight.flush(5)
+        transport.submit(finished_unit("b"))
+        assert querysight.flush(5)
+        receiver.mode = "error"
+        transport.submit(finished_unit("c"))
+        until(lambda: receiver.attempts >= 4, what="a failed attempt")
+        receiver.mode = "ok"
+        assert querysight.flush(5)
+        transport.submit(finished_unit("d"))
+        assert querysight.flush(5)
+    finally:
+        transport.app.schema_provider = None
+    with_schema = [("schema" in r.body, [u["name"] for u in r.body["units"]]) for r in receiver.requests]
+    assert with_schema == [(True, ["a"]), (False, ["b"]), (True, ["c"]), (False, ["d"])]
+
+
+def test_a_forked_child_sends_its_own_units_with_its_own_pid(receiver):
+    transport.submit(finished_unit("parent-before"))
+    assert querysight.flush(5)
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh queue and worker, started by its first unit
+        try:
+            with querysight.capture("child"):
+                pass
+            os._exit(0 if querysight.flush(5) else 3)
+        finally:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    transport.submit(finished_unit("parent-after"))
+    assert querysight.flush(5)
+    by_name = {u["name"]: r.body["app"]["pid"] for r in receiver.requests for u in r.body["units"]}
+    assert by_name == {"parent-before": os.getpid(), "child": pid, "parent-after": os.getpid()}
+
+
+def test_writes_ndjson_batches_to_querysight_output(tmp_path, monkeypatch):
+    out = tmp_path / "batches.ndjson"
+    monkeypatch.setenv("QUERYSIGHT_OUTPUT", str(out))
+    config.invalidate()
+    config.configure(batch_size=2)
+    for i in range(3):
+        with querysight.capture(f"block {i}"):
+            pass
+    assert querysight.flush(5)
+    batches = read_ndjson(out)
+    assert [len(b["units"]) for b in batches] in ([2, 1], [1, 2], [1, 1, 1])
+    assert all(b["protocol"] == 1 for b in batches)
+
+
+SCRIPT = """
+import querysight
+from querysight import recorder
+with querysight.capture("at exit") as unit:
+    unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+print("done", flush=True)
+"""
+
+
+def test_flushes_at_exit(tmp_path):
+    out = tmp_path / "exit.ndjson"
+    env = {**os.environ, "QUERYSIGHT_OUTPUT": str(out)}
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [u["name"] for b in read_ndjson(out) for u in b["units"]] == ["at exit"]
+
+
+def test_exits_promptly_when_the_server_is_down(tmp_path):
+    script = SCRIPT + textwrap.dedent(
+        """
+        from querysight import config
+        config.configure(exit_flush_timeout=0.2)
+        """
+    )
+    env = {**os.environ, "QUERYSIGHT_URL": "http://127.0.0.1:9"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
