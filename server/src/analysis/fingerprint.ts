@@ -36,6 +36,7 @@ export function fingerprint(sql: string, dialect: Dialect): string {
   }
 
   scanSql(text, dialect, (kind, start, end) => {
+    work++
     switch (kind) {
       case 'space':
       case 'comment':
@@ -92,6 +93,17 @@ export function fingerprintId(normalized: string): string {
   }
   return hex8(hi) + hex8(lo)
 }
+
+/**
+ * Work units done by `fingerprint` since this module loaded: one per token read, per list element or group item
+ * examined, per token rendered. Linear time means linear work; the fuzz tests check that on hostile shapes by
+ * counting instead of timing.
+ */
+export function fingerprintWork(): number {
+  return work
+}
+
+let work = 0
 
 const utf8 = new TextEncoder()
 
@@ -218,6 +230,7 @@ function eraseNames(tokens: Tok[]): void {
     case 'fetch':
     case 'move':
       for (let i = 1; i < tokens.length; i++) {
+        work++
         if (isWordAt(tokens, i, 'from') || isWordAt(tokens, i, 'in')) {
           erase(i + 1)
           return
@@ -242,6 +255,7 @@ function nest(tokens: Tok[], interned: Map<string, number>): Item[] {
   const frames: Frame[] = [{ open: null, items: [], context: PLAIN }]
   let top = frames[0]
   for (const tok of tokens) {
+    work++
     if (tok.kind === PUNCT) {
       if (tok.text === '(' || tok.text === '[') {
         const last = top.items[top.items.length - 1]
@@ -298,6 +312,7 @@ function finishGroup(frame: Frame, close: Tok | null, interned: Map<string, numb
 function internGroup(group: Group, interned: Map<string, number>): number {
   let key = group.open.text
   for (const item of group.items) {
+    work++
     key += item instanceof Group ? `\u0002${item.id}\u0001` : `${item.kind}${item.text}\u0001`
   }
   key += group.close === null ? '\u0003' : group.close.text
@@ -317,6 +332,7 @@ function isSimpleList(items: Item[], truncated: boolean, tuples: boolean, defaul
   const n = items.length
   let i = 0
   while (i < n) {
+    work++
     const item = items[i]
     if (item instanceof Group) {
       if (!tuples || !item.tuple) return false
@@ -340,6 +356,7 @@ function isSimpleList(items: Item[], truncated: boolean, tuples: boolean, defaul
 /** Skips `::type`, `::schema.type` and `::type[]` casts starting at `i`. */
 function skipCasts(items: Item[], i: number): number {
   for (;;) {
+    work++
     const op = items[i]
     const type = items[i + 1]
     if (!(op instanceof Tok) || op.kind !== OP || op.text !== '::' || !isName(type)) return i
@@ -376,6 +393,7 @@ function collapseValues(items: Item[], interned: Map<string, number>): Item[] {
   const n = items.length
   let i = 0
   while (i < n) {
+    work++
     const item = items[i]
     if (isValuesAt(items, i)) {
       const first = items[i + 1] as Group
@@ -383,6 +401,7 @@ function collapseValues(items: Item[], interned: Map<string, number>): Item[] {
       let simple = first.row
       let alike = true
       while (end + 1 < n && isPunctItem(items[end], ',') && isParenGroup(items[end + 1])) {
+        work++
         const row = items[end + 1] as Group
         simple = simple && row.row
         alike = alike && row.id === first.id
@@ -421,6 +440,7 @@ function render(items: Item[]): string {
   let out = ''
   let prev: Tok | null = null
   const emit = (tok: Tok) => {
+    work++
     if (prev !== null && spaced(prev, tok)) out += ' '
     out += tok.text
     prev = tok

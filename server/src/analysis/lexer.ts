@@ -181,7 +181,7 @@ export function scanSql(sql: string, dialect: Dialect, sink: TokenSink): void {
         i++
         continue
       case MINUS:
-        if (c1 === MINUS && (!mysql || i + 2 >= n || c2 <= SPACE || c2 === DEL)) {
+        if (c1 === MINUS && (!mysql || i + 2 >= n || isSpace(c2))) {
           i += 2
           while (i < n) {
             const d = sql.charCodeAt(i)

@@ -91,7 +91,9 @@ export function formatSql(sql: string, dialect: Dialect): string {
     let lineAt = -1
 
     if (t.kind === 'punct' && t.text === ';') {
-      out += ';'
+      // After a line comment the `;` must go on the next line, or it would be part of the comment.
+      const afterLineComment = i > 0 && tokens[i - 1].kind === 'comment' && !tokens[i - 1].text.startsWith('/*')
+      out += afterLineComment ? `\n${INDENT.repeat(Math.min(level + 1, MAX_INDENT))};` : ';'
       level = 0
       clause = ''
       caseDepth = 0
@@ -114,6 +116,8 @@ export function formatSql(sql: string, dialect: Dialect): string {
     if (t.kind === 'punct' && t.text === ')' && top !== null && top.subquery) lineAt = top.level
     if (lineAt < 0 && breakTo >= 0 && out !== '') lineAt = breakTo
     breakTo = -1
+    // Never split an operator from what it touches: MySQL `1--AND` would become a comment.
+    if (lineAt >= 0 && !spaceBefore[i] && i > 0 && tokens[i - 1].kind === 'op') lineAt = -1
 
     if (out === '') out = t.text
     else if (lineAt >= 0) out += `\n${INDENT.repeat(Math.min(lineAt, MAX_INDENT))}${t.text}`
