@@ -77,22 +77,52 @@ export function fingerprint(sql: string, dialect: Dialect): string {
 
 /**
  * The fingerprint id: FNV-1a 64 over the UTF-8 bytes of the normalized text, as 16 lower-case hex digits. The 64-bit
- * state is kept in two unsigned 32-bit halves (no BigInt): the prime 2^40 + 0x1b3 multiplies as `h * 0x1b3` plus the
- * low half shifted into the high half.
+ * state is kept in two unsigned 32-bit halves (no BigInt): multiplying by the prime 2^40 + 0x1b3 is `h * 0x1b3`
+ * (low half by `Math.imul`, its carry from 16-bit pieces) plus the low half shifted 8 bits into the high half.
  */
 export function fingerprintId(normalized: string): string {
-  const bytes = utf8.encode(typeof normalized === 'string' ? normalized : '')
-  let hi = 0xcbf29ce4
-  let lo = 0x84222325
-  for (let i = 0; i < bytes.length; i++) {
-    lo = (lo ^ bytes[i]) >>> 0
-    const lowProduct = lo * 0x1b3
-    const newLo = lowProduct >>> 0
-    hi = (hi * 0x1b3 + (lowProduct - newLo) / 0x100000000 + ((lo << 8) >>> 0)) >>> 0
-    lo = newLo
+  const s = typeof normalized === 'string' ? normalized : ''
+  let hi = 0xcbf29ce4 | 0
+  let lo = 0x84222325 | 0
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i)
+    let count = 1
+    if (c < 0x80) {
+      bytes[0] = c
+    } else if (c < 0x800) {
+      bytes[0] = 0xc0 | (c >>> 6)
+      bytes[1] = 0x80 | (c & 63)
+      count = 2
+    } else {
+      const low = i + 1 < s.length ? s.charCodeAt(i + 1) : 0
+      if (c >= 0xd800 && c <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) {
+        i++
+        c = 0x10000 + ((c - 0xd800) << 10) + (low - 0xdc00)
+        bytes[0] = 0xf0 | (c >>> 18)
+        bytes[1] = 0x80 | ((c >>> 12) & 63)
+        bytes[2] = 0x80 | ((c >>> 6) & 63)
+        bytes[3] = 0x80 | (c & 63)
+        count = 4
+      } else {
+        if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd // a lone surrogate encodes as U+FFFD, as TextEncoder does
+        bytes[0] = 0xe0 | (c >>> 12)
+        bytes[1] = 0x80 | ((c >>> 6) & 63)
+        bytes[2] = 0x80 | (c & 63)
+        count = 3
+      }
+    }
+    for (let k = 0; k < count; k++) {
+      lo ^= bytes[k]
+      const carry = ((lo >>> 16) * 0x1b3 + (((lo & 0xffff) * 0x1b3) >>> 16)) >>> 16
+      hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) | 0
+      lo = Math.imul(lo, 0x1b3)
+    }
   }
-  return hex8(hi) + hex8(lo)
+  return hex8(hi >>> 0) + hex8(lo >>> 0)
 }
+
+/** The UTF-8 bytes of one character, reused by `fingerprintId`. */
+const bytes = new Uint8Array(4)
 
 /**
  * Work units done by `fingerprint` since this module loaded: one per token read, per list element or group item
@@ -104,8 +134,6 @@ export function fingerprintWork(): number {
 }
 
 let work = 0
-
-const utf8 = new TextEncoder()
 
 function hex8(n: number): string {
   return n.toString(16).padStart(8, '0')
