@@ -41,7 +41,7 @@ _lock = threading.Lock()
 
 def _library_roots() -> tuple[str, ...]:
     roots = set()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+    for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts"):
         path = sysconfig.get_paths().get(key)
         if path:
             roots.add(os.path.realpath(path))
@@ -62,9 +62,15 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-def display_path(filename: str) -> str:
-    """The path people read: relative to the import root it was loaded from, else to the working directory."""
+def display_path(filename: str, module: str = "") -> str:
+    """The path people read: the module's own path (``shop/views.py`` for ``shop.views``) when the file matches it,
+    else relative to the import root it was loaded from, else to the working directory."""
     real = os.path.realpath(filename)
+    if module and module != "__main__":
+        suffix = "/__init__.py" if os.path.basename(real) == "__init__.py" else ".py"
+        candidate = module.replace(".", "/") + suffix
+        if real.replace(os.sep, "/").endswith("/" + candidate):
+            return candidate
     best = ""
     for entry in sys.path:
         root = os.path.realpath(entry or os.getcwd())
@@ -96,7 +102,7 @@ def _classify(frame: FrameType) -> Any:
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return _NOT_APP
-    return display_path(filename)
+    return display_path(filename, module)
 
 
 def _kind(frame: FrameType) -> Any:

@@ -1,0 +1,211 @@
+"""The recorder core: units, capture(), JSON-safe params, call sites, limits, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+import enum
+import uuid
+
+import pytest
+from django.db import connection
+
+import querysight
+from querysight import _stack, config
+from querysight.recorder import Unit, current_unit, json_safe, uuid7
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Opaque:
+    def __str__(self) -> str:
+        return "opaque!"
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise ValueError("nope")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("text", "text"),
+        (3, 3),
+        (2.5, 2.5),
+        (True, True),
+        (None, None),
+        (float("nan"), "nan"),
+        (float("inf"), "inf"),
+        (Color.RED, 1),
+        (decimal.Decimal("1.10"), "1.10"),
+        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+        (datetime.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
+        (datetime.date(2024, 1, 2), "2024-01-02"),
+        (datetime.time(3, 4), "03:04:00"),
+        (datetime.timedelta(seconds=90), "0:01:30"),
+        (b"abc", "abc"),
+        (bytearray(b"\xff\x00"), "base64:/wA="),
+        (memoryview(b"xy"), "xy"),
+        ([1, "a", [decimal.Decimal("2")]], [1, "a", ["2"]]),
+        ({"k": uuid.UUID(int=2)}, {"k": "00000000-0000-0000-0000-000000000002"}),
+        (Opaque(), "opaque!"),
+        (Unprintable(), "<Unprintable>"),
+    ],
+)
+def test_makes_each_parameter_json_safe(value, expected):
+    assert json_safe(value, 256) == expected
+
+
+def test_truncates_long_text_and_bytes_with_an_ellipsis():
+    assert json_safe("x" * 300, 256) == "x" * 256 + "…"
+    assert json_safe(b"y" * 300, 256) == "y" * 256 + "…"
+
+
+def test_makes_time_ordered_version_7_uuids():
+    ids = [uuid7() for _ in range(100)]
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(p.version == 7 and p.variant == uuid.RFC_4122 for p in parsed)
+    assert len(set(ids)) == 100
+    assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
+
+
+def test_capture_records_a_block_as_one_unit(recorded):
+    with querysight.capture("nightly import", kind="task", meta={"rows": 3}) as unit:
+        assert current_unit.get() is unit
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s", [42])
+    assert current_unit.get() is None
+    wire = recorded.unit()
+    assert (wire["kind"], wire["name"], wire["meta"]) == ("task", "nightly import", {"rows": 3})
+    assert wire["method"] is None and wire["status"] is None
+    (query,) = wire["queries"]
+    assert query["params"] == [42]
+    assert query["callsite"]["function"] == "test_capture_records_a_block_as_one_unit"
+    assert query["callsite"]["file"] == "test_recorder.py"
+
+
+def test_capture_decorates_sync_and_async_functions(recorded):
+    @querysight.capture("sync job", kind="command")
+    def job():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+
+    @querysight.capture("async job")
+    async def ajob():
+        assert current_unit.get() is not None
+        return "aok"
+
+    assert job() == "ok"
+    assert job() == "ok"
+    assert asyncio.run(ajob()) == "aok"
+    assert [(u["kind"], u["name"], len(u["queries"])) for u in recorded.units()] == [
+        ("command", "sync job", 1),
+        ("command", "sync job", 1),
+        ("block", "async job", 0),
+    ]
+
+
+def test_capture_passes_the_blocks_exception_through_and_still_sends_the_unit(recorded):
+    with pytest.raises(KeyError, match="missing"), querysight.capture("failing"):
+        raise KeyError("missing")
+    assert recorded.unit()["meta"] == {"error": "KeyError: 'missing'"}
+
+
+def test_capture_does_nothing_when_disabled(recorded):
+    querysight.configure(enabled=False)
+    with querysight.capture("off") as unit:
+        assert unit is None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    assert recorded.units() == []
+
+
+def test_ignores_queries_outside_any_unit(recorded):
+    with querysight.capture("inside"):
+        pass
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert [len(u["queries"]) for u in recorded.units()] == [0]
+
+
+def test_inner_capture_takes_the_queries_of_its_block(recorded):
+    with querysight.capture("outer"):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        with querysight.capture("inner"), connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+    assert {u["name"]: [q["sql"] for q in u["queries"]] for u in recorded.units()} == {
+        "inner": ["SELECT 2"],
+        "outer": ["SELECT 1"],
+    }
+
+
+def recurse(n: int) -> None:
+    if n == 0:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return
+    recurse(n - 1)
+
+
+def test_keeps_at_most_16_application_frames_innermost_first(recorded):
+    with querysight.capture("deep"):
+        recurse(30)
+    (query,) = recorded.unit()["queries"]
+    assert len(query["stack"]) == 16
+    assert all(f["function"] == "recurse" for f in query["stack"])
+    assert query["stack"][0]["line"] == recurse.__code__.co_firstlineno + 3
+
+
+def test_classifies_each_code_object_once_and_skips_library_frames():
+    from _pytest.python import pytest_pyfunc_call
+
+    _stack.clear_cache()
+    unit = Unit("block", "x")
+    unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+    classified = len(_stack._cache)
+    for _ in range(3):
+        unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+    assert len(_stack._cache) == classified
+    assert _stack._cache[test_classifies_each_code_object_once_and_skips_library_frames.__code__] == "test_recorder.py"
+    assert _stack._cache[pytest_pyfunc_call.__code__] == _stack._NOT_APP
+    assert [f[2] for f in unit.queries[0].stack] == ["test_classifies_each_code_object_once_and_skips_library_frames"]
+
+
+def test_truncates_sql_over_100_kb_and_flags_it(recorded):
+    with querysight.capture("big") as unit:
+        unit.record("SELECT '" + "é" * 60_000 + "'", None, False, "default", "sqlite", 0.0, 0.0)
+        unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+    big, small = recorded.unit()["queries"]
+    assert big["sql_truncated"] is True
+    assert len(big["sql"].encode("utf-8")) <= 100 * 1024
+    assert "sql_truncated" not in small
+
+
+def test_settings_come_from_code_then_env_then_framework_then_defaults():
+    env = {"QUERYSIGHT_URL": "http://env:1", "QUERYSIGHT_ENABLED": "off", "QUERYSIGHT_TOKEN": "t"}
+    framework = {"url": "http://settings:2", "max_queries": 7, "capture_params": False}
+    settings = config.resolve({"url": "http://code:3"}, env, framework, debug=True)
+    assert (settings.url, settings.enabled, settings.token) == ("http://code:3", False, "t")
+    assert (settings.max_queries, settings.capture_params, settings.overlay) == (7, False, True)
+    defaults = config.resolve({}, {}, {}, debug=None)
+    assert (defaults.enabled, defaults.url, defaults.max_queries, defaults.output) == (
+        False,
+        "http://127.0.0.1:8321",
+        10_000,
+        None,
+    )
+    assert config.resolve({}, {"QUERYSIGHT_OUTPUT": "/tmp/x"}, {}, debug=False).enabled is True
+    assert config.resolve({}, {}, {"url": "http://x:1"}, debug=False).enabled is True
+
+
+def test_rejects_unknown_settings_and_unreadable_booleans_with_a_hint():
+    with pytest.raises(TypeError, match="unknown querysight setting 'max_query'"):
+        querysight.configure(max_query=3)
+    with pytest.raises(ValueError, match="QUERYSIGHT_ENABLED='maybe' is not a boolean; use 1/0"):
+        config.resolve({}, {"QUERYSIGHT_ENABLED": "maybe"}, {}, debug=None)

@@ -1,0 +1,98 @@
+"""The schema message, built from Django's app registry."""
+
+from __future__ import annotations
+
+from querysight.django import build_schema
+
+
+def models_by_label():
+    return {m["model"]: m for m in build_schema()["models"]}
+
+
+def relations(label):
+    return {r["field"]: r for r in models_by_label()[label]["relations"]}
+
+
+def test_describes_each_model_by_label_table_and_primary_key():
+    book = models_by_label()["shop.Book"]
+    assert (book["table"], book["pk"]) == ("shop_book", "id")
+
+
+def test_describes_foreign_keys_and_their_reverse_accessors():
+    assert relations("shop.Book")["author"] == {
+        "field": "author",
+        "kind": "fk",
+        "column": "author_id",
+        "target": "shop.Author",
+    }
+    assert relations("shop.Book")["reviews"] == {
+        "field": "reviews",
+        "kind": "reverse_fk",
+        "target": "shop.Review",
+        "target_column": "book_id",
+    }
+    assert relations("shop.Author")["book_set"]["kind"] == "reverse_fk"
+
+
+def test_describes_one_to_one_both_ways():
+    assert relations("shop.Profile")["author"] == {
+        "field": "author",
+        "kind": "o2o",
+        "column": "author_id",
+        "target": "shop.Author",
+    }
+    assert relations("shop.Author")["profile"] == {
+        "field": "profile",
+        "kind": "reverse_o2o",
+        "target": "shop.Profile",
+        "target_column": "author_id",
+    }
+
+
+def test_describes_many_to_many_with_the_through_table_and_columns():
+    assert relations("shop.Book")["tags"] == {
+        "field": "tags",
+        "kind": "m2m",
+        "target": "shop.Tag",
+        "through_table": "shop_book_tags",
+        "source_column": "book_id",
+        "target_column": "tag_id",
+    }
+    assert relations("shop.Tag")["book_set"] == {
+        "field": "book_set",
+        "kind": "reverse_m2m",
+        "target": "shop.Book",
+        "through_table": "shop_book_tags",
+        "source_column": "tag_id",
+        "target_column": "book_id",
+    }
+
+
+def test_describes_an_explicit_through_model():
+    assert relations("shop.Club")["members"] == {
+        "field": "members",
+        "kind": "m2m",
+        "target": "shop.Author",
+        "through_table": "shop_membership",
+        "source_column": "club_id",
+        "target_column": "person_id",
+    }
+    assert relations("shop.Author")["clubs"]["source_column"] == "person_id"
+    assert relations("shop.Membership")["person"]["kind"] == "fk"
+
+
+def test_leaves_out_auto_created_through_models_and_hidden_relations():
+    labels = set(models_by_label())
+    assert "shop.Book_tags" not in labels
+    assert not any(field.endswith("+") for m in build_schema()["models"] for field in relations(m["model"]))
+
+
+def test_goes_with_the_first_batch_of_a_django_process(client, receiver):
+    client.get("/books/1/")
+    client.get("/books/2/")
+    from querysight import flush
+
+    assert flush(5)
+    first = receiver.requests[0].body
+    assert "shop.Book" in {m["model"] for m in first["schema"]["models"]}
+    assert all("schema" not in r.body for r in receiver.requests[1:])
