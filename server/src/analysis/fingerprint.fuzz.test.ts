@@ -208,7 +208,8 @@ describe('fingerprint cost grows linearly with the input', () => {
   // algorithm would be near 100x.
   for (const [name, make] of Object.entries(shapes)) {
     it(`in work done, on ${name}`, () => {
-      for (const dialect of DIALECTS) {
+      // The bracket and list shapes lex alike in every dialect; random fragments do not.
+      for (const dialect of name === 'random fragments' ? DIALECTS : (['pg'] as Dialect[])) {
         const ratio = workOf(make(1_000_000), dialect) / workOf(make(100_000), dialect)
         expect(ratio, `${name} (${dialect}): 1 MB took ${ratio.toFixed(1)}x the work of 100 KB`).toBeLessThan(12)
       }
