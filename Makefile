@@ -50,13 +50,16 @@ postgres:
 	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -n "$$CI" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi
 
+# Each Python suite runs in its own process: each configures its own Django project.
 test: install build chromium postgres
 	npx vitest run
 	$(VENV)/bin/pytest -q python-agent/tests
+	$(VENV)/bin/pytest -q python-agent/examples/bookshop/tests
+	DEMO_SMOKE=1 bash scripts/demo.sh
 	@echo "make test: all passed"
 
 demo: install build
-	node dist/cli.js serve
+	bash scripts/demo.sh
 
 bench: install build
 	node test/bench/run.mjs --write
