@@ -230,3 +230,29 @@ def test_reports_the_origin_of_the_first_request(client, receiver):
     assert receiver.requests[0].body["app"]["origin"] == "http://testserver"
     assert receiver.requests[0].body["app"]["name"] == "shoptests"
     assert receiver.requests[0].body["app"]["framework"] == "django"
+
+
+def test_records_queries_on_connections_opened_mid_request_in_other_threads(client, recorded):
+    response = client.get("/thread/")
+    assert response.json() == {"count": 6}
+    (query,) = recorded.unit()["queries"]
+    assert query["callsite"]["function"] == "work"
+
+
+def test_installs_the_hook_once_per_connection_and_keeps_the_apps_own_wrappers_working(client, recorded):
+    from django.db import connection
+
+    from querysight.django import _execute_wrapper
+
+    seen = []
+
+    def app_wrapper(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(app_wrapper):
+        client.get("/books/1/")
+        client.get("/books/1/")
+    assert len(seen) == 4
+    assert connection.execute_wrappers == [_execute_wrapper]
+    assert len(recorded.units()) == 2

@@ -273,6 +273,7 @@ class Unit:
             self.status = status
         if self.duration_ms is None:
             self.duration_ms = (time.perf_counter() - self._t0) * 1000.0
+        self.task = None  # do not keep the request's task alive while the unit waits to be sent
 
     def duplicated(self) -> int:
         """How many queries repeat an earlier one exactly (same database, SQL and parameters)."""

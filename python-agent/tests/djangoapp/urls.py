@@ -21,4 +21,5 @@ urlpatterns = [
     path("async/books/", views.async_books),
     path("async/helper/", views.async_helper),
     path("empty/", views.no_queries),
+    path("thread/", views.in_a_new_thread),
 ]

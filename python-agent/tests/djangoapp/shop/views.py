@@ -121,3 +121,21 @@ async def async_helper(request):
 
 def no_queries(request):
     return HttpResponse("<html><body>nothing</body></html>")
+
+
+def in_a_new_thread(request):
+    """Queries from a thread started mid-request (a brand-new connection object) with the request's context."""
+    import contextvars
+    import threading
+
+    result = {}
+
+    def work():
+        result["count"] = Book.objects.count()
+        connections.close_all()
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(work,))
+    thread.start()
+    thread.join()
+    return JsonResponse(result)

@@ -1,0 +1,167 @@
+"""The agent's payloads match the golden protocol fixtures shared with the server, and the real server accepts them
+and answers with findings."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+import querysight
+from querysight import config, transport
+
+GOLDEN = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "protocol" / "valid"
+OPAQUE = {"params", "meta"}  # free-form values: only their top-level JSON type is compared
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+class Shapes:
+    """Per path (``units[].queries[].sql``): the JSON types seen, and whether the key is sometimes absent."""
+
+    def __init__(self) -> None:
+        self.types: dict[str, set[str]] = defaultdict(set)
+        self.keys: dict[str, set[str]] = defaultdict(set)
+        self.objects: dict[str, int] = defaultdict(int)
+        self.present: dict[str, int] = defaultdict(int)
+
+    def add(self, value: Any, path: str = "") -> None:
+        self.types[path].add(json_type(value))
+        if path.rsplit(".", 1)[-1] in OPAQUE:
+            return
+        if isinstance(value, dict):
+            self.objects[path] += 1
+            for key, item in value.items():
+                self.keys[path].add(key)
+                self.present[f"{path}.{key}"] += 1
+                self.add(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for item in value:
+                self.add(item, f"{path}[]")
+
+    def optional(self, path: str) -> bool:
+        parent = path.rsplit(".", 1)[0]
+        return self.present[path] < self.objects[parent]
+
+
+def golden_shapes() -> Shapes:
+    shapes = Shapes()
+    files = sorted(GOLDEN.glob("*.json"))
+    assert files, f"no golden payloads in {GOLDEN}"
+    for file in files:
+        shapes.add(json.loads(file.read_text()))
+    return shapes
+
+
+def check_against(golden: Shapes, ours: Shapes) -> list[str]:
+    problems = []
+    for path, types in ours.types.items():
+        if path not in golden.types:
+            problems.append(f"{path}: not in any golden payload")
+            continue
+        allowed = set(golden.types[path])
+        if golden.optional(path):
+            allowed.add("null")
+        if not types <= allowed:
+            problems.append(f"{path}: sends {sorted(types)}, golden payloads have {sorted(allowed)}")
+    for path, keys in golden.keys.items():
+        for key in keys:
+            full = f"{path}.{key}"
+            if path in ours.objects and not golden.optional(full) and ours.present[full] < ours.objects[path]:
+                problems.append(f"{full}: required by the golden payloads, missing from ours")
+    return problems
+
+
+def real_payloads(client_paths: list[str], output: Path) -> list[dict[str, Any]]:
+    config.configure(output=str(output))
+    transport.app.schema_provider = None
+    client = Client()
+    for path in client_paths:
+        client.get(path)
+    with querysight.capture("bulk import", kind="task"), connection.cursor() as cursor:
+        cursor.execute("SELECT %s", ["x"])
+    assert querysight.flush(5)
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+PATHS = ["/books/", "/books/1/", "/authors/twice/", "/params/", "/other-db/", "/async/books/", "/many/3/"]
+
+
+def test_sends_payloads_with_the_keys_and_types_of_the_golden_fixtures(tmp_path):
+    from djangoapp.shop.models import Tag
+
+    try:
+        payloads = real_payloads([*PATHS, "/write-many/"], tmp_path / "out.ndjson")
+    finally:
+        Tag.objects.filter(name__startswith="bulk-").delete()
+    ours = Shapes()
+    for payload in payloads:
+        ours.add(payload)
+    assert "schema" in ours.keys[""], "the first batch of a Django process carries the schema"
+    assert check_against(golden_shapes(), ours) == []
+
+
+def test_sends_test_units_like_the_golden_pytest_payload(pytester, tmp_path):
+    from test_pytest_plugin import CONFTEST, SUITE, run, units_in
+
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_suite=SUITE)
+    out = tmp_path / "tests.ndjson"
+    run(pytester, QUERYSIGHT_OUTPUT=str(out))
+    ours = Shapes()
+    for line in out.read_text().splitlines():
+        ours.add(json.loads(line))
+    assert len(units_in(out)) == 6
+    assert check_against(golden_shapes(), ours) == []
+
+
+def fetch_unit(server: str, unit_id: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{server}/api/v1/units/{unit_id}", timeout=10) as response:
+        return json.loads(response.read())["unit"]
+
+
+def test_the_real_server_accepts_the_batches_and_finds_the_n_plus_one_and_the_duplicate(querysight_server):
+    config.configure(url=querysight_server, batch_interval=0.01)
+    client = Client()
+    books = client.get("/books/")
+    twice = client.get("/authors/twice/")
+    assert querysight.flush(10)
+    assert transport.transport.sent_batches >= 1 and transport.transport.failed_attempts == 0
+
+    loop = fetch_unit(querysight_server, books["X-QuerySight-Unit"])
+    assert loop["route"] == "books/" and loop["summary"]["queries"] == 7
+    (n_plus_one,) = [f for f in loop["findings"] if f["kind"] == "n_plus_one"]
+    assert n_plus_one["count"] == 6
+    assert n_plus_one["template"] == {"name": "shop/book_list.html", "line": 8}
+    assert "select_related" in n_plus_one["suggestion"]["text"]
+
+    dup = fetch_unit(querysight_server, twice["X-QuerySight-Unit"])
+    assert [f["kind"] for f in dup["findings"]] == ["duplicate"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_real_server_stores_every_kind_of_request_unit(querysight_server, path):
+    config.configure(url=querysight_server, batch_interval=0.01)
+    response = Client().get(path)
+    assert querysight.flush(10)
+    assert transport.transport.failed_attempts == 0
+    unit = fetch_unit(querysight_server, response["X-QuerySight-Unit"])
+    assert unit["name"] == f"GET {path}"
