@@ -221,8 +221,11 @@ function describe(value: unknown): string {
 export function didYouMean(word: string, known: readonly string[]): string {
   let best: string | null = null
   let bestDistance = Infinity
+  const lower = word.toLowerCase()
   for (const candidate of known) {
-    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase())
+    const other = candidate.toLowerCase()
+    // A word that starts with a known one, or the reverse ("warning" for "warn"), counts as one edit away.
+    const distance = lower.startsWith(other) || other.startsWith(lower) ? 1 : editDistance(lower, other)
     if (distance < bestDistance) {
       best = candidate
       bestDistance = distance

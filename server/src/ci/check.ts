@@ -92,6 +92,9 @@ const FINDING_TITLES: Record<FindingKind, string> = {
 }
 export const findingTitle = (kind: FindingKind): string => FINDING_TITLES[kind]
 
+/** `1 query`, `3 queries`. */
+export const queriesText = (n: number): string => `${n} ${n === 1 ? 'query' : 'queries'}`
+
 export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): string | null => {
   const parts: string[] = []
   if (finding.callsite) parts.push(`${finding.callsite.file}:${finding.callsite.line}${finding.callsite.function ? ` in ${finding.callsite.function}` : ''}`)
@@ -148,7 +151,7 @@ export function checkUnits(units: readonly Unit[], { budget = emptyBudget(), bas
         unit_kind: kind,
         unit_id: worst.unit.id,
         kind: 'max_queries',
-        message: `${worst.count} queries${runs}, over the budget of ${limit} (${worst.limits.from.max_queries})`,
+        message: `${queriesText(worst.count)}${runs}, over the budget of ${limit} (${worst.limits.from.max_queries})`,
         limit,
         actual: worst.count,
         source: worst.limits.from.max_queries,
@@ -253,7 +256,7 @@ function resolveLimits(unit: Unit, budget: Budget, violations: Violation[], name
 function findingLine(finding: ReportedFinding): string {
   const where = callsiteText(finding)
   const many = finding.occurrences > 1 ? ` in ${finding.occurrences} units` : ''
-  const count = finding.kind === 'slow_query' ? `${Math.round(finding.wasted_ms)} ms` : `${finding.count} queries`
+  const count = finding.kind === 'slow_query' ? `${Math.round(finding.wasted_ms)} ms` : queriesText(finding.count)
   return `${findingTitle(finding.kind)}: ${count}${many} ${oneLine(finding.sql, 120)}${where ? ` at ${where}` : ''}`
 }
 
@@ -282,7 +285,7 @@ function compareWithBaseline(
     const newNPlusOne = cmp.newNPlusOne.filter((id) => !acceptedNPlusOne.get(cmp.name)?.has(id))
     if (after > before || newNPlusOne.length) {
       const reasons: string[] = []
-      if (after > before) reasons.push(`${after} queries, ${after - before} more than the baseline's ${before}`)
+      if (after > before) reasons.push(`${queriesText(after)}, ${after - before} more than the baseline's ${before}`)
       for (const id of newNPlusOne) reasons.push(`a new N+1: ${oneLine(cmp.after.fingerprints[id]?.sql ?? id, 120)}`)
       violations.push({
         unit: cmp.name,
@@ -298,9 +301,9 @@ function compareWithBaseline(
       const result = results.find((r) => r.name === cmp.name)
       if (result) result.outcome = 'fail'
     } else if (after < before) {
-      notes.push({ unit: cmp.name, kind: 'improved', message: `${after} queries, ${before - after} fewer than the baseline's ${before}`, diff })
+      notes.push({ unit: cmp.name, kind: 'improved', message: `${queriesText(after)}, ${before - after} fewer than the baseline's ${before}`, diff })
     } else if (diff.length) {
-      notes.push({ unit: cmp.name, kind: 'changed', message: `${after} queries as in the baseline, but different ones`, diff })
+      notes.push({ unit: cmp.name, kind: 'changed', message: `${queriesText(after)} as in the baseline, but different ones`, diff })
     }
   }
   const list = (names: string[]) => names.slice(0, 10).join(', ') + (names.length > 10 ? `, and ${names.length - 10} more` : '')

@@ -30,6 +30,10 @@ const VIOLATION_TITLES: Record<Violation['kind'], string> = {
 
 export const violationTitle = (violation: Violation): string => VIOLATION_TITLES[violation.kind]
 
+/** One line for a violation: a finding's own line already starts with its kind, the others get their title first. */
+export const violationHeadline = (violation: Violation): string =>
+  violation.finding ? violation.message : `${violationTitle(violation)}: ${violation.message}`
+
 /** A finding's details, one item per line: what ran, where, the fix. */
 export interface FindingDetails {
   summary: string
@@ -45,7 +49,7 @@ export function findingDetails(finding: ReportedFinding): FindingDetails {
   const wasted = finding.wasted_ms >= 0.05 ? `, ${formatMs(finding.wasted_ms)} ${finding.kind === 'slow_query' ? 'spent' : 'wasted'}` : ''
   const count = finding.kind === 'slow_query' ? '1 query' : `${finding.count} queries`
   return {
-    summary: `${findingTitle(finding.kind)} (${finding.severity}): ${count}${wasted}${times}`,
+    summary: `${findingTitle(finding.kind)}: ${count}${wasted}${times}`,
     sql: finding.sql,
     where: callsiteText(finding),
     fix: finding.suggestion?.text || null,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { CheckResult, Note, Violation } from './check.js'
-import { noteLines, violationLines, violationTitle } from './report-common.js'
+import { noteLines, violationHeadline, violationLines } from './report-common.js'
 
 export function junitReport(result: CheckResult): string {
   const cases: string[] = []
@@ -22,7 +22,7 @@ export function junitReport(result: CheckResult): string {
     const body: string[] = []
     for (const violation of violations) {
       body.push(
-        `      <failure type="${attr(violation.kind)}" message="${attr(`${violationTitle(violation)}: ${violation.message}`)}">${text(violationLines(violation).join('\n'))}</failure>`,
+        `      <failure type="${attr(violation.kind)}" message="${attr(violationHeadline(violation))}">${text(violationLines(violation).join('\n'))}</failure>`,
       )
     }
     if (notes.length) body.push(`      <system-out>${text(notes.map((n) => `${n.kind}: ${noteLines(n).join('\n')}`).join('\n\n'))}</system-out>`)
@@ -31,7 +31,7 @@ export function junitReport(result: CheckResult): string {
   }
   const run = byUnit.get(null)
   if (run?.violations.length) {
-    const failures = run.violations.map((v) => `      <failure type="${attr(v.kind)}" message="${attr(v.message)}">${text(violationLines(v).join('\n'))}</failure>`)
+    const failures = run.violations.map((v) => `      <failure type="${attr(v.kind)}" message="${attr(violationHeadline(v))}">${text(violationLines(v).join('\n'))}</failure>`)
     cases.push(`    <testcase classname="querysight.run" name="querysight run">\n${failures.join('\n')}\n    </testcase>`)
   }
   const tests = result.units.length + (run?.violations.length ? 1 : 0)

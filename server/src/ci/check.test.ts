@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest'
+import { AUTHOR_BY_ID, BOOKS, fp, nPlusOneUnit, REVIEWS_OF_BOOK, unit } from '../../../test/ci/units.js'
+import { baselineOf } from './baseline.js'
+import { parseBudget } from './budget.js'
+import { checkUnits } from './check.js'
+
+const clean = (name: string, n = 2) => unit({ name, queries: Array.from({ length: n }, () => ({ sql: BOOKS })) })
+
+describe('checking units against a budget', () => {
+  it('passes clean units with the built-in budget', () => {
+    const result = checkUnits([clean('tests/t.py::test_a'), clean('tests/t.py::test_b')])
+    expect(result).toMatchObject({ passed: true, violations: [], totals: { units: 2, runs: 2, queries: 4, failed: 0, passed: 2 } })
+  })
+
+  it('fails every N+1 by default, with its SQL, call site and fix', () => {
+    const result = checkUnits([nPlusOneUnit({ name: 'tests/t.py::test_list', n: 4 })])
+    expect(result.passed).toBe(false)
+    expect(result.violations).toHaveLength(1)
+    const [violation] = result.violations
+    expect(violation).toMatchObject({ unit: 'tests/t.py::test_list', kind: 'n_plus_one', finding: { count: 4, fingerprint: fp(AUTHOR_BY_ID), occurrences: 1 } })
+    expect(violation.message).toBe(`N+1: 4 queries ${AUTHOR_BY_ID} at shop/views.py:14 in book_list`)
+    expect(result.units[0]).toMatchObject({ outcome: 'fail', queries: 5, findings: { n_plus_one: 1 } })
+  })
+
+  it('fails a unit over max_queries and says which budget entry set the limit', () => {
+    const budget = parseBudget({ defaults: { max_queries: 10 }, units: { 'tests/t.py::test_b': { max_queries: 1 } } })
+    const result = checkUnits([clean('tests/t.py::test_a', 3), clean('tests/t.py::test_b', 3)], { budget })
+    expect(result.violations).toEqual([
+      expect.objectContaining({
+        unit: 'tests/t.py::test_b',
+        kind: 'max_queries',
+        limit: 1,
+        actual: 3,
+        source: 'units["tests/t.py::test_b"]',
+        message: '3 queries, over the budget of 1 (units["tests/t.py::test_b"])',
+      }),
+    ])
+  })
+
+  it('reports warn-level findings as warnings and ignores allow-level ones', () => {
+    const dup = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: BOOKS }], findings: [{ kind: 'duplicate', sql: BOOKS, fingerprint: fp(BOOKS), count: 2 }] })
+    const warned = checkUnits([dup])
+    expect(warned.passed).toBe(true)
+    expect(warned.notes).toEqual([expect.objectContaining({ kind: 'warning', unit: 'tests/t.py::test_a', finding: expect.objectContaining({ kind: 'duplicate' }) })])
+    expect(warned.units[0].outcome).toBe('warn')
+    const errored = checkUnits([dup], { budget: parseBudget({ defaults: { duplicate: 'error' } }) })
+    expect(errored.violations.map((v) => v.kind)).toEqual(['duplicate'])
+    const allowed = checkUnits([nPlusOneUnit()], { budget: parseBudget({ defaults: { n_plus_one: 'allow' } }) })
+    expect(allowed).toMatchObject({ passed: true, notes: [] })
+  })
+
+  it('fails repeated writes and slow queries when the budget makes them errors', () => {
+    const u = unit({ findings: [{ kind: 'repeated_write', sql: 'insert into "t" values (?)' }, { kind: 'slow_query', sql: 'select ? from t', count: 1, wasted_ms: 250 }] })
+    const budget = parseBudget({ defaults: { repeated_write: 'error', slow_query: 'error' } })
+    const result = checkUnits([u], { budget })
+    expect(result.violations.map((v) => v.kind).sort()).toEqual(['repeated_write', 'slow_query'])
+    expect(result.violations.find((v) => v.kind === 'slow_query')?.message).toMatch(/^slow query: 250 ms select \? from t/)
+  })
+
+  it('silences a finding covered by an allow entry, and shows it as allowed with its reason', () => {
+    const budget = parseBudget({ allow: [{ callsite: 'shop/views.py:14', reason: 'five authors at most' }] })
+    const result = checkUnits([nPlusOneUnit()], { budget })
+    expect(result.passed).toBe(true)
+    expect(result.notes).toEqual([expect.objectContaining({ kind: 'allowed', reason: 'five authors at most', message: expect.stringMatching(/allowed by allow\[0\]$/) })])
+  })
+
+  it('notes allow entries that matched nothing', () => {
+    const budget = parseBudget({ allow: [{ fingerprint: '0123456789abcdef', reason: 'old' }] })
+    expect(checkUnits([clean('a')], { budget }).notes).toEqual([
+      expect.objectContaining({ kind: 'unused_allow', message: 'allow[0] (fingerprint 0123456789abcdef) matched no finding; remove it if the code was fixed' }),
+    ])
+  })
+
+  it('lets the pytest marker relax or tighten its own test', () => {
+    const relaxed = nPlusOneUnit({ name: 'tests/t.py::test_admin', meta: { querysight: { n_plus_one: 'allow', max_queries: 10 } } })
+    const tightened = clean('tests/t.py::test_tight', 3)
+    tightened.meta = { querysight: { max_queries: 2 } }
+    const result = checkUnits([relaxed, tightened], { budget: parseBudget({ defaults: { max_queries: 1 } }) })
+    expect(result.violations).toEqual([expect.objectContaining({ unit: 'tests/t.py::test_tight', kind: 'max_queries', source: 'marker', limit: 2 })])
+  })
+
+  it('reports a broken marker as a violation and checks the test against the file', () => {
+    const marked = clean('tests/t.py::test_a', 3)
+    marked.meta = { querysight: { n_plus_one: 'never' } }
+    const result = checkUnits([marked], { budget: parseBudget({ defaults: { max_queries: 2 } }) })
+    expect(result.violations.map((v) => v.kind).sort()).toEqual(['marker', 'max_queries'])
+    expect(result.violations.find((v) => v.kind === 'marker')?.message).toMatch(/n_plus_one in the @pytest\.mark\.querysight marker must be "error", "warn" or "allow", got "never"/)
+  })
+
+  it('reports one N+1 seen in every request of a route once, with how many requests had it', () => {
+    const requests = [3, 5, 4].map((n) => nPlusOneUnit({ kind: 'request', method: 'GET', route: 'books/', name: 'GET /books/', n }))
+    const budget = parseBudget({ units: { 'GET books/': { max_queries: 4 } } })
+    const result = checkUnits(requests, { budget })
+    const nPlusOnes = result.violations.filter((v) => v.kind === 'n_plus_one')
+    expect(nPlusOnes).toHaveLength(1)
+    expect(nPlusOnes[0].finding).toMatchObject({ count: 5, occurrences: 3, unit_id: requests[1].id })
+    expect(result.violations.find((v) => v.kind === 'max_queries')).toMatchObject({ actual: 6, limit: 4, unit_id: requests[1].id })
+    expect(result.units).toEqual([expect.objectContaining({ name: 'GET books/', runs: 3, queries: 6 })])
+  })
+
+  it('fails a run in which nothing was recorded, saying how to install the agent', () => {
+    const result = checkUnits([])
+    expect(result.passed).toBe(false)
+    expect(result.violations[0]).toMatchObject({ kind: 'no_units', unit: null, message: expect.stringContaining('pip install querysight') })
+  })
+})
+
+describe('checking units against a baseline', () => {
+  const recorded = baselineOf([
+    unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }] }),
+    unit({ name: 'tests/t.py::test_b', queries: [{ sql: BOOKS }, { sql: REVIEWS_OF_BOOK }, { sql: REVIEWS_OF_BOOK }] }),
+    unit({ name: 'tests/t.py::test_gone', queries: [] }),
+  ])
+
+  it('fails a unit that gained a query, with a diff of what was added', () => {
+    const grown = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }, { sql: REVIEWS_OF_BOOK }] })
+    const result = checkUnits([grown, clean('tests/t.py::test_b', 0)], { baseline: recorded, baselineFile: 'qs.baseline.json' })
+    expect(result.baseline).toBe('qs.baseline.json')
+    expect(result.violations).toEqual([
+      expect.objectContaining({
+        unit: 'tests/t.py::test_a',
+        kind: 'baseline',
+        limit: 2,
+        actual: 3,
+        message: "3 queries, 1 more than the baseline's 2",
+        diff: [`+ 1× ${REVIEWS_OF_BOOK}`],
+      }),
+    ])
+    expect(result.units.find((u) => u.name === 'tests/t.py::test_a')?.outcome).toBe('fail')
+  })
+
+  it('lists units that improved, appeared or did not run, without failing', () => {
+    const improved = unit({ name: 'tests/t.py::test_b', queries: [{ sql: BOOKS }] })
+    const result = checkUnits([unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }] }), improved, clean('tests/t.py::test_new')], {
+      baseline: recorded,
+    })
+    expect(result.passed).toBe(true)
+    expect(result.notes).toEqual([
+      expect.objectContaining({ kind: 'improved', unit: 'tests/t.py::test_b', message: "1 query, 2 fewer than the baseline's 3", diff: [`- 2× ${REVIEWS_OF_BOOK}`] }),
+      expect.objectContaining({ kind: 'new', message: '1 unit is not in the baseline (record with --update-baseline): tests/t.py::test_new' }),
+      expect.objectContaining({ kind: 'missing', message: '1 unit of the baseline did not run: tests/t.py::test_gone' }),
+    ])
+  })
+
+  it('fails a unit that gained an N+1 even with no more queries, unless the N+1 is allowed', () => {
+    const swapped = unit({
+      name: 'tests/t.py::test_b',
+      queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }, { sql: AUTHOR_BY_ID }],
+      findings: [{ kind: 'n_plus_one', count: 2 }],
+    })
+    const budget = parseBudget({ defaults: { n_plus_one: 'warn' } })
+    const result = checkUnits([swapped], { baseline: recorded, budget })
+    expect(result.violations).toEqual([expect.objectContaining({ kind: 'baseline', message: `a new N+1: ${AUTHOR_BY_ID}` })])
+    const allowing = parseBudget({ defaults: { n_plus_one: 'warn' }, allow: [{ fingerprint: fp(AUTHOR_BY_ID), reason: 'r' }] })
+    expect(checkUnits([swapped], { baseline: recorded, budget: allowing }).passed).toBe(true)
+  })
+
+  it('notes a unit that ran as many queries as before but different ones', () => {
+    const changed = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: REVIEWS_OF_BOOK }] })
+    const result = checkUnits([changed], { baseline: recorded })
+    expect(result.notes[0]).toMatchObject({ kind: 'changed', diff: [`+ 1× ${REVIEWS_OF_BOOK}`, `- 1× ${AUTHOR_BY_ID}`] })
+  })
+})
+
