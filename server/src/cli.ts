@@ -1,5 +1,6 @@
 /** The `querysight` command: argv only; the work is in the modules it calls. @module */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { CHECK_SUMMARY, CHECK_USAGE, CI_SUMMARY, CI_USAGE, runCheck, runCi } from './ci/run-ci.js'
 import { UsageError } from './errors.js'
 import { startServer } from './server.js'
 import { VERSION } from './version.js'
@@ -64,8 +65,12 @@ const serve: Command = {
   },
 }
 
+/** The CI gate (server/src/ci/run-ci.ts): `ci -- CMD...` and `check FILE.ndjson...`. */
+const ci: Command = { usage: CI_USAGE, summary: CI_SUMMARY, run: (args) => runCi(args) }
+const check: Command = { usage: CHECK_USAGE, summary: CHECK_SUMMARY, run: (args) => runCheck(args) }
+
 /** Subcommands by name; the first is the default when argv starts with a flag or is empty. */
-const COMMANDS: Record<string, Command> = { serve }
+const COMMANDS: Record<string, Command> = { serve, ci, check }
 
 const help = () =>
   `querysight ${VERSION}: find the database work a Python web app should not be doing
