@@ -107,10 +107,20 @@ describe('querysight ci over a Django test suite', () => {
     expect(findAll(failing[0], 'failure')[0].text).toContain(`at ${AUTHOR_LOOP}`)
   })
 
-  it('passes the same suite with the fixes', async () => {
-    const fixed = await ci([], { CI_PROJECT_FIXED: '1' })
+  it('passes the same suite with the fixes, and appends a Markdown summary for the CI job', async () => {
+    writeFileSync(file('summary.md'), '# an earlier step\n')
+    const fixed = await ci(['--markdown', file('summary.md')], { CI_PROJECT_FIXED: '1' })
     expect(fixed.stdout).toMatch(/querysight passed: 6 units, \d+ queries/)
     expect(fixed.code).toBe(0)
+    expect(readFileSync(file('summary.md'), 'utf8')).toMatch(/^# an earlier step\n### ✅ querysight passed: 6 units/)
+  })
+
+  it('checks only the units of this run when it keeps them in a --db file', async () => {
+    for (let i = 0; i < 2; i++) {
+      const kept = await ci(['--db', file('kept.db'), '--json', file(`kept-${i}.json`)], { CI_PROJECT_FIXED: '1' })
+      expect(kept.code).toBe(0)
+      expect(json(`kept-${i}.json`).totals).toMatchObject({ units: 6, runs: 6 })
+    }
   })
 
   it('fails a view that gained one query against the recorded baseline, with a diff', async () => {

@@ -152,7 +152,10 @@ export async function runCheck(args: string[], io: RunIo = {}): Promise<number> 
 
 async function withFileErrors(stderr: (text: string) => void, run: () => Promise<number>): Promise<number> {
   try {
-    return await run()
+    const code = await run()
+    // The caller may exit the process at once: let a slow pipe take the whole report first.
+    await new Promise<void>((done) => process.stdout.write('', () => done()))
+    return code
   } catch (err) {
     if (err instanceof BudgetFileError || err instanceof BaselineFileError || err instanceof NdjsonError) {
       stderr(`querysight: ${err.name}: ${err.message}\n`)

@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { UsageError } from '../errors.js'
+import { BaselineFileError } from './baseline.js'
+import { BudgetFileError } from './budget.js'
+import { loadInputs, NdjsonError, parseCiArgs, parseNdjson } from './run-ci.js'
+
+const payload = (units: unknown[], extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ protocol: 1, agent: { name: 'querysight-python', version: '0.1.0' }, app: { name: 'shop', framework: 'django' }, units, ...extra })
+
+const wireUnit = (id: string, sqls: string[]) => ({
+  id,
+  kind: 'test',
+  name: `tests/t.py::${id}`,
+  started_at: 1_763_800_000_000,
+  duration_ms: 5,
+  meta: {},
+  dropped_queries: 0,
+  queries: sqls.map((sql, i) => ({
+    sql,
+    params: [i],
+    db: 'default',
+    vendor: 'sqlite',
+    start_ms: i,
+    duration_ms: 0.1,
+    many: false,
+    error: null,
+    callsite: { file: 'shop/views.py', line: 9, function: 'book_list' },
+    stack: [{ file: 'shop/views.py', line: 9, function: 'book_list' }],
+  })),
+})
+
+describe('the ci and check arguments', () => {
+  it('take the command after -- for ci and the files for check', () => {
+    expect(parseCiArgs('ci', ['--junit', 'j.xml', '--format', 'markdown', '--', 'pytest', '--junit', 'x'])).toMatchObject({
+      flags: { junit: 'j.xml', format: 'markdown', updateBaseline: false, budget: null },
+      rest: ['pytest', '--junit', 'x'],
+    })
+    expect(parseCiArgs('check', ['a.ndjson', '--update-baseline', 'b.ndjson'])).toMatchObject({ flags: { updateBaseline: true }, rest: ['a.ndjson', 'b.ndjson'] })
+  })
+
+  it('say what is missing or wrong', () => {
+    expect(() => parseCiArgs('ci', ['--junit', 'j.xml'])).toThrow(new UsageError('give the command to run after --, as in: querysight ci -- pytest'))
+    expect(() => parseCiArgs('ci', ['pytest'])).toThrow(/put the command to run after --/)
+    expect(() => parseCiArgs('ci', ['--format', 'html', '--', 'pytest'])).toThrow('--format must be one of text, json, markdown, got "html"')
+    expect(() => parseCiArgs('check', [])).toThrow(/give the NDJSON files to check/)
+    expect(() => parseCiArgs('check', ['--db', 'x.db', 'a.ndjson'])).toThrow(/--db is for querysight ci/)
+  })
+})
+
+describe('the budget and baseline files of a run', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'querysight-inputs-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+  const flags = parseCiArgs('check', ['x.ndjson']).flags
+
+  it('are found in the working directory when not given', () => {
+    writeFileSync(join(dir, 'querysight.budget.json'), '{"defaults": {"max_queries": 4}}')
+    writeFileSync(join(dir, 'querysight.baseline.json'), '{"version": 1, "units": {}}')
+    const inputs = loadInputs(flags, dir)
+    expect(inputs.budget).toMatchObject({ file: 'querysight.budget.json', defaults: { max_queries: 4 } })
+    expect(inputs).toMatchObject({ baseline: { units: {} }, baselineShown: 'querysight.baseline.json' })
+  })
+
+  it('default to the built-in budget and no baseline', () => {
+    expect(loadInputs(flags, dir)).toMatchObject({ budget: { file: null }, baseline: null, baselinePath: null })
+  })
+
+  it('must exist when named, except a baseline about to be recorded', () => {
+    expect(() => loadInputs({ ...flags, budget: 'nope.json' }, dir)).toThrow(new BudgetFileError('cannot read nope.json (ENOENT); give the path of an existing file'))
+    expect(() => loadInputs({ ...flags, baseline: 'b.json' }, dir)).toThrow(
+      new BaselineFileError('there is no baseline at b.json; record one with --update-baseline --baseline b.json'),
+    )
+    expect(loadInputs({ ...flags, baseline: 'b.json', updateBaseline: true }, dir)).toMatchObject({ baseline: null, baselinePath: join(dir, 'b.json') })
+  })
+})
+
+describe('recorded NDJSON batches', () => {
+  it('are analysed as the server would analyse them on ingest', () => {
+    const sql = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = %s LIMIT 21'
+    const units = parseNdjson(`${payload([wireUnit('a', [sql, sql, sql])])}\n\n${payload([wireUnit('b', [])])}\n`, 'run.ndjson')
+    expect(units.map((u) => [u.name, u.queries.length])).toEqual([
+      ['tests/t.py::a', 3],
+      ['tests/t.py::b', 0],
+    ])
+    expect(units[0].findings.map((f) => f.kind)).toContain('n_plus_one')
+    expect(units[0].queries[0].fingerprint).toMatch(/^[0-9a-f]{16}$/)
+  })
+
+  it('name the file and line of a broken batch', () => {
+    expect(() => parseNdjson(`${payload([])}\n{"protocol": 1`, 'run.ndjson')).toThrow(NdjsonError)
+    expect(() => parseNdjson(`${payload([])}\n{"protocol": 1`, 'run.ndjson')).toThrow(/^run\.ndjson:2 is not JSON/)
+    expect(() => parseNdjson(payload([{ ...wireUnit('a', []), kind: 'job' }]), 'run.ndjson')).toThrow(/^run\.ndjson:1 is not an ingest payload: units\[0\]\.kind/)
+  })
+})
