@@ -33,6 +33,7 @@ describe('checking units against a budget', () => {
         actual: 3,
         source: 'units["tests/t.py::test_b"]',
         message: '3 queries, over the budget of 1 (units["tests/t.py::test_b"])',
+        top_queries: [`3× ${BOOKS}`],
       }),
     ])
   })

@@ -41,6 +41,8 @@ export interface Violation {
   source?: string
   /** For `baseline`: snapshot-diff lines, `+ 2× select …`. */
   diff?: string[]
+  /** For `max_queries`: what the unit ran most, `12× select …`, the most repeated first (at most 5). */
+  top_queries?: string[]
 }
 
 export interface Note {
@@ -155,6 +157,7 @@ export function checkUnits(units: readonly Unit[], { budget = emptyBudget(), bas
         limit,
         actual: worst.count,
         source: worst.limits.from.max_queries,
+        top_queries: topQueries(worst.unit),
       })
     }
     for (const { finding, level, allow } of reported.values()) {
@@ -251,6 +254,15 @@ function resolveLimits(unit: Unit, budget: Budget, violations: Violation[], name
     }
     return limitsFor({ ...unit, meta: {} }, budget)
   }
+}
+
+function topQueries(unit: Unit, limit = 5): string[] {
+  const counts = new Map<string, number>()
+  for (const query of unit.queries) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
+  return [...counts]
+    .sort(([a, x], [b, y]) => y - x || compareStrings(unit.fingerprints[a] ?? a, unit.fingerprints[b] ?? b))
+    .slice(0, limit)
+    .map(([id, count]) => `${count}× ${oneLine(unit.fingerprints[id] ?? id, 160)}`)
 }
 
 function findingLine(finding: ReportedFinding): string {

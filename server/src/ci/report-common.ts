@@ -66,6 +66,7 @@ export function formatMs(ms: number): string {
 export function violationLines(violation: Violation): string[] {
   if (violation.finding) return findingLines(violation.finding)
   const lines = [violation.message]
+  if (violation.top_queries?.length) lines.push('most run:', ...violation.top_queries.map((line) => `  ${line}`))
   if (violation.diff?.length) lines.push(...violation.diff)
   return lines
 }

@@ -37,7 +37,9 @@ describe('the text report', () => {
         '    fingerprint: ',
       ].join('\n'),
     )
-    expect(text).toContain('✗ GET books/: too many queries\n    5 queries, over the budget of 3 (units["GET books/"])')
+    expect(text).toContain(
+      ['✗ GET books/: too many queries', '    5 queries, over the budget of 3 (units["GET books/"])', '    most run:', `      4× ${AUTHOR_BY_ID}`, `      1× ${BOOKS}`].join('\n'),
+    )
   })
 
   it('prints a baseline regression as a snapshot diff and says how to accept it', () => {
