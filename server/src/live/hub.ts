@@ -27,6 +27,8 @@ export interface HubOptions {
 
 export interface HubStats {
   clients: number
+  /** Clients that narrowed their stream with `subscribe`. */
+  subscribed: number
   /** Messages not sent to slow clients. */
   skipped: number
   /** Clients dropped for being stuck or dead. */
@@ -155,7 +157,7 @@ export function createHub({ authorize = () => {}, hello, maxBufferedBytes = 1 <<
       for (const client of clients) send(client, data)
     },
 
-    stats: () => ({ clients: clients.size, skipped, terminated }),
+    stats: () => ({ clients: clients.size, subscribed: [...clients].filter((client) => client.units !== null).length, skipped, terminated }),
 
     async close(graceMs = 1000) {
       if (heartbeat) clearInterval(heartbeat)
