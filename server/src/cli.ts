@@ -47,7 +47,6 @@ const serve: Command = {
       token: values.token ?? (process.env.QUERYSIGHT_TOKEN || null),
       maxUnits: integerFlag('max-units', values['max-units'], 1, 100_000_000),
     })
-    process.stdout.write(`querysight ${VERSION} listening on ${server.url}\n`)
     const stop = () => {
       process.once('SIGINT', () => process.exit(130))
       process.once('SIGTERM', () => process.exit(143))
@@ -61,6 +60,8 @@ const serve: Command = {
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+    // Printed last: whoever reads this line may signal the process at once.
+    process.stdout.write(`querysight ${VERSION} listening on ${server.url}\n`)
     return null
   },
 }
