@@ -1,0 +1,139 @@
+/** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
+import type { Finding, Unit } from '../../../server/src/protocol.js'
+import {
+  badgeText, callLabel, FINDING_TITLES, frameLabel, reportUrl, toneOf, worstSeverity, type Prefs, type Tone,
+} from './overlay-model.js'
+
+export interface UnitSlot {
+  id: string
+  unit: Unit | null
+  /** The server never produced it within the retries. */
+  missing: boolean
+}
+
+export interface OverlayState {
+  base: string
+  page: UnitSlot
+  calls: UnitSlot[]
+  prefs: Prefs
+  open: boolean
+}
+
+export interface OverlayActions {
+  toggleOpen: () => void
+  toggleCollapsed: () => void
+  move: () => void
+}
+
+const slotTone = (slot: UnitSlot): Tone => toneOf(slot.unit?.summary.severity, slot.unit !== null)
+
+const countsOf = (slot: UnitSlot) => {
+  if (slot.unit) return badgeText(slot.unit.summary)
+  return slot.missing ? 'not found on the querysight server' : 'loading…'
+}
+
+const countAttrs = (slot: UnitSlot) =>
+  slot.unit
+    ? {
+        'data-queries': slot.unit.summary.queries,
+        'data-n-plus-one': slot.unit.summary.n_plus_one,
+        'data-duplicates': slot.unit.summary.duplicates,
+        'data-severity': slot.unit.summary.severity ?? 'none',
+      }
+    : { 'data-state': slot.missing ? 'missing' : 'loading' }
+
+const shorten = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
+
+function FindingItem({ finding }: { finding: Finding }) {
+  const site = frameLabel(finding.callsite)
+  return (
+    <article class={`qs-finding qs-tone-${finding.severity}`} data-testid="qs-finding" data-kind={finding.kind}>
+      <header>
+        <span class="qs-pill">{FINDING_TITLES[finding.kind] ?? finding.kind}</span>
+        <span>×{finding.count}</span>
+        {finding.wasted_ms >= 0.5 && <span class="qs-muted">{Math.round(finding.wasted_ms)} ms wasted</span>}
+      </header>
+      <code class="qs-sql">{shorten(finding.sql, 160)}</code>
+      <p class="qs-fix">{finding.suggestion.text}</p>
+      {finding.suggestion.code && <pre class="qs-code">{finding.suggestion.code}</pre>}
+      {site && <div class="qs-site">{site}</div>}
+      {finding.template && <div class="qs-site">template {finding.template.name}:{finding.template.line}</div>}
+    </article>
+  )
+}
+
+function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
+  const unit = slot.unit
+  return (
+    <section class="qs-section" data-testid="qs-page-unit">
+      <a class="qs-row" href={reportUrl(base, slot.id)} target="_blank" rel="noopener noreferrer" data-testid="qs-page-row" {...countAttrs(slot)}>
+        <span class={`qs-dot qs-tone-${slotTone(slot)}`} />
+        <span class="qs-label">{unit ? callLabel(unit) : 'This page'}</span>
+        <span class="qs-counts">{countsOf(slot)}</span>
+        <span class="qs-open">↗</span>
+      </a>
+      {unit && unit.findings.length === 0 && <p class="qs-muted qs-pad">No N+1, duplicate or other waste found.</p>}
+      {unit?.findings.map((finding, index) => <FindingItem key={index} finding={finding} />)}
+    </section>
+  )
+}
+
+function CallRow({ slot, base }: { slot: UnitSlot; base: string }) {
+  return (
+    <a class="qs-row" href={reportUrl(base, slot.id)} target="_blank" rel="noopener noreferrer" data-testid="qs-call" data-unit={slot.id} {...countAttrs(slot)}>
+      <span class={`qs-dot qs-tone-${slotTone(slot)}`} />
+      <span class="qs-label">{slot.unit ? callLabel(slot.unit) : slot.id}</span>
+      <span class="qs-counts">{countsOf(slot)}</span>
+      <span class="qs-open">↗</span>
+    </a>
+  )
+}
+
+export function OverlayView({ state, actions }: { state: OverlayState; actions: OverlayActions }) {
+  const { page, calls, prefs, open, base } = state
+  const loaded = calls.filter((call) => call.unit)
+  const tone = toneOf(worstSeverity([page.unit?.summary.severity, ...loaded.map((call) => call.unit?.summary.severity)]), page.unit !== null)
+  const text = page.unit ? badgeText(page.unit.summary) : page.missing ? 'querysight: unit not found' : 'querysight…'
+  const title = 'querysight: this page’s database queries (click for details)'
+
+  if (prefs.collapsed) {
+    return (
+      <div class={`qs qs--${prefs.corner}`} data-testid="qs-overlay" data-corner={prefs.corner} data-collapsed="true">
+        <button type="button" class={`qs-badge qs-badge--small qs-tone-${tone}`} data-testid="qs-badge" data-tone={tone} title={`${text} (click to expand)`}
+          onClick={actions.toggleCollapsed}>
+          {page.unit ? page.unit.summary.queries : 'qs'}
+        </button>
+      </div>
+    )
+  }
+  return (
+    <div class={`qs qs--${prefs.corner}`} data-testid="qs-overlay" data-corner={prefs.corner} data-collapsed="false">
+      {open && (
+        <div class="qs-panel" data-testid="qs-panel" role="dialog" aria-label="querysight">
+          <div class="qs-head">
+            <strong>querysight</strong>
+            <span class="qs-muted">this page</span>
+          </div>
+          <PageUnit slot={page} base={base} />
+          <div class="qs-head">
+            <strong>fetch / XHR</strong>
+            <span class="qs-muted">{calls.length === 0 ? 'none yet' : `${calls.length} ${calls.length === 1 ? 'call' : 'calls'}`}</span>
+          </div>
+          <section class="qs-section" data-testid="qs-calls">
+            {calls.length === 0 && <p class="qs-muted qs-pad">Calls this page makes with fetch() or XMLHttpRequest appear here.</p>}
+            {calls.map((slot) => <CallRow key={slot.id} slot={slot} base={base} />)}
+          </section>
+        </div>
+      )}
+      <div class="qs-bar">
+        <button type="button" class={`qs-badge qs-tone-${tone}`} data-testid="qs-badge" data-tone={tone} title={title} aria-expanded={open}
+          onClick={actions.toggleOpen} {...countAttrs(page)}>
+          <span data-testid="qs-badge-text">{text}</span>
+          {calls.length > 0 && <span class="qs-extra" data-testid="qs-badge-calls">+{calls.length} {calls.length === 1 ? 'call' : 'calls'}</span>}
+        </button>
+        <button type="button" class="qs-tool" data-testid="qs-move" title="Move to the next corner" aria-label="Move to the next corner" onClick={actions.move}>⤢</button>
+        <button type="button" class="qs-tool" data-testid="qs-collapse" title="Collapse" aria-label="Collapse" onClick={actions.toggleCollapsed}>–</button>
+      </div>
+    </div>
+  )
+}

@@ -1,0 +1,154 @@
+/**
+ * The overlay's pure logic: badge text and colour, corners, saved preferences, the unit header, the script tag, retry
+ * delays. No DOM, no clock, no globals: everything the overlay decides is tested here.
+ * @module
+ */
+import type { Severity, UnitSummary, UnitSummaryCounts } from '../../../server/src/protocol.js'
+
+export type Corner = 'bottom-right' | 'bottom-left' | 'top-left' | 'top-right'
+export const CORNERS: readonly Corner[] = ['bottom-right', 'bottom-left', 'top-left', 'top-right']
+
+export interface Prefs {
+  corner: Corner
+  collapsed: boolean
+}
+export const DEFAULT_PREFS: Prefs = { corner: 'bottom-right', collapsed: false }
+export const PREFS_KEY = 'querysight.overlay'
+
+/** The header the agent puts on every recorded response. */
+export const UNIT_HEADER = 'X-QuerySight-Unit'
+
+const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`
+
+/** "23 queries · 2 N+1 · 3 duplicates"; the N+1 and duplicate parts only when there are some. */
+export function badgeText({ queries, n_plus_one, duplicates }: Pick<UnitSummaryCounts, 'queries' | 'n_plus_one' | 'duplicates'>): string {
+  const parts = [plural(queries, 'query', 'queries')]
+  if (n_plus_one > 0) parts.push(`${n_plus_one} N+1`)
+  if (duplicates > 0) parts.push(plural(duplicates, 'duplicate', 'duplicates'))
+  return parts.join(' · ')
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 }
+
+/** The worst of several severities; null when there is none (no findings). */
+export function worstSeverity(severities: readonly (Severity | null | undefined)[]): Severity | null {
+  let worst: Severity | null = null
+  for (const severity of severities) {
+    if (severity && (worst === null || SEVERITY_RANK[severity] > SEVERITY_RANK[worst])) worst = severity
+  }
+  return worst
+}
+
+export type Tone = Severity | 'clean' | 'pending'
+
+/** Background and text colour of the badge for a tone (a severity, no finding at all, or not loaded yet). */
+export const TONE_COLOURS: Record<Tone, { background: string; text: string }> = {
+  error: { background: '#b42318', text: '#ffffff' },
+  warning: { background: '#b54708', text: '#ffffff' },
+  info: { background: '#175cd3', text: '#ffffff' },
+  clean: { background: '#067647', text: '#ffffff' },
+  pending: { background: '#475467', text: '#ffffff' },
+}
+
+export function toneOf(severity: Severity | null | undefined, loaded: boolean): Tone {
+  if (!loaded) return 'pending'
+  return severity ?? 'clean'
+}
+
+/** Where the move button sends the overlay next: bottom-right → bottom-left → top-left → top-right → bottom-right. */
+export function nextCorner(corner: Corner): Corner {
+  const index = CORNERS.indexOf(corner)
+  return CORNERS[(index + 1) % CORNERS.length]
+}
+
+/** Preferences read back from localStorage; anything unreadable falls back to the defaults, field by field. */
+export function parsePrefs(raw: string | null | undefined): Prefs {
+  if (!raw) return { ...DEFAULT_PREFS }
+  try {
+    const value = JSON.parse(raw) as Partial<Record<keyof Prefs, unknown>> | null
+    if (!value || typeof value !== 'object') return { ...DEFAULT_PREFS }
+    return {
+      corner: CORNERS.includes(value.corner as Corner) ? (value.corner as Corner) : DEFAULT_PREFS.corner,
+      collapsed: typeof value.collapsed === 'boolean' ? value.collapsed : DEFAULT_PREFS.collapsed,
+    }
+  } catch {
+    return { ...DEFAULT_PREFS }
+  }
+}
+
+export const serializePrefs = (prefs: Prefs): string => JSON.stringify({ corner: prefs.corner, collapsed: prefs.collapsed })
+
+/**
+ * The unit id in an `X-QuerySight-Unit` value, or null. Repeated headers arrive joined by ", ": the first one wins.
+ * Ids are at most 200 visible characters without spaces or commas (protocol LIMITS.idLength).
+ */
+export function parseUnitHeader(value: string | null | undefined): string | null {
+  if (!value) return null
+  const id = value.split(',')[0].trim()
+  return /^[\x21-\x2b\x2d-\x7e]{1,200}$/.test(id) ? id : null
+}
+
+export interface ScriptInfo {
+  src: string
+  unit: string | null
+}
+
+/** The overlay's own script tag among the page's scripts: `src` ending in `/overlay.js` (query or hash allowed) with `data-unit`. */
+export function findOverlayScript<T extends ScriptInfo>(scripts: Iterable<T>): T | null {
+  for (const script of scripts) {
+    if (script.unit && /\/overlay\.js(?:[?#].*)?$/.test(script.src)) return script
+  }
+  return null
+}
+
+/**
+ * One header out of `XMLHttpRequest.getAllResponseHeaders()` ("name: value" lines, names in any case), or null.
+ * (getResponseHeader would log "Refused to get unsafe header" for cross-origin calls that do not expose it.)
+ */
+export function headerFromRaw(raw: string | null | undefined, name: string): string | null {
+  if (!raw) return null
+  const wanted = name.toLowerCase()
+  const values: string[] = []
+  for (const line of raw.split(/\r?\n/)) {
+    const colon = line.indexOf(':')
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === wanted) values.push(line.slice(colon + 1).trim())
+  }
+  return values.length ? values.join(', ') : null
+}
+
+/** `http://127.0.0.1:8321/overlay.js?v=1` → `http://127.0.0.1:8321` (a server under a path prefix keeps it). */
+export function serverBaseOf(scriptSrc: string): string {
+  const url = new URL(scriptSrc)
+  return `${url.origin}${url.pathname.replace(/\/overlay\.js$/, '')}`
+}
+
+export const unitApiUrl = (base: string, id: string) => `${base}/api/v1/units/${encodeURIComponent(id)}`
+export const reportUrl = (base: string, id: string) => `${base}/#/units/${encodeURIComponent(id)}`
+
+/** `http://host:8321` → `ws://host:8321/api/v1/live` (https → wss). */
+export const liveUrl = (base: string) => `${base.replace(/^http/, 'ws')}/api/v1/live`
+
+/** Delay before retry `attempt` (0-based) of a unit that is not readable yet; null once the bounded retries are spent. */
+export function retryDelay(attempt: number, { baseMs = 100, maxMs = 2000, attempts = 12 } = {}): number | null {
+  if (attempt >= attempts) return null
+  return Math.min(maxMs, baseMs * 2 ** attempt)
+}
+
+/** What a row of the panel shows about a call: "POST /api/publishers/1/restock/ 200". */
+export function callLabel(unit: Pick<UnitSummary, 'method' | 'path' | 'name' | 'status'>): string {
+  const target = unit.method && unit.path ? `${unit.method} ${unit.path}` : unit.name
+  return unit.status === null || unit.status === undefined ? target : `${target} ${unit.status}`
+}
+
+/** "src/shop/views.py:42 in book_list". */
+export function frameLabel(frame: { file: string; line: number; function: string } | null): string | null {
+  if (!frame) return null
+  return `${frame.file}:${frame.line}${frame.function ? ` in ${frame.function}` : ''}`
+}
+
+export const FINDING_TITLES: Record<string, string> = {
+  n_plus_one: 'N+1',
+  duplicate: 'Duplicate',
+  repeated_write: 'Repeated write',
+  slow_query: 'Slow query',
+}
