@@ -256,3 +256,15 @@ def test_installs_the_hook_once_per_connection_and_keeps_the_apps_own_wrappers_w
     assert len(seen) == 4
     assert connection.execute_wrappers == [_execute_wrapper]
     assert len(recorded.units()) == 2
+
+
+def test_keeps_the_template_line_for_queries_made_by_model_methods_called_from_a_template(client, recorded):
+    response = client.get("/authors/")
+    assert b"2: Book 0.0, Book 0.1" in response.content
+    _authors, *per_author = recorded.unit()["queries"]
+    assert len(per_author) == 6
+    for count, titles in zip(per_author[::2], per_author[1::2], strict=True):
+        assert count["template"] == titles["template"] == {"name": "shop/authors.html", "line": 4}
+        assert [f["function"] for f in count["stack"][:2]] == ["titles", "author_list"]
+        assert titles["callsite"]["function"] in ("titles", "<listcomp>")
+        assert count["callsite"]["line"] != titles["callsite"]["line"]

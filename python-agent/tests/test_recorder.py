@@ -172,8 +172,8 @@ def test_classifies_each_code_object_once_and_skips_library_frames():
     for _ in range(3):
         unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
     assert len(_stack._cache) == classified
-    assert _stack._cache[test_classifies_each_code_object_once_and_skips_library_frames.__code__] == "test_recorder.py"
-    assert _stack._cache[pytest_pyfunc_call.__code__] == _stack._NOT_APP
+    assert _stack.kind_of(test_classifies_each_code_object_once_and_skips_library_frames.__code__) == "test_recorder.py"
+    assert _stack.kind_of(pytest_pyfunc_call.__code__) == _stack._NOT_APP
     assert [f[2] for f in unit.queries[0].stack] == ["test_classifies_each_code_object_once_and_skips_library_frames"]
 
 
@@ -209,3 +209,45 @@ def test_rejects_unknown_settings_and_unreadable_booleans_with_a_hint():
         querysight.configure(max_query=3)
     with pytest.raises(ValueError, match="QUERYSIGHT_ENABLED='maybe' is not a boolean; use 1/0"):
         config.resolve({}, {"QUERYSIGHT_ENABLED": "maybe"}, {}, debug=None)
+
+
+def query_here(unit):
+    unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+
+
+def helper_making_a_query(unit):
+    query_here(unit)
+
+
+def test_gives_each_call_of_a_helper_the_line_it_was_called_from():
+    unit = Unit("block", "x")
+    for _ in range(2):
+        helper_making_a_query(unit)  # line A
+        helper_making_a_query(unit)  # line B
+    lines = [q.stack[2][1] for q in unit.queries]
+    assert lines[0] == lines[2] and lines[1] == lines[3] and lines[0] + 1 == lines[1]
+    assert [f[2] for f in unit.queries[0].stack[:2]] == ["query_here", "helper_making_a_query"]
+
+
+def rows_of(unit):
+    for i in range(3):
+        query_here(unit)
+        yield i
+
+
+def consume_here(gen):
+    return next(gen)
+
+
+def consume_there(gen):
+    return next(gen)
+
+
+def test_gives_a_generators_queries_the_caller_that_resumed_it():
+    unit = Unit("block", "x")
+    gen = rows_of(unit)
+    consume_here(gen)
+    consume_there(gen)
+    consume_here(gen)
+    callers = [[f[2] for f in q.stack][2] for q in unit.queries]
+    assert callers == ["consume_here", "consume_there", "consume_here"]

@@ -52,6 +52,13 @@ def report(what: str, exc: BaseException) -> None:
         )
 
 
+def failed(what: str, exc: Exception) -> None:
+    """Inline form of :func:`guard` for hot paths: ``except Exception as exc: failed("...", exc)``."""
+    report(what, exc)
+    if _raise_internal:
+        raise exc
+
+
 @contextmanager
 def guard(what: str) -> Iterator[None]:
     """Swallow and log (once per ``what``) any error of querysight's own."""

@@ -18,6 +18,7 @@ thread of ``sync_to_async``) appends the task's await chain to its own frames fo
 
 from __future__ import annotations
 
+import inspect
 import os
 import site
 import sys
@@ -35,7 +36,21 @@ _ASYNC_BRIDGE = 2
 _LIBRARY_MODULES = ("django.", "asgiref.", "querysight.", "_pytest.", "pluggy.", "sqlalchemy.", "starlette.")
 _MAX_WALK = 400
 
-_cache: dict[CodeType, Any] = {}
+_RESUMABLE_FLAGS = (
+    inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+)
+
+
+class _Resumable(str):
+    """The display path of an application generator or coroutine: its callers change between resumptions."""
+
+    __slots__ = ()
+
+
+# Keyed by id(code): hashing a code object hashes its contents, an id is free. The code objects are kept alive in
+# _classified, so an id in the cache can never be reused by another code object.
+_cache: dict[int, Any] = {}
+_classified: list[CodeType] = []
 _lock = threading.Lock()
 
 
@@ -102,17 +117,24 @@ def _classify(frame: FrameType) -> Any:
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return _NOT_APP
-    return display_path(filename, module)
+    path = display_path(filename, module)
+    return _Resumable(path) if code.co_flags & _RESUMABLE_FLAGS else path
 
 
 def _kind(frame: FrameType) -> Any:
     code = frame.f_code
-    kind = _cache.get(code)
+    kind = _cache.get(id(code))
     if kind is None:
         kind = _classify(frame)
         with _lock:
-            _cache[code] = kind
+            _classified.append(code)
+            _cache[id(code)] = kind
     return kind
+
+
+def kind_of(code: CodeType) -> Any:
+    """How a code object was classified (None when it was never seen): a display path, or a library marker."""
+    return _cache.get(id(code))
 
 
 def _coroutine_frames(awaitable: Any) -> list[FrameType]:
@@ -130,6 +152,21 @@ def _coroutine_frames(awaitable: Any) -> list[FrameType]:
     return frames
 
 
+def _greenlet_caller_frames() -> list[FrameType]:
+    """The stack of the greenlet that switched into the current one, innermost first. SQLAlchemy's asyncio bridge
+    runs the sync ORM in a child greenlet whose own stack ends there; the code that awaited the query (the
+    application's coroutine) is suspended on the parent's stack."""
+    import greenlet
+
+    parent = greenlet.getcurrent().parent
+    frame = parent.gr_frame if parent is not None else None
+    frames: list[FrameType] = []
+    while frame is not None and len(frames) < _MAX_WALK:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames
+
+
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
     node = frame.f_locals.get("self")
     token = getattr(node, "token", None)
@@ -143,61 +180,127 @@ def _template_of(frame: FrameType) -> tuple[str, int] | None:
     return str(name), int(line)
 
 
-class StackWalk:
-    """Collects application frames (innermost first) and the template position while walking frames."""
+class Memo:
+    """What the previous walk of a unit saw, so the next one can stop early.
 
-    __slots__ = ("frames", "limit", "template")
+    Once a walk reaches a frame object that an earlier walk of the same unit also reached (the view's frame, for the
+    second query of a view), everything beyond it is the same as last time: a live frame's callers cannot change
+    while it runs. So the walk stops there and copies the rest of the stack from the earlier result. Generator and
+    coroutine frames are never stopping points (their caller changes on each resumption), nor are frames reached
+    through an await chain. The memo holds the frames it names; the unit drops it when it finishes.
+    """
 
-    def __init__(self, limit: int) -> None:
-        self.frames: list[Frame] = []
-        self.template: tuple[str, int] | None = None
-        self.limit = limit
+    __slots__ = ("frames", "positions", "templates")
 
-    def full(self) -> bool:
-        return len(self.frames) >= self.limit
+    def __init__(
+        self,
+        frames: list[Frame],
+        positions: dict[FrameType, int],
+        templates: list[tuple[int, FrameType]],
+    ) -> None:
+        self.frames = frames  # the previous walk's result
+        self.positions = positions  # stopping frame -> its index in `frames`
+        self.templates = templates  # (number of frames collected before it, render_annotated frame)
 
-    def walk(self, frame: FrameType | None, *, follow_bridges: bool = True) -> None:
-        steps = 0
-        while frame is not None and steps < _MAX_WALK and len(self.frames) < self.limit:
-            steps += 1
-            kind = _kind(frame)
-            if kind.__class__ is str:
-                self.frames.append((kind, frame.f_lineno, frame.f_code.co_name))
-            elif kind == _TEMPLATE:
-                if self.template is None:
-                    self.template = _template_of(frame)
-            elif kind == _ASYNC_BRIDGE and follow_bridges:
-                awaitable = frame.f_locals.get("awaitable")
-                if awaitable is not None:
-                    self.walk_frames(_coroutine_frames(awaitable))
+
+def capture(
+    depth: int,
+    limit: int,
+    task: Any = None,
+    task_thread: int | None = None,
+    memo: Memo | None = None,
+) -> tuple[list[Frame], tuple[str, int] | None, Memo]:
+    """Application frames (innermost first, at most ``limit``), the template position, and the memo for the next
+    walk. Starts ``depth`` frames above the caller; follows ``task``'s await chain when running off its thread."""
+    frames: list[Frame] = []
+    positions: dict[FrameType, int] = {}
+    templates: list[tuple[int, FrameType]] = []
+    seen = memo.positions if memo is not None else None
+    get = _cache.get
+    frame: FrameType | None = sys._getframe(depth + 1)
+    steps = 0
+    while frame is not None and steps < _MAX_WALK:
+        steps += 1
+        code = frame.f_code
+        kind = get(id(code))
+        if kind == 0:  # _NOT_APP, the common case, first
             frame = frame.f_back
-
-    def walk_frames(self, frames: list[FrameType]) -> None:
-        for frame in frames:
-            if len(self.frames) >= self.limit:
-                return
+            continue
+        if kind is None:
             kind = _kind(frame)
-            if kind.__class__ is str:
-                self.frames.append((kind, frame.f_lineno, frame.f_code.co_name))
-            elif kind == _TEMPLATE and self.template is None:
-                self.template = _template_of(frame)
-
-    def walk_task(self, task: Any) -> None:
-        """Append the await chain of a suspended asyncio task."""
+        cls = kind.__class__
+        if cls is str:
+            if seen is not None and memo is not None:
+                at = seen.get(frame)
+                if at is not None:
+                    return _resume(frames, positions, templates, frame, kind, at, memo, limit)
+            positions[frame] = len(frames)
+            frames.append((kind, frame.f_lineno, code.co_name))
+            if len(frames) >= limit:
+                break
+        elif cls is _Resumable:
+            frames.append((str(kind), frame.f_lineno, code.co_name))
+            if len(frames) >= limit:
+                break
+        elif kind == _TEMPLATE:
+            templates.append((len(frames), frame))
+        elif kind == _ASYNC_BRIDGE:
+            awaitable = frame.f_locals.get("awaitable")
+            if awaitable is not None:
+                _walk_chain(_coroutine_frames(awaitable), frames, templates, limit)
+                if len(frames) >= limit:
+                    break
+        frame = frame.f_back
+    if frame is None and len(frames) < limit and "greenlet" in sys.modules:
+        _walk_chain(_greenlet_caller_frames(), frames, templates, limit)
+    if task is not None and len(frames) < limit and threading.get_ident() != task_thread:
         get_coro = getattr(task, "get_coro", None)
         if get_coro is not None:
-            self.walk_frames(_coroutine_frames(get_coro()))
+            _walk_chain(_coroutine_frames(get_coro()), frames, templates, limit)
+    template = _template_of(templates[0][1]) if templates else None
+    return frames, template, Memo(frames, positions, templates)
 
 
-def capture(depth: int, limit: int, task: Any = None, task_thread: int | None = None) -> StackWalk:
-    """Walk the caller's stack from ``depth`` frames up; follow ``task`` when running off its thread."""
-    walk = StackWalk(limit)
-    walk.walk(sys._getframe(depth + 1))
-    if task is not None and not walk.full() and threading.get_ident() != task_thread:
-        walk.walk_task(task)
-    return walk
+def _resume(
+    frames: list[Frame],
+    positions: dict[FrameType, int],
+    templates: list[tuple[int, FrameType]],
+    frame: FrameType,
+    kind: str,
+    at: int,
+    memo: Memo,
+    limit: int,
+) -> tuple[list[Frame], tuple[str, int] | None, Memo]:
+    """Finish a walk that reached a frame the previous walk saw at index ``at``."""
+    here = len(frames)
+    positions[frame] = here
+    frames.append((kind, frame.f_lineno, frame.f_code.co_name))
+    frames.extend(memo.frames[at + 1 :])
+    del frames[limit:]
+    shift = here - at
+    for old_frame, old_at in memo.positions.items():
+        if old_at > at and old_at + shift < limit:
+            positions[old_frame] = old_at + shift
+    templates.extend((count + shift, tframe) for count, tframe in memo.templates if count > at)
+    template = _template_of(templates[0][1]) if templates else None
+    return frames, template, Memo(frames, positions, templates)
+
+
+def _walk_chain(
+    chain: list[FrameType], frames: list[Frame], templates: list[tuple[int, FrameType]], limit: int
+) -> None:
+    """Append the application frames of an await chain (never stopping points: coroutines resume elsewhere)."""
+    for frame in chain:
+        if len(frames) >= limit:
+            return
+        kind = _kind(frame)
+        if kind.__class__ in (str, _Resumable):
+            frames.append((str(kind), frame.f_lineno, frame.f_code.co_name))
+        elif kind == _TEMPLATE:
+            templates.append((len(frames), frame))
 
 
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
+        _classified.clear()

@@ -20,7 +20,6 @@ output file is set explicitly. Outside requests (management commands, scripts) c
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import re
 import sys
@@ -54,9 +53,11 @@ def _execute_wrapper(execute: Any, sql: Any, params: Any, many: bool, context: d
         raise
     finally:
         end = perf_counter()
-        with _guard.guard("record a query"):
+        try:
             connection = context["connection"]
-            unit.record(sql, params, many, connection.alias, connection.vendor, start, end, error, depth=2)
+            unit.record(sql, params, many, connection.alias, connection.vendor, start, end, error, depth=1)
+        except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
+            _guard.failed("record a query", exc)
 
 
 def instrument_connection(connection: Any) -> None:
@@ -256,7 +257,9 @@ class QuerySightMiddleware:
         from django.core.exceptions import MiddlewareNotUsed
 
         self.get_response = get_response
-        self.is_async = asyncio.iscoroutinefunction(get_response)
+        from asgiref.sync import iscoroutinefunction
+
+        self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             from asgiref.sync import markcoroutinefunction
 

@@ -139,9 +139,15 @@ class Query:
         self.stack = stack
         self.template = template
 
-    def to_wire(self, settings: config.Settings) -> dict[str, Any]:
+    def to_wire(self, settings: config.Settings, frames: dict[_stack.Frame, dict[str, Any]]) -> dict[str, Any]:
         sql = self.sql if isinstance(self.sql, str) else str(self.sql)
-        stack = [{"file": _clip(f, 2000), "line": line, "function": _clip(fn, 2000)} for f, line, fn in self.stack]
+        stack = []
+        for frame in self.stack:
+            wire = frames.get(frame)
+            if wire is None:
+                file, line, function = frame
+                wire = frames[frame] = {"file": _clip(file, 2000), "line": line, "function": _clip(function, 2000)}
+            stack.append(wire)
         out: dict[str, Any] = {
             "sql": sql,
             "params": _wire_params(self.params, self.many, settings.max_param_length),
@@ -157,8 +163,8 @@ class Query:
         if self.template is not None:
             out["template"] = {"name": _clip(self.template[0], 2000), "line": self.template[1]}
         limit = settings.max_sql_length
-        if len(sql) * 4 > limit and len(sql.encode("utf-8")) > limit:
-            out["sql"] = sql.encode("utf-8")[:limit].decode("utf-8", "ignore")
+        if len(sql) * 4 > limit and len(sql.encode("utf-8", "surrogatepass")) > limit:
+            out["sql"] = sql.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
             out["sql_truncated"] = True
         return out
 
@@ -182,6 +188,7 @@ class Unit:
     """One unit of work being recorded. Not thread-safe by design beyond list appends (atomic under the GIL)."""
 
     __slots__ = (
+        "_memo",
         "_t0",
         "dropped_queries",
         "duration_ms",
@@ -233,6 +240,7 @@ class Unit:
         self._t0 = time.perf_counter()
         self.duration_ms: float | None = None
         self.task, self.task_thread = _running_task()
+        self._memo: _stack.Memo | None = None
 
     def record(
         self,
@@ -252,7 +260,7 @@ class Unit:
             self.dropped_queries += 1
             return
         settings = self.settings
-        walk = _stack.capture(depth, settings.max_stack, self.task, self.task_thread)
+        stack, template, self._memo = _stack.capture(depth, settings.max_stack, self.task, self.task_thread, self._memo)
         self.queries.append(
             Query(
                 sql,
@@ -263,8 +271,8 @@ class Unit:
                 (end - start) * 1000.0,
                 bool(many),
                 describe_error(error) if error is not None else None,
-                walk.frames,
-                walk.template,
+                stack,
+                template,
             )
         )
 
@@ -273,7 +281,8 @@ class Unit:
             self.status = status
         if self.duration_ms is None:
             self.duration_ms = (time.perf_counter() - self._t0) * 1000.0
-        self.task = None  # do not keep the request's task alive while the unit waits to be sent
+        self.task = None  # do not keep the request's task (or frames) alive while the unit waits to be sent
+        self._memo = None
 
     def duplicated(self) -> int:
         """How many queries repeat an earlier one exactly (same database, SQL and parameters)."""
@@ -289,6 +298,7 @@ class Unit:
 
     def to_wire(self) -> dict[str, Any]:
         settings = self.settings
+        frames: dict[_stack.Frame, dict[str, Any]] = {}  # one dict per distinct frame, shared by the queries
         return {
             "id": self.id,
             "kind": self.kind,
@@ -301,7 +311,7 @@ class Unit:
             "started_at": round(self.started_at, 3),
             "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
             "meta": _json_meta(self.meta, settings.max_param_length),
-            "queries": [q.to_wire(settings) for q in list(self.queries)],
+            "queries": [q.to_wire(settings, frames) for q in list(self.queries)],
             "dropped_queries": self.dropped_queries,
         }
 

@@ -316,7 +316,8 @@ class Transport:
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    # ASCII output: faster, and lone surrogates in app strings become \\udXXX escapes instead of failing to encode.
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 def _bodies(payload: dict[str, Any], limit: int) -> list[bytes]:

@@ -22,4 +22,5 @@ urlpatterns = [
     path("async/helper/", views.async_helper),
     path("empty/", views.no_queries),
     path("thread/", views.in_a_new_thread),
+    path("authors/", views.author_list),
 ]

@@ -4,6 +4,11 @@ from django.db import models
 class Author(models.Model):
     name = models.CharField(max_length=100)
 
+    def titles(self):
+        count = self.book_set.count()
+        titles = [book.title for book in self.book_set.order_by("id")]
+        return f"{count}: {', '.join(titles)}"
+
 
 class Profile(models.Model):
     author = models.OneToOneField(Author, on_delete=models.CASCADE)

@@ -139,3 +139,7 @@ def in_a_new_thread(request):
     thread.start()
     thread.join()
     return JsonResponse(result)
+
+
+def author_list(request):
+    return render(request, "shop/authors.html", {"authors": Author.objects.order_by("id")})
