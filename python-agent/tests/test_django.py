@@ -268,3 +268,11 @@ def test_keeps_the_template_line_for_queries_made_by_model_methods_called_from_a
         assert [f["function"] for f in count["stack"][:2]] == ["titles", "author_list"]
         assert titles["callsite"]["function"] in ("titles", "<listcomp>")
         assert count["callsite"]["line"] != titles["callsite"]["line"]
+
+
+def test_also_ignores_the_projects_static_and_media_urls(recorded):
+    with override_settings(STATIC_URL="/assets/", MEDIA_URL="/uploads/"):
+        client = Client()
+        client.get("/assets/app.css")
+        client.get("/books/1/")
+    assert [u["name"] for u in recorded.units()] == ["GET /books/1/"]

@@ -199,3 +199,8 @@ def test_exits_promptly_when_the_server_is_down(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "done\n"
+
+
+def test_backs_off_from_one_second_doubling_up_to_thirty():
+    delays = transport.backoff(1.0, 30.0)
+    assert [next(delays) for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]

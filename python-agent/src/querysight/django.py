@@ -87,6 +87,10 @@ def load_settings() -> config.Settings:
     values = dict(getattr(dj, "QUERYSIGHT", None) or {})
     values = {key.lower(): value for key, value in values.items()}
     values.setdefault("console", _under_runserver())
+    if "ignore_paths" not in values:
+        served = [getattr(dj, name, None) for name in ("STATIC_URL", "MEDIA_URL")]
+        extra = [url for url in served if isinstance(url, str) and url.startswith("/") and url != "/"]
+        values["ignore_paths"] = (*config.DEFAULT_IGNORE_PATHS, *extra)
     config.set_framework_settings(values, debug=bool(getattr(dj, "DEBUG", False)))
     info = transport.app
     info.framework = "django"

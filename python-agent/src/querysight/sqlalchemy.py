@@ -166,7 +166,7 @@ def build_schema() -> dict[str, Any] | None:
     models: list[dict[str, Any]] = []
     seen: set[str] = set()
     for reg in _registries():
-        for mapper in list(reg.mappers):
+        for mapper in sorted(reg.mappers, key=lambda mapper: model_name(mapper.class_)):
             if not mapper.configured:
                 continue
             model = _describe_mapper(mapper)

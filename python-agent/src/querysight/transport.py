@@ -32,7 +32,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,6 +126,12 @@ class Transport:
                 self._pending -= 1
                 self.dropped += 1
                 self._idle.notify_all()
+            if self.dropped == 1:
+                _guard.logger.warning(
+                    "querysight: %d units are waiting to be sent to %s; dropping new ones until it answers",
+                    self._queue.maxsize,
+                    config.current().server_url,
+                )
             return
         self._ensure_worker()
 
@@ -195,7 +201,7 @@ class Transport:
         return self._stopping or self._generation != generation
 
     def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int) -> None:
-        delay = settings.backoff_initial
+        delays = backoff(settings.backoff_initial, settings.backoff_max)
         payload: dict[str, Any] | None = None
         try:
             with _guard.guard("build a batch"):
@@ -208,10 +214,9 @@ class Transport:
                     self._schema_due = True
                     if self._stale(generation):
                         return
-                    self._wait_backoff(delay, generation)
+                    self._wait_backoff(next(delays), generation)
                     if self._stale(generation):
                         return
-                    delay = min(delay * 2, settings.backoff_max)
                     settings = config.current()
                     with _guard.guard("build a batch"):
                         payload = self._payload(batch, settings)
@@ -313,6 +318,14 @@ class Transport:
         done = self.flush(timeout)
         self._stopping = True
         return done
+
+
+def backoff(initial: float, maximum: float) -> Iterator[float]:
+    """Seconds to wait before each retry: 1, 2, 4, 8, 16, 30, 30, ... with the defaults."""
+    delay = initial
+    while True:
+        yield min(delay, maximum)
+        delay = min(delay * 2, maximum)
 
 
 def _encode(payload: dict[str, Any]) -> bytes:

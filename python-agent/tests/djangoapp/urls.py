@@ -18,6 +18,7 @@ urlpatterns = [
     path("two-bodies/", views.html_two_bodies),
     path("text/", views.plain_text),
     path("static/<str:name>", views.static_file),
+    path("assets/<str:name>", views.static_file),
     path("async/books/", views.async_books),
     path("async/helper/", views.async_helper),
     path("empty/", views.no_queries),
