@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { analyse, AUTHOR_BY_ID, BOOKS, findingsOf, q, site, times, unitOf } from './test-helpers.js'
+
+const SETTINGS =
+  'SELECT "shop_shopsettings"."id", "shop_shopsettings"."name", "shop_shopsettings"."currency", "shop_shopsettings"."banner" FROM "shop_shopsettings" ORDER BY "shop_shopsettings"."id" ASC LIMIT 1'
+const CART = site('shop/context_processors.py', 9, 'cart_badge')
+const SHOP = site('shop/context_processors.py', 4, 'shop_settings')
+
+describe('duplicates', () => {
+  it('reports exact duplicates from two different call sites as a duplicate, not an N+1', () => {
+    const unit = unitOf(q(SETTINGS, [], { at: SHOP, ms: 0.4 }), q(BOOKS), q(SETTINGS, [], { at: CART, ms: 0.3 }))
+    const findings = findingsOf(unit)
+    expect(findings).toHaveLength(1)
+    expect(findings[0]).toMatchObject({
+      kind: 'duplicate',
+      severity: 'warning',
+      count: 2,
+      wasted_ms: 0.3,
+      query_indexes: [0, 2],
+      callsite: { file: 'shop/context_processors.py', line: 9 },
+      trigger_index: null,
+    })
+    expect(findings[0].suggestion.text).toContain('shop/context_processors.py:4, shop/context_processors.py:9')
+  })
+
+  it('reports the same lookup with the same parameters repeated by one loop as a duplicate', () => {
+    const loop = times(3, () => q(AUTHOR_BY_ID, [7], { at: site('shop/views.py', 42) }))
+    const [finding] = findingsOf(unitOf(loop))
+    expect(finding).toMatchObject({ kind: 'duplicate', count: 3, query_indexes: [0, 1, 2] })
+    expect(finding.suggestion.text).toContain('run it once (before the loop)')
+  })
+
+  it('does not report the same SQL with different parameters', () => {
+    expect(findingsOf(unitOf(q(AUTHOR_BY_ID, [1], { at: SHOP }), q(AUTHOR_BY_ID, [2], { at: CART })))).toEqual([])
+  })
+
+  it('does not report the same query on two databases', () => {
+    expect(findingsOf(unitOf(q(SETTINGS, [], { at: SHOP }), q(SETTINGS, [], { at: CART, db: 'replica' })))).toEqual([])
+  })
+
+  it('does not report the repeats inside an N+1 loop again as duplicates', () => {
+    const loop = times(6, (i) => q(AUTHOR_BY_ID, [(i % 2) + 1], { at: site('shop/views.py', 42) }))
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: site('shop/views.py', 40) }), loop))
+    expect(findings.map((f) => f.kind)).toEqual(['n_plus_one'])
+  })
+
+  it('reports a repeat that spans an N+1 loop and another place, with every copy', () => {
+    const loop = times(3, (i) => q(AUTHOR_BY_ID, [i + 1], { at: site('shop/views.py', 42) }))
+    const later = q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', 50) })
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: site('shop/views.py', 40) }), loop, later))
+    expect(findings.map((f) => [f.kind, f.query_indexes])).toEqual([
+      ['n_plus_one', [1, 2, 3]],
+      ['duplicate', [1, 4]],
+    ])
+  })
+
+  it('cannot know that queries with placeholders repeat when parameters were not captured', () => {
+    expect(findingsOf(unitOf(q(AUTHOR_BY_ID, null, { at: SHOP }), q(AUTHOR_BY_ID, null, { at: CART })))).toEqual([])
+    expect(findingsOf(unitOf(q(SETTINGS, null, { at: SHOP }), q(SETTINGS, null, { at: CART })))).toMatchObject([{ kind: 'duplicate' }])
+  })
+
+  it('counts the redundant copies in the unit summary', () => {
+    const unit = unitOf(times(3, () => q(SETTINGS, [], { at: SHOP })), q(AUTHOR_BY_ID, [1], { at: SHOP }), q(AUTHOR_BY_ID, [1], { at: CART }))
+    expect(analyse(unit).summary).toMatchObject({ duplicates: 3, findings: 2, n_plus_one: 0, severity: 'warning' })
+  })
+})

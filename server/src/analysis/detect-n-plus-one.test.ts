@@ -1,0 +1,362 @@
+import { describe, expect, it } from 'vitest'
+import {
+  analyse,
+  AUTHOR_BY_ID,
+  BOOKS,
+  findingsOf,
+  FLASK,
+  PUBLISHER_BY_ID,
+  q,
+  REVIEWS_OF_BOOK,
+  site,
+  TAGS_OF_BOOK,
+  times,
+  unitOf,
+} from './test-helpers.js'
+
+const VIEW = site('shop/views.py', 40, 'book_list')
+const LOOP = site('shop/views.py', 42, 'book_list')
+
+const CUSTOMERS =
+  'SELECT "shop_customer"."id", "shop_customer"."name", "shop_customer"."email", "shop_customer"."joined" FROM "shop_customer" ORDER BY "shop_customer"."name" ASC'
+const PROFILE_OF_CUSTOMER =
+  'SELECT "shop_profile"."id", "shop_profile"."customer_id", "shop_profile"."city", "shop_profile"."favourite_tag_id", "shop_profile"."newsletter" FROM "shop_profile" WHERE "shop_profile"."customer_id" = %s LIMIT 21'
+const ORDERS_OF_CUSTOMER =
+  'SELECT "shop_order"."id", "shop_order"."customer_id", "shop_order"."status", "shop_order"."created" FROM "shop_order" WHERE ("shop_order"."customer_id" = %s AND NOT ("shop_order"."status" = %s)) ORDER BY "shop_order"."created" DESC, "shop_order"."id" DESC'
+const ITEMS_OF_ORDER =
+  'SELECT "shop_orderitem"."id", "shop_orderitem"."order_id", "shop_orderitem"."book_id", "shop_orderitem"."quantity", "shop_orderitem"."price" FROM "shop_orderitem" WHERE "shop_orderitem"."order_id" = %s ORDER BY "shop_orderitem"."id" ASC'
+const BOOK_BY_ID =
+  'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."publisher_id", "shop_book"."isbn", "shop_book"."price", "shop_book"."stock", "shop_book"."published" FROM "shop_book" WHERE "shop_book"."id" = %s LIMIT 21'
+const AUTHORS =
+  'SELECT "shop_author"."id", "shop_author"."name", "shop_author"."bio", "shop_author"."born" FROM "shop_author" ORDER BY "shop_author"."name" ASC'
+const COUNT_BOOKS_OF_AUTHOR = 'SELECT COUNT(*) AS "__count" FROM "shop_book" WHERE "shop_book"."author_id" = %s'
+const COUNT_REVIEWS_OF_AUTHOR =
+  'SELECT COUNT(*) AS "__count" FROM "shop_review" INNER JOIN "shop_book" ON ("shop_review"."book_id" = "shop_book"."id") WHERE "shop_book"."author_id" = %s'
+
+const loopOf = (n: number, sql: string, key: (i: number) => unknown = (i) => i + 1, at = LOOP) =>
+  times(n, (i) => q(sql, [key(i)] as never, { at }))
+
+describe('N+1 over relations, with the schema', () => {
+  it('reports a loop of author lookups after the book list as one N+1 fixed by select_related', () => {
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(12, AUTHOR_BY_ID)))
+    expect(findings).toHaveLength(1)
+    expect(findings[0]).toMatchObject({
+      kind: 'n_plus_one',
+      count: 12,
+      trigger_index: 0,
+      query_indexes: times(12, (i) => i + 1),
+      callsite: { file: 'shop/views.py', line: 42 },
+      suggestion: { code: 'Book.objects.select_related("author")' },
+    })
+    expect(findings[0].suggestion.text).toMatch(/^Add \.select_related\("author"\) to the queryset iterated at shop\/views\.py:40/)
+  })
+
+  it('picks the foreign key of the looked-up table when the parent has several', () => {
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, PUBLISHER_BY_ID)))
+    expect(findings[0].suggestion.code).toBe('Book.objects.select_related("publisher")')
+  })
+
+  it('reports the reviews of each book (reverse foreign key) as fixed by prefetch_related', () => {
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(5, REVIEWS_OF_BOOK)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('Book.objects.prefetch_related("reviews")')
+    expect(finding.suggestion.text).toContain('Add .prefetch_related("reviews") to the queryset iterated at shop/views.py:40')
+  })
+
+  it('reports the tags of each book (many-to-many through table) as fixed by prefetch_related', () => {
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(4, TAGS_OF_BOOK)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 4, trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('Book.objects.prefetch_related("tags")')
+  })
+
+  it('reports the profile of each customer (reverse one-to-one) as fixed by select_related', () => {
+    const [finding] = findingsOf(unitOf(q(CUSTOMERS, [], { at: VIEW }), loopOf(3, PROFILE_OF_CUSTOMER)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('Customer.objects.select_related("profile")')
+  })
+
+  it('finds the nearest earlier query of the parent table as the trigger, past unrelated queries', () => {
+    const unit = unitOf(
+      q(BOOKS, [], { at: VIEW }),
+      q(CUSTOMERS, [], { at: site('shop/views.py', 41) }),
+      loopOf(3, AUTHOR_BY_ID),
+    )
+    expect(findingsOf(unit)[0].trigger_index).toBe(0)
+  })
+
+  it('reports nested loops as two findings, the inner one fixed on the outer queryset', () => {
+    const orders = q(ORDERS_OF_CUSTOMER, [1, 'cart'], { at: site('shop/views.py', 60, 'account') })
+    const perOrder = times(3, (o) => [
+      q(ITEMS_OF_ORDER, [o + 1], { at: site('shop/views.py', 62, 'account') }),
+      times(2, (b) => q(BOOK_BY_ID, [o * 2 + b + 1], { at: site('shop/views.py', 63, 'account') })),
+    ])
+    const findings = findingsOf(unitOf(orders, perOrder.flat(2)))
+    expect(findings.map((f) => [f.kind, f.count, f.trigger_index])).toEqual([
+      ['n_plus_one', 3, 0],
+      ['n_plus_one', 6, 1],
+    ])
+    expect(findings[0].suggestion.code).toBe('Order.objects.prefetch_related("items")')
+    expect(findings[1].suggestion.code).toBe('Order.objects.prefetch_related("items__book")')
+    expect(findings[1].suggestion.text).toContain('iterated at shop/views.py:60')
+  })
+
+  it('chains single-valued hops into one select_related: the profile of each reviewer', () => {
+    const reviews = q(REVIEWS_OF_BOOK, [1], { at: VIEW })
+    const CUSTOMER_BY_ID =
+      'SELECT "shop_customer"."id", "shop_customer"."name", "shop_customer"."email", "shop_customer"."joined" FROM "shop_customer" WHERE "shop_customer"."id" = %s LIMIT 21'
+    const perReview = times(3, (i) => [
+      q(CUSTOMER_BY_ID, [i + 1], { at: site('shop/views.py', 44) }),
+      q(PROFILE_OF_CUSTOMER, [i + 1], { at: site('shop/views.py', 45) }),
+    ])
+    const findings = findingsOf(unitOf(reviews, perReview.flat()))
+    expect(findings.map((f) => f.suggestion.code)).toEqual([
+      'Review.objects.select_related("customer")',
+      'Review.objects.select_related("customer__profile")',
+    ])
+  })
+
+  it('reports a loop in a template with its template position and the queryset iterated there', () => {
+    const render = site('shop/views.py', 25, 'book_list')
+    const books = q(BOOKS, [], { at: render, template: { name: 'shop/book_list.html', line: 5 } })
+    const authors = times(4, (i) => q(AUTHOR_BY_ID, [i + 1], { at: render, template: { name: 'shop/book_list.html', line: 7 } }))
+    const [finding] = findingsOf(unitOf(books, authors))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 4, trigger_index: 0, template: { name: 'shop/book_list.html', line: 7 } })
+    expect(finding.suggestion.text).toContain(
+      'Add .select_related("author") to the queryset iterated at shop/book_list.html:5 (rendered from shop/views.py:25)',
+    )
+  })
+
+  it('treats the template position as a frame: the same lookup on two template lines is no loop', () => {
+    const render = site('shop/views.py', 25, 'book_list')
+    const unit = unitOf(
+      q(BOOKS, [], { at: render }),
+      q(AUTHOR_BY_ID, [1], { at: render, template: { name: 'shop/book_list.html', line: 7 } }),
+      q(AUTHOR_BY_ID, [2], { at: render, template: { name: 'shop/book_list.html', line: 9 } }),
+    )
+    expect(findingsOf(unit)).toEqual([])
+  })
+
+  it('reports a loop of only two as an N+1 warning', () => {
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(2, AUTHOR_BY_ID)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 2, severity: 'warning' })
+  })
+
+  it('reports one lookup per row, not an N+1, when minRepeats asks for more', () => {
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(2, AUTHOR_BY_ID))
+    expect(findingsOf(unit, { options: { minRepeats: 3 } })).toEqual([])
+  })
+
+  it('annotates a count per row instead of counting in the loop', () => {
+    const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books"))')
+    expect(finding.suggestion.text).toContain('Annotate the count on the queryset iterated at shop/views.py:40')
+  })
+
+  it('follows a count through a join to the relation path: the reviews of the books of each author', () => {
+    const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(3, COUNT_REVIEWS_OF_AUTHOR)))
+    expect(finding.suggestion.code).toBe('Author.objects.annotate(books__reviews_count=Count("books__reviews"))')
+  })
+
+  it('asks to include a deferred field fetched once per row in only()', () => {
+    const onlyTitle = 'SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" ORDER BY "shop_book"."title" ASC, "shop_book"."id" ASC'
+    const priceOf = 'SELECT "shop_book"."id", "shop_book"."price" FROM "shop_book" WHERE "shop_book"."id" = %s LIMIT 21'
+    const [finding] = findingsOf(unitOf(q(onlyTitle, [], { at: VIEW }), loopOf(6, priceOf)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 6, trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('Book.objects.only("title", "price")')
+    expect(finding.suggestion.text).toMatch(/^Include "price" in \.only\(\.\.\.\) \(or remove it from \.defer\(\.\.\.\)\)/)
+  })
+
+  it('asks for Prefetch(queryset=) when a prefetched relation is filtered again per row, never for a plain prefetch', () => {
+    const prefetch =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."customer_id", "shop_review"."rating", "shop_review"."body", "shop_review"."created" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s, %s) ORDER BY "shop_review"."created" DESC'
+    const goodReviews =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."customer_id", "shop_review"."rating", "shop_review"."body", "shop_review"."created" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s) ORDER BY "shop_review"."created" DESC'
+    const unit = unitOf(
+      q(BOOKS, [], { at: VIEW }),
+      q(prefetch, [1, 2, 3], { at: VIEW }),
+      times(3, (i) => q(goodReviews, [i + 1, 4], { at: LOOP })),
+    )
+    const findings = findingsOf(unit)
+    expect(findings).toHaveLength(1)
+    expect(findings[0]).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: 0 })
+    expect(findings[0].suggestion.code).toBe(
+      'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4)))',
+    )
+    expect(findings[0].suggestion.text).not.toContain('.prefetch_related("reviews")')
+  })
+
+  it('suggests in_bulk for a get by primary key in a loop without a parent query', () => {
+    const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 4, trigger_index: null })
+    expect(finding.suggestion.code).toBe('Author.objects.in_bulk(ids)')
+    expect(finding.suggestion.text).toContain('before the loop at shop/views.py:42')
+  })
+})
+
+describe('what is not an N+1', () => {
+  it('does not report the same helper called from two different lines with different values', () => {
+    const helper = (line: number, id: number) =>
+      q(AUTHOR_BY_ID, [id], { at: site('shop/helpers.py', 8, 'author_of', ...site('shop/views.py', line)) })
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), helper(50, 1), helper(51, 2)))).toEqual([])
+  })
+
+  it('does not report keyset pagination in a loop', () => {
+    const page =
+      'SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE "shop_book"."id" > %s ORDER BY "shop_book"."id" ASC LIMIT 100'
+    expect(findingsOf(unitOf(times(5, (i) => q(page, [i * 100], { at: LOOP }))))).toEqual([])
+  })
+
+  it('does not report keyset pagination that also filters by a fixed key', () => {
+    const page =
+      'SELECT "shop_book"."id" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."id" > %s) ORDER BY "shop_book"."id" ASC LIMIT 100'
+    expect(findingsOf(unitOf(times(4, (i) => q(page, [7, i * 100], { at: LOOP }))))).toEqual([])
+  })
+
+  it('does not report offset pagination in a loop', () => {
+    const pages = times(4, (i) => q(`SELECT "shop_book"."id" FROM "shop_book" ORDER BY "shop_book"."id" ASC LIMIT 100 OFFSET ${i * 100}`, [], { at: LOOP }))
+    expect(findingsOf(unitOf(pages))).toEqual([])
+  })
+
+  it('does not report a search per row (LIKE) as an N+1', () => {
+    const search = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."title" LIKE %s ESCAPE \'\\\''
+    expect(findingsOf(unitOf(times(3, (i) => q(search, [`%${i}%`], { at: LOOP }))))).toEqual([])
+  })
+
+  it('keeps loops on two databases apart: one lookup on each is no N+1 and no duplicate', () => {
+    const unit = unitOf(
+      q(BOOKS, [], { at: VIEW }),
+      q(AUTHOR_BY_ID, [1], { at: LOOP, db: 'default' }),
+      q(AUTHOR_BY_ID, [1], { at: LOOP, db: 'replica' }),
+    )
+    expect(findingsOf(unit)).toEqual([])
+  })
+
+  it('reports a loop on the replica on its own, without the default database queries', () => {
+    const unit = unitOf(
+      q(BOOKS, [], { at: VIEW }),
+      times(6, (i) => q(AUTHOR_BY_ID, [i + 1], { at: LOOP, db: i % 2 ? 'replica' : 'default' })),
+    )
+    const findings = findingsOf(unit)
+    expect(findings.map((f) => f.query_indexes)).toEqual([
+      [1, 3, 5],
+      [2, 4, 6],
+    ])
+  })
+
+  it('never reports savepoints, transaction control or connection setup in a loop', () => {
+    const unit = unitOf(
+      q('SET search_path TO "public"', [], { at: VIEW }),
+      q('SELECT VERSION()', [], { at: VIEW }),
+      times(4, (i) => [
+        q(`SAVEPOINT "s140245_x${i + 1}"`, null, { at: LOOP }),
+        q(`RELEASE SAVEPOINT "s140245_x${i + 1}"`, null, { at: LOOP }),
+        q('SHOW TRANSACTION ISOLATION LEVEL', [], { at: LOOP }),
+        q('SELECT 1', [], { at: LOOP }),
+        q('BEGIN', null, { at: LOOP }),
+        q('COMMIT', null, { at: LOOP, ms: 150 }),
+      ]).flat(),
+    )
+    expect(findingsOf(unit)).toEqual([])
+  })
+})
+
+describe('raw SQL and units without schema', () => {
+  it('reports a raw SQL loop with the values written into the text', () => {
+    const unit = unitOf(
+      q('SELECT id, title, author_id FROM shop_book', [], { at: VIEW }),
+      times(3, (i) => q(`SELECT id, name FROM shop_author WHERE id = ${i + 1}`, [], { at: LOOP })),
+    )
+    const [finding] = findingsOf(unit)
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: 0, sql: 'select id, name from shop_author where id = ?' })
+  })
+
+  it('reports a raw SQL loop with placeholders', () => {
+    const unit = unitOf(times(3, (i) => q('SELECT name FROM shop_author WHERE id = %s', [i + 1], { at: LOOP })))
+    expect(findingsOf(unit)).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
+  })
+
+  it('names the table and column of a forward foreign key without the schema', () => {
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)), { schema: null })
+    expect(finding).toMatchObject({ kind: 'n_plus_one', trigger_index: 0 })
+    expect(finding.suggestion.text).toContain('select_related("author")')
+    expect(finding.suggestion.text).toContain('iterated at shop/views.py:40')
+  })
+
+  it('names the table and column of a reverse foreign key without the schema', () => {
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, REVIEWS_OF_BOOK)), { schema: null })
+    expect(finding).toMatchObject({ kind: 'n_plus_one', trigger_index: 0 })
+    expect(finding.suggestion.text).toContain('"shop_review"."book_id"')
+    expect(finding.suggestion.text).toContain('"shop_book"')
+    expect(finding.suggestion.code).toBeNull()
+  })
+
+  it('reports a loop whose parameters were not captured', () => {
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), times(3, () => q(AUTHOR_BY_ID, null, { at: LOOP })))
+    expect(findingsOf(unit)).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
+  })
+})
+
+describe('SQLAlchemy units', () => {
+  const BOOKS_SA = 'SELECT books.id AS books_id, books.title AS books_title, books.author_id AS books_author_id FROM books'
+  const AUTHORS_SA = 'SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors'
+  const LAZY_BOOKS = 'SELECT books.id AS books_id, books.title AS books_title, books.author_id AS books_author_id FROM books WHERE ? = books.author_id'
+  const LAZY_AUTHOR = 'SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors WHERE authors.id = ?'
+  const SCHEMA = {
+    models: [
+      { model: 'Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: 'Book', target_column: 'author_id' }] },
+      { model: 'Book', table: 'books', pk: 'id', relations: [{ field: 'author', kind: 'fk' as const, column: 'author_id', target: 'Author' }] },
+    ],
+  }
+
+  it('suggests selectinload for a lazy-loaded collection', () => {
+    const unit = unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, LAZY_BOOKS))
+    const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })
+    expect(finding).toMatchObject({ kind: 'n_plus_one', trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('select(Author).options(selectinload(Author.books))')
+  })
+
+  it('suggests joinedload for a lazy-loaded many-to-one', () => {
+    const unit = unitOf(q(BOOKS_SA, [], { at: VIEW }), loopOf(3, LAZY_AUTHOR))
+    const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBe('select(Book).options(joinedload(Book.author))')
+  })
+
+  it('recognises SQLAlchemy SQL when the app does not name its framework', () => {
+    const unit = unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, LAZY_BOOKS))
+    const [finding] = findingsOf(unit, { app: { name: 'script' }, schema: SCHEMA })
+    expect(finding.suggestion.code).toContain('selectinload(Author.books)')
+  })
+})
+
+describe('severity', () => {
+  it('is a warning below 10 repeats and 20 ms wasted, an error from 10 repeats', () => {
+    const nine = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(9, AUTHOR_BY_ID)))
+    const ten = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(10, AUTHOR_BY_ID)))
+    expect(nine[0].severity).toBe('warning')
+    expect(ten[0].severity).toBe('error')
+  })
+
+  it('is an error from 20 ms wasted, counting every repeat but the first', () => {
+    const slowLoop = (ms: number) => times(3, (i) => q(AUTHOR_BY_ID, [i + 1], { at: LOOP, ms }))
+    const under = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), slowLoop(9.99)))
+    const over = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), slowLoop(10)))
+    expect(under[0]).toMatchObject({ severity: 'warning', wasted_ms: 19.98 })
+    expect(over[0]).toMatchObject({ severity: 'error', wasted_ms: 20 })
+  })
+
+  it('follows the thresholds given in the options', () => {
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(4, AUTHOR_BY_ID))
+    expect(findingsOf(unit, { options: { nPlusOneErrorRepeats: 4 } })[0].severity).toBe('error')
+    expect(findingsOf(unit, { options: { nPlusOneErrorRepeats: 50, nPlusOneErrorWastedMs: 1 } })[0].severity).toBe('error')
+    expect(findingsOf(unit, { options: { nPlusOneErrorRepeats: 50, nPlusOneErrorWastedMs: 100 } })[0].severity).toBe('warning')
+  })
+})
+
+it('reports the normalized SQL and fingerprint of the repeated query', () => {
+  const result = analyse(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))
+  const [finding] = result.findings
+  expect(finding.sql).toBe(result.fingerprints[finding.fingerprint])
+  expect(finding.sql).toContain('where "shop_author"."id" = ?')
+  expect(result.queries[1].fingerprint).toBe(finding.fingerprint)
+})

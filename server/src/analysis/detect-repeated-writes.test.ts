@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest'
+import { analyse, findingsOf, FLASK, q, site, times, unitOf } from './test-helpers.js'
+
+const LOOP = site('shop/api.py', 57, 'restock')
+const SAVE_BOOK =
+  'UPDATE "shop_book" SET "title" = %s, "author_id" = %s, "publisher_id" = %s, "isbn" = %s, "price" = %s, "stock" = %s, "published" = %s WHERE "shop_book"."id" = %s'
+const INSERT_REVIEW =
+  'INSERT INTO "shop_review" ("book_id", "customer_id", "rating", "body", "created") VALUES (%s, %s, %s, %s, %s) RETURNING "shop_review"."id"'
+const SHIP_ORDER = 'UPDATE "shop_order" SET "status" = %s WHERE "shop_order"."id" = %s'
+const DELETE_REVIEW = 'DELETE FROM "shop_review" WHERE "shop_review"."id" IN (%s)'
+
+const saveBook = (i: number) => q(SAVE_BOOK, [`Book ${i}`, 1, 2, `978-${i}`, '12.50', 10 + i, '2024-01-01', i + 1], { at: LOOP })
+
+describe('repeated writes', () => {
+  it('reports an UPDATE per row from save() in a loop as a repeated write, never an N+1', () => {
+    const findings = findingsOf(unitOf(times(5, saveBook)))
+    expect(findings).toHaveLength(1)
+    expect(findings[0]).toMatchObject({ kind: 'repeated_write', count: 5, query_indexes: [0, 1, 2, 3, 4], trigger_index: null })
+    expect(findings[0].suggestion.code).toBe('Book.objects.bulk_update(objs, ["title", "isbn", "stock"])')
+    expect(findings[0].suggestion.text).toContain('save() writes them all')
+    expect(findings[0].suggestion.text).toContain('.update(field=F("field") + n)')
+  })
+
+  it('suggests one filter().update() when every row gets the same change', () => {
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(SHIP_ORDER, ['shipped', i + 1], { at: LOOP }))))
+    expect(finding).toMatchObject({ kind: 'repeated_write', count: 3 })
+    expect(finding.suggestion.code).toBe('Order.objects.filter(pk__in=ids).update(status="shipped")')
+  })
+
+  it('reports an INSERT per row as a repeated write fixed by bulk_create', () => {
+    const inserts = times(4, (i) => q(INSERT_REVIEW, [i + 1, 1, 5, 'great', '2024-01-01T10:00:00'], { at: LOOP }))
+    const [finding] = findingsOf(unitOf(inserts))
+    expect(finding).toMatchObject({ kind: 'repeated_write', count: 4 })
+    expect(finding.suggestion.code).toBe('Review.objects.bulk_create(objs)')
+  })
+
+  it('reports a DELETE per object as a repeated write fixed by filter().delete()', () => {
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(DELETE_REVIEW, [i + 1], { at: LOOP }))))
+    expect(finding.suggestion.code).toBe('Review.objects.filter(pk__in=ids).delete()')
+  })
+
+  it('reports INSERTs inside a savepoint per row as one repeated write and nothing about the savepoints', () => {
+    const perRow = times(3, (i) => [
+      q(`SAVEPOINT "s140245_x${i + 1}"`, null, { at: LOOP }),
+      q(INSERT_REVIEW, [i + 1, 1, 5, 'great', '2024-01-01T10:00:00'], { at: LOOP }),
+      q(`RELEASE SAVEPOINT "s140245_x${i + 1}"`, null, { at: LOOP }),
+    ])
+    const findings = findingsOf(unitOf(perRow.flat()))
+    expect(findings.map((f) => [f.kind, f.query_indexes])).toEqual([['repeated_write', [1, 4, 7]]])
+  })
+
+  it('does not report the same INSERT from two different places', () => {
+    const unit = unitOf(
+      q(INSERT_REVIEW, [1, 1, 5, 'a', '2024-01-01'], { at: site('shop/views.py', 10) }),
+      q(INSERT_REVIEW, [2, 1, 5, 'b', '2024-01-01'], { at: site('shop/views.py', 20) }),
+    )
+    expect(findingsOf(unit)).toEqual([])
+  })
+
+  it('counts one executemany as one query, never a repeated write', () => {
+    const rows = times(50, (i) => [i + 1, 1, 5, 'ok', '2024-01-01'])
+    const many = q(INSERT_REVIEW.replace(' RETURNING "shop_review"."id"', ''), rows as never, { at: LOOP, many: true })
+    const otherRows = q(many.sql, times(50, (i) => [i + 51, 1, 5, 'ok', '2024-01-01']) as never, { at: LOOP, many: true })
+    expect(findingsOf(unitOf(many))).toEqual([])
+    expect(findingsOf(unitOf(many, otherRows))).toEqual([])
+    expect(analyse(unitOf(many, otherRows)).summary.queries).toBe(2)
+  })
+
+  it('does not report bulk_create batches (multi-row VALUES) as repeated writes', () => {
+    const batch = 'INSERT INTO "shop_tag" ("name") VALUES (%s), (%s), (%s)'
+    expect(findingsOf(unitOf(q(batch, ['a', 'b', 'c'], { at: LOOP }), q(batch, ['d', 'e', 'f'], { at: LOOP })))).toEqual([])
+  })
+
+  it('words the fix for SQLAlchemy units', () => {
+    const update = 'UPDATE books SET stock=? WHERE books.id = ?'
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(update, [i, i + 1], { at: LOOP }))), { app: FLASK, schema: null })
+    expect(finding.suggestion.code).toBe('session.execute(update(books), rows)')
+  })
+
+  it('is an error from 10 repeats, like an N+1', () => {
+    expect(findingsOf(unitOf(times(10, saveBook)))[0].severity).toBe('error')
+    expect(findingsOf(unitOf(times(9, saveBook)))[0].severity).toBe('warning')
+  })
+})
