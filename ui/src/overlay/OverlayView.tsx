@@ -1,7 +1,7 @@
 /** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
 import type { Finding, Unit } from '../../../server/src/protocol.js'
 import {
-  badgeText, callLabel, FINDING_TITLES, frameLabel, reportUrl, toneOf, worstSeverity, type Prefs, type Tone,
+  badgeText, callLabel, rowText, FINDING_TITLES, frameLabel, reportUrl, toneOf, worstSeverity, type Prefs, type Tone,
 } from './overlay-model.js'
 
 export interface UnitSlot {
@@ -28,7 +28,7 @@ export interface OverlayActions {
 const slotTone = (slot: UnitSlot): Tone => toneOf(slot.unit?.summary.severity, slot.unit !== null)
 
 const countsOf = (slot: UnitSlot) => {
-  if (slot.unit) return badgeText(slot.unit.summary)
+  if (slot.unit) return rowText(slot.unit.summary, slot.unit.findings)
   return slot.missing ? 'not found on the querysight server' : 'loading…'
 }
 
@@ -78,14 +78,32 @@ function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
   )
 }
 
+/** The findings of a call, one line each: what, how many, where. */
+function CallFindings({ unit }: { unit: Unit }) {
+  return (
+    <>
+      {unit.findings.slice(0, 3).map((finding, index) => (
+        <div key={index} class="qs-sub" data-testid="qs-call-finding">
+          <span>{FINDING_TITLES[finding.kind] ?? finding.kind} ×{finding.count}</span>
+          {finding.callsite && <span class="qs-site">{frameLabel(finding.callsite)}</span>}
+        </div>
+      ))}
+      {unit.findings.length > 3 && <div class="qs-sub qs-muted">and {unit.findings.length - 3} more in the full report</div>}
+    </>
+  )
+}
+
 function CallRow({ slot, base }: { slot: UnitSlot; base: string }) {
   return (
-    <a class="qs-row" href={reportUrl(base, slot.id)} target="_blank" rel="noopener noreferrer" data-testid="qs-call" data-unit={slot.id} {...countAttrs(slot)}>
-      <span class={`qs-dot qs-tone-${slotTone(slot)}`} />
-      <span class="qs-label">{slot.unit ? callLabel(slot.unit) : slot.id}</span>
-      <span class="qs-counts">{countsOf(slot)}</span>
-      <span class="qs-open">↗</span>
-    </a>
+    <>
+      <a class="qs-row" href={reportUrl(base, slot.id)} target="_blank" rel="noopener noreferrer" data-testid="qs-call" data-unit={slot.id} {...countAttrs(slot)}>
+        <span class={`qs-dot qs-tone-${slotTone(slot)}`} />
+        <span class="qs-label" title={slot.unit ? callLabel(slot.unit) : slot.id}>{slot.unit ? callLabel(slot.unit) : slot.id}</span>
+        <span class="qs-counts">{countsOf(slot)}</span>
+        <span class="qs-open">↗</span>
+      </a>
+      {slot.unit && <CallFindings unit={slot.unit} />}
+    </>
   )
 }
 
@@ -100,7 +118,7 @@ export function OverlayView({ state, actions }: { state: OverlayState; actions: 
     return (
       <div class={`qs qs--${prefs.corner}`} data-testid="qs-overlay" data-corner={prefs.corner} data-collapsed="true">
         <button type="button" class={`qs-badge qs-badge--small qs-tone-${tone}`} data-testid="qs-badge" data-tone={tone} title={`${text} (click to expand)`}
-          onClick={actions.toggleCollapsed}>
+          onClick={actions.toggleCollapsed} {...countAttrs(page)}>
           {page.unit ? page.unit.summary.queries : 'qs'}
         </button>
       </div>

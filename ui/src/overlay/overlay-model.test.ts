@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
-  badgeText, callLabel, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
+  badgeText, callLabel, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
   parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
 } from './overlay-model.js'
 
@@ -18,6 +18,17 @@ describe('badge text', () => {
   it('speaks in the singular for one query and one duplicate', () => {
     expect(badgeText({ queries: 1, n_plus_one: 0, duplicates: 1 })).toBe('1 query · 1 duplicate')
     expect(badgeText({ queries: 0, n_plus_one: 0, duplicates: 0 })).toBe('0 queries')
+  })
+})
+
+describe('row text', () => {
+  it('adds the findings the badge has no word for', () => {
+    const summary = { queries: 14, n_plus_one: 0, duplicates: 0 }
+    expect(rowText(summary, [{ kind: 'repeated_write' }])).toBe('14 queries · 1 repeated write')
+    expect(rowText({ ...summary, n_plus_one: 1 }, [{ kind: 'n_plus_one' }, { kind: 'slow_query' }, { kind: 'slow_query' }])).toBe(
+      '14 queries · 1 N+1 · 2 slow queries',
+    )
+    expect(rowText(summary, [])).toBe('14 queries')
   })
 })
 

@@ -28,6 +28,24 @@ export function badgeText({ queries, n_plus_one, duplicates }: Pick<UnitSummaryC
   return parts.join(' · ')
 }
 
+const OTHER_KINDS: [string, string, string][] = [
+  ['repeated_write', 'repeated write', 'repeated writes'],
+  ['slow_query', 'slow query', 'slow queries'],
+]
+
+/**
+ * The counts of a row in the panel: the badge text, then the findings the badge has no word for
+ * ("14 queries · 1 repeated write").
+ */
+export function rowText(summary: Pick<UnitSummaryCounts, 'queries' | 'n_plus_one' | 'duplicates'>, findings: readonly { kind: string }[]): string {
+  const parts = [badgeText(summary)]
+  for (const [kind, one, many] of OTHER_KINDS) {
+    const count = findings.filter((finding) => finding.kind === kind).length
+    if (count > 0) parts.push(plural(count, one, many))
+  }
+  return parts.join(' · ')
+}
+
 const SEVERITY_RANK: Record<Severity, number> = { info: 1, warning: 2, error: 3 }
 
 /** The worst of several severities; null when there is none (no findings). */

@@ -12,10 +12,10 @@ export const OVERLAY_CSS = `
 *{box-sizing:border-box}
 .qs{position:fixed;z-index:2147483647;display:flex;gap:8px;max-width:calc(100vw - 24px);
   font:12px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;text-align:left;direction:ltr}
-.qs--bottom-right{right:12px;bottom:12px;flex-direction:column-reverse;align-items:flex-end}
-.qs--bottom-left{left:12px;bottom:12px;flex-direction:column-reverse;align-items:flex-start}
-.qs--top-left{left:12px;top:12px;flex-direction:column;align-items:flex-start}
-.qs--top-right{right:12px;top:12px;flex-direction:column;align-items:flex-end}
+.qs--bottom-right{right:12px;bottom:12px;flex-direction:column;align-items:flex-end}
+.qs--bottom-left{left:12px;bottom:12px;flex-direction:column;align-items:flex-start}
+.qs--top-left{left:12px;top:12px;flex-direction:column-reverse;align-items:flex-start}
+.qs--top-right{right:12px;top:12px;flex-direction:column-reverse;align-items:flex-end}
 .qs-bar{display:flex;gap:4px;align-items:center}
 button{font:inherit;margin:0;border:0;cursor:pointer;border-radius:999px;line-height:1.2}
 button:focus-visible,a:focus-visible{outline:2px solid #2e90fa;outline-offset:2px}
@@ -36,6 +36,8 @@ button:focus-visible,a:focus-visible{outline:2px solid #2e90fa;outline-offset:2p
 .qs-label{flex:1 1 auto;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-family:ui-monospace,Menlo,monospace}
 .qs-counts{flex:none;color:#475467}
 .qs-open{flex:none;color:#98a2b3}
+.qs-sub{display:flex;gap:6px;padding:0 12px 4px 29px;color:#475467}
+.qs-sub .qs-site{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .qs-muted{color:#667085}
 .qs-pad{margin:6px 12px}
 .qs-finding{margin:6px 12px;padding:6px 8px;border:1px solid #eaecf0;border-left:4px solid #98a2b3;border-radius:6px}

@@ -1,0 +1,229 @@
+/**
+ * The dev-server overlay in a real headless Chromium, on the pages of the bookshop demo (Django under `runserver`
+ * with the querysight agent), reporting to a real querysight server on port 0: the badge shows the counts the server
+ * holds, the panel lists the page's findings and the units of its fetch/XHR calls, and the overlay remembers where
+ * it was put. `UPDATE_SCREENSHOTS=1` also writes ui/screenshots/overlay.png.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
+import type { Unit } from '../../server/src/protocol.js'
+import { startServer, type RunningServer } from '../../server/src/server.js'
+import { buildUiIntoTemp } from '../fixtures/ui/harness.js'
+import { describeBrowser, launchBrowser } from '../helpers/browser.js'
+import { getJson, until } from '../helpers/server.js'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const PYTHON = join(ROOT, '.venv/bin/python')
+const BOOKSHOP = join(ROOT, 'python-agent/examples/bookshop')
+const run = promisify(execFile)
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer()
+    probe.once('error', fail)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => done(port))
+    })
+  })
+}
+
+/** SIGTERM, then SIGKILL if it has not exited once its exit is awaited for a while. */
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((done) => child.once('exit', () => done()))
+  child.kill('SIGTERM')
+  const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(killer)
+}
+
+describeBrowser('the dev-server overlay on the bookshop demo', () => {
+  let work: string
+  let uiDir: string
+  let server: RunningServer
+  let app: ChildProcess
+  let appUrl: string
+  let appLog = ''
+  let browser: Browser
+  let context: BrowserContext
+  let page: Page
+  let pageErrors: string[]
+
+  const overlay = () => page.locator('[data-testid="qs-overlay"]')
+  const badge = () => page.locator('[data-testid="qs-badge"]')
+  const unitOnServer = async (id: string) => {
+    const { status, body } = await getJson(`${server.url}/api/v1/units/${encodeURIComponent(id)}`)
+    expect(status).toBe(200)
+    return body.unit as Unit
+  }
+  const countsOf = async (row: Locator) => ({
+    queries: Number(await row.getAttribute('data-queries')),
+    n_plus_one: Number(await row.getAttribute('data-n-plus-one')),
+    duplicates: Number(await row.getAttribute('data-duplicates')),
+  })
+  /** Opens a page of the shop and waits until its badge shows the counts of its unit. */
+  async function open(path: string): Promise<{ id: string; unit: Unit }> {
+    await page.goto(`${appUrl}${path}`)
+    const id = await page.locator('script[data-unit]').getAttribute('data-unit')
+    expect(id).toBeTruthy()
+    await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    return { id: id!, unit: await unitOnServer(id!) }
+  }
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'querysight-overlay-e2e-'))
+    const env = { ...process.env, BOOKSHOP_DB: join(work, 'bookshop.sqlite3'), QUERYSIGHT_URL: '', PYTHONUNBUFFERED: '1' }
+    const [built] = await Promise.all([
+      buildUiIntoTemp(),
+      run(PYTHON, ['manage.py', 'migrate', '--noinput', '-v', '0'], { cwd: BOOKSHOP, env }).then(() =>
+        run(PYTHON, ['manage.py', 'seed'], { cwd: BOOKSHOP, env }),
+      ),
+    ])
+    uiDir = built
+    server = await startServer({ port: 0, db: ':memory:', uiDir })
+
+    const port = await freePort()
+    appUrl = `http://127.0.0.1:${port}`
+    app = spawn(PYTHON, ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'], {
+      cwd: BOOKSHOP,
+      env: { ...env, QUERYSIGHT_URL: server.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    app.stdout!.on('data', (chunk: Buffer) => (appLog += chunk.toString()))
+    app.stderr!.on('data', (chunk: Buffer) => (appLog += chunk.toString()))
+    await until(
+      async () => {
+        if (app.exitCode !== null) throw new Error(`the bookshop exited with ${app.exitCode}:\n${appLog}`)
+        return fetch(`${appUrl}/`).then((response) => response.ok, () => false)
+      },
+      { timeoutMs: 60_000, what: `the bookshop to answer at ${appUrl}` },
+    )
+    browser = await launchBrowser()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await stop(app)
+    await server?.close()
+    for (const dir of [work, uiDir]) if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  beforeEach(async () => {
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } })
+    page = await context.newPage()
+    pageErrors = []
+    page.on('pageerror', (error) => pageErrors.push(error.message))
+  })
+
+  afterEach(async () => {
+    await context?.close()
+    expect(pageErrors).toEqual([])
+  })
+
+  it('shows the counts of a page with an N+1 in a badge, equal to the server’s, coloured by the worst severity', async () => {
+    const { unit } = await open('/books/')
+    expect(unit.summary.n_plus_one).toBeGreaterThan(0)
+
+    expect(await countsOf(badge())).toEqual({ queries: unit.summary.queries, n_plus_one: unit.summary.n_plus_one, duplicates: unit.summary.duplicates })
+    const text = await page.locator('[data-testid="qs-badge-text"]').textContent()
+    expect(text).toContain(`${unit.summary.queries} queries`)
+    expect(text).toContain(`${unit.summary.n_plus_one} N+1`)
+    if (unit.summary.duplicates > 0) expect(text).toContain(`${unit.summary.duplicates} duplicate`)
+    expect(await badge().getAttribute('data-tone')).toBe(unit.summary.severity)
+    // Drawn in a shadow root of its own host, outside the page's own markup.
+    expect(await page.evaluate(() => document.querySelector('querysight-overlay')?.shadowRoot?.querySelector('[data-testid="qs-badge"]') !== null)).toBe(true)
+  })
+
+  it('opens a panel with the page’s findings and fixes, linking to the full report in a new tab', async () => {
+    const { id, unit } = await open('/books/')
+    await badge().click()
+    const panel = page.locator('[data-testid="qs-panel"]')
+    await panel.waitFor()
+
+    const findings = panel.locator('[data-testid="qs-finding"]')
+    expect(await findings.count()).toBe(unit.findings.length)
+    const nPlusOne = unit.findings.find((finding) => finding.kind === 'n_plus_one')!
+    const shown = panel.locator('[data-testid="qs-finding"][data-kind="n_plus_one"]').first()
+    expect(await shown.textContent()).toContain(nPlusOne.suggestion.text)
+    if (nPlusOne.suggestion.code) expect(await shown.locator('pre').textContent()).toBe(nPlusOne.suggestion.code)
+    if (nPlusOne.callsite) expect(await shown.textContent()).toContain(`${nPlusOne.callsite.file}:${nPlusOne.callsite.line}`)
+
+    const link = panel.locator('[data-testid="qs-page-row"]')
+    expect(await link.getAttribute('href')).toBe(`${server.url}/#/units/${id}`)
+    expect(await link.getAttribute('target')).toBe('_blank')
+    const [report] = await Promise.all([context.waitForEvent('page'), link.click()])
+    await report.waitForURL(`${server.url}/#/units/${id}`)
+    await report.close()
+  })
+
+  it('adds a row with the counts of the JSON endpoint the page’s button calls with fetch, and of an XHR', async () => {
+    await open('/publishers/1/')
+    await badge().click()
+    await page.locator('[data-testid="qs-panel"]').waitFor()
+    expect(await page.locator('[data-testid="qs-call"]').count()).toBe(0)
+
+    await page.locator('#restock').click()
+    // The page's own code still gets its response: it parses the JSON and shows the result.
+    await page.locator('#restock-result', { hasText: 'Restocked' }).waitFor()
+    const row = page.locator('[data-testid="qs-call"][data-queries]')
+    await row.waitFor()
+    const callId = (await row.getAttribute('data-unit'))!
+    const call = await unitOnServer(callId)
+    expect(call.method).toBe('POST')
+    expect(call.path).toBe('/api/publishers/1/restock/')
+    expect(await countsOf(row)).toEqual({ queries: call.summary.queries, n_plus_one: call.summary.n_plus_one, duplicates: call.summary.duplicates })
+    expect(await row.textContent()).toContain('POST /api/publishers/1/restock/')
+    expect(await row.getAttribute('href')).toBe(`${server.url}/#/units/${callId}`)
+    expect(await row.getAttribute('target')).toBe('_blank')
+    expect(await page.locator('[data-testid="qs-badge-calls"]').textContent()).toBe('+1 call')
+
+    if (process.env.UPDATE_SCREENSHOTS === '1') {
+      await page.screenshot({ path: join(ROOT, 'ui/screenshots/overlay.png') })
+    }
+
+    const status = await page.evaluate(
+      () =>
+        new Promise<number>((done) => {
+          const xhr = new XMLHttpRequest()
+          xhr.open('GET', '/api/books/')
+          xhr.onload = () => done(xhr.status)
+          xhr.send()
+        }),
+    )
+    expect(status).toBe(200)
+    await page.locator('[data-testid="qs-call"][data-queries]').nth(1).waitFor()
+    const xhrRow = page.locator('[data-testid="qs-call"]').nth(1)
+    const xhrUnit = await unitOnServer((await xhrRow.getAttribute('data-unit'))!)
+    expect(xhrUnit.path).toBe('/api/books/')
+    expect(await countsOf(xhrRow)).toEqual({ queries: xhrUnit.summary.queries, n_plus_one: xhrUnit.summary.n_plus_one, duplicates: xhrUnit.summary.duplicates })
+  })
+
+  it('remembers across reloads that it was moved to another corner and collapsed', async () => {
+    await open('/books/')
+    expect(await overlay().getAttribute('data-corner')).toBe('bottom-right')
+    await page.locator('[data-testid="qs-move"]').click()
+    expect(await overlay().getAttribute('data-corner')).toBe('bottom-left')
+    await page.locator('[data-testid="qs-collapse"]').click()
+    expect(await overlay().getAttribute('data-collapsed')).toBe('true')
+
+    await page.reload()
+    await page.locator('[data-testid="qs-overlay"][data-collapsed="true"]').waitFor()
+    expect(await overlay().getAttribute('data-corner')).toBe('bottom-left')
+    const box = (await badge().boundingBox())!
+    expect(box.x).toBeLessThan(640)
+    expect(box.y).toBeGreaterThan(430)
+
+    await badge().click()
+    expect(await overlay().getAttribute('data-collapsed')).toBe('false')
+    await page.reload()
+    await page.locator('[data-testid="qs-overlay"][data-collapsed="false"]').waitFor()
+    expect(await overlay().getAttribute('data-corner')).toBe('bottom-left')
+  })
+})
