@@ -23,6 +23,14 @@ describe('duplicates', () => {
     expect(findings[0].suggestion.text).toContain('shop/context_processors.py:4, shop/context_processors.py:9')
   })
 
+  it('tells apart two calls of one helper by the callers where their stacks part', () => {
+    const helper = (line: number, fn: string) => site('shop/context_processors.py', 18, 'shop_settings', ...site('shop/context_processors.py', line, fn), ...site('shop/views.py', 79, 'cart'))
+    const [finding] = findingsOf(unitOf(q(SETTINGS, [], { at: helper(35, 'shop') }), q(SETTINGS, [], { at: helper(39, 'cart') })))
+    expect(finding.suggestion.text).toContain(
+      'from shop/context_processors.py:18 (called from shop/context_processors.py:35), shop/context_processors.py:18 (called from shop/context_processors.py:39)',
+    )
+  })
+
   it('reports the same lookup with the same parameters repeated by one loop as a duplicate', () => {
     const loop = times(3, () => q(AUTHOR_BY_ID, [7], { at: site('shop/views.py', 42) }))
     const [finding] = findingsOf(unitOf(loop))

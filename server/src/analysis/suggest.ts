@@ -93,7 +93,7 @@ function djangoEagerLoad(relation: LoopRelation, model: string, iterated: string
   const last = relation.path[relation.path.length - 1]
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
   if (relation.aggregate === 'count') {
-    const name = `${queryPath(relation.path)}_count`
+    const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_count`
     return {
       text: `Annotate the count on ${iterated} with .annotate(${name}=Count("${queryPath(relation.path)}")) and read .${name} instead of running ${count} COUNT queries, one per row`,
       code: `${qs}.annotate(${name}=Count("${queryPath(relation.path)}"))`,
@@ -289,7 +289,7 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
 // ---------------------------------------------------------------------------------------------------------------
 
 export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
-  const places = [...new Set(copies.map((c) => placeOf(c.query)).filter((p): p is string => p !== null))]
+  const places = distinctPlaces(copies)
   const oneStack = copies.every((c) => c.stackKey === copies[0].stackKey)
   const n = copies.length
   if (oneStack) {
@@ -304,6 +304,27 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
     text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,
     code: null,
   }
+}
+
+/**
+ * Where each copy ran, told apart: when copies share their call site (a helper called from two places), each is
+ * named with the first caller frame where their stacks part: `shop/settings.py:18 (called from shop/views.py:35)`.
+ */
+export function distinctPlaces(copies: QueryFacts[]): string[] {
+  const frameText = (c: QueryFacts, depth: number): string => {
+    const frame = c.query.stack[depth]
+    return frame ? `${frame.file}:${frame.line}` : ''
+  }
+  const deepest = Math.max(0, ...copies.map((c) => c.query.stack.length))
+  let depth = 0
+  while (depth < deepest && copies.every((c) => frameText(c, depth) === frameText(copies[0], depth))) depth++
+  const labels = copies.map((c) => {
+    const place = placeOf(c.query)
+    if (!place) return null
+    const caller = depth > 0 && !c.query.template ? frameText(c, depth) : ''
+    return caller ? `${place} (called from ${caller})` : place
+  })
+  return [...new Set(labels.filter((label): label is string => label !== null))]
 }
 
 export function suggestSlow(facts: QueryFacts, slowMs: number, orm: Orm): Suggestion {
