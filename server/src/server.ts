@@ -68,6 +68,7 @@ export async function startServer({
   const hub = createHub({
     ...live,
     hello: () => ({ type: 'hello', version: VERSION, protocol: PROTOCOL_VERSION, units: store.countUnits() }),
+    startsNarrowed: (request) => request.headers.origin !== undefined && !security.isSameOrigin(request.headers.origin, request.headers.host),
     authorize: (request, url) => {
       security.checkHost(request.headers.host)
       security.checkOrigin(request.headers.origin, request.headers.host)

@@ -17,6 +17,8 @@ export const LIVE_PATH = '/api/v1/live'
 export interface HubOptions {
   /** Throws an HttpError when the upgrade request may not connect (Host, Origin, token). */
   authorize?: (request: IncomingMessage, url: URL) => void
+  /** Whether a new client starts with an empty subscription, seeing no unit until it subscribes (pages of other origins: the overlay). */
+  startsNarrowed?: (request: IncomingMessage) => boolean
   /** The hello message for a new client. */
   hello: () => LiveServerMessage
   maxBufferedBytes?: number
@@ -72,7 +74,7 @@ function parseSubscribe(data: WebSocket.RawData): string[] | null {
   }
 }
 
-export function createHub({ authorize = () => {}, hello, maxBufferedBytes = 1 << 20, maxSkipped = 200, heartbeatMs = 30_000 }: HubOptions): Hub {
+export function createHub({ authorize = () => {}, startsNarrowed = () => false, hello, maxBufferedBytes = 1 << 20, maxSkipped = 200, heartbeatMs = 30_000 }: HubOptions): Hub {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024, perMessageDeflate: false })
   const clients = new Set<Client>()
   let skipped = 0
@@ -95,8 +97,8 @@ export function createHub({ authorize = () => {}, hello, maxBufferedBytes = 1 <<
     client.ws.send(data)
   }
 
-  wss.on('connection', (ws: WebSocket) => {
-    const client: Client = { ws, units: null, skippedInARow: 0, alive: true }
+  wss.on('connection', (ws: WebSocket, request: IncomingMessage) => {
+    const client: Client = { ws, units: startsNarrowed(request) ? new Set() : null, skippedInARow: 0, alive: true }
     clients.add(client)
     ws.on('message', (data) => {
       const units = parseSubscribe(data)
