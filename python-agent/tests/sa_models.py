@@ -4,10 +4,11 @@ a profile per author (one-to-one), and tags on books (many-to-many through ``boo
 from __future__ import annotations
 
 from sqlalchemy import Column, ForeignKey, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
     pass
 
 

@@ -41,7 +41,7 @@ __all__ = ["build_schema", "instrument"]
 
 _lock = threading.Lock()
 _describe: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()  # dialect -> (db, vendor)
-_starts: dict[int, float] = {}  # id(cursor) -> perf_counter() at before_cursor_execute
+_starts: dict[int, float] = {}  # id(execution context, else connection) -> perf_counter() at before_cursor_execute
 _bases: list[Any] = []  # what instrument(base=...) was given, in order
 _all_models = False  # describe every registry of the process (instrument() without base)
 _INSERTMANYVALUES: Any = None
@@ -97,7 +97,7 @@ def _before_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
     if current_unit.get() is not None:
-        _starts[id(cursor)] = perf_counter()
+        _starts[id(conn if context is None else context)] = perf_counter()
 
 
 def _after_cursor_execute(
@@ -108,7 +108,7 @@ def _after_cursor_execute(
     if unit is None:
         return
     with _guard.guard("record a query"):
-        start = _starts.pop(id(cursor), None)
+        start = _starts.pop(id(conn if context is None else context), None)
         if start is None:
             return
         db, vendor = _describe.get(conn.dialect) or ("default", conn.dialect.name)
@@ -122,12 +122,12 @@ def _handle_error(ctx: Any) -> None:
     if unit is None or ctx.statement is None:
         return
     with _guard.guard("record a failed query"):
-        start = _starts.pop(id(ctx.cursor), None)
+        context = ctx.execution_context
+        start = _starts.pop(id(ctx.connection if context is None else context), None)
         if start is None:
             return  # the query itself ran (and was recorded); fetching its rows failed
         dialect = ctx.dialect
         db, vendor = _describe.get(dialect) or ("default", dialect.name)
-        context = ctx.execution_context
         many = bool(
             context is not None
             and context.executemany

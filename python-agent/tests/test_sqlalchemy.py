@@ -1,0 +1,372 @@
+"""querysight.sqlalchemy.instrument(): every query of a sync or async engine, through SQLAlchemy's engine events,
+on SQLite, aiosqlite and PostgreSQL (psycopg), recorded into the current unit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import Session, selectinload
+
+import querysight
+import sa_models
+from conftest import Recorded
+from helpers import read_ndjson
+from querysight import config, transport
+from querysight.sqlalchemy import build_schema, instrument
+from sa_models import Author, Book, Tag
+from sa_support import fresh_app_info, seeded_sqlite, uninstrument
+
+__all__ = ["fresh_app_info"]
+
+TESTS_DIR = Path(__file__).resolve().parent
+AUTHOR_BY_ID = "FROM authors \nWHERE authors.id = ?"
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Any]:
+    engine = seeded_sqlite(tmp_path / "shop.sqlite3")
+    yield engine
+    uninstrument(engine)
+    engine.dispose()
+
+
+def sqls(unit: dict[str, Any]) -> list[str]:
+    return [q["sql"] for q in unit["queries"]]
+
+
+def test_records_each_query_of_a_capture_block_with_sql_params_db_vendor_and_call_site(
+    engine: Any, recorded: Recorded
+) -> None:
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("list books"):
+        session.scalars(select(Book).where(Book.title == "Book 0.0")).all()
+
+    unit = recorded.unit()
+    assert (unit["kind"], unit["name"]) == ("block", "list books")
+    [query] = unit["queries"]
+    assert query["sql"].startswith("SELECT books.id, books.title, books.author_id \nFROM books \nWHERE books.title = ?")
+    assert query["params"] == ["Book 0.0"]
+    assert (query["db"], query["vendor"], query["many"], query["error"]) == ("shop.sqlite3", "sqlite", False, None)
+    assert query["duration_ms"] >= 0 and query["start_ms"] >= 0
+    assert query["callsite"]["file"] == "test_sqlalchemy.py"
+    assert (
+        query["callsite"]["function"]
+        == "test_records_each_query_of_a_capture_block_with_sql_params_db_vendor_and_call_site"
+    )
+    assert query["stack"][0] == query["callsite"]
+
+
+def test_lazy_loads_in_a_loop_share_one_call_site_inside_the_loop(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("titles"):
+        sa_models.titles_with_authors(session)
+
+    queries = recorded.unit()["queries"]
+    assert len(queries) == 1 + sa_models.AUTHORS
+    lazy = queries[1:]
+    assert all(AUTHOR_BY_ID in q["sql"] for q in lazy)
+    assert [q["params"] for q in lazy] == [[1], [2], [3], [4]]
+    assert {(q["callsite"]["file"], q["callsite"]["function"]) for q in lazy} == {("sa_models.py", "<listcomp>")}
+    assert len({tuple((f["file"], f["line"]) for f in q["stack"]) for q in lazy}) == 1
+    assert queries[0]["callsite"]["function"] == "titles_with_authors"
+
+
+def test_instrumenting_an_engine_twice_records_each_query_once(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    instrument(engine, name="shop")
+    with engine.connect() as conn, querysight.capture("twice"):
+        conn.execute(text("SELECT 1"))
+
+    [query] = recorded.unit()["queries"]
+    assert query["db"] == "shop"
+
+
+def test_queries_outside_any_unit_are_not_recorded(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    with querysight.capture("empty"):
+        pass
+
+    assert recorded.unit()["queries"] == []
+
+
+def test_an_executemany_is_one_query_with_many_and_every_row(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    with engine.begin() as conn, querysight.capture("import tags"):
+        conn.execute(insert(Tag), [{"name": "a"}, {"name": "b"}, {"name": "c"}])
+
+    [query] = recorded.unit()["queries"]
+    assert query["sql"] == "INSERT INTO tags (name) VALUES (?)"
+    assert query["many"] is True
+    assert query["params"] == [["a"], ["b"], ["c"]]
+
+
+def test_a_batch_insert_with_many_values_rows_is_one_plain_query(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    with engine.begin() as conn, querysight.capture("add tags"):
+        conn.execute(insert(Tag).returning(Tag.id), [{"name": "x"}, {"name": "y"}])
+
+    [query] = recorded.unit()["queries"]
+    assert query["sql"] == "INSERT INTO tags (name) VALUES (?), (?) RETURNING id"
+    assert (query["many"], query["params"]) == (False, ["x", "y"])
+
+
+def test_a_query_that_raises_is_recorded_with_its_error_and_the_app_gets_the_same_exception(
+    engine: Any, recorded: Recorded
+) -> None:
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("duplicate author"):
+        session.add(Author(name="Author 0"))
+        with pytest.raises(IntegrityError) as raised:
+            session.flush()
+        session.rollback()
+
+    assert "UNIQUE constraint failed: authors.name" in str(raised.value)
+    [failed] = [q for q in recorded.unit()["queries"] if q["error"]]
+    assert failed["sql"].startswith("INSERT INTO authors")
+    assert failed["error"].startswith("IntegrityError: (sqlite3.IntegrityError) UNIQUE constraint failed: authors.name")
+    assert failed["callsite"]["file"] == "test_sqlalchemy.py"
+
+
+def test_a_syntax_error_is_recorded_and_raised_unchanged(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    with engine.connect() as conn, querysight.capture("typo"), pytest.raises(OperationalError, match="syntax error"):
+        conn.exec_driver_sql("SELEKT 1")
+
+    [query] = recorded.unit()["queries"]
+    assert query["sql"] == "SELEKT 1"
+    assert query["error"].startswith('OperationalError: (sqlite3.OperationalError) near "SELEKT": syntax error')
+
+
+def test_an_in_memory_database_is_named_by_its_url_and_a_name_argument_wins(recorded: Recorded) -> None:
+    memory, named = create_engine("sqlite://"), create_engine("sqlite://")
+    instrument(memory)
+    instrument(named, name="cache")
+    try:
+        with querysight.capture("two dbs"), memory.connect() as a, named.connect() as b:
+            a.execute(text("SELECT 1"))
+            b.execute(text("SELECT 2"))
+    finally:
+        uninstrument(memory)
+        uninstrument(named)
+
+    assert [(q["db"], q["vendor"]) for q in recorded.unit()["queries"]] == [(":memory:", "sqlite"), ("cache", "sqlite")]
+
+
+def test_capture_params_off_sends_null_params(engine: Any, recorded: Recorded) -> None:
+    config.configure(capture_params=False)
+    instrument(engine)
+    with engine.connect() as conn, querysight.capture("secret"):
+        conn.execute(text("SELECT :token"), {"token": "hunter2"})
+
+    [query] = recorded.unit()["queries"]
+    assert query["params"] is None
+
+
+def test_eager_loading_fixes_the_loop_down_to_two_queries(engine: Any, recorded: Recorded) -> None:
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("eager"):
+        authors = session.scalars(select(Author).options(selectinload(Author.books))).all()
+        assert sum(len(a.books) for a in authors) == sa_models.AUTHORS * sa_models.BOOKS_PER_AUTHOR
+
+    assert len(recorded.unit()["queries"]) == 2
+
+
+# ---- async engine -------------------------------------------------------------------------------------------------
+
+
+async def async_titles(session: AsyncSession) -> list[str]:
+    books = (await session.scalars(select(Book).order_by(Book.id))).all()
+    titles = []
+    for book in books:
+        author = await book.awaitable_attrs.author
+        titles.append(f"{book.title} by {author.name}")
+    return titles
+
+
+def test_an_async_engine_records_queries_with_the_awaiting_coroutine_as_call_site(
+    tmp_path: Path, recorded: Recorded
+) -> None:
+    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
+    instrument(engine)
+    instrument(engine)
+
+    async def main() -> list[str]:
+        try:
+            async with AsyncSession(engine) as session:
+                with querysight.capture("async titles"):
+                    return await async_titles(session)
+        finally:
+            await engine.dispose()
+
+    titles = asyncio.run(main())
+    uninstrument(engine)
+
+    assert len(titles) == sa_models.AUTHORS * sa_models.BOOKS_PER_AUTHOR
+    queries = recorded.unit()["queries"]
+    assert len(queries) == 1 + sa_models.AUTHORS
+    assert {(q["db"], q["vendor"]) for q in queries} == {("async.sqlite3", "sqlite")}
+    assert queries[0]["callsite"]["function"] == "async_titles"
+    lazy = queries[1:]
+    assert [q["params"] for q in lazy] == [[1], [2], [3], [4]]
+    assert {(q["callsite"]["file"], q["callsite"]["line"]) for q in lazy} == {
+        ("test_sqlalchemy.py", async_titles.__code__.co_firstlineno + 4)
+    }
+    assert [f["function"] for f in lazy[0]["stack"]][:3] == [
+        "async_titles",
+        "main",
+        "test_an_async_engine_records_queries_with_the_awaiting_coroutine_as_call_site",
+    ]
+
+
+def test_an_async_query_that_raises_is_recorded_and_the_exception_reaches_the_coroutine(
+    recorded: Recorded,
+) -> None:
+    engine = create_async_engine("sqlite+aiosqlite://")
+    instrument(engine, name="mem")
+
+    async def main() -> None:
+        try:
+            async with engine.connect() as conn:
+                with querysight.capture("async typo"), pytest.raises(OperationalError, match="no such table"):
+                    await conn.execute(text("SELECT * FROM nowhere"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    uninstrument(engine)
+    [query] = recorded.unit()["queries"]
+    assert query["db"] == "mem"
+    assert "no such table: nowhere" in query["error"]
+
+
+# ---- schema -------------------------------------------------------------------------------------------------------
+
+
+def test_the_schema_names_tables_keys_and_every_kind_of_relationship(engine: Any) -> None:
+    instrument(engine, base=sa_models.Base)
+    engine.connect().close()
+    schema = build_schema()
+
+    assert schema is not None
+    models = {m["model"]: m for m in schema["models"]}
+    assert set(models) == {"sa_models.Author", "sa_models.Book", "sa_models.Profile", "sa_models.Tag"}
+    assert models["sa_models.Book"] == {
+        "model": "sa_models.Book",
+        "table": "books",
+        "pk": "id",
+        "relations": [
+            {"field": "author", "kind": "fk", "column": "author_id", "target": "sa_models.Author"},
+            {
+                "field": "tags",
+                "kind": "m2m",
+                "target": "sa_models.Tag",
+                "through_table": "book_tags",
+                "source_column": "book_id",
+                "target_column": "tag_id",
+            },
+        ],
+    }
+    assert models["sa_models.Author"]["relations"] == [
+        {"field": "books", "kind": "reverse_fk", "target": "sa_models.Book", "target_column": "author_id"},
+        {"field": "profile", "kind": "reverse_o2o", "target": "sa_models.Profile", "target_column": "author_id"},
+    ]
+    assert models["sa_models.Profile"]["relations"] == [
+        {"field": "author", "kind": "o2o", "column": "author_id", "target": "sa_models.Author"}
+    ]
+    assert models["sa_models.Tag"]["relations"][0]["source_column"] == "tag_id"
+
+
+def test_a_plain_script_sends_its_capture_block_with_the_schema_and_the_sqlalchemy_framework(tmp_path: Path) -> None:
+    output = tmp_path / "units.ndjson"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUERYSIGHT_", "DJANGO_"))}
+    env.update(QUERYSIGHT_OUTPUT=str(output), PYTHONPATH=str(TESTS_DIR))
+    subprocess.run(
+        [sys.executable, str(TESTS_DIR / "sa_script.py"), str(tmp_path / "script.sqlite3")],
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+    [batch] = read_ndjson(output)
+    assert (batch["app"]["framework"], batch["app"]["name"]) == ("sqlalchemy", "sa_script")
+    assert batch["app"]["framework_version"]
+    assert "sa_models.Book" in {m["model"] for m in batch["schema"]["models"]}
+    [unit] = batch["units"]
+    assert (unit["kind"], unit["name"]) == ("command", "nightly report")
+    assert len(unit["queries"]) == 1 + sa_models.AUTHORS
+    callsite = unit["queries"][0]["callsite"]
+    assert (callsite["file"], callsite["function"]) == ("sa_models.py", "books_per_author")
+
+
+def test_without_a_base_every_mapped_class_of_the_process_is_described(engine: Any) -> None:
+    instrument(engine)
+    with Session(engine) as session:
+        session.get(Author, 1)
+    schema = build_schema()
+
+    assert schema is not None
+    assert {"sa_models.Author", "sa_models.Book"} <= {m["model"] for m in schema["models"]}
+    assert transport.app.schema_provider is build_schema
+
+
+# ---- PostgreSQL -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_url(postgres: dict[str, str]) -> str:
+    import psycopg
+
+    with psycopg.connect(
+        host=postgres["QS_PG_HOST"], port=postgres["QS_PG_PORT"], user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute("DROP DATABASE IF EXISTS qs_sqlalchemy")
+        conn.execute("CREATE DATABASE qs_sqlalchemy")
+    url = f"postgresql+psycopg://postgres@{postgres['QS_PG_HOST']}:{postgres['QS_PG_PORT']}/qs_sqlalchemy"
+    engine = create_engine(url)
+    sa_models.Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        sa_models.seed(session)
+    engine.dispose()
+    return url
+
+
+def test_postgresql_queries_carry_vendor_database_named_params_and_errors(pg_url: str, recorded: Recorded) -> None:
+    engine = create_engine(pg_url)
+    instrument(engine)
+    try:
+        with Session(engine) as session, querysight.capture("pg"):
+            sa_models.titles_with_authors(session)
+            session.add(Author(name="Author 1"))
+            with pytest.raises(IntegrityError, match="duplicate key value"):
+                session.flush()
+            session.rollback()
+        with engine.begin() as conn, querysight.capture("pg many"):
+            conn.execute(insert(Tag), [{"name": "pg1"}, {"name": "pg2"}])
+    finally:
+        uninstrument(engine)
+        engine.dispose()
+
+    first, second = recorded.units()
+    lazy = [q for q in first["queries"] if "WHERE authors.id = %(pk_1)s" in q["sql"]]
+    assert len(lazy) == sa_models.AUTHORS
+    assert lazy[0]["params"] == {"pk_1": 1}
+    assert {(q["db"], q["vendor"]) for q in first["queries"]} == {("qs_sqlalchemy", "postgresql")}
+    [failed] = [q for q in first["queries"] if q["error"]]
+    assert failed["error"].startswith("IntegrityError: (psycopg.errors.UniqueViolation) duplicate key value")
+    inserts = [q for q in second["queries"] if q["sql"].startswith("INSERT INTO tags")]
+    assert len(inserts) == 1
+    assert inserts[0]["params"] in ([{"name": "pg1"}, {"name": "pg2"}], {"name__0": "pg1", "name__1": "pg2"})
