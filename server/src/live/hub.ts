@@ -29,7 +29,7 @@ export interface HubOptions {
 
 export interface HubStats {
   clients: number
-  /** Clients that narrowed their stream with `subscribe`. */
+  /** Clients whose stream is narrowed: they sent `subscribe`, or are pages of other origins (which start narrowed). */
   subscribed: number
   /** Messages not sent to slow clients. */
   skipped: number
