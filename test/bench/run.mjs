@@ -4,7 +4,7 @@
 // With --write, the table also goes into test/bench/RESULTS.md with the machine and the date.
 import { build } from 'esbuild'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -17,7 +17,10 @@ const files = readdirSync(benchDir)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort()
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'qs-bench-'))
+// Bundles go under node_modules/.cache so their bare imports (packages stay external) resolve from the project's
+// node_modules: ES modules ignore NODE_PATH.
+mkdirSync(path.join(root, 'node_modules/.cache'), { recursive: true })
+const tmp = mkdtempSync(path.join(root, 'node_modules/.cache', 'qs-bench-'))
 const rows = []
 const failures = []
 try {
