@@ -192,6 +192,13 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.code).toBe('Author.objects.in_bulk(ids)')
     expect(finding.suggestion.text).toContain('before the loop at shop/views.py:42')
   })
+
+  it('suggests one filter(__in=) for a lookup by another column in a loop, like get_or_create per row', () => {
+    const tagByName = 'SELECT "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" WHERE "shop_tag"."name" = %s LIMIT 21'
+    const [finding] = findingsOf(unitOf(loopOf(3, tagByName, (i) => `tag ${i}`)))
+    expect(finding).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: null })
+    expect(finding.suggestion.code).toBe('Tag.objects.filter(name__in=values)')
+  })
 })
 
 describe('what is not an N+1', () => {
@@ -320,6 +327,37 @@ describe('SQLAlchemy units', () => {
     const unit = unitOf(q(BOOKS_SA, [], { at: VIEW }), loopOf(3, LAZY_AUTHOR))
     const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('select(Book).options(joinedload(Book.author))')
+  })
+
+  it('chains loader options for nested lazy loads, many-to-many included', () => {
+    const authors = 'SELECT authors.id AS authors_id, authors.name AS authors_name \nFROM authors'
+    const booksOf = 'SELECT books.id, books.title, books.author_id \nFROM books \nWHERE ? = books.author_id'
+    const tagsOf = 'SELECT tags.id, tags.name \nFROM tags, book_tags \nWHERE ? = book_tags.book_id AND tags.id = book_tags.tag_id'
+    const schema = {
+      models: [
+        { model: 'app.models.Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: 'app.models.Book', target_column: 'author_id' }] },
+        {
+          model: 'app.models.Book',
+          table: 'books',
+          pk: 'id',
+          relations: [
+            { field: 'author', kind: 'fk' as const, column: 'author_id', target: 'app.models.Author' },
+            { field: 'tags', kind: 'm2m' as const, target: 'app.models.Tag', through_table: 'book_tags', source_column: 'book_id', target_column: 'tag_id' },
+          ],
+        },
+        { model: 'app.models.Tag', table: 'tags', pk: 'id', relations: [] },
+      ],
+    }
+    const perAuthor = times(3, (a) => [
+      q(booksOf, [a + 1], { at: site('run.py', 33) }),
+      times(2, (b) => q(tagsOf, [a * 2 + b + 1], { at: site('run.py', 34) })),
+    ])
+    const unit = unitOf(q(authors, [], { at: site('run.py', 32) }), perAuthor.flat(2))
+    const findings = findingsOf(unit, { app: { name: 'script', framework: 'sqlalchemy' }, schema })
+    expect(findings.map((f) => [f.count, f.trigger_index, f.suggestion.code])).toEqual([
+      [3, 0, 'select(Author).options(selectinload(Author.books))'],
+      [6, 1, 'select(Author).options(selectinload(Author.books).selectinload(Book.tags))'],
+    ])
   })
 
   it('recognises SQLAlchemy SQL when the app does not name its framework', () => {

@@ -84,7 +84,9 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       if (named) return djangoEagerLoad(relation, model, iterated, count)
       return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
     default:
-      return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
+      return relation.triggerIndex === null
+        ? keysAtOnce(relation, loop, count, 'django')
+        : unnamed(relation, loop, count, 'select_related() or prefetch_related()')
   }
 }
 
@@ -147,6 +149,21 @@ function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: s
   }
 }
 
+/** A lookup by a plain column in a loop, without a parent query: fetch every key in one query before the loop. */
+function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion {
+  const model = relation.target ? className(relation.target.model) : null
+  const column = `"${relation.table}"."${relation.column}"`
+  const code = model
+    ? orm === 'django'
+      ? `${model}.objects.filter(${relation.column}__in=values)`
+      : `session.scalars(select(${model}).where(${model}.${relation.column}.in_(values))).all()`
+    : null
+  return {
+    text: `Fetch the rows for every key at once before the loop${at(loop.query)}${code ? ` with ${code}` : ` (WHERE ${column} IN (...))`} instead of ${count} queries by ${column}, one per row`,
+    code,
+  }
+}
+
 function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
   const iterated = relation.place ? `the query iterated${at(relation.place)}` : `the query whose rows are looped over${at(loop.query)}`
   const model = root(relation)
@@ -194,7 +211,9 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       }
     }
     default:
-      return unnamed(relation, loop, count, 'selectinload() or joinedload()')
+      return relation.triggerIndex === null
+        ? keysAtOnce(relation, loop, count, 'sqlalchemy')
+        : unnamed(relation, loop, count, 'selectinload() or joinedload()')
   }
 }
 
