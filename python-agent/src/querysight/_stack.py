@@ -138,17 +138,63 @@ def kind_of(code: CodeType) -> Any:
 
 
 def _coroutine_frames(awaitable: Any) -> list[FrameType]:
-    """The frames of a suspended await chain, innermost first."""
+    """The frames of an await chain, innermost first.
+
+    A suspended chain is followed through ``cr_await``. A chain that is still running (the event loop has not yet
+    suspended it: the executor thread can start before the awaiting coroutine reaches its ``await``) is read from
+    the stack of the thread running it instead.
+    """
     frames: list[FrameType] = []
     seen = 0
     obj = awaitable
+    running = False
     while obj is not None and seen < _MAX_WALK:
         seen += 1
         frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None) or getattr(obj, "ag_frame", None)
         if frame is not None:
             frames.append(frame)
-        obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None) or getattr(obj, "ag_await", None)
+        inner = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None) or getattr(obj, "ag_await", None)
+        if inner is None:
+            running = bool(
+                getattr(obj, "cr_running", False) or getattr(obj, "gi_running", False) or getattr(obj, "ag_running", 0)
+            )
+        obj = inner
     frames.reverse()
+    if running and frames:
+        live = _live_stack(frames[-1])
+        if live is not None:
+            return live
+    return frames
+
+
+def _live_stack(outermost: FrameType) -> list[FrameType] | None:
+    """The frames, innermost first, of the other thread whose stack is running ``outermost`` (None if none is)."""
+    me = threading.get_ident()
+    for ident, top in sys._current_frames().items():
+        if ident == me:
+            continue
+        frames: list[FrameType] = []
+        frame: FrameType | None = top
+        while frame is not None and len(frames) < _MAX_WALK:
+            frames.append(frame)
+            if frame is outermost:
+                return frames
+            frame = frame.f_back
+    return None
+
+
+def _greenlet_caller_frames() -> list[FrameType]:
+    """The stack of the greenlet that switched into the current one, innermost first. SQLAlchemy's asyncio bridge
+    runs the sync ORM in a child greenlet whose own stack ends there; the code that awaited the query (the
+    application's coroutine) is suspended on the parent's stack."""
+    import greenlet
+
+    parent = greenlet.getcurrent().parent
+    frame = parent.gr_frame if parent is not None else None
+    frames: list[FrameType] = []
+    while frame is not None and len(frames) < _MAX_WALK:
+        frames.append(frame)
+        frame = frame.f_back
     return frames
 
 
