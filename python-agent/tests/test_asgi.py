@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import read_ndjson, until
 
 TESTS_DIR = Path(__file__).resolve().parent
