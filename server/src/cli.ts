@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { CHECK_SUMMARY, CHECK_USAGE, CI_SUMMARY, CI_USAGE, runCheck, runCi } from './ci/run-ci.js'
 import { UsageError } from './errors.js'
+import { isLoopbackHost } from './security.js'
 import { startServer } from './server.js'
 import { VERSION } from './version.js'
 
@@ -40,11 +41,15 @@ const serve: Command = {
   summary: 'start the server and the UI (the default command)',
   async run(args) {
     const { values } = parseFlags('serve', args, SERVE_OPTIONS)
+    const token = values.token ?? (process.env.QUERYSIGHT_TOKEN || null)
+    if (!isLoopbackHost(values.host) && !token) {
+      process.stderr.write(`querysight: warning: --host ${values.host} without --token lets anyone who reaches this port read your SQL; add --token <secret>\n`)
+    }
     const server = await startServer({
       host: values.host,
       port: integerFlag('port', values.port, 0, 65535),
       db: values.db,
-      token: values.token ?? (process.env.QUERYSIGHT_TOKEN || null),
+      token,
       maxUnits: integerFlag('max-units', values['max-units'], 1, 100_000_000),
     })
     const stop = () => {

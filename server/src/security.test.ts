@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { describe, expect, it } from 'vitest'
-import { createSecurity, hostName } from './security.js'
+import { createSecurity, hostName, isLoopbackHost } from './security.js'
 
 describe('Host rules (DNS rebinding)', () => {
   it('reads the name out of a Host header with or without a port', () => {
@@ -51,5 +51,12 @@ describe('tokens and origins', () => {
     expect(() => security.checkOrigin('null', 'localhost:8321')).toThrow()
     expect(security.corsOrigin('http://127.0.0.1:8000')).toBe('http://127.0.0.1:8000')
     expect(security.corsOrigin('http://evil.example')).toBeNull()
+  })
+})
+
+describe('loopback bind addresses', () => {
+  it('tells loopback addresses from exposed ones', () => {
+    expect(['127.0.0.1', 'localhost', '::1', '[::1]'].map(isLoopbackHost)).toEqual([true, true, true, true])
+    expect(['0.0.0.0', '::', '192.168.1.5', 'devbox.lan'].map(isLoopbackHost)).toEqual([false, false, false, false])
   })
 })

@@ -44,6 +44,9 @@ export function hostName(hostHeader: string): string {
   return name.endsWith('.') ? name.slice(0, -1) : name
 }
 
+/** Whether a bind address or host name stays on this machine. */
+export const isLoopbackHost = (host: string) => isLoopbackName(hostName(host.includes(':') && !host.startsWith('[') ? `[${host}]` : host))
+
 const isLoopbackName = (name: string) =>
   name === 'localhost' || name.endsWith('.localhost') || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
 
