@@ -201,6 +201,48 @@ describe('N+1 over relations, with the schema', () => {
   })
 })
 
+describe('N+1 in other spellings', () => {
+  it('annotates Exists() for an exists() check per row', () => {
+    const hasReviews = 'SELECT 1 AS "a" FROM "shop_review" WHERE "shop_review"."book_id" = %s LIMIT 1'
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, hasReviews)))
+    expect(finding.suggestion.code).toBe('Book.objects.annotate(has_reviews=Exists(Review.objects.filter(book=OuterRef("pk"))))')
+  })
+
+  it("uses Django's default accessor when the schema lists only the forward foreign key", () => {
+    const forwardOnly = {
+      models: [
+        { model: 'shop.Book', table: 'shop_book', pk: 'id', relations: [] },
+        { model: 'shop.Review', table: 'shop_review', pk: 'id', relations: [{ field: 'book', kind: 'fk' as const, column: 'book_id', target: 'shop.Book' }] },
+      ],
+    }
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, REVIEWS_OF_BOOK))
+    expect(findingsOf(unit, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.prefetch_related("review_set")')
+    const counts = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'))
+    expect(findingsOf(counts, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.annotate(review_count=Count("review"))')
+  })
+
+  it('reads MySQL backtick identifiers', () => {
+    const books = 'SELECT `shop_book`.`id`, `shop_book`.`title`, `shop_book`.`author_id` FROM `shop_book`'
+    const author = 'SELECT `shop_author`.`id`, `shop_author`.`name` FROM `shop_author` WHERE `shop_author`.`id` = %s LIMIT 21'
+    const unit = unitOf(q(books, [], { at: VIEW, vendor: 'mysql' }), times(3, (i) => q(author, [i + 1], { at: LOOP, vendor: 'mysql' })))
+    expect(findingsOf(unit)[0].suggestion.code).toBe('Book.objects.select_related("author")')
+  })
+
+  it('reads named parameters', () => {
+    const author = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = %(id)s'
+    const unit = unitOf(q(BOOKS, [], { at: VIEW, vendor: 'postgresql' }), times(3, (i) => q(author, { id: i + 1 }, { at: LOOP, vendor: 'postgresql' })))
+    expect(findingsOf(unit)).toMatchObject([{ kind: 'n_plus_one', count: 3, trigger_index: 0 }])
+    const same = unitOf(times(3, () => q(author, { id: 1 }, { at: LOOP, vendor: 'postgresql' })))
+    expect(findingsOf(same)).toMatchObject([{ kind: 'duplicate', count: 3 }])
+  })
+
+  it('reports a prefetch_related issued inside a loop (an IN lookup per row)', () => {
+    const reviewsIn = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s)'
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), times(3, (i) => q(reviewsIn, [i * 2 + 1, i * 2 + 2], { at: LOOP })))
+    expect(findingsOf(unit)).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
+  })
+})
+
 describe('what is not an N+1', () => {
   it('does not report the same helper called from two different lines with different values', () => {
     const helper = (line: number, id: number) =>

@@ -316,14 +316,15 @@ function queryNameOf(field: string, target: ModelInfo, fromSchema: boolean): str
 
 /** An earlier query fetched this table by the same column with an IN list: a prefetch. */
 function wasPrefetched(first: QueryFacts, table: string, column: string, all: QueryFacts[]): boolean {
-  return all
-    .slice(0, first.index)
-    .some(
-      (facts) =>
-        facts.shape.kind === 'select' &&
-        facts.fingerprint !== first.fingerprint &&
-        facts.shape.slots.some((slot) => slot.role === 'in' && slot.column && same(slot.column.column, column) && same(slot.column.table ?? table, table)),
+  for (let i = 0; i < first.index; i++) {
+    const facts = all[i]
+    if (facts.shape.kind !== 'select' || facts.fingerprint === first.fingerprint) continue
+    const fetchesAll = facts.shape.slots.some(
+      (slot) => slot.role === 'in' && slot.column && same(slot.column.column, column) && same(slot.column.table ?? table, table),
     )
+    if (fetchesAll) return true
+  }
+  return false
 }
 
 /** The loop's conditions that are the same on every row, besides its key. */

@@ -55,7 +55,7 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
 
 /** Same frames and lines, same template position: the same place in the code. */
 export function stackKeyOf(query: WireQuery): string {
-  const frames = query.stack.length > 0 ? query.stack : query.callsite ? [query.callsite] : []
+  const frames = query.stack?.length ? query.stack : query.callsite ? [query.callsite] : []
   const key = frames.map((frame) => `${frame.file}:${frame.line}:${frame.function}`).join('|')
   return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
 }

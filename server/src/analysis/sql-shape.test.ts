@@ -103,3 +103,15 @@ describe('sqlShape', () => {
     }
   })
 })
+
+describe('sqlShape on random input', () => {
+  it('never throws on thousands of random token soups', () => {
+    const parts = ['SELECT', 'FROM', 'WHERE', 'IN', '(', ')', ',', '.', '"t"', 'x', '=', '>', '%s', '?', "'s'", '1', 'AND', 'SET', 'VALUES', 'JOIN', 'ON', 'LIMIT', 'OFFSET', 'BETWEEN', 'ANY', '::', 'int', 'UPDATE', 'INSERT', 'INTO', 'AS', 'COUNT', '*', 'WITH', 'LIKE', 'NOT', '$1', ':name', '%(n)s', '--', '/*', '`b`', '[c]']
+    let seed = 42
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+    for (let n = 0; n < 3000; n++) {
+      const sql = Array.from({ length: Math.floor(random() * 30) }, () => parts[Math.floor(random() * parts.length)]).join(random() < 0.5 ? ' ' : '')
+      for (const dialect of ['pg', 'mysql', 'sqlite', 'ansi'] as const) expect(() => sqlShape(sql, dialect)).not.toThrow()
+    }
+  })
+})
