@@ -113,7 +113,7 @@ function djangoEagerLoad(relation: LoopRelation, model: string, iterated: string
     const filter = djangoFilter(last.target, relation.filters)
     const prefetch = `Prefetch("${path}", queryset=${filter})`
     return {
-      text: `Replace the plain prefetch of "${path}" with ${prefetch} on ${iterated} and read the rows with .all(): the related manager is filtered again for each row, ${count} queries that ignore the prefetched rows`,
+      text: `Replace the plain prefetch of "${path}" with ${prefetch} on ${iterated} and read the rows with .all(): the related manager is ${relation.filters.length ? 'filtered' : 'queried'} again for each row, ${count} queries that ignore the prefetched rows`,
       code: `${qs}.prefetch_related(${prefetch})`,
     }
   }
@@ -134,9 +134,9 @@ function djangoFilter(model: string, filters: LoopFilter[]): string {
     else if (filter.role === 'ne') excludes.push(`${filter.column}=${py(filter.value)}`)
     else includes.push(`${filter.column}${suffix}=${py(filter.value)}`)
   }
-  let code = `${model}.objects.filter(${includes.join(', ')})`
-  if (excludes.length) code += `.exclude(${excludes.join(', ')})`
-  return code
+  const parts = [includes.length ? `filter(${includes.join(', ')})` : '', excludes.length ? `exclude(${excludes.join(', ')})` : '']
+  const chain = parts.filter(Boolean).join('.')
+  return `${model}.objects.${chain || 'all()'}`
 }
 
 function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: string): Suggestion {
