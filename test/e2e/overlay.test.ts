@@ -6,6 +6,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -14,14 +15,21 @@ import type { Browser, BrowserContext, Locator, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
 import type { Unit } from '../../server/src/protocol.js'
 import { startServer, type RunningServer } from '../../server/src/server.js'
-import { buildUiIntoTemp } from '../fixtures/ui/harness.js'
 import { describeBrowser, launchBrowser } from '../helpers/browser.js'
-import { getJson, until } from '../helpers/server.js'
+import { BOOKSHOP, bookListUnit, payloadOf, quietUnit } from '../helpers/payloads.js'
+import { getJson, ingest, until } from '../helpers/server.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const PYTHON = join(ROOT, '.venv/bin/python')
-const BOOKSHOP = join(ROOT, 'python-agent/examples/bookshop')
+const BOOKSHOP_DIR = join(ROOT, 'python-agent/examples/bookshop')
 const run = promisify(execFile)
+
+/** Builds the UI and the overlay from the current sources into a new temporary directory. */
+async function buildUiIntoTemp(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'querysight-overlay-ui-'))
+  await run(process.execPath, ['ui/build.mjs', '--outdir', dir], { cwd: ROOT })
+  return dir
+}
 
 async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -82,8 +90,8 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     const env = { ...process.env, BOOKSHOP_DB: join(work, 'bookshop.sqlite3'), QUERYSIGHT_URL: '', PYTHONUNBUFFERED: '1' }
     const [built] = await Promise.all([
       buildUiIntoTemp(),
-      run(PYTHON, ['manage.py', 'migrate', '--noinput', '-v', '0'], { cwd: BOOKSHOP, env }).then(() =>
-        run(PYTHON, ['manage.py', 'seed'], { cwd: BOOKSHOP, env }),
+      run(PYTHON, ['manage.py', 'migrate', '--noinput', '-v', '0'], { cwd: BOOKSHOP_DIR, env }).then(() =>
+        run(PYTHON, ['manage.py', 'seed'], { cwd: BOOKSHOP_DIR, env }),
       ),
     ])
     uiDir = built
@@ -92,7 +100,7 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     const port = await freePort()
     appUrl = `http://127.0.0.1:${port}`
     app = spawn(PYTHON, ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'], {
-      cwd: BOOKSHOP,
+      cwd: BOOKSHOP_DIR,
       env: { ...env, QUERYSIGHT_URL: server.url },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
@@ -225,5 +233,191 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     await page.reload()
     await page.locator('[data-testid="qs-overlay"][data-collapsed="false"]').waitFor()
     expect(await overlay().getAttribute('data-corner')).toBe('bottom-left')
+  })
+})
+
+/**
+ * The overlay on a page of its own, served by the test, for what the demo cannot show on demand: a unit that reaches
+ * the server only after the page has loaded, a page origin no agent has reported yet, hostile page CSS, and the page's
+ * own fetch/XHR results left exactly as they were.
+ */
+describeBrowser('the dev-server overlay on a hand-made page', () => {
+  let uiDir: string
+  let server: RunningServer
+  let site: Server
+  let siteUrl: string
+  let browser: Browser
+  let context: BrowserContext
+  let page: Page
+  let pageErrors: string[]
+  const heldImages: (() => void)[] = []
+
+  /** A page with the agent's script tag for `unit`, some hostile CSS, and a JSON endpoint that names `call` in its header. */
+  function handle(request: IncomingMessage, response: ServerResponse) {
+    const url = new URL(request.url ?? '/', siteUrl)
+    if (url.pathname === '/page') {
+      const unit = url.searchParams.get('unit') ?? ''
+      const image = url.searchParams.get('hold') ? '<img src="/held.png" alt="">' : ''
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'X-QuerySight-Unit': unit })
+      response.end(`<!doctype html><html><head><title>page</title><style>
+        querysight-overlay, div, button, span { display: none !important; }
+        * { color: lime !important; font-size: 40px !important; transform: rotate(90deg); }
+      </style></head><body><p id="own">the page</p>${image}
+      <script src="${server.url}/overlay.js" data-unit="${unit}" async></script></body></html>`)
+    } else if (url.pathname === '/api/thing') {
+      response.writeHead(200, { 'content-type': 'application/json', 'X-QuerySight-Unit': url.searchParams.get('call') ?? '' })
+      response.end(JSON.stringify({ ok: true, call: url.searchParams.get('call') }))
+    } else if (url.pathname === '/held.png') {
+      heldImages.push(() => {
+        response.writeHead(404)
+        response.end()
+      })
+    } else {
+      response.writeHead(404)
+      response.end()
+    }
+  }
+
+  const report = (units: ReturnType<typeof bookListUnit>[], origin: string | null = siteUrl) =>
+    ingest(server.url, payloadOf(units, { app: { ...BOOKSHOP, origin } }))
+  const badge = () => page.locator('[data-testid="qs-badge"]')
+
+  beforeAll(async () => {
+    uiDir = await buildUiIntoTemp()
+    server = await startServer({ port: 0, db: ':memory:', uiDir })
+    site = createHttpServer(handle)
+    await new Promise<void>((done) => site.listen(0, '127.0.0.1', done))
+    siteUrl = `http://127.0.0.1:${(site.address() as { port: number }).port}`
+    browser = await launchBrowser()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    for (const release of heldImages.splice(0)) release()
+    site?.closeAllConnections()
+    await new Promise<void>((done) => (site ? site.close(() => done()) : done()))
+    await server?.close()
+    if (uiDir) await rm(uiDir, { recursive: true, force: true })
+  })
+
+  beforeEach(async () => {
+    context = await browser.newContext({ viewport: { width: 1024, height: 700 } })
+    page = await context.newPage()
+    pageErrors = []
+    page.on('pageerror', (error) => pageErrors.push(error.message))
+  })
+
+  afterEach(async () => {
+    for (const release of heldImages.splice(0)) release()
+    await context?.close()
+    expect(pageErrors).toEqual([])
+  })
+
+  it('draws nothing and patches nothing before the page’s load event', async () => {
+    const unit = bookListUnit()
+    await report([unit])
+    await page.goto(`${siteUrl}/page?unit=${unit.id}&hold=1`, { waitUntil: 'domcontentloaded' })
+    // The overlay script has run (async, not blocked by the image) once the server has served it.
+    await until(() => heldImages.length === 1, { what: 'the page to request its held image' })
+    await page.waitForFunction(() => (window as unknown as Record<string, unknown>).__querysightOverlay === true)
+    expect(await page.evaluate(() => document.readyState)).not.toBe('complete')
+    expect(await page.evaluate(() => document.querySelector('querysight-overlay'))).toBeNull()
+    expect(await page.evaluate(() => Function.prototype.toString.call(window.fetch).includes('[native code]'))).toBe(true)
+
+    heldImages.shift()!()
+    await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    expect(await page.evaluate(() => Function.prototype.toString.call(window.fetch).includes('[native code]'))).toBe(false)
+  })
+
+  it('shows a unit that reaches the server only after the page has loaded', async () => {
+    await report([quietUnit()])
+    const late = bookListUnit()
+    await page.goto(`${siteUrl}/page?unit=${late.id}`)
+    await page.locator('[data-testid="qs-badge"][data-tone="pending"]').waitFor()
+    await report([late])
+    await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    const { body } = await getJson(`${server.url}/api/v1/units/${late.id}`)
+    expect(Number(await badge().getAttribute('data-queries'))).toBe(body.unit.summary.queries)
+  })
+
+  it('shows the unit once an agent reports the page’s origin, though the server refused it at first', async () => {
+    const restarted = await startServer({ port: 0, db: ':memory:', uiDir })
+    const previous = server
+    server = restarted
+    try {
+      const unit = bookListUnit()
+      await page.goto(`${siteUrl}/page?unit=${unit.id}`)
+      await page.locator('[data-testid="qs-badge"][data-tone="pending"]').waitFor()
+      const refused = await page.evaluate((url) => fetch(url).then(() => 'read', () => 'refused'), `${server.url}/api/v1/units/${unit.id}`)
+      expect(refused).toBe('refused')
+      await report([unit])
+      await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    } finally {
+      server = previous
+      await restarted.close()
+    }
+  })
+
+  it('keeps its look whatever the page’s CSS says', async () => {
+    const unit = bookListUnit()
+    await report([unit])
+    await page.goto(`${siteUrl}/page?unit=${unit.id}`)
+    await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    expect(await badge().isVisible()).toBe(true)
+    const style = await badge().evaluate((element) => {
+      const computed = getComputedStyle(element)
+      return { color: computed.color, fontSize: computed.fontSize, transform: computed.transform }
+    })
+    expect(style).toEqual({ color: 'rgb(255, 255, 255)', fontSize: '12px', transform: 'none' })
+    const box = (await badge().boundingBox())!
+    expect(box.x + box.width).toBeGreaterThan(1024 - 100)
+    expect(box.y + box.height).toBeGreaterThan(700 - 60)
+  })
+
+  it('hands the page’s fetch and XHR calls exactly what they returned before, and lists them', async () => {
+    const unit = bookListUnit()
+    const fetched = bookListUnit()
+    const requested = quietUnit()
+    await report([unit, fetched, requested])
+    await page.goto(`${siteUrl}/page?unit=${unit.id}`)
+    await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    await badge().click()
+
+    const results = await page.evaluate(
+      async ([fetchedId, requestedId]) => {
+        const promise = fetch(`/api/thing?call=${fetchedId}`)
+        const response = await promise
+        const body = await response.json()
+        const failed = await fetch('http://127.0.0.1:1/nothing').then(() => 'resolved', (error: Error) => error.constructor.name)
+        let illegal = 'no error'
+        try {
+          await window.fetch.call({} as Window, '/api/thing')
+        } catch (error) {
+          illegal = (error as Error).constructor.name
+        }
+        const xhr = await new Promise<{ status: number; text: string; events: string[] }>((done) => {
+          const request = new XMLHttpRequest()
+          const events: string[] = []
+          request.open('GET', `/api/thing?call=${requestedId}`)
+          request.onreadystatechange = () => events.push(`state ${request.readyState}`)
+          request.onload = () => done({ status: request.status, text: request.responseText, events })
+          request.send()
+        })
+        return { isPromise: promise instanceof Promise, status: response.status, body, failed, illegal, xhr }
+      },
+      [fetched.id, requested.id] as const,
+    )
+    expect(results).toEqual({
+      isPromise: true,
+      status: 200,
+      body: { ok: true, call: fetched.id },
+      failed: 'TypeError',
+      illegal: 'TypeError',
+      xhr: { status: 200, text: JSON.stringify({ ok: true, call: requested.id }), events: ['state 2', 'state 3', 'state 4'] },
+    })
+
+    await page.locator('[data-testid="qs-call"][data-queries]').nth(1).waitFor()
+    const rows = page.locator('[data-testid="qs-call"]')
+    expect(await rows.evaluateAll((elements) => elements.map((element) => element.getAttribute('data-unit')))).toEqual([fetched.id, requested.id])
   })
 })

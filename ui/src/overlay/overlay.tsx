@@ -18,6 +18,26 @@ import { createUnitLoader } from './unit-loader.js'
 const MAX_CALLS = 100
 const STARTED = '__querysightOverlay'
 
+/** The host is a zero-size box in the corner of the viewport; the page's own rules for it, however important, lose. */
+const HOST_STYLE = [
+  'all: initial', 'display: block', 'position: fixed', 'top: 0', 'left: 0', 'width: 0', 'height: 0', 'margin: 0', 'padding: 0',
+  'border: 0', 'overflow: visible', 'background: transparent', 'z-index: 2147483647',
+].map((rule) => `${rule} !important`).join('; ')
+
+/**
+ * In the top layer (a manual popover) where the browser has one: a transform or filter on the page's <html> or <body>
+ * would otherwise make "fixed" mean fixed to that element instead of the viewport.
+ */
+function showOnTop(host: HTMLElement): void {
+  try {
+    if (typeof host.showPopover !== 'function') return
+    host.setAttribute('popover', 'manual')
+    host.showPopover()
+  } catch {
+    // Not shown in the top layer: still drawn, just subject to the page's transforms.
+  }
+}
+
 const warn = (what: string, error: unknown) => {
   try {
     console.warn(`[querysight] the overlay could not ${what}:`, error)
@@ -59,13 +79,14 @@ function start(): void {
   const state: OverlayState = { base, page: { id: script.unit, unit: null, missing: false }, calls: [], prefs: loadPrefs(), open: false }
 
   const host = document.createElement('querysight-overlay')
-  host.setAttribute('style', 'all: initial !important')
+  host.setAttribute('style', HOST_STYLE)
   const root = host.attachShadow({ mode: 'open' })
   const style = document.createElement('style')
   style.textContent = OVERLAY_CSS
   const mount = document.createElement('div')
   root.append(style, mount)
-  ;(document.body ?? document.documentElement).appendChild(host)
+  document.documentElement.appendChild(host)
+  showOnTop(host)
 
   const draw = () => {
     try {
