@@ -1,0 +1,118 @@
+"""What the WSGI and ASGI middlewares share: path filtering, the overlay rules of DESIGN.md §8 on raw headers and
+bytes, the framework description, and the console line. No framework is imported here."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from . import config, transport
+from .recorder import Unit
+
+UNIT_HEADER = "X-QuerySight-Unit"
+MAX_INJECT_BYTES = 5 * 1024 * 1024  # larger HTML pages are passed through untouched rather than buffered
+
+_BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+
+
+def ignored(path: str, patterns: tuple[str, ...]) -> bool:
+    """``IGNORE_PATHS``: a prefix (``/static/``) or a glob (``/api/*/health``)."""
+    for pattern in patterns:
+        if "*" in pattern or "?" in pattern or "[" in pattern:
+            if fnmatch.fnmatchcase(path, pattern):
+                return True
+        elif path.startswith(pattern):
+            return True
+    return False
+
+
+def injectable(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether a response with these headers (names in any case) may get the overlay script: complete
+    (``Content-Length`` declared, at most 5 MiB), ``text/html`` in an 8-bit charset, not compressed, not a download."""
+    content_type = encoding = disposition = ""
+    length: int | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "content-type":
+            content_type = value.lower()
+        elif lower == "content-encoding":
+            encoding = value.strip()
+        elif lower == "content-disposition":
+            disposition = value.lower()
+        elif lower == "content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return False
+    if content_type.split(";")[0].strip() != "text/html" or encoding or disposition.startswith("attachment"):
+        return False
+    if "charset=utf-16" in content_type or "charset=utf-32" in content_type:
+        return False
+    return length is not None and 0 < length <= MAX_INJECT_BYTES
+
+
+def insert_overlay(body: bytes, unit_id: str, server_url: str) -> bytes | None:
+    """The body with the overlay script inserted before its last ``</body>`` (None when it has none)."""
+    last = None
+    for last in _BODY_END.finditer(body):  # noqa: B007 - we want the last match
+        pass
+    if last is None:
+        return None
+    tag = f'<script src="{_attr(server_url)}/overlay.js" data-unit="{_attr(unit_id)}" async></script>'.encode()
+    return body[: last.start()] + tag + body[last.start() :]
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def replace_length(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
+    return [(n, str(length)) if n.lower() == "content-length" else (n, v) for n, v in headers]
+
+
+def describe_app(framework: str, version: str | None, name: str | None, values: Any, debug: bool | None) -> None:
+    """Tell the core which web framework runs (it wins over ``sqlalchemy``), its ``QUERYSIGHT`` settings dict and
+    whether it runs in debug mode (which decides whether querysight is on by default)."""
+    info = transport.app
+    info.framework = framework
+    info.framework_version = version
+    if info.name is None and name:
+        info.name = name
+    if values is not None or debug is not None:
+        config.set_framework_settings(values if isinstance(values, dict) else None, debug=debug)
+
+
+def package_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def console_line(unit: Unit, settings: config.Settings) -> str:
+    """``[querysight] GET /books/ 200 35ms · 23 queries · 4 duplicated → <report URL>``."""
+    duplicated = unit.duplicated()
+    count = len(unit.queries) + unit.dropped_queries
+    line = (
+        f"[querysight] {unit.name} {unit.status} {round(unit.duration_ms or 0)}ms"
+        f" · {count} {'query' if count == 1 else 'queries'}"
+    )
+    if duplicated:
+        line += f" · {duplicated} duplicated"
+    if not settings.output:
+        line += f" → {settings.server_url}/#/units/{unit.id}"
+    return line
+
+
+def finish(unit: Unit, status: int | None) -> None:
+    """End the unit, hand it to the transport, print the console line when asked."""
+    unit.finish(status=status)
+    transport.submit(unit)
+    settings = unit.settings
+    if settings.console:
+        sys.stderr.write(console_line(unit, settings) + "\n")

@@ -1,0 +1,251 @@
+"""querysight.wsgi.QuerySightMiddleware on a real Flask app with SQLAlchemy on SQLite: one unit per request, the
+header, the overlay rules, errors passing through, and an N+1 read back from the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+import flask_shop
+import sa_models
+from conftest import Recorded
+from helpers import Receiver, until
+from querysight import config, transport
+from querysight.sqlalchemy import instrument
+from querysight.wsgi import QuerySightMiddleware
+from sa_support import fresh_app_info, get_json, seeded_sqlite, uninstrument
+
+__all__ = ["fresh_app_info"]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = seeded_sqlite(tmp_path_factory.mktemp("flask") / "shop.sqlite3")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app(engine: Engine) -> Iterator[Flask]:
+    instrument(engine, base=sa_models.Base)
+    yield flask_shop.create_app(engine)
+    uninstrument(engine)
+
+
+def overlay_tag(unit_id: str, url: str) -> bytes:
+    return f'<script src="{url}/overlay.js" data-unit="{unit_id}" async></script>'.encode()
+
+
+def test_records_a_request_with_its_route_view_status_and_queries(app: Flask, recorded: Recorded) -> None:
+    response = app.test_client().get("/books/?page=2", buffered=True)
+
+    assert response.status_code == 200
+    unit = recorded.unit()
+    assert unit["kind"] == "request"
+    assert (unit["name"], unit["method"], unit["path"]) == ("GET /books/", "GET", "/books/?page=2")
+    assert (unit["route"], unit["view"], unit["status"]) == ("/books/", "flask_shop.create_app.<locals>.book_list", 200)
+    assert unit["duration_ms"] > 0
+    assert len(unit["queries"]) == 1 + sa_models.AUTHORS
+    assert {q["callsite"]["file"] for q in unit["queries"]} == {"sa_models.py"}
+    assert response.headers["X-QuerySight-Unit"] == unit["id"]
+
+
+def test_a_route_with_a_converter_is_recorded_as_its_url_rule(app: Flask, recorded: Recorded) -> None:
+    client = app.test_client()
+    assert client.get("/books/3", buffered=True).json == {"title": "Book 1.0"}
+    assert client.get("/books/999", buffered=True).status_code == 404
+    assert client.get("/nowhere/", buffered=True).status_code == 404
+
+    found, missing, unknown = recorded.units()
+    assert (found["route"], found["status"], found["name"]) == ("/books/<int:book_id>", 200, "GET /books/3")
+    assert (missing["route"], missing["status"]) == ("/books/<int:book_id>", 404)
+    assert (unknown["route"], unknown["view"], unknown["status"], unknown["queries"]) == (None, None, 404, [])
+
+
+def test_the_app_described_to_the_server_is_the_flask_app(app: Flask, recorded: Recorded) -> None:
+    app.test_client().get("/books/1", base_url="http://shop.test:5000", buffered=True)
+
+    [batch] = recorded.batches()
+    assert (batch["app"]["framework"], batch["app"]["name"]) == ("flask", "flask_shop")
+    assert batch["app"]["origin"] == "http://shop.test:5000"
+    assert "sa_models.Book" in {m["model"] for m in batch["schema"]["models"]}
+
+
+def test_the_overlay_goes_before_the_last_body_tag_with_a_fixed_content_length(app: Flask, receiver: Receiver) -> None:
+    config.configure(overlay=True)
+    response = app.test_client().get("/books/", buffered=True)
+
+    unit_id = response.headers["X-QuerySight-Unit"]
+    body = response.get_data()
+    assert body.endswith(overlay_tag(unit_id, receiver.url) + b"</body></html>")
+    assert int(response.headers["Content-Length"]) == len(body)
+    assert body.count(b"<li>") == sa_models.AUTHORS * sa_models.BOOKS_PER_AUTHOR
+    assert until(lambda: [u for u in receiver.units() if u["id"] == unit_id], what="the unit")[0]["status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("/stream/", "a streamed body"),
+        ("/gzip/", "a compressed body"),
+        ("/fragment/", "HTML without </body>"),
+        ("/authors/", "JSON"),
+    ],
+)
+def test_the_overlay_leaves_other_responses_untouched(app: Flask, receiver: Receiver, path: str, why: str) -> None:
+    config.configure(overlay=True)
+    response = app.test_client().get(path)
+
+    assert b"overlay.js" not in response.get_data(), why
+    assert response.headers["X-QuerySight-Unit"]
+    if "Content-Length" in response.headers:
+        assert int(response.headers["Content-Length"]) == len(response.get_data())
+
+
+def test_the_overlay_follows_flask_debug_mode_by_default(engine: Engine, receiver: Receiver) -> None:
+    instrument(engine)
+    try:
+        debug_app, quiet_app = flask_shop.create_app(engine), flask_shop.create_app(engine)
+        debug_app.debug = True
+        with_overlay = debug_app.test_client().get("/books/", buffered=True).get_data()
+        config.invalidate()
+        without = quiet_app.test_client().get("/books/", buffered=True).get_data()
+    finally:
+        uninstrument(engine)
+
+    assert b"/overlay.js" in with_overlay
+    assert b"/overlay.js" not in without
+
+
+def test_a_streamed_body_records_the_queries_made_while_it_is_iterated(app: Flask, recorded: Recorded) -> None:
+    response = app.test_client().get("/stream/", buffered=True)
+
+    assert response.get_data().count(b"<li>") == sa_models.AUTHORS * sa_models.BOOKS_PER_AUTHOR
+    unit = recorded.unit()
+    assert (unit["route"], unit["status"]) == ("/stream/", 200)
+    [query] = unit["queries"]
+    assert query["sql"].startswith("SELECT books.title")
+    assert query["callsite"] == {"file": "flask_shop.py", "line": query["callsite"]["line"], "function": "rows"}
+
+
+def test_an_exception_of_the_app_passes_through_unchanged_and_the_unit_still_finishes(
+    app: Flask, recorded: Recorded
+) -> None:
+    app.testing = True  # Flask re-raises the view's exception instead of answering 500
+    with pytest.raises(OperationalError, match="no such table: no_such_table"):
+        app.test_client().get("/broken/", buffered=True)
+
+    unit = recorded.unit()
+    assert (unit["name"], unit["status"]) == ("GET /broken/", 500)
+    [query] = unit["queries"]
+    assert "no such table: no_such_table" in query["error"]
+
+
+def test_a_500_answered_by_flask_is_recorded_with_its_status(app: Flask, recorded: Recorded) -> None:
+    response = app.test_client().get("/broken/", buffered=True)
+
+    assert response.status_code == 500
+    unit = recorded.unit()
+    assert (unit["status"], unit["route"]) == (500, "/broken/")
+    assert response.headers["X-QuerySight-Unit"] == unit["id"]
+
+
+def test_ignored_paths_are_not_recorded_and_get_no_header(app: Flask, recorded: Recorded) -> None:
+    app.config["QUERYSIGHT"] = {"IGNORE_PATHS": ["/static/", "/books/*"]}
+    client = app.test_client()
+    assert "X-QuerySight-Unit" not in client.get("/static/logo.txt", buffered=True).headers
+    assert "X-QuerySight-Unit" not in client.get("/books/2", buffered=True).headers
+    client.get("/authors/", buffered=True)
+
+    assert [u["name"] for u in recorded.units()] == ["GET /authors/"]
+
+
+def test_nothing_is_recorded_when_querysight_is_off(app: Flask) -> None:
+    response = app.test_client().get("/books/", buffered=True)
+
+    assert response.status_code == 200
+    assert "X-QuerySight-Unit" not in response.headers
+    assert transport.flush(1.0)
+    assert transport.transport.sent_batches == 0
+
+
+# ---- any WSGI app -------------------------------------------------------------------------------------------------
+
+
+def test_a_plain_wsgi_app_using_write_gets_the_overlay_and_the_unit_ends_with_the_response(
+    receiver: Receiver,
+) -> None:
+    from werkzeug.test import Client
+
+    config.configure(overlay=True)
+    page = b"<html><body>hello</body></html>"
+
+    def legacy_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))]
+        )
+        write(page[:10])
+        return [page[10:]]
+
+    response = Client(QuerySightMiddleware(legacy_app)).get("/hello/", buffered=True)
+
+    unit_id = response.headers["X-QuerySight-Unit"]
+    assert response.get_data() == b"<html><body>hello" + overlay_tag(unit_id, receiver.url) + b"</body></html>"
+    assert int(response.headers["Content-Length"]) == len(response.get_data())
+    unit = until(lambda: receiver.units(), what="the unit")[0]
+    assert (unit["name"], unit["status"], unit["route"]) == ("GET /hello/", 200, None)
+
+
+def test_a_body_iterable_is_closed_exactly_once(recorded: Recorded) -> None:
+    from werkzeug.test import Client
+
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"a"
+            yield b"b"
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return Body()
+
+    response = Client(QuerySightMiddleware(app)).get("/made/", buffered=True)
+
+    assert (response.status_code, response.get_data()) == (201, b"ab")
+    assert closed == [True]
+    assert recorded.unit()["status"] == 201
+
+
+# ---- end to end ---------------------------------------------------------------------------------------------------
+
+
+def test_the_server_finds_the_n_plus_one_of_a_flask_request_and_suggests_an_eager_load(
+    app: Flask, querysight_server: str
+) -> None:
+    config.configure(url=querysight_server, batch_interval=0.02)
+    client = app.test_client()
+    authors_id = client.get("/authors/", buffered=True).headers["X-QuerySight-Unit"]
+    books_id = client.get("/books/", buffered=True).headers["X-QuerySight-Unit"]
+    assert transport.flush(10.0)
+
+    def finding(unit_id: str) -> dict[str, Any]:
+        unit = get_json(f"{querysight_server}/api/v1/units/{unit_id}")["unit"]
+        [found] = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+        return found
+
+    reverse = finding(authors_id)
+    assert reverse["count"] == sa_models.AUTHORS
+    assert reverse["suggestion"]["code"] == "select(Author).options(selectinload(Author.books))"
+    assert reverse["callsite"]["file"] == "sa_models.py"
+    forward = finding(books_id)
+    assert forward["count"] == sa_models.AUTHORS
+    assert forward["suggestion"]["code"] == "select(Book).options(joinedload(Book.author))"
