@@ -49,6 +49,8 @@ export function createUnitLoader({
     if (entry?.timer) clearTimeout(entry.timer)
     pending.delete(id)
     done.add(id)
+    // Nothing left to wait for: no idle connection (it would also keep the page out of the back/forward cache).
+    if (pending.size === 0 && socket) socket.close()
   }
 
   const retry = (id: string) => {
