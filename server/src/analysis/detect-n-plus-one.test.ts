@@ -167,6 +167,15 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toMatch(/^Include "price" in \.only\(\.\.\.\) \(or remove it from \.defer\(\.\.\.\)\)/)
   })
 
+  it('prefers the foreign key of a nearer parent over a deferred field of an older query', () => {
+    const tagIds = 'SELECT "shop_tag"."id" FROM "shop_tag" WHERE "shop_tag"."name" LIKE %s'
+    const profiles =
+      'SELECT "shop_profile"."id", "shop_profile"."customer_id", "shop_profile"."city", "shop_profile"."favourite_tag_id", "shop_profile"."newsletter" FROM "shop_profile"'
+    const tagById = 'SELECT "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" WHERE "shop_tag"."id" = %s LIMIT 21'
+    const unit = unitOf(q(tagIds, ['%a%'], { at: VIEW }), q(profiles, [], { at: VIEW }), loopOf(3, tagById))
+    expect(findingsOf(unit)[0]).toMatchObject({ trigger_index: 1, suggestion: { code: 'Profile.objects.select_related("favourite_tag")' } })
+  })
+
   it('asks for Prefetch(queryset=) when a prefetched relation is filtered again per row, never for a plain prefetch', () => {
     const prefetch =
       'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."customer_id", "shop_review"."rating", "shop_review"."body", "shop_review"."created" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s, %s) ORDER BY "shop_review"."created" DESC'

@@ -124,13 +124,13 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
   const { table, column, target } = base
   const before = first.index
   if (target && same(column, target.pk)) {
-    const deferred = deferredFetch(base, first, target.pk, ctx)
-    if (deferred) return deferred
     // Forward FK or one-to-one: the nearest earlier query on a table holding an FK to this one.
     const owners = schema.relations.filter(
       ({ relation }) => (relation.kind === 'fk' || relation.kind === 'o2o') && relation.target === target.model,
     )
     const trigger = nearestOn(ctx.all, before, (facts) => owners.some(({ model }) => reads(facts, model.table)))
+    const deferred = deferredFetch(base, first, target.pk, ctx)
+    if (deferred && (!trigger || deferred.triggerIndex! > trigger.index)) return deferred
     if (trigger) {
       const candidates = owners.filter(({ model }) => reads(trigger, model.table))
       const best =
@@ -207,8 +207,6 @@ function withoutSchema(base: LoopRelation, first: QueryFacts, ctx: ExplainContex
   const { table, column } = base
   const before = first.index
   if (column === 'id' || column === 'pk') {
-    const deferred = deferredFetch(base, first, column, ctx)
-    if (deferred) return deferred
     // Django names an FK column `<field>_id`; its target table usually ends with `<field>`.
     const pointsHere = (name: string): boolean => {
       const stem = name.slice(0, -3)
@@ -217,6 +215,8 @@ function withoutSchema(base: LoopRelation, first: QueryFacts, ctx: ExplainContex
     const trigger = nearestOn(ctx.all, before, (facts) =>
       (facts.shape.selectColumns ?? []).some((c) => pointsHere(c.column) && !same(c.table, table)),
     )
+    const deferred = deferredFetch(base, first, column, ctx)
+    if (deferred && (!trigger || deferred.triggerIndex! > trigger.index)) return deferred
     if (trigger) {
       const fk = trigger.shape.selectColumns!.find((c) => pointsHere(c.column) && !same(c.table, table))!
       const ownerTable = fk.table ?? trigger.shape.mainTables[0] ?? ''
@@ -260,6 +260,7 @@ function deferredFetch(base: LoopRelation, first: QueryFacts, pk: string, ctx: E
   const others = columns.filter((c) => !same(c.column, pk))
   if (others.length !== 1 || columns.length > 2) return null
   const deferred = others[0].column
+  // The parent loaded model instances of this table without the column: it selected the pk and some other column.
   const trigger = nearestOn(
     ctx.all,
     first.index,
@@ -267,6 +268,8 @@ function deferredFetch(base: LoopRelation, first: QueryFacts, pk: string, ctx: E
       facts.shape.selectColumns !== null &&
       facts.fingerprint !== first.fingerprint &&
       reads(facts, base.table) &&
+      selects(facts, base.table, pk) &&
+      facts.shape.selectColumns.some((c) => !same(c.column, pk) && same(c.table ?? base.table, base.table)) &&
       !selects(facts, base.table, deferred),
   )
   if (!trigger) return null
