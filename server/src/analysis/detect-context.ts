@@ -1,5 +1,5 @@
 /** What every detector is given besides the queries: options, the ORM to word fixes for, the schema. @module */
-import type { AppInfo, Finding, Severity } from '../protocol.js'
+import type { AppInfo, Severity } from '../protocol.js'
 import type { QueryFacts } from './query-facts.js'
 import type { SchemaIndex } from './schema-index.js'
 
@@ -77,4 +77,3 @@ export function loopSeverity(count: number, wasted: number, { nPlusOneErrorRepea
 
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 }
 
-export type { Finding }

@@ -167,6 +167,13 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toMatch(/^Include "price" in \.only\(\.\.\.\) \(or remove it from \.defer\(\.\.\.\)\)/)
   })
 
+  it('names foreign keys by their field in only()', () => {
+    const onlyTitle = 'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."publisher_id" FROM "shop_book"'
+    const authorIdOf = 'SELECT "shop_book"."id", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."id" = %s LIMIT 21'
+    const [finding] = findingsOf(unitOf(q(onlyTitle, [], { at: VIEW }), loopOf(3, authorIdOf)))
+    expect(finding.suggestion.code).toBe('Book.objects.only("title", "publisher", "author")')
+  })
+
   it('prefers the foreign key of a nearer parent over a deferred field of an older query', () => {
     const tagIds = 'SELECT "shop_tag"."id" FROM "shop_tag" WHERE "shop_tag"."name" LIKE %s'
     const profiles =

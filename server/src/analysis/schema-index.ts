@@ -34,6 +34,12 @@ export function indexSchema(schema: Schema | null | undefined): SchemaIndex | nu
   }
 }
 
+/** The model field stored in `column`: `author` for `author_id`, the column's own name otherwise. */
+export function fieldOfColumn(model: ModelInfo | null | undefined, column: string): string {
+  const fk = model?.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(r.column, column))
+  return fk ? fk.field : column
+}
+
 /** `shop.Book` → `Book`: the class name the user writes in code. */
 export function className(model: string): string {
   return model.slice(model.lastIndexOf('.') + 1)

@@ -8,7 +8,7 @@ import type { ParamValue, Suggestion, WireQuery } from '../protocol.js'
 import type { DetectContext, Orm } from './detect-context.js'
 import type { LoopFilter, LoopRelation, LoopStep } from './loop-relation.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
-import { className, same } from './schema-index.js'
+import { className, fieldOfColumn, same } from './schema-index.js'
 
 /** `shop/book_list.html:12 (rendered from shop/views.py:40)` or `shop/views.py:40`. */
 export function placeOf(query: WireQuery | null | undefined): string | null {
@@ -57,9 +57,10 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
   const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
   switch (relation.pattern) {
     case 'deferred': {
-      const field = relation.deferredColumn!
+      const field = fieldOfColumn(relation.target, relation.deferredColumn!)
       const pk = relation.target?.pk ?? 'id'
-      const fields = [...(relation.parentColumns ?? []).filter((c) => !same(c, pk)), field].map(quote).join(', ')
+      const loaded = (relation.parentColumns ?? []).filter((c) => !same(c, pk)).map((c) => fieldOfColumn(relation.target, c))
+      const fields = [...loaded, field].map(quote).join(', ')
       return {
         text: `Include "${field}" in .only(...) (or remove it from .defer(...)) on ${iterated}: the deferred field is fetched with its own query for each of the ${count} rows`,
         code: `${model}.objects.only(${fields})`,
@@ -237,10 +238,7 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
   const name = model ?? `"${table}"`
   const count = group.length
   const where = at(first.query)
-  const fieldOf = (column: string): string => {
-    const fk = modelInfo?.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(r.column, column))
-    return fk ? fk.field : column
-  }
+  const fieldOf = (column: string): string => fieldOfColumn(modelInfo, column)
   const keyIndex = shape.slots.findIndex((s) => (s.role === 'eq' || s.role === 'in') && s.column)
   const keyColumn = keyIndex >= 0 ? shape.slots[keyIndex].column!.column : (modelInfo?.pk ?? 'id')
   const isPk = same(keyColumn, modelInfo?.pk ?? 'id')
