@@ -13,7 +13,7 @@ from django.db import connection
 
 import querysight
 from querysight import _stack, config
-from querysight.recorder import Unit, current_unit, json_safe, uuid7
+from querysight.recorder import STACK, Unit, current_unit, json_safe, uuid7
 
 
 class Color(enum.IntEnum):
@@ -174,7 +174,7 @@ def test_classifies_each_code_object_once_and_skips_library_frames():
     assert len(_stack._cache) == classified
     assert _stack.kind_of(test_classifies_each_code_object_once_and_skips_library_frames.__code__) == "test_recorder.py"
     assert _stack.kind_of(pytest_pyfunc_call.__code__) == _stack._NOT_APP
-    assert [f[2] for f in unit.queries[0].stack] == ["test_classifies_each_code_object_once_and_skips_library_frames"]
+    assert [f[2] for f in unit.queries[0][STACK]] == ["test_classifies_each_code_object_once_and_skips_library_frames"]
 
 
 def test_truncates_sql_over_100_kb_and_flags_it(recorded):
@@ -224,9 +224,9 @@ def test_gives_each_call_of_a_helper_the_line_it_was_called_from():
     for _ in range(2):
         helper_making_a_query(unit)  # line A
         helper_making_a_query(unit)  # line B
-    lines = [q.stack[2][1] for q in unit.queries]
+    lines = [q[STACK][2][1] for q in unit.queries]
     assert lines[0] == lines[2] and lines[1] == lines[3] and lines[0] + 1 == lines[1]
-    assert [f[2] for f in unit.queries[0].stack[:2]] == ["query_here", "helper_making_a_query"]
+    assert [f[2] for f in unit.queries[0][STACK][:2]] == ["query_here", "helper_making_a_query"]
 
 
 def rows_of(unit):
@@ -249,5 +249,5 @@ def test_gives_a_generators_queries_the_caller_that_resumed_it():
     consume_here(gen)
     consume_there(gen)
     consume_here(gen)
-    callers = [[f[2] for f in q.stack][2] for q in unit.queries]
+    callers = [[f[2] for f in q[STACK]][2] for q in unit.queries]
     assert callers == ["consume_here", "consume_there", "consume_here"]

@@ -204,3 +204,17 @@ def test_exits_promptly_when_the_server_is_down(tmp_path):
 def test_backs_off_from_one_second_doubling_up_to_thirty():
     delays = transport.backoff(1.0, 30.0)
     assert [next(delays) for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_drops_units_when_the_waiting_queries_pass_their_limit(receiver):
+    config.configure(queue_queries=5)
+    receiver.mode = "hang"
+    transport.submit(finished_unit("first"))
+    until(lambda: receiver.attempts == 1, what="the worker to be stuck in the request")
+    for i in range(8):
+        transport.submit(finished_unit(f"queued{i}"))  # one query each
+    assert transport.transport.dropped == 4
+    receiver.mode = "ok"
+    receiver.release()
+    assert querysight.flush(5)
+    assert len(receiver.units()) == 5

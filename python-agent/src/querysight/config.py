@@ -43,6 +43,7 @@ class Settings:
     app_name: str | None = None
     # Transport tuning.
     queue_size: int = 1_000
+    queue_queries: int = 100_000  # queries in units waiting to be sent; past it new units are dropped
     batch_size: int = 200
     batch_interval: float = 0.1
     http_timeout: float = 5.0

@@ -104,7 +104,7 @@ def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
         return None
     if many:
         rows = params if isinstance(params, (list, tuple)) else list(params)
-        return [_copy_params(row, False, max_rows) for row in rows[:max_rows]]
+        return tuple(_copy_params(row, False, max_rows) for row in rows[:max_rows])
     if isinstance(params, (list, tuple)):
         return tuple(params)
     if isinstance(params, Mapping):
@@ -112,61 +112,44 @@ def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
     return (params,)
 
 
-class Query:
-    __slots__ = ("db", "duration_ms", "error", "many", "params", "sql", "stack", "start_ms", "template", "vendor")
+# A recorded query is a plain tuple of immutable values, indexed by these names. Tuples of atomic values are not
+# tracked by the garbage collector, so units waiting in the queue (while the server is down) cost it nothing.
+SQL, PARAMS, DB, VENDOR, START_MS, DURATION_MS, MANY, ERROR, STACK, TEMPLATE = range(10)
+Query = tuple  # (sql, params, db, vendor, start_ms, duration_ms, many, error, stack, template)
 
-    def __init__(
-        self,
-        sql: str,
-        params: Any,
-        db: str,
-        vendor: str,
-        start_ms: float,
-        duration_ms: float,
-        many: bool,
-        error: str | None,
-        stack: list[_stack.Frame],
-        template: tuple[str, int] | None,
-    ) -> None:
-        self.sql = sql
-        self.params = params
-        self.db = db
-        self.vendor = vendor
-        self.start_ms = start_ms
-        self.duration_ms = duration_ms
-        self.many = many
-        self.error = error
-        self.stack = stack
-        self.template = template
 
-    def to_wire(self, settings: config.Settings, frames: dict[_stack.Frame, dict[str, Any]]) -> dict[str, Any]:
-        sql = self.sql if isinstance(self.sql, str) else str(self.sql)
-        stack = []
-        for frame in self.stack:
-            wire = frames.get(frame)
-            if wire is None:
-                file, line, function = frame
-                wire = frames[frame] = {"file": _clip(file, 2000), "line": line, "function": _clip(function, 2000)}
-            stack.append(wire)
-        out: dict[str, Any] = {
-            "sql": sql,
-            "params": _wire_params(self.params, self.many, settings.max_param_length),
-            "db": _clip(str(self.db), 200),
-            "vendor": _clip(str(self.vendor), 200),
-            "start_ms": round(self.start_ms, 3),
-            "duration_ms": round(self.duration_ms, 3),
-            "many": self.many,
-            "error": self.error,
-            "callsite": stack[0] if stack else None,
-            "stack": stack,
-        }
-        if self.template is not None:
-            out["template"] = {"name": _clip(self.template[0], 2000), "line": self.template[1]}
-        limit = settings.max_sql_length
-        if len(sql) * 4 > limit and len(sql.encode("utf-8", "surrogatepass")) > limit:
-            out["sql"] = sql.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
-            out["sql_truncated"] = True
-        return out
+def query_to_wire(
+    query: tuple[Any, ...], settings: config.Settings, frames: dict[_stack.Frame, dict[str, Any]]
+) -> dict[str, Any]:
+    """The wire form of one recorded query; ``frames`` shares one dict per distinct frame across a unit."""
+    sql, params, db, vendor, start_ms, duration_ms, many, error, stack_frames, template = query
+    sql = sql if isinstance(sql, str) else str(sql)
+    stack = []
+    for frame in stack_frames:
+        wire = frames.get(frame)
+        if wire is None:
+            file, line, function = frame
+            wire = frames[frame] = {"file": _clip(file, 2000), "line": line, "function": _clip(function, 2000)}
+        stack.append(wire)
+    out: dict[str, Any] = {
+        "sql": sql,
+        "params": _wire_params(params, many, settings.max_param_length),
+        "db": _clip(str(db), 200),
+        "vendor": _clip(str(vendor), 200),
+        "start_ms": round(start_ms, 3),
+        "duration_ms": round(duration_ms, 3),
+        "many": many,
+        "error": error,
+        "callsite": stack[0] if stack else None,
+        "stack": stack,
+    }
+    if template is not None:
+        out["template"] = {"name": _clip(template[0], 2000), "line": template[1]}
+    limit = settings.max_sql_length
+    if len(sql) * 4 > limit and len(sql.encode("utf-8", "surrogatepass")) > limit:
+        out["sql"] = sql.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+        out["sql_truncated"] = True
+    return out
 
 
 def _wire_params(params: Any, many: bool, max_length: int) -> Any:
@@ -233,7 +216,7 @@ class Unit:
         self.view = view
         self.status: int | None = None
         self.meta: dict[str, Any] = dict(meta or {})
-        self.queries: list[Query] = []
+        self.queries: list[tuple[Any, ...]] = []
         self.dropped_queries = 0
         self.max_queries = self.settings.max_queries
         self.started_at = time.time() * 1000.0
@@ -262,7 +245,7 @@ class Unit:
         settings = self.settings
         stack, template, self._memo = _stack.capture(depth, settings.max_stack, self.task, self.task_thread, self._memo)
         self.queries.append(
-            Query(
+            (
                 sql,
                 _copy_params(params, many, settings.max_many_rows) if settings.capture_params else None,
                 db,
@@ -271,7 +254,7 @@ class Unit:
                 (end - start) * 1000.0,
                 bool(many),
                 describe_error(error) if error is not None else None,
-                stack,
+                tuple(stack),
                 template,
             )
         )
@@ -289,7 +272,7 @@ class Unit:
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
         for q in list(self.queries):
-            key = (q.db, q.sql, repr(q.params))
+            key = (q[DB], q[SQL], repr(q[PARAMS]))
             if key in seen:
                 repeats += 1
             else:
@@ -311,7 +294,7 @@ class Unit:
             "started_at": round(self.started_at, 3),
             "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
             "meta": _json_meta(self.meta, settings.max_param_length),
-            "queries": [q.to_wire(settings, frames) for q in list(self.queries)],
+            "queries": [query_to_wire(q, settings, frames) for q in list(self.queries)],
             "dropped_queries": self.dropped_queries,
         }
 

@@ -103,6 +103,7 @@ class Transport:
         self._wake = threading.Event()
         self._idle = threading.Condition(threading.Lock())
         self._pending = 0  # units submitted and neither delivered nor given up on
+        self._pending_queries = 0  # the queries those units hold (memory while the server is down)
         self.dropped = 0
         self.sent_batches = 0
         self.failed_attempts = 0
@@ -117,19 +118,28 @@ class Transport:
         """Hand a finished unit to the worker; never blocks and never touches the network."""
         if self._pid != os.getpid():  # a fork() that register_at_fork did not see (e.g. os.fork in C code)
             self._after_fork()
+        size = len(unit.queries)
         with self._idle:
-            self._pending += 1
+            full = self._pending_queries + size > config.current().queue_queries and self._pending > 0
+            if not full:
+                self._pending += 1
+                self._pending_queries += size
         try:
+            if full:
+                raise queue.Full
             self._queue.put_nowait(unit)
         except queue.Full:
             with self._idle:
-                self._pending -= 1
+                if not full:
+                    self._pending -= 1
+                    self._pending_queries -= size
                 self.dropped += 1
                 self._idle.notify_all()
             if self.dropped == 1:
                 _guard.logger.warning(
-                    "querysight: %d units are waiting to be sent to %s; dropping new ones until it answers",
-                    self._queue.maxsize,
+                    "querysight: %d units (%d queries) wait to be sent to %s; dropping new ones until it answers",
+                    self._pending,
+                    self._pending_queries,
                     config.current().server_url,
                 )
             return
@@ -232,6 +242,7 @@ class Transport:
             if self._generation == generation:
                 with self._idle:
                     self._pending -= len(batch)
+                    self._pending_queries -= sum(len(unit.queries) for unit in batch)
                     self._idle.notify_all()
 
     def _wait_backoff(self, delay: float, generation: int) -> None:
