@@ -1,0 +1,224 @@
+"""querysight.asgi.QuerySightMiddleware on a real FastAPI app with a sync SQLAlchemy engine (SQLite) and an async one
+(aiosqlite): one unit per HTTP request from sync and async endpoints, the header, the overlay rules, lifespan and
+websockets untouched, errors passing through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+import fastapi_shop
+import sa_models
+from conftest import Recorded
+from helpers import Receiver, until
+from querysight import config, transport
+from querysight.sqlalchemy import instrument
+from sa_support import fresh_app_info, get_json, seeded_sqlite, uninstrument
+
+__all__ = ["fresh_app_info"]
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fastapi") / "shop.sqlite3"
+    seeded_sqlite(path).dispose()
+    return path
+
+
+@pytest.fixture
+def engines(db_path: Path) -> Iterator[tuple[Any, Any]]:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{db_path}")
+    async_engine = create_async_engine(f"sqlite+aiosqlite:///{db_path}", poolclass=NullPool)
+    instrument(engine, name="sync", base=sa_models.Base)
+    instrument(async_engine, name="async")
+    yield engine, async_engine
+    uninstrument(engine)
+    uninstrument(async_engine)
+    engine.dispose()
+
+
+def make_app(engines: tuple[Any, Any], **options: Any) -> Any:
+    return fastapi_shop.create_app(*engines, **options)
+
+
+def overlay_tag(unit_id: str, url: str) -> bytes:
+    return f'<script src="{url}/overlay.js" data-unit="{unit_id}" async></script>'.encode()
+
+
+def test_a_sync_endpoint_records_its_queries_made_in_the_thread_pool(engines: Any, recorded: Recorded) -> None:
+    response = TestClient(make_app(engines)).get("/books/?page=2")
+
+    assert response.status_code == 200
+    unit = recorded.unit()
+    assert (unit["name"], unit["method"], unit["path"]) == ("GET /books/", "GET", "/books/?page=2")
+    assert (unit["route"], unit["view"], unit["status"]) == (
+        "/books/",
+        "fastapi_shop.create_app.<locals>.book_list",
+        200,
+    )
+    assert response.headers["X-QuerySight-Unit"] == unit["id"]
+    queries = unit["queries"]
+    assert len(queries) == 1 + sa_models.AUTHORS
+    assert {q["db"] for q in queries} == {"sync"}
+    assert queries[0]["callsite"]["function"] == "titles_with_authors"
+    assert [f["function"] for f in queries[0]["stack"]][:2] == ["titles_with_authors", "book_list"]
+
+
+def test_an_async_endpoint_records_async_session_queries_with_the_endpoint_as_call_site(
+    engines: Any, recorded: Recorded
+) -> None:
+    response = TestClient(make_app(engines)).get("/async/books/")
+
+    assert len(response.json()) == sa_models.AUTHORS * sa_models.BOOKS_PER_AUTHOR
+    unit = recorded.unit()
+    assert (unit["route"], unit["view"]) == ("/async/books/", "fastapi_shop.create_app.<locals>.async_book_list")
+    queries = unit["queries"]
+    assert len(queries) == 1 + sa_models.AUTHORS
+    assert {q["db"] for q in queries} == {"async"}
+    assert {(q["callsite"]["file"], q["callsite"]["function"]) for q in queries[1:]} == {
+        ("fastapi_shop.py", "<listcomp>")
+    }
+    assert [q["params"] for q in queries[1:]] == [[1], [2], [3], [4]]
+
+
+def test_routes_are_recorded_as_their_path_patterns_with_their_status(engines: Any, recorded: Recorded) -> None:
+    client = TestClient(make_app(engines))
+    assert client.get("/books/3").json() == {"title": "Book 1.0"}
+    assert client.get("/books/999").status_code == 404
+    assert client.get("/api/items/7").json() == {"item": "7"}
+    assert client.get("/nowhere/").status_code == 404
+
+    found, missing, mounted, unknown = recorded.units()
+    assert (found["route"], found["status"], found["name"]) == ("/books/{book_id}", 200, "GET /books/3")
+    assert (missing["route"], missing["status"]) == ("/books/{book_id}", 404)
+    assert (mounted["route"], mounted["status"]) == ("/api/items/{item_id}", 200)
+    assert (unknown["route"], unknown["status"]) == (None, 404)
+
+
+def test_the_app_is_described_as_fastapi_with_its_schema(engines: Any, recorded: Recorded) -> None:
+    TestClient(make_app(engines), base_url="http://api.test:8000").get("/books/1")
+
+    [batch] = recorded.batches()
+    assert batch["app"]["framework"] == "fastapi"
+    assert batch["app"]["origin"] == "http://api.test:8000"
+    assert "sa_models.Author" in {m["model"] for m in batch["schema"]["models"]}
+
+
+def test_wrapping_the_app_from_outside_works_the_same(engines: Any, recorded: Recorded) -> None:
+    response = TestClient(make_app(engines, wrap=True)).get("/books/2")
+
+    unit = recorded.unit()
+    assert response.headers["X-QuerySight-Unit"] == unit["id"]
+    assert (unit["route"], unit["status"], len(unit["queries"])) == ("/books/{book_id}", 200, 1)
+    assert transport.app.framework == "fastapi"
+
+
+def test_the_overlay_goes_into_complete_html_with_a_fixed_content_length(engines: Any, receiver: Receiver) -> None:
+    config.configure(overlay=True)
+    client = TestClient(make_app(engines))
+
+    for path, ending in [("/books/", b"</ul></body></html>"), ("/chunked/", b"chunks</body></html>")]:
+        response = client.get(path)
+        unit_id = response.headers["X-QuerySight-Unit"]
+        assert response.content.endswith(overlay_tag(unit_id, receiver.url) + b"</body></html>"), path
+        assert ending.replace(b"</body></html>", b"") in response.content
+        assert int(response.headers["content-length"]) == len(response.content)
+
+
+@pytest.mark.parametrize(("path", "why"), [("/stream/", "a streamed body"), ("/books/1", "JSON")])
+def test_the_overlay_leaves_other_responses_untouched(engines: Any, receiver: Receiver, path: str, why: str) -> None:
+    config.configure(overlay=True)
+    response = TestClient(make_app(engines)).get(path)
+
+    assert b"overlay.js" not in response.content, why
+    assert response.headers["X-QuerySight-Unit"]
+
+
+def test_the_overlay_follows_the_app_debug_flag_by_default(engines: Any, receiver: Receiver) -> None:
+    with_overlay = TestClient(make_app(engines, debug=True)).get("/books/").content
+    config.invalidate()
+    without = TestClient(make_app(engines, debug=False)).get("/books/").content
+
+    assert b"/overlay.js" in with_overlay
+    assert b"/overlay.js" not in without
+
+
+def test_an_exception_of_the_app_passes_through_unchanged_and_the_unit_still_finishes(
+    engines: Any, recorded: Recorded
+) -> None:
+    with pytest.raises(OperationalError, match="no such table: no_such_table"):
+        TestClient(make_app(engines)).get("/broken/")
+
+    unit = recorded.unit()
+    assert (unit["route"], unit["status"]) == ("/broken/", 500)
+    [query] = unit["queries"]
+    assert (query["db"], query["callsite"]["function"]) == ("async", "broken")
+    assert "no such table: no_such_table" in query["error"]
+
+
+def test_a_500_answered_to_the_client_is_recorded_with_its_status(engines: Any, recorded: Recorded) -> None:
+    response = TestClient(make_app(engines), raise_server_exceptions=False).get("/broken/")
+
+    assert response.status_code == 500
+    assert recorded.unit()["status"] == 500
+
+
+def test_lifespan_and_websockets_pass_through_and_are_not_recorded(engines: Any, recorded: Recorded) -> None:
+    app = make_app(engines)
+    with TestClient(app) as client:
+        assert app.state.events == ["startup"]
+        with client.websocket_connect("/ws") as ws:
+            ws.send_text("ping")
+            assert ws.receive_text() == "ping"
+        client.get("/books/1")
+    assert app.state.events == ["startup", "shutdown"]
+
+    assert [u["name"] for u in recorded.units()] == ["GET /books/1"]
+
+
+def test_queries_of_background_tasks_belong_to_the_request(engines: Any, recorded: Recorded) -> None:
+    assert TestClient(make_app(engines)).post("/visits/").json() == {"ok": True}
+
+    unit = recorded.unit()
+    assert (unit["name"], unit["status"]) == ("POST /visits/", 200)
+    assert [q["sql"] for q in unit["queries"]] == ["SELECT count(*) FROM books"]
+
+
+def test_ignored_paths_are_not_recorded(engines: Any, recorded: Recorded) -> None:
+    config.configure(ignore_paths=["/api/", "/books/*"])
+    client = TestClient(make_app(engines))
+    assert "X-QuerySight-Unit" not in client.get("/api/items/1").headers
+    assert "X-QuerySight-Unit" not in client.get("/books/1").headers
+    client.get("/async/books/")
+
+    assert [u["name"] for u in recorded.units()] == ["GET /async/books/"]
+
+
+def test_nothing_is_recorded_when_querysight_is_off(engines: Any) -> None:
+    response = TestClient(make_app(engines)).get("/books/1")
+
+    assert response.status_code == 200
+    assert "X-QuerySight-Unit" not in response.headers
+    assert transport.flush(1.0)
+    assert transport.transport.sent_batches == 0
+
+
+def test_the_server_finds_the_n_plus_one_of_an_async_endpoint(engines: Any, querysight_server: str) -> None:
+    config.configure(url=querysight_server, batch_interval=0.02)
+    unit_id = TestClient(make_app(engines)).get("/async/books/").headers["X-QuerySight-Unit"]
+    assert transport.flush(10.0)
+
+    unit = until(lambda: get_json(f"{querysight_server}/api/v1/units/{unit_id}")["unit"], what="the unit")
+    [finding] = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    assert finding["count"] == sa_models.AUTHORS
+    assert finding["suggestion"]["code"] == "select(Book).options(joinedload(Book.author))"
+    assert unit["route"] == "/async/books/"
