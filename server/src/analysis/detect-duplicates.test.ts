@@ -50,6 +50,7 @@ describe('duplicates', () => {
     const loop = times(6, (i) => q(AUTHOR_BY_ID, [(i % 2) + 1], { at: site('shop/views.py', 42) }))
     const findings = findingsOf(unitOf(q(BOOKS, [], { at: site('shop/views.py', 40) }), loop))
     expect(findings.map((f) => f.kind)).toEqual(['n_plus_one'])
+    expect(findings[0].suggestion.text).toContain('(4 of the 6 queries repeat a key the loop already fetched)')
   })
 
   it('reports a repeat that spans an N+1 loop and another place, with every copy', () => {

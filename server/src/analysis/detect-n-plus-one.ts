@@ -4,7 +4,7 @@
  * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not.
  * @module
  */
-import type { Finding } from '../protocol.js'
+import type { Finding, Suggestion } from '../protocol.js'
 import { groupBy, loopSeverity, wastedMs, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import type { QueryFacts } from './query-facts.js'
@@ -36,10 +36,18 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
       callsite: first.query.callsite ?? null,
       template: first.query.template ?? null,
       trigger_index: relation.triggerIndex,
-      suggestion: suggestLoop(relation, first, group.length, ctx),
+      suggestion: withRepeats(suggestLoop(relation, first, group.length, ctx), group),
     })
   }
   return findings
+}
+
+/** Exact repeats inside the loop are not reported as duplicates of their own; the N+1 says how many there are. */
+function withRepeats(suggestion: Suggestion, group: QueryFacts[]): Suggestion {
+  const distinct = new Set(group.map((f) => `${f.query.sql}\0${JSON.stringify(f.query.params)}`))
+  const repeats = group[0].query.params === null ? 0 : group.length - distinct.size
+  if (repeats === 0) return suggestion
+  return { ...suggestion, text: `${suggestion.text} (${repeats} of the ${group.length} queries repeat a key the loop already fetched)` }
 }
 
 /**
