@@ -115,17 +115,42 @@ const send = (url: string, from: number, count: number) =>
 
 console.log(`units of 50–500 queries (average ${avgQueriesPerUnit.toFixed(0)}), ${UNITS_PER_BATCH} units a batch, ~${mb(bodies[0].length)} MiB a batch`)
 
-/** Inserts the analysed units' rows straight into a fresh database of the server's schema, timed, JSON pre-serialized. */
+/**
+ * Inserts the rows the store writes for the analysed units (the unit row with its JSON, its fingerprints, one row per
+ * fingerprint and call site) straight into a fresh database of the server's schema, one transaction a batch, timed
+ * with the JSON already serialized and the rows already built.
+ */
 function rawInserts(analysed: Unit[][], file: string) {
   const db = new Database(file)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   for (const migration of MIGRATIONS) db.exec(migration)
-  const insert = db.prepare(`INSERT INTO units (id, app, kind, name, method, path, route, status, started_at, duration_ms, queries, db_ms, duplicates, n_plus_one, findings, severity,
+  const insertUnit = db.prepare(`INSERT INTO units (id, app, kind, name, method, path, route, status, started_at, duration_ms, queries, db_ms, duplicates, n_plus_one, findings, severity,
     has_n_plus_one, has_duplicate, has_repeated_write, has_slow_query, unit_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, ?)`)
-  const rows = analysed.map((units) => units.map((u) => [u.id, u.app, u.kind, u.name, u.method, u.path, u.route, u.status, u.started_at, u.duration_ms, u.summary.queries, u.summary.db_ms, u.summary.duplicates, u.summary.n_plus_one, u.summary.findings, u.summary.severity, JSON.stringify(u)]))
-  const insertBatch = db.transaction((batch: unknown[][], suffix: string) => {
-    for (const row of batch) insert.run(`${row[0]}-${suffix}`, ...row.slice(1))
+  const insertFingerprint = db.prepare('INSERT OR IGNORE INTO fingerprints (id, sql) VALUES (?, ?)')
+  const insertSite = db.prepare('INSERT INTO fingerprint_sites (fingerprint, unit_seq, unit_name, route, file, line, function, queries, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+  const rows = analysed.map((units) =>
+    units.map((u) => {
+      const sites = new Map<string, unknown[]>()
+      for (const q of u.queries) {
+        const key = `${q.fingerprint}\0${q.callsite?.file}\0${q.callsite?.line}`
+        const site = sites.get(key)
+        if (site) (site[7] as number)++
+        else sites.set(key, [q.fingerprint, 0, u.name, u.route, q.callsite?.file ?? null, q.callsite?.line ?? null, q.callsite?.function ?? null, 1, u.started_at])
+      }
+      return {
+        unit: [u.id, u.app, u.kind, u.name, u.method, u.path, u.route, u.status, u.started_at, u.duration_ms, u.summary.queries, u.summary.db_ms, u.summary.duplicates, u.summary.n_plus_one, u.summary.findings, u.summary.severity, JSON.stringify(u)],
+        fingerprints: Object.entries(u.fingerprints),
+        sites: [...sites.values()],
+      }
+    }),
+  )
+  const insertBatch = db.transaction((batch: typeof rows[number], suffix: string) => {
+    for (const row of batch) {
+      const seq = insertUnit.run(`${row.unit[0]}-${suffix}`, ...row.unit.slice(1)).lastInsertRowid
+      for (const [id, sql] of row.fingerprints) insertFingerprint.run(id, sql)
+      for (const site of row.sites) insertSite.run(site[0], seq, ...site.slice(2))
+    }
   })
   let rawQueries = 0
   const rawStart = performance.now()
@@ -155,6 +180,10 @@ try {
   let parseMs = 0
   let analyseMs = 0
   let analysed: Unit[][] | null = []
+  for (let b = 0; b < 2; b++) {
+    const payload = parseIngestPayload(JSON.parse(bodyFor(1_500_000 + b))) // warm-up
+    for (const unit of payload.units) JSON.stringify(analyseUnit(unit, { app: payload.app, schema: payload.schema ?? null }))
+  }
   for (let b = 0; b < TEMPLATE_BATCHES; b++) {
     const body = bodyFor(2_000_000 + b)
     let t = performance.now()
@@ -164,9 +193,16 @@ try {
     analysed.push(payload.units.map((unit) => analyseUnit(unit, { app: payload.app, schema: payload.schema ?? null })))
     analyseMs += performance.now() - t
   }
+  let stringifyMs = 0
+  for (const units of analysed) {
+    const t = performance.now()
+    for (const unit of units) JSON.stringify(unit)
+    stringifyMs += performance.now() - t
+  }
   const stageQueries = queriesPerTemplate.reduce((a, b) => a + b, 0)
   console.log(`  JSON.parse + validate alone      ${fmt(stageQueries / (parseMs / 1000))} queries/s`)
   console.log(`  analyse alone                    ${fmt(stageQueries / (analyseMs / 1000))} queries/s`)
+  console.log(`  JSON.stringify of analysed units ${fmt(stageQueries / (stringifyMs / 1000))} queries/s`)
 
   // 3. Raw better-sqlite3: the same unit rows (summary columns + unit JSON) into the same schema, one transaction a batch.
   const { rawMs, rawQueries } = rawInserts(analysed, join(dir, 'raw.db'))
@@ -175,7 +211,8 @@ try {
   const ratio = httpRate / rawRate
   console.log(`raw better-sqlite3 inserts         ${fmt(rawRate)} queries/s  (same rows, JSON pre-serialized)`)
   console.log(`server / raw                       ${ratio.toFixed(3)}`)
-  console.log(`time per batch: parse ${((parseMs / TEMPLATE_BATCHES / httpMs) * TIMED_BATCHES * 100).toFixed(0)}%, analyse ${((analyseMs / TEMPLATE_BATCHES / httpMs) * TIMED_BATCHES * 100).toFixed(0)}%, raw insert ${((rawMs / httpMs) * 100).toFixed(0)}% of the HTTP path`)
+  const share = (ms: number) => `${(((ms / TEMPLATE_BATCHES) * TIMED_BATCHES * 100) / httpMs).toFixed(0)}%`
+  console.log(`share of the HTTP path: parse ${share(parseMs)}, analyse ${share(analyseMs)}, stringify ${share(stringifyMs)}, raw insert ${((rawMs / httpMs) * 100).toFixed(0)}%; the rest is HTTP, body reading and GC`)
 
   // 4. Memory under sustained load: keep ingesting; retention (here 2,000 units) keeps the store and the heap bounded.
   await server.close()
@@ -200,6 +237,7 @@ try {
         { metric: 'raw better-sqlite3 inserts, same rows', value: rawRate, unit: 'queries/s' },
         { metric: 'parse + validate alone', value: stageQueries / (parseMs / 1000), unit: 'queries/s' },
         { metric: 'analyse alone', value: stageQueries / (analyseMs / 1000), unit: 'queries/s' },
+        { metric: 'JSON.stringify of analysed units alone', value: stageQueries / (stringifyMs / 1000), unit: 'queries/s' },
         { metric: `server RSS after ${fmt(full.queries)} queries`, value: full.rss / (1 << 20), unit: 'MiB', ratio: full.rss / half.rss, note: `ratio to RSS after ${fmt(half.queries)} queries (retention 2,000 units)` },
         { metric: `server heap after ${fmt(full.queries)} queries`, value: full.heap / (1 << 20), unit: 'MiB', ratio: full.heap / half.heap, note: `ratio to heap after ${fmt(half.queries)} queries` },
       ],
