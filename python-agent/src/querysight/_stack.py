@@ -319,6 +319,11 @@ def _resume(
 ) -> tuple[list[Frame], tuple[str, int] | None, Memo]:
     """Finish a walk that reached a frame the previous walk saw at index ``at``."""
     here = len(frames)
+    if here == 0 and at == 0 and not templates:
+        # The common case (the next query of a loop in the same function): the same stack but the first line.
+        frames = [(kind, frame.f_lineno, frame.f_code.co_name), *memo.frames[1:]]
+        template = _template_of(memo.templates[0][1]) if memo.templates else None
+        return frames, template, Memo(frames, memo.positions, memo.templates)
     positions[frame] = here
     frames.append((kind, frame.f_lineno, frame.f_code.co_name))
     frames.extend(memo.frames[at + 1 :])

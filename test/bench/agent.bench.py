@@ -1,0 +1,215 @@
+"""Agent overhead: a Django view making 200 primary-key lookups on SQLite, timed side by side in one run.
+
+Variants, interleaved request by request so machine noise hits them all alike:
+- plain: the same view with no querysight at all (no middleware, no execute wrapper);
+- agent, server up: QuerySightMiddleware sending to a real querysight server (node dist/cli.js serve);
+- agent, server down: the same, pointed at a port where nothing listens;
+- full stacks: a django-debug-toolbar-style recorder that keeps traceback.extract_stack() for every query.
+
+Figures: the median request time of each variant and its ratio to plain, plus the request thread's own CPU time
+(time.thread_time), which leaves out the agent's background thread and the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python-agent" / "tests"))
+for name in [n for n in os.environ if n.startswith("QUERYSIGHT_")]:
+    del os.environ[name]
+os.environ["DJANGO_SETTINGS_MODULE"] = "djangoapp.settings"
+
+import django
+from django.conf import settings
+
+django.setup()
+settings.DEBUG = False  # as in production-like timing: no CursorDebugWrapper
+
+import querysight
+from django.db import connection
+from django.test import Client
+from django.test.utils import override_settings, setup_databases
+from djangoapp.shop.seed import seed
+from querysight import config
+from querysight.django import _execute_wrapper
+
+QUERIES = 200
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
+PATH = f"/many/{QUERIES}/"
+
+
+def start_server() -> tuple[subprocess.Popen[str] | None, str | None]:
+    cli, node = ROOT / "dist" / "cli.js", shutil.which("node")
+    if not cli.exists() or node is None:
+        return None, None
+    proc = subprocess.Popen(
+        [node, str(cli), "serve", "--port", "0", "--db", ":memory:"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if " listening on " not in line:
+        proc.kill()
+        return None, None
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+class FullStackRecorder:
+    """What django-debug-toolbar's SQL panel does per query: time it and keep the whole stack with source lines."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, object, float, list[traceback.FrameSummary]]] = []
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.queries.append(
+                (sql, params, time.perf_counter() - start, traceback.extract_stack())
+            )
+
+
+def timed(client: Client) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.thread_time()
+    response = client.get(PATH)
+    assert response.status_code == 200, response.status_code
+    return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def sender_cost(client: Client) -> float:
+    """CPU seconds the sender thread spends on one such request's unit: wire form, JSON, gzip."""
+    import gzip
+
+    from querysight import transport
+
+    sent: list[querysight.Unit] = []
+    original = transport.transport.submit
+    transport.transport.submit = sent.append  # type: ignore[method-assign]
+    try:
+        client.get(PATH)
+    finally:
+        transport.transport.submit = original  # type: ignore[method-assign]
+    (unit,) = sent
+    start = time.process_time()
+    for _ in range(20):
+        for body in transport._bodies({"units": [unit.to_wire()]}, 15 * 1024 * 1024):
+            gzip.compress(body, compresslevel=5)
+    return (time.process_time() - start) / 20
+
+
+def main() -> None:
+    setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    seed()
+    server, url = start_server()
+    down_url = "http://127.0.0.1:9"
+    wrappers = connection.execute_wrappers
+    plain_mw = [m for m in settings.MIDDLEWARE if "querysight" not in m]
+
+    def plain() -> tuple[float, float]:
+        wrappers[:] = []
+        with override_settings(MIDDLEWARE=plain_mw):
+            return timed(plain_client)
+
+    def agent(target: str) -> tuple[float, float]:
+        config.configure(url=target, enabled=True, console=False, overlay=False)
+        wrappers[:] = [_execute_wrapper]
+        return timed(agent_client)
+
+    recorder = FullStackRecorder()
+
+    def full_stacks() -> tuple[float, float]:
+        wrappers[:] = [recorder]
+        recorder.queries.clear()
+        with override_settings(MIDDLEWARE=plain_mw):
+            return timed(plain_client)
+
+    with override_settings(MIDDLEWARE=plain_mw):
+        plain_client = Client()
+    config.configure(url=url or down_url, enabled=True, console=False, overlay=False)
+    agent_client = Client()
+    variants = {
+        "plain": plain,
+        "agent, server down": lambda: agent(down_url),
+        "full stacks": full_stacks,
+    }
+    if url:
+        variants["agent, server up"] = lambda: agent(url)
+    for run in variants.values():  # warm up: imports, caches, first connections
+        for _ in range(5):
+            run()
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(ROUNDS):
+        for name, run in variants.items():
+            samples[name].append(run())
+    wrappers[:] = [_execute_wrapper]
+    sender = sender_cost(agent_client)
+    querysight.flush(5)
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=10)
+
+    base_wall = statistics.median(s[0] for s in samples["plain"])
+    base_cpu = statistics.median(s[1] for s in samples["plain"])
+    rows = []
+    print(
+        f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant, interleaved"
+    )
+    for name in ["plain", "agent, server up", "agent, server down", "full stacks"]:
+        if name not in samples:
+            print(
+                f"  {name:20s} skipped: the server is not built (node server/build.mjs)"
+            )
+            continue
+        wall = statistics.median(s[0] for s in samples[name])
+        cpu = statistics.median(s[1] for s in samples[name])
+        per_query_us = (wall - base_wall) / QUERIES * 1e6
+        print(
+            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}"
+            f"  (request thread CPU x{cpu / base_cpu:.3f}; {per_query_us:+.1f} µs per query)"
+        )
+        rows.append(
+            {
+                "metric": f"request, {name}",
+                "value": round(wall * 1e3, 3),
+                "unit": "ms",
+                "ratio": round(wall / base_wall, 3),
+            }
+        )
+        if name != "plain":
+            rows.append(
+                {
+                    "metric": f"request thread CPU, {name}",
+                    "value": round(cpu * 1e3, 3),
+                    "unit": "ms",
+                    "ratio": round(cpu / base_cpu, 3),
+                    "note": "excludes the agent's sender thread",
+                }
+            )
+    print(
+        f"  sender thread CPU per request (wire form, JSON, gzip): {sender * 1e3:.2f} ms"
+    )
+    rows.append(
+        {
+            "metric": "sender thread CPU per request",
+            "value": round(sender * 1e3, 3),
+            "unit": "ms",
+        }
+    )
+    print("BENCH_JSON " + json.dumps({"rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
