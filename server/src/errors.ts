@@ -91,3 +91,10 @@ export class DatabaseVersionError extends Error {
     super(`${path} has schema version ${found} but this querysight knows only up to ${known}; upgrade querysight or start with --db <other file>`)
   }
 }
+
+/** The database file cannot be created or opened. */
+export class DatabaseOpenError extends Error {
+  constructor(path: string, reason: string) {
+    super(`cannot open the database ${path} (${reason}); pass a writable --db <file>, or --db :memory: to keep nothing`)
+  }
+}

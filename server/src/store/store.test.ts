@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -198,6 +198,12 @@ describe('the SQLite store', () => {
     expect(store.fingerprint('aaaaaaaaaaaaaaaa')).toBeNull()
     expect(store.latestSchema('bookshop')).toEqual({ models: [] })
     expect(store.isKnownOrigin('http://127.0.0.1:8000')).toBe(true)
+  })
+
+  it('says how to fix a database it cannot open', () => {
+    const file = join(dir, 'not-a-db')
+    writeFileSync(file, 'this is not SQLite, just text that is long enough to look like a header'.repeat(100))
+    expect(() => createStore({ path: file })).toThrow(/cannot open the database .*not-a-db.*--db :memory:/)
   })
 
   it('keeps the latest schema of each app, and the previous one when a batch sends none', () => {

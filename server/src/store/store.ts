@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { InvalidQueryError } from '../errors.js'
+import { DatabaseOpenError, DatabaseVersionError, InvalidQueryError } from '../errors.js'
 import type { AppInfo, FindingKind, FingerprintInfo, RouteStats, Schema, Unit, UnitKind, UnitSummary, UnitsPage } from '../protocol.js'
 import { migrate } from './migrations.js'
 
@@ -135,15 +135,29 @@ function percentile(sorted: number[], p: number): number {
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (ch) => `\\${ch}`)
 
+function openDatabase(path: string): Database.Database {
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    return new Database(path)
+  } catch (err) {
+    throw new DatabaseOpenError(path, (err as Error).message)
+  }
+}
+
 export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }: StoreOptions = {}): Store {
   if (!Number.isInteger(maxUnits) || maxUnits < 1) throw new RangeError(`maxUnits must be a positive integer, got ${maxUnits}; use --max-units 10000`)
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const db = new Database(path)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = NORMAL')
-  db.pragma('foreign_keys = ON')
-  db.pragma('busy_timeout = 5000')
-  migrate(db, { path })
+  const db = openDatabase(path)
+  try {
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = NORMAL')
+    db.pragma('foreign_keys = ON')
+    db.pragma('busy_timeout = 5000')
+    migrate(db, { path })
+  } catch (err) {
+    db.close()
+    if (err instanceof DatabaseVersionError) throw err
+    throw new DatabaseOpenError(path, (err as Error).message)
+  }
 
   const statements = {
     insertUnit: db.prepare(`INSERT OR IGNORE INTO units (id, app, kind, name, method, path, route, status, started_at, duration_ms,
