@@ -198,21 +198,6 @@ def _greenlet_caller_frames() -> list[FrameType]:
     return frames
 
 
-def _greenlet_caller_frames() -> list[FrameType]:
-    """The stack of the greenlet that switched into the current one, innermost first. SQLAlchemy's asyncio bridge
-    runs the sync ORM in a child greenlet whose own stack ends there; the code that awaited the query (the
-    application's coroutine) is suspended on the parent's stack."""
-    import greenlet
-
-    parent = greenlet.getcurrent().parent
-    frame = parent.gr_frame if parent is not None else None
-    frames: list[FrameType] = []
-    while frame is not None and len(frames) < _MAX_WALK:
-        frames.append(frame)
-        frame = frame.f_back
-    return frames
-
-
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
     node = frame.f_locals.get("self")
     token = getattr(node, "token", None)
