@@ -224,12 +224,15 @@ def test_prints_the_console_line_with_duplicates_and_the_link(client, receiver, 
     assert err.strip().endswith(f"{receiver.url}/#/units/{unit_id}")
 
 
-def test_reports_the_origin_of_the_first_request(client, receiver):
+def test_reports_the_origin_the_pages_are_served_from(client, receiver):
     client.get("/books/1/")
     querysight.flush(5)
     assert receiver.requests[0].body["app"]["origin"] == "http://testserver"
     assert receiver.requests[0].body["app"]["name"] == "shoptests"
     assert receiver.requests[0].body["app"]["framework"] == "django"
+    client.get("/books/1/", headers={"host": "localhost:8000"})
+    querysight.flush(5)
+    assert receiver.requests[-1].body["app"]["origin"] == "http://localhost:8000"
 
 
 def test_records_queries_on_connections_opened_mid_request_in_other_threads(client, recorded):

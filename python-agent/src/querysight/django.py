@@ -35,6 +35,7 @@ from .recorder import Unit, current_unit
 __all__ = ["QuerySightAppConfig", "QuerySightMiddleware", "build_schema", "instrument"]
 
 _instrument_lock = threading.Lock()
+_NOT_SEEN = object()
 _signal_connected = False
 
 
@@ -261,6 +262,7 @@ class QuerySightMiddleware:
         from django.core.exceptions import MiddlewareNotUsed
 
         self.get_response = get_response
+        self._last_host: object = _NOT_SEEN
         from asgiref.sync import iscoroutinefunction
 
         self.is_async = iscoroutinefunction(get_response)
@@ -320,8 +322,10 @@ class QuerySightMiddleware:
             if _ignored(path, settings.ignore_paths):
                 return None
             instrument_existing_connections()
-            if transport.app.origin is None:
-                transport.app.origin = _origin(request)
+            raw_host = request.META.get("HTTP_HOST")
+            if raw_host != self._last_host:  # the page origin the overlay runs on; the server allows it for CORS
+                self._last_host = raw_host
+                transport.app.origin = _origin(request) or transport.app.origin
             return Unit(
                 "request",
                 f"{request.method} {path}",
