@@ -137,6 +137,8 @@ def test_stays_off_without_a_url_an_output_or_the_flag(pytester):
         """
     )
     run(pytester, "--strict-markers").assert_outcomes(passed=2)
+    # The flag alone turns it on; the conftest keeps its units away from any real server on the default port.
+    pytester.makeconftest("import querysight\nquerysight.configure(url='http://127.0.0.1:9', exit_flush_timeout=0.1)")
     run(pytester, "--querysight").assert_outcomes(passed=1, failed=1)
 
 
