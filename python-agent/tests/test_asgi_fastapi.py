@@ -18,7 +18,7 @@ import fastapi_shop
 import sa_models
 from conftest import Recorded
 from helpers import Receiver, until
-from querysight import config, transport
+from querysight import _guard, config, transport
 from querysight.sqlalchemy import instrument
 from sa_support import fresh_app_info, get_json, seeded_sqlite, uninstrument
 
@@ -222,3 +222,22 @@ def test_the_server_finds_the_n_plus_one_of_an_async_endpoint(engines: Any, quer
     assert finding["count"] == sa_models.AUTHORS
     assert finding["suggestion"]["code"] == "select(Book).options(joinedload(Book.author))"
     assert unit["route"] == "/async/books/"
+
+
+def test_the_app_answers_unchanged_when_the_agent_fails_inside(
+    engines: Any, recorded: Recorded, monkeypatch: pytest.MonkeyPatch, swallow_internal_errors: list[Any]
+) -> None:
+    from querysight.recorder import Unit
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected agent failure")
+
+    client = TestClient(make_app(engines))
+    monkeypatch.setattr(Unit, "record", broken)
+    recorded_response = client.get("/async/books/")
+    monkeypatch.setattr(Unit, "__init__", broken)
+    unrecorded_response = client.get("/async/books/")
+
+    assert recorded_response.status_code == unrecorded_response.status_code == 200
+    assert recorded_response.json() == unrecorded_response.json()
+    assert {what for what, _ in _guard.swallowed()} == {"record a query", "start a request unit"}

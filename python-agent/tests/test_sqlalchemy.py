@@ -21,7 +21,7 @@ import querysight
 import sa_models
 from conftest import Recorded
 from helpers import read_ndjson
-from querysight import config, transport
+from querysight import _guard, config, transport
 from querysight.sqlalchemy import build_schema, instrument
 from sa_models import Author, Book, Tag
 from sa_support import fresh_app_info, seeded_sqlite, uninstrument
@@ -370,3 +370,23 @@ def test_postgresql_queries_carry_vendor_database_named_params_and_errors(pg_url
     inserts = [q for q in second["queries"] if q["sql"].startswith("INSERT INTO tags")]
     assert len(inserts) == 1
     assert inserts[0]["params"] in ([{"name": "pg1"}, {"name": "pg2"}], {"name__0": "pg1", "name__1": "pg2"})
+
+
+def test_the_app_gets_its_rows_and_its_exceptions_unchanged_when_recording_fails(
+    engine: Any, recorded: Recorded, monkeypatch: pytest.MonkeyPatch, swallow_internal_errors: list[Any]
+) -> None:
+    from querysight.recorder import Unit
+
+    def broken_record(self: Unit, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected recorder failure")
+
+    monkeypatch.setattr(Unit, "record", broken_record)
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("broken recorder"):
+        assert session.get(Author, 2).name == "Author 1"
+        session.add(Author(name="Author 0"))
+        with pytest.raises(IntegrityError, match="UNIQUE constraint failed"):
+            session.flush()
+
+    assert {what for what, _ in _guard.swallowed()} == {"record a query", "record a failed query"}
+    assert recorded.unit()["queries"] == []

@@ -15,7 +15,7 @@ import flask_shop
 import sa_models
 from conftest import Recorded
 from helpers import Receiver, until
-from querysight import config, transport
+from querysight import _guard, config, transport
 from querysight.sqlalchemy import instrument
 from querysight.wsgi import QuerySightMiddleware
 from sa_support import fresh_app_info, get_json, seeded_sqlite, uninstrument
@@ -249,3 +249,22 @@ def test_the_server_finds_the_n_plus_one_of_a_flask_request_and_suggests_an_eage
     forward = finding(books_id)
     assert forward["count"] == sa_models.AUTHORS
     assert forward["suggestion"]["code"] == "select(Book).options(joinedload(Book.author))"
+
+
+def test_the_app_answers_unchanged_when_the_agent_fails_inside(
+    app: Flask, recorded: Recorded, monkeypatch: pytest.MonkeyPatch, swallow_internal_errors: list[Any]
+) -> None:
+    from querysight.recorder import Unit
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected agent failure")
+
+    client = app.test_client()
+    monkeypatch.setattr(Unit, "record", broken)
+    recorded_response = client.get("/books/", buffered=True)
+    monkeypatch.setattr(Unit, "__init__", broken)
+    unrecorded_response = client.get("/books/", buffered=True)
+
+    assert recorded_response.status_code == unrecorded_response.status_code == 200
+    assert recorded_response.get_data() == unrecorded_response.get_data()
+    assert {what for what, _ in _guard.swallowed()} == {"record a query", "start a request unit"}

@@ -107,13 +107,15 @@ def _after_cursor_execute(
     unit = current_unit.get()
     if unit is None:
         return
-    with _guard.guard("record a query"):
+    try:
         start = _starts.pop(id(conn if context is None else context), None)
         if start is None:
             return
         db, vendor = _describe.get(conn.dialect) or ("default", conn.dialect.name)
         many = executemany and getattr(context, "execute_style", None) is not _INSERTMANYVALUES
-        unit.record(statement, parameters, many, db, vendor, start, end, None, depth=2)
+        unit.record(statement, parameters, many, db, vendor, start, end, None, depth=1)
+    except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
+        _guard.failed("record a query", exc)
 
 
 def _handle_error(ctx: Any) -> None:
