@@ -1,6 +1,6 @@
 /** One error class per kind of failure; each message says how to fix it. @module */
 
-export type HttpStatus = 400 | 401 | 403 | 404 | 413 | 415 | 421 | 426 | 500 | 503
+export type HttpStatus = 400 | 401 | 403 | 404 | 413 | 415 | 421 | 426 | 500 | 503 | 507
 
 /** An error that maps to an HTTP answer with a JSON body `{"error": {code, message, path?}}`. */
 export class HttpError extends Error {
@@ -96,5 +96,17 @@ export class DatabaseVersionError extends Error {
 export class DatabaseOpenError extends Error {
   constructor(path: string, reason: string) {
     super(`cannot open the database ${path} (${reason}); pass a writable --db <file>, or --db :memory: to keep nothing`)
+  }
+}
+
+/** Writing to the database failed for a reason the user can fix (full disk, read-only file); agents retry later. */
+export class DatabaseWriteError extends HttpError {
+  constructor(path: string, sqliteCode: string) {
+    const [status, code, reason, fix]: [HttpStatus, string, string, string] = sqliteCode === 'SQLITE_FULL'
+      ? [507, 'disk_full', 'the disk holding it is full', 'free some space or lower --max-units']
+      : sqliteCode.startsWith('SQLITE_READONLY')
+        ? [503, 'database_read_only', 'it is read-only', 'make the file and its directory writable']
+        : [503, 'database_unavailable', `the disk answered ${sqliteCode}`, 'check the disk']
+    super(status, code, `cannot write to the database ${path}: ${reason}; ${fix}, or restart with --db <other file>. Nothing of this request was stored.`)
   }
 }

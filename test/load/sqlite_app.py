@@ -51,7 +51,11 @@ def book_list(conn: sqlite3.Connection) -> int:
     books = execute(conn, 'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book"')
     shown = 0
     for _id, _title, author_id in books:
-        execute(conn, 'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE "shop_author"."id" = ?', (author_id,))
+        execute(
+            conn,
+            'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE "shop_author"."id" = ?',
+            (author_id,),
+        )
         shown += 1
     execute(conn, 'SELECT COUNT(*) FROM "shop_book"')
     execute(conn, 'SELECT COUNT(*) FROM "shop_book"')

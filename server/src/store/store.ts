@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { DatabaseOpenError, DatabaseVersionError, InvalidQueryError } from '../errors.js'
+import { DatabaseOpenError, DatabaseVersionError, DatabaseWriteError, InvalidQueryError } from '../errors.js'
 import type { AppInfo, FindingKind, FingerprintInfo, RouteStats, Schema, Unit, UnitKind, UnitSummary, UnitsPage } from '../protocol.js'
 import { migrate } from './migrations.js'
 
@@ -131,6 +131,17 @@ function decodeCursor(cursor: string): { startedAt: number; seq: number } {
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0
   return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]
+}
+
+/** SQLite failures the user can fix (full disk, read-only file, I/O error) become a DatabaseWriteError naming the file. */
+function writing<T>(path: string, write: () => T): T {
+  try {
+    return write()
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string' && /^SQLITE_(FULL|READONLY|IOERR|CANTOPEN)/.test(code)) throw new DatabaseWriteError(path, code)
+    throw err
+  }
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (ch) => `\\${ch}`)
@@ -271,7 +282,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     path,
 
     saveBatch(batch) {
-      const { stored, cutoff, count } = saveInTransaction(batch)
+      const { stored, cutoff, count } = writing(path, () => saveInTransaction(batch))
       unitCount = count
       if (batch.schema) schemas.set(batch.app.name, batch.schema)
       if (batch.app.origin) origins.add(batch.app.origin)
@@ -376,7 +387,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     isKnownOrigin: (origin) => origins.has(origin),
 
     clear() {
-      statements.clear()
+      writing(path, () => statements.clear())
       unitCount = 0
     },
 
