@@ -20,8 +20,11 @@ help:
 	@echo "make lint   ruff + tsc --noEmit"
 	@echo "make clean  remove build output, node_modules and .venv"
 
+# `npm install` from the committed lock rather than `npm ci`: the registry mirror here has no builds of rollup's
+# other-platform optional packages, so the lock cannot list them and `npm ci` refuses it as out of sync.
+# `npm install` installs exactly the locked versions and leaves the lock unchanged.
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-audit --no-fund
 	@touch $@
 
 $(VENV_STAMP): python-agent/pyproject.toml
