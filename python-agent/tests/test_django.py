@@ -279,3 +279,38 @@ def test_also_ignores_the_projects_static_and_media_urls(recorded):
         client.get("/assets/app.css")
         client.get("/books/1/")
     assert [u["name"] for u in recorded.units()] == ["GET /books/1/"]
+
+
+def test_records_the_queries_a_streamed_response_makes_after_the_view_returned(client, recorded):
+    response = client.get("/books.csv")
+    body = b"".join(response.streaming_content)
+    response.close()
+    assert body.startswith(b"title,author\nBook 0.0,Author 0\n")
+    unit = recorded.unit()
+    assert unit["id"] == response["X-QuerySight-Unit"]
+    assert (unit["route"], unit["status"]) == ("books.csv", 200)
+    queries = unit["queries"]
+    assert len(queries) == 7
+    assert {q["callsite"]["function"] for q in queries} == {"rows"}
+
+
+def test_records_the_queries_of_an_async_streamed_response(recorded):
+    async def fetch():
+        response = await AsyncClient().get("/async/books.csv")
+        body = b"".join([chunk async for chunk in response.streaming_content])
+        return response, body
+
+    response, body = asyncio.run(fetch())
+    assert body.count(b"\n") == 7
+    queries = recorded.unit()["queries"]
+    assert len(queries) == 7
+    assert all(q["callsite"]["file"] == "djangoapp/shop/views.py" for q in queries)
+
+
+def test_finishes_a_streamed_unit_that_the_client_abandons(client, recorded):
+    response = client.get("/books.csv")
+    next(iter(response.streaming_content))
+    response.close()
+    unit = recorded.unit()
+    assert unit["status"] == 200
+    assert len(unit["queries"]) <= 1

@@ -154,6 +154,8 @@ def _coroutine_frames(awaitable: Any) -> list[FrameType]:
         if frame is not None:
             frames.append(frame)
         inner = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None) or getattr(obj, "ag_await", None)
+        if inner is not None and type(inner).__name__ in _ASYNC_GEN_AWAITABLES:
+            inner = _async_generator_of(inner)
         if inner is None:
             running = bool(
                 getattr(obj, "cr_running", False) or getattr(obj, "gi_running", False) or getattr(obj, "ag_running", 0)
@@ -165,6 +167,20 @@ def _coroutine_frames(awaitable: Any) -> list[FrameType]:
         if live is not None:
             return live
     return frames
+
+
+_ASYNC_GEN_AWAITABLES = ("async_generator_asend", "async_generator_athrow")
+
+
+def _async_generator_of(awaitable: Any) -> Any:
+    """The async generator behind an ``__anext__()``/``asend()`` awaitable (``async for`` awaits one), which does not
+    expose it as an attribute; the garbage collector's referents do."""
+    import gc
+
+    for referent in gc.get_referents(awaitable):
+        if inspect.isasyncgen(referent):
+            return referent
+    return None
 
 
 def _live_stack(outermost: FrameType) -> list[FrameType] | None:

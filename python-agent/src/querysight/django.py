@@ -24,6 +24,7 @@ import fnmatch
 import re
 import sys
 import threading
+from collections.abc import AsyncIterator, Iterator
 from time import perf_counter
 from typing import Any
 
@@ -341,17 +342,78 @@ class QuerySightMiddleware:
             if match is not None:
                 unit.route = match.route or None
                 unit.view = getattr(match, "_func_path", None)
-            unit.finish(status=response.status_code if response is not None else 500)
-            transport.submit(unit)
-            if response is None:
-                return response
-            settings = unit.settings
-            response["X-QuerySight-Unit"] = unit.id
-            if settings.overlay and not settings.output:
-                inject_overlay(response, unit.id, settings.server_url)
-            if settings.console:
-                sys.stderr.write(console_line(unit, settings) + "\n")
+            status = response.status_code if response is not None else 500
+            if response is not None:
+                response["X-QuerySight-Unit"] = unit.id
+                if _streams_later(response):
+                    # The body is produced after the view returns: keep recording until the stream ends.
+                    unit.status = status
+                    _record_stream(response, unit)
+                    return response
+                settings = unit.settings
+                if settings.overlay and not settings.output:
+                    inject_overlay(response, unit.id, settings.server_url)
+            _complete(unit, status)
         return response
+
+
+def _complete(unit: Unit, status: int | None) -> None:
+    unit.finish(status=status)
+    transport.submit(unit)
+    if unit.settings.console:
+        sys.stderr.write(console_line(unit, unit.settings) + "\n")
+
+
+def _streams_later(response: Any) -> bool:
+    from django.http import FileResponse
+
+    return bool(getattr(response, "streaming", False)) and not isinstance(response, FileResponse)
+
+
+def _record_stream(response: Any, unit: Unit) -> None:
+    """Attribute the queries made while a StreamingHttpResponse is consumed to its unit; finish the unit when the
+    stream ends (exhausted or closed by the server)."""
+    content = response.streaming_content
+    if response.is_async:
+        response.streaming_content = _recording_async_stream(content, unit)
+    else:
+        response.streaming_content = _recording_stream(iter(content), unit)
+
+
+def _stream_done(unit: Unit) -> None:
+    with _guard.guard("finish a streamed request unit"):
+        if unit.duration_ms is None:
+            _complete(unit, unit.status)
+
+
+def _recording_stream(chunks: Iterator[Any], unit: Unit) -> Iterator[Any]:
+    try:
+        while True:
+            token = current_unit.set(unit)
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            finally:
+                current_unit.reset(token)
+            yield chunk
+    finally:
+        _stream_done(unit)
+
+
+async def _recording_async_stream(chunks: AsyncIterator[Any], unit: Unit) -> AsyncIterator[Any]:
+    try:
+        while True:
+            token = current_unit.set(unit)
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                current_unit.reset(token)
+            yield chunk
+    finally:
+        _stream_done(unit)
 
 
 def _origin(request: Any) -> str | None:
