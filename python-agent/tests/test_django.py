@@ -302,7 +302,9 @@ def test_records_the_queries_of_an_async_streamed_response(recorded):
 
     response, body = asyncio.run(fetch())
     assert body.count(b"\n") == 7
-    queries = recorded.unit()["queries"]
+    unit = recorded.unit()
+    assert unit["id"] == response["X-QuerySight-Unit"]
+    queries = unit["queries"]
     assert len(queries) == 7
     assert all(q["callsite"]["file"] == "djangoapp/shop/views.py" for q in queries)
 
