@@ -4,8 +4,7 @@
  * the database stays consistent, and the user gets an error that says what to do instead of a crash or a 500.
  */
 import Database from 'better-sqlite3'
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
@@ -13,12 +12,12 @@ import { payloadOf, query, unitId } from '../helpers/payloads.js'
 import { getJson, ingest } from '../helpers/server.js'
 import type { WireUnit } from '../../server/src/protocol.js'
 import { failingCli, startCli, stopAll } from '../load/processes.js'
+import { mountTmpfs, remountReadOnly, tmpfsUnavailable, unmountAll } from './tmpfs.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'qs-faults-'))
-const mounts: string[] = []
 afterEach(async () => {
   await stopAll()
-  for (const mount of mounts.splice(0)) execFileSync('umount', [mount])
+  unmountAll()
 })
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -44,28 +43,6 @@ function bulkyUnit(queries = 12, padding = 200): WireUnit {
 
 function openDb(path: string) {
   return new Database(path, { readonly: true, fileMustExist: true })
-}
-
-/** Mounting a small tmpfs needs root and a kernel that lets this container mount; the reason when it cannot. */
-function tmpfsUnavailable(): string | null {
-  if (process.getuid?.() !== 0) return 'not running as root, so no tmpfs can be mounted to fill up or make read-only'
-  const probe = join(dir, 'probe')
-  mkdirSync(probe, { recursive: true })
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', probe], { stdio: 'pipe' })
-    execFileSync('umount', [probe])
-    return null
-  } catch (err) {
-    return `mount -t tmpfs is not permitted here (${String((err as Error).message).split('\n')[0]})`
-  }
-}
-
-function mountTmpfs(name: string, size: string): string {
-  const mount = join(dir, name)
-  mkdirSync(mount, { recursive: true })
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount])
-  mounts.push(mount)
-  return mount
 }
 
 describe('the server killed with SIGKILL during ingest', () => {
@@ -132,7 +109,7 @@ if (noTmpfs) console.warn(`[querysight] skipping the full-disk and read-only dat
 
 describe.skipIf(noTmpfs !== null)(`a disk that fills up or turns read-only${noTmpfs ? ` (skipped: ${noTmpfs})` : ''}`, () => {
   it('answers 507 disk_full saying what to do, keeps serving, and stores again once space is freed', { timeout: 60_000 }, async () => {
-    const mount = mountTmpfs('full', '1m')
+    const mount = mountTmpfs('1m')
     const ballast = join(mount, 'ballast')
     writeFileSync(ballast, Buffer.alloc(256 * 1024))
     const db = join(mount, 'querysight.db')
@@ -177,14 +154,14 @@ describe.skipIf(noTmpfs !== null)(`a disk that fills up or turns read-only${noTm
   })
 
   it('refuses to store into a read-only database with a 503 naming the file, and keeps serving reads', { timeout: 60_000 }, async () => {
-    const mount = mountTmpfs('readonly', '4m')
+    const mount = mountTmpfs('4m')
     const db = join(mount, 'querysight.db')
     const writer = await startCli(['--db', db])
     const unit = bulkyUnit()
     expect((await ingest(writer.url, payloadOf([unit]))).status).toBe(202)
     // Killed, not stopped: the write-ahead log stays beside the file, as after a crash or a copy of a live database.
     await writer.stop('SIGKILL')
-    execFileSync('mount', ['-o', 'remount,ro', mount])
+    remountReadOnly(mount)
 
     const server = await startCli(['--db', db])
     expect((await getJson(`${server.url}/api/v1/units/${unit.id}`)).body.unit.id).toBe(unit.id)
@@ -198,12 +175,12 @@ describe.skipIf(noTmpfs !== null)(`a disk that fills up or turns read-only${noTm
   })
 
   it('refuses to start on a read-only database file, saying to pass a writable --db', { timeout: 30_000 }, async () => {
-    const mount = mountTmpfs('readonly-clean', '4m')
+    const mount = mountTmpfs('4m')
     const db = join(mount, 'querysight.db')
     const writer = await startCli(['--db', db])
     expect((await ingest(writer.url, payloadOf([bulkyUnit()]))).status).toBe(202)
     expect(await writer.stop('SIGTERM')).toEqual({ code: 0, signal: null })
-    execFileSync('mount', ['-o', 'remount,ro', mount])
+    remountReadOnly(mount)
 
     const refused = await failingCli(['--db', db])
     expect(refused.code).toBe(1)

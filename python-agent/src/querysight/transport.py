@@ -119,8 +119,11 @@ class Transport:
         if self._pid != os.getpid():  # a fork() that register_at_fork did not see (e.g. os.fork in C code)
             self._after_fork()
         size = len(unit.queries)
+        settings = config.current()
+        # The queue was made at import, before configure() or the framework's settings ran: apply their size now.
+        self._queue.maxsize = settings.queue_size
         with self._idle:
-            full = self._pending_queries + size > config.current().queue_queries and self._pending > 0
+            full = self._pending_queries + size > settings.queue_queries and self._pending > 0
             if not full:
                 self._pending += 1
                 self._pending_queries += size
