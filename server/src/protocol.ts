@@ -338,7 +338,18 @@ function parseTemplate(value: unknown, path: string): TemplatePosition | null {
   }
 }
 
+/** JSON values (params, meta) may nest this deep; deeper ones would overflow the stack when stored or analysed. */
+export const MAX_NESTING = 32
+
+/** Fails unless `value` nests at most MAX_NESTING arrays/objects deep (stops looking past the limit). */
+function shallow(value: unknown, path: string, depth = 0): void {
+  if (typeof value !== 'object' || value === null) return
+  if (depth >= MAX_NESTING) fail(path, `is nested more than ${MAX_NESTING} levels deep; send flatter values (the agent turns deeper ones into text)`)
+  for (const item of Array.isArray(value) ? value : Object.values(value)) shallow(item, path, depth + 1)
+}
+
 function parseParams(value: unknown, many: boolean, path: string): Params {
+  shallow(value, path)
   if (value === undefined) return fail(path, 'is required (null when parameter capture is off)')
   if (value === null) return null
   if (many) {
@@ -379,6 +390,12 @@ function parseQuery(value: unknown, path: string): WireQuery {
   return parsed
 }
 
+function shallowObject(value: unknown, path: string): Obj {
+  const obj = object(value, path)
+  shallow(obj, path)
+  return obj
+}
+
 function parseUnit(value: unknown, path: string): WireUnit {
   const unit = object(value, path)
   const id = string(required(unit, 'id', path), `${path}.id`, { max: LIMITS.idLength })
@@ -396,7 +413,7 @@ function parseUnit(value: unknown, path: string): WireUnit {
     status,
     started_at: number(required(unit, 'started_at', path), `${path}.started_at`),
     duration_ms: number(required(unit, 'duration_ms', path), `${path}.duration_ms`),
-    meta: unit.meta === undefined || unit.meta === null ? {} : object(unit.meta, `${path}.meta`),
+    meta: unit.meta === undefined || unit.meta === null ? {} : shallowObject(unit.meta, `${path}.meta`),
     queries: queries.map((query, i) => parseQuery(query, `${path}.queries[${i}]`)),
     dropped_queries: unit.dropped_queries === undefined ? 0 : number(unit.dropped_queries, `${path}.dropped_queries`, { integer: true }),
   }
