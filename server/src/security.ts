@@ -93,7 +93,7 @@ export function createSecurity({ host = '127.0.0.1', token = null, isKnownOrigin
 
     checkToken(authorization, queryToken = null) {
       if (!tokenDigest) return
-      const match = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null
+      const match = authorization ? /^Bearer\s+(.+?)\s*$/i.exec(authorization) : null
       const offered = match?.[1] ?? queryToken
       if (!offered) throw new UnauthorizedError()
       if (!timingSafeEqual(digest(offered), tokenDigest)) {
