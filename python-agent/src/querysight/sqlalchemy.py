@@ -30,7 +30,6 @@ each under its attribute name; ``model`` is ``module.ClassName``.
 from __future__ import annotations
 
 import threading
-import weakref
 from time import perf_counter
 from typing import Any
 
@@ -40,7 +39,7 @@ from .recorder import current_unit
 __all__ = ["build_schema", "instrument"]
 
 _lock = threading.Lock()
-_describe: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()  # dialect -> (db, vendor)
+_DB_ATTR = "_querysight_db"  # (db, vendor), kept on the engine's dialect: one attribute read per query
 _starts: dict[int, float] = {}  # id(execution context, else connection) -> perf_counter() at before_cursor_execute
 _bases: list[Any] = []  # what instrument(base=...) was given, in order
 _all_models = False  # describe every registry of the process (instrument() without base)
@@ -60,9 +59,9 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
     _INSERTMANYVALUES = ExecuteStyle.INSERTMANYVALUES
     sync_engine = getattr(engine, "sync_engine", engine)
     with _lock:
-        _describe[sync_engine.dialect] = (name or _database_of(sync_engine), sync_engine.dialect.name)
+        setattr(sync_engine.dialect, _DB_ATTR, (name or _database_of(sync_engine), sync_engine.dialect.name))
         if not event.contains(sync_engine, "after_cursor_execute", _after_cursor_execute):
-            event.listen(sync_engine, "before_cursor_execute", _before_cursor_execute)
+            event.listen(sync_engine, "before_cursor_execute", _before_cursor_execute, retval=True)
             event.listen(sync_engine, "after_cursor_execute", _after_cursor_execute)
             event.listen(sync_engine, "handle_error", _handle_error)
         if base is None:
@@ -95,9 +94,12 @@ def _version() -> str | None:
 
 def _before_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> None:
+) -> tuple[str, Any]:
+    # Listened with retval=True (statement and parameters returned unchanged): SQLAlchemy then calls this directly
+    # instead of through its argument-adapting wrapper.
     if current_unit.get() is not None:
         _starts[id(conn if context is None else context)] = perf_counter()
+    return statement, parameters
 
 
 def _after_cursor_execute(
@@ -111,7 +113,7 @@ def _after_cursor_execute(
         start = _starts.pop(id(conn if context is None else context), None)
         if start is None:
             return
-        db, vendor = _describe.get(conn.dialect) or ("default", conn.dialect.name)
+        db, vendor = getattr(conn.dialect, _DB_ATTR, None) or ("default", conn.dialect.name)
         many = executemany and getattr(context, "execute_style", None) is not _INSERTMANYVALUES
         unit.record(statement, parameters, many, db, vendor, start, end, None, depth=1)
     except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
@@ -129,7 +131,7 @@ def _handle_error(ctx: Any) -> None:
         if start is None:
             return  # the query itself ran (and was recorded); fetching its rows failed
         dialect = ctx.dialect
-        db, vendor = _describe.get(dialect) or ("default", dialect.name)
+        db, vendor = getattr(dialect, _DB_ATTR, None) or ("default", dialect.name)
         many = bool(
             context is not None
             and context.executemany

@@ -1,0 +1,250 @@
+"""Agent overhead on the SQLAlchemy path: a Flask view making 200 primary-key lookups (Session.get) on SQLite,
+called through WSGI, timed side by side in one run.
+
+Variants, interleaved request by request so machine noise hits them all alike (each has its own engine on the same
+SQLite file, so switching costs nothing):
+- plain: the app with no querysight at all (no middleware, no engine events);
+- agent, server up: QuerySightMiddleware + instrument(engine), sending to a real querysight server;
+- agent, server down: the same, pointed at a port where nothing listens;
+- full stacks: a django-debug-toolbar-style recorder on the same engine events keeping traceback.extract_stack()
+  for every query.
+
+Figures: the median request time of each variant and its ratio to plain, the request thread's own CPU time
+(time.thread_time, which leaves out the agent's sender thread and the server), and the difference per query.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "python-agent" / "tests"))
+for _name in [n for n in os.environ if n.startswith("QUERYSIGHT_")]:
+    del os.environ[_name]
+
+import querysight  # noqa: E402
+import sa_models  # noqa: E402
+from flask import Flask  # noqa: E402
+from querysight import config  # noqa: E402
+from querysight.sqlalchemy import instrument  # noqa: E402
+from querysight.wsgi import QuerySightMiddleware  # noqa: E402
+from sqlalchemy import Engine, create_engine, event  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+from werkzeug.test import EnvironBuilder  # noqa: E402
+
+QUERIES = 200
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
+
+
+def start_server() -> tuple[subprocess.Popen[str] | None, str | None]:
+    cli, node = ROOT / "dist" / "cli.js", shutil.which("node")
+    if not cli.exists() or node is None:
+        return None, None
+    proc = subprocess.Popen(
+        [node, str(cli), "serve", "--port", "0", "--db", ":memory:"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if " listening on " not in line:
+        proc.kill()
+        return None, None
+    return proc, line.rsplit(" ", 1)[1].strip()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+class FullStackRecorder:
+    """What django-debug-toolbar's SQL panel does per query, on SQLAlchemy's events: time it and keep the whole
+    stack with source lines."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.queries: list[tuple[str, Any, float, traceback.StackSummary]] = []
+        self.started: dict[int, float] = {}
+        event.listen(engine, "before_cursor_execute", self.before)
+        event.listen(engine, "after_cursor_execute", self.after)
+
+    def before(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        params: Any,
+        context: Any,
+        many: bool,
+    ) -> None:
+        self.started[id(context)] = time.perf_counter()
+
+    def after(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        params: Any,
+        context: Any,
+        many: bool,
+    ) -> None:
+        start = self.started.pop(id(context), time.perf_counter())
+        self.queries.append(
+            (statement, params, time.perf_counter() - start, traceback.extract_stack())
+        )
+
+
+def make_app(engine: Engine, *, with_agent: bool) -> Any:
+    app = Flask("bench_shop")
+    book_ids = list(range(1, sa_models.AUTHORS * sa_models.BOOKS_PER_AUTHOR + 1))
+
+    @app.get("/lookups/")
+    def lookups() -> dict[str, int]:
+        found = 0
+        with Session(engine) as session:
+            for i in range(QUERIES):
+                session.expunge_all()  # every get() goes to the database
+                found += (
+                    session.get(sa_models.Book, book_ids[i % len(book_ids)]) is not None
+                )
+        return {"found": found}
+
+    if with_agent:
+        app.wsgi_app = QuerySightMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def call(app: Any, environ: dict[str, Any]) -> tuple[float, float]:
+    statuses: list[str] = []
+
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    wall, cpu = time.perf_counter(), time.thread_time()
+    body = app(dict(environ, **{"wsgi.input": io.BytesIO()}), start_response)
+    try:
+        for _ in body:
+            pass
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    elapsed = time.perf_counter() - wall, time.thread_time() - cpu
+    assert statuses == ["200 OK"], statuses
+    return elapsed
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="qs-bench-"))
+    db_url = f"sqlite:///{workdir / 'shop.sqlite3'}"
+    setup = create_engine(db_url)
+    sa_models.Base.metadata.create_all(setup)
+    with Session(setup) as session:
+        sa_models.seed(session)
+    setup.dispose()
+
+    server, url = start_server()
+    down_url = closed_port_url()
+    plain_engine, agent_engine, stacks_engine = (
+        create_engine(db_url),
+        create_engine(db_url),
+        create_engine(db_url),
+    )
+    config.configure(url=url or down_url, enabled=True, console=False, overlay=False)
+    instrument(agent_engine, base=sa_models.Base)
+    recorder = FullStackRecorder(stacks_engine)
+    plain_app = make_app(plain_engine, with_agent=False)
+    agent_app = make_app(agent_engine, with_agent=True)
+    stacks_app = make_app(stacks_engine, with_agent=False)
+    environ = EnvironBuilder(path="/lookups/").get_environ()
+
+    def agent(target: str) -> tuple[float, float]:
+        config.configure(url=target)
+        config.current()
+        return call(agent_app, environ)
+
+    def full_stacks() -> tuple[float, float]:
+        recorder.queries.clear()
+        return call(stacks_app, environ)
+
+    variants = {
+        "plain": lambda: call(plain_app, environ),
+        "agent, server down": lambda: agent(down_url),
+    }
+    variants["full stacks"] = full_stacks
+    if url:
+        variants["agent, server up"] = lambda: agent(url)
+    for run in variants.values():  # warm up: imports, caches, first connections
+        for _ in range(5):
+            run()
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(ROUNDS):
+        for name, run in variants.items():
+            samples[name].append(run())
+    querysight.flush(5)
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=10)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    base_wall = statistics.median(s[0] for s in samples["plain"])
+    base_cpu = statistics.median(s[1] for s in samples["plain"])
+    rows = []
+    print(
+        f"{QUERIES} Session.get lookups per Flask request on SQLite, {ROUNDS} requests per variant, interleaved"
+    )
+    for name in ["plain", "agent, server up", "agent, server down", "full stacks"]:
+        if name not in samples:
+            print(
+                f"  {name:20s} skipped: the server is not built (node server/build.mjs)"
+            )
+            continue
+        wall = statistics.median(s[0] for s in samples[name])
+        cpu = statistics.median(s[1] for s in samples[name])
+        per_query_us = (wall - base_wall) / QUERIES * 1e6
+        cpu_per_query_us = (cpu - base_cpu) / QUERIES * 1e6
+        print(
+            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}  {per_query_us:+.1f} µs per query"
+            f"  (request thread CPU x{cpu / base_cpu:.3f}, {cpu_per_query_us:+.1f} µs per query)"
+        )
+        rows.append(
+            {
+                "metric": f"sqlalchemy request, {name}",
+                "value": round(wall * 1e3, 3),
+                "unit": "ms",
+                "ratio": round(wall / base_wall, 3),
+            }
+        )
+        if name != "plain":
+            rows.append(
+                {
+                    "metric": f"sqlalchemy recording cost per query, {name}",
+                    "value": round(cpu_per_query_us, 2),
+                    "unit": "µs",
+                    "ratio": round(cpu / base_cpu, 3),
+                    "note": "request thread CPU; excludes the agent's sender thread",
+                }
+            )
+    print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
