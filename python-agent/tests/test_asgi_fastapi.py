@@ -241,3 +241,31 @@ def test_the_app_answers_unchanged_when_the_agent_fails_inside(
     assert recorded_response.status_code == unrecorded_response.status_code == 200
     assert recorded_response.json() == unrecorded_response.json()
     assert {what for what, _ in _guard.swallowed()} == {"record a query", "start a request unit"}
+
+
+def test_a_real_uvicorn_server_serves_the_header_the_overlay_and_records_the_request(
+    engines: Any, receiver: Receiver
+) -> None:
+    import threading
+    import urllib.request
+
+    import uvicorn
+
+    config.configure(overlay=True)
+    server = uvicorn.Server(uvicorn.Config(make_app(engines), port=0, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        until(lambda: server.started, what="uvicorn to start")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/books/", timeout=10) as response:
+            body, unit_id = response.read(), response.headers["X-QuerySight-Unit"]
+            length = int(response.headers["Content-Length"])
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+    assert body.endswith(overlay_tag(unit_id, receiver.url) + b"</body></html>")
+    assert length == len(body)
+    unit = until(lambda: next((u for u in receiver.units() if u["id"] == unit_id), None), what="the unit")
+    assert (unit["route"], unit["status"], len(unit["queries"])) == ("/books/", 200, 1 + sa_models.AUTHORS)

@@ -268,3 +268,33 @@ def test_the_app_answers_unchanged_when_the_agent_fails_inside(
     assert recorded_response.status_code == unrecorded_response.status_code == 200
     assert recorded_response.get_data() == unrecorded_response.get_data()
     assert {what for what, _ in _guard.swallowed()} == {"record a query", "start a request unit"}
+
+
+def test_a_real_werkzeug_server_serves_the_header_the_overlay_and_records_the_request(
+    app: Flask, receiver: Receiver
+) -> None:
+    import threading
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    config.configure(overlay=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/books/", timeout=10) as response:
+            body, unit_id = response.read(), response.headers["X-QuerySight-Unit"]
+            length = int(response.headers["Content-Length"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/stream/", timeout=10) as response:
+            streamed = response.read()
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+    assert body.endswith(overlay_tag(unit_id, receiver.url) + b"</body></html>")
+    assert length == len(body)
+    assert b"overlay.js" not in streamed
+    units = until(lambda: len(receiver.units()) == 2 and receiver.units(), what="both units")
+    assert [(u["route"], u["status"]) for u in units] == [("/books/", 200), ("/stream/", 200)]
+    assert len(units[1]["queries"]) == 1
