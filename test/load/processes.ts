@@ -4,10 +4,12 @@
  * @module
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const HERE = fileURLToPath(new URL('../../', import.meta.url))
+/** The repository: two levels above this file, or the working directory when bundled elsewhere (benchmarks run from the root). */
+export const ROOT = existsSync(`${HERE}test/load/processes.ts`) ? HERE : `${process.cwd()}/`
 export const CLI = `${ROOT}dist/cli.js`
 export const PYTHON = `${ROOT}.venv/bin/python`
 
