@@ -16,7 +16,7 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
   const owner = new Map<number, number>()
   covered.forEach((indexes, n) => indexes.forEach((index) => owner.set(index, n)))
   const comparable = all.filter((f) => !f.shape.control && (f.query.params !== null || !f.hasParams))
-  const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.query.sql}\0${JSON.stringify(f.query.params)}`)
+  const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.sqlId}\0${f.paramsKey}`)
   const findings: Finding[] = []
   for (const copies of groups.values()) {
     if (copies.length < 2) continue

@@ -44,7 +44,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
 
 /** Exact repeats inside the loop are not reported as duplicates of their own; the N+1 says how many there are. */
 function withRepeats(suggestion: Suggestion, group: QueryFacts[]): Suggestion {
-  const distinct = new Set(group.map((f) => `${f.query.sql}\0${JSON.stringify(f.query.params)}`))
+  const distinct = new Set(group.map((f) => `${f.sqlId}\0${f.paramsKey}`))
   const repeats = group[0].query.params === null ? 0 : group.length - distinct.size
   if (repeats === 0) return suggestion
   return { ...suggestion, text: `${suggestion.text} (${repeats} of the ${group.length} queries repeat a key the loop already fetched)` }

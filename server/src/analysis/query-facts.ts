@@ -24,20 +24,56 @@ export interface QueryFacts {
   slotValues: (string | undefined)[]
   /** Whether the SQL has placeholders at all. */
   hasParams: boolean
+  /** The same number for the same SQL text within a unit (whatever the dialect): a short key for grouping. */
+  sqlId: number
+  /** `query.params` as JSON: equal for equal parameters. */
+  paramsKey: string
 }
 
-/** Read the facts of every query. Identical SQL texts are tokenized once. */
+/** What a SQL text gives in one dialect: read once, then shared by every query with that text. */
+interface SqlFacts {
+  normalized: string
+  fingerprint: string
+  shape: SqlShape
+  hasParams: boolean
+}
+
+/** The facts of each SQL text, per dialect: the SQL an app sends is mostly the same from one unit to the next. */
+const sqlCache = new Map<string, { id: number; dialects: Partial<Record<Dialect, SqlFacts>> }>()
+/** The cache is emptied between units once it holds this many SQL texts, or this many characters of them. */
+const SQL_CACHE_TEXTS = 5_000
+const SQL_CACHE_CHARS = 4_000_000
+let cachedChars = 0
+
+function sqlFacts(sql: string, dialect: Dialect): { id: number; known: SqlFacts } {
+  let text = sqlCache.get(sql)
+  if (!text) {
+    text = { id: sqlCache.size, dialects: {} }
+    sqlCache.set(sql, text)
+    cachedChars += sql.length
+  }
+  let known = text.dialects[dialect]
+  if (!known) {
+    const normalized = fingerprint(sql, dialect)
+    const shape = sqlShape(sql, dialect)
+    known = { normalized, fingerprint: fingerprintId(normalized), shape, hasParams: shape.slots.some((slot) => slot.values.some((value) => 'param' in value)) }
+    text.dialects[dialect] = known
+  }
+  return { id: text.id, known }
+}
+
+/**
+ * Read the facts of every query. Each SQL text is tokenized once per dialect, and remembered for the next units
+ * (the cache is only emptied between units, so `sqlId` is stable within one).
+ */
 export function queryFacts(queries: WireQuery[]): QueryFacts[] {
-  const seen = new Map<string, { normalized: string; fingerprint: string; shape: SqlShape }>()
+  if (sqlCache.size > SQL_CACHE_TEXTS || cachedChars > SQL_CACHE_CHARS) {
+    sqlCache.clear()
+    cachedChars = 0
+  }
   return queries.map((query, index) => {
     const dialect = dialectOf(query.vendor)
-    const cacheKey = `${dialect}\0${query.sql}`
-    let known = seen.get(cacheKey)
-    if (!known) {
-      const normalized = fingerprint(query.sql, dialect)
-      known = { normalized, fingerprint: fingerprintId(normalized), shape: sqlShape(query.sql, dialect) }
-      seen.set(cacheKey, known)
-    }
+    const { id, known } = sqlFacts(query.sql, dialect)
     const { shape } = known
     return {
       index,
@@ -48,7 +84,9 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
       shape,
       stackKey: stackKeyOf(query),
       slotValues: shape.slots.map((slot) => valuesText(slot.values, query.params, query.many)),
-      hasParams: shape.slots.some((slot) => slot.values.some((value) => 'param' in value)),
+      hasParams: known.hasParams,
+      sqlId: id,
+      paramsKey: JSON.stringify(query.params),
     }
   })
 }
@@ -56,7 +94,8 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
 /** Same frames and lines, same template position: the same place in the code. */
 export function stackKeyOf(query: WireQuery): string {
   const frames = query.stack?.length ? query.stack : query.callsite ? [query.callsite] : []
-  const key = frames.map((frame) => `${frame.file}:${frame.line}:${frame.function}`).join('|')
+  let key = ''
+  for (let i = 0; i < frames.length; i++) key += `${i ? '|' : ''}${frames[i].file}:${frames[i].line}:${frames[i].function}`
   return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
 }
 
