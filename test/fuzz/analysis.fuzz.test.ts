@@ -49,7 +49,8 @@ function mutate(rng: ReturnType<typeof random>, sql: string): string {
     else if (kind === 1) out = out.slice(0, at) + out.slice(at + 1 + rng.int(20))
     else out = out.slice(0, at) + out.slice(rng.int(out.length + 1))
   }
-  return out || ' ' // the protocol requires some SQL text
+  // The protocol requires some SQL text, at most 100 KB of UTF-8 (30,000 UTF-16 units are at most 90 KB).
+  return out.slice(0, 30_000) || ' '
 }
 
 const randomSql = (rng: ReturnType<typeof random>) => Array.from({ length: 1 + rng.int(30) }, () => rng.pick(PIECES)).join(rng.pick([' ', '', '\n']))
