@@ -247,6 +247,26 @@ export const LIMITS = {
 
 type Obj = Record<string, unknown>
 
+/**
+ * Where a value sits in the body: the place of its container and its key there. Validation hands places down and
+ * joins them into a path such as `units[0].queries[3].sql` only when it reports an error.
+ */
+interface Place {
+  readonly in: Place | null
+  readonly key: string | number
+}
+
+const ROOT: Place | null = null
+
+const placeOf = (container: Place | null, key: string | number): Place => ({ in: container, key })
+
+function pathOf(container: Place | null, key?: string | number): string {
+  const base = container === null ? '' : pathOf(container.in, container.key)
+  if (key === undefined) return base
+  if (typeof key === 'number') return `${base}[${key}]`
+  return base ? `${base}.${key}` : key
+}
+
 const fail = (path: string, detail: string): never => {
   throw new InvalidPayloadError(path, detail)
 }
@@ -254,47 +274,60 @@ const fail = (path: string, detail: string): never => {
 const describe = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`
 
-function object(value: unknown, path: string): Obj {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(path, `must be an object, got ${describe(value)}`)
+// Each check takes the value, then its container's place and key (to name it in an error).
+
+function object(value: unknown, container: Place | null, key?: string | number): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(pathOf(container, key), `must be an object, got ${describe(value)}`)
   return value as Obj
 }
 
-function array(value: unknown, path: string): unknown[] {
-  if (!Array.isArray(value)) fail(path, `must be an array, got ${describe(value)}`)
+function array(value: unknown, container: Place | null, key: string | number): unknown[] {
+  if (!Array.isArray(value)) fail(pathOf(container, key), `must be an array, got ${describe(value)}`)
   return value as unknown[]
 }
 
-function string(value: unknown, path: string, { max = LIMITS.textLength as number, empty = false } = {}): string {
-  if (typeof value !== 'string') return fail(path, `must be a string, got ${describe(value)}`)
-  if (!empty && value.length === 0) fail(path, 'must not be empty')
-  if (value.length > max) fail(path, `is longer than ${max} characters`)
+interface TextLimits {
+  max?: number
+  empty?: boolean
+}
+
+function string(value: unknown, container: Place | null, key: string, { max = LIMITS.textLength as number, empty = false }: TextLimits = {}): string {
+  if (typeof value !== 'string') return fail(pathOf(container, key), `must be a string, got ${describe(value)}`)
+  if (!empty && value.length === 0) fail(pathOf(container, key), 'must not be empty')
+  if (value.length > max) fail(pathOf(container, key), `is longer than ${max} characters`)
   return value
 }
 
-function optionalString(value: unknown, path: string, options?: { max?: number; empty?: boolean }): string | null {
-  return value === undefined || value === null ? null : string(value, path, options)
+function optionalString(value: unknown, container: Place | null, key: string, limits?: TextLimits): string | null {
+  return value === undefined || value === null ? null : string(value, container, key, limits)
 }
 
-function number(value: unknown, path: string, { min = 0, integer = false, max = Number.MAX_SAFE_INTEGER as number } = {}): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) return fail(path, `must be a finite number, got ${describe(value)}`)
-  if (integer && !Number.isInteger(value)) fail(path, `must be an integer, got ${value}`)
-  if (value < min || value > max) fail(path, `must be between ${min} and ${max}, got ${value}`)
+interface NumberLimits {
+  min?: number
+  integer?: boolean
+  max?: number
+}
+
+function number(value: unknown, container: Place | null, key: string, { min = 0, integer = false, max = Number.MAX_SAFE_INTEGER as number }: NumberLimits = {}): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fail(pathOf(container, key), `must be a finite number, got ${describe(value)}`)
+  if (integer && !Number.isInteger(value)) fail(pathOf(container, key), `must be an integer, got ${value}`)
+  if (value < min || value > max) fail(pathOf(container, key), `must be between ${min} and ${max}, got ${value}`)
   return value
 }
 
-function boolean(value: unknown, path: string): boolean {
-  if (typeof value !== 'boolean') fail(path, `must be true or false, got ${describe(value)}`)
+function boolean(value: unknown, container: Place | null, key: string): boolean {
+  if (typeof value !== 'boolean') fail(pathOf(container, key), `must be true or false, got ${describe(value)}`)
   return value as boolean
 }
 
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], path: string): T {
-  if (typeof value !== 'string' || !allowed.includes(value as T)) fail(path, `must be one of ${allowed.join(', ')}, got ${describe(value)}`)
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], container: Place | null, key: string): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) fail(pathOf(container, key), `must be one of ${allowed.join(', ')}, got ${describe(value)}`)
   return value as T
 }
 
-function required(obj: Obj, key: string, path: string): unknown {
-  const value = obj[key]
-  if (value === undefined) fail(`${path}${path ? '.' : ''}${key}`, 'is required')
+/** `value`, the field `key` of the object at `container`, which must be present. */
+function required(value: unknown, container: Place | null, key: string): unknown {
+  if (value === undefined) fail(pathOf(container, key), 'is required')
   return value
 }
 
@@ -320,148 +353,155 @@ export function parseOrigin(value: string, path: string): string {
   return url.origin
 }
 
-function parseFrame(value: unknown, path: string): Frame {
-  const frame = object(value, path)
+const FRAME_TEXT: TextLimits = { max: 2000 }
+const FRAME_FUNCTION: TextLimits = { max: 2000, empty: true }
+const INTEGER: NumberLimits = { integer: true }
+
+function parseFrame(value: unknown, container: Place, key: string | number): Frame {
+  const frame = object(value, container, key)
+  const at = placeOf(container, key)
   return {
-    file: string(required(frame, 'file', path), `${path}.file`, { max: 2000 }),
-    line: number(required(frame, 'line', path), `${path}.line`, { integer: true }),
-    function: string(required(frame, 'function', path), `${path}.function`, { max: 2000, empty: true }),
+    file: string(required(frame.file, at, 'file'), at, 'file', FRAME_TEXT),
+    line: number(required(frame.line, at, 'line'), at, 'line', INTEGER),
+    function: string(required(frame.function, at, 'function'), at, 'function', FRAME_FUNCTION),
   }
 }
 
-function parseTemplate(value: unknown, path: string): TemplatePosition | null {
+function parseTemplate(value: unknown, container: Place): TemplatePosition | null {
   if (value === undefined || value === null) return null
-  const template = object(value, path)
+  const template = object(value, container, 'template')
+  const at = placeOf(container, 'template')
   return {
-    name: string(required(template, 'name', path), `${path}.name`, { max: 2000 }),
-    line: number(required(template, 'line', path), `${path}.line`, { integer: true }),
+    name: string(required(template.name, at, 'name'), at, 'name', FRAME_TEXT),
+    line: number(required(template.line, at, 'line'), at, 'line', INTEGER),
   }
 }
 
-/** JSON values (params, meta) may nest this deep; deeper ones would overflow the stack when stored or analysed. */
-export const MAX_NESTING = 32
-
-/** Fails unless `value` nests at most MAX_NESTING arrays/objects deep (stops looking past the limit). */
-function shallow(value: unknown, path: string, depth = 0): void {
-  if (typeof value !== 'object' || value === null) return
-  if (depth >= MAX_NESTING) fail(path, `is nested more than ${MAX_NESTING} levels deep; send flatter values (the agent turns deeper ones into text)`)
-  for (const item of Array.isArray(value) ? value : Object.values(value)) shallow(item, path, depth + 1)
-}
-
-function parseParams(value: unknown, many: boolean, path: string): Params {
-  shallow(value, path)
-  if (value === undefined) return fail(path, 'is required (null when parameter capture is off)')
+function parseParams(value: unknown, many: boolean, container: Place): Params {
+  if (value === undefined) return fail(pathOf(container, 'params'), 'is required (null when parameter capture is off)')
   if (value === null) return null
   if (many) {
-    const rows = array(value, path)
+    const rows = array(value, container, 'params')
     rows.forEach((row, i) => {
-      if (typeof row !== 'object' || row === null) fail(`${path}[${i}]`, `each row of an executemany must be an array or object, got ${describe(row)}`)
+      if (typeof row !== 'object' || row === null) fail(pathOf(placeOf(container, 'params'), i), `each row of an executemany must be an array or object, got ${describe(row)}`)
     })
     return rows as Params
   }
-  if (typeof value !== 'object') fail(path, `must be an array, an object of named parameters, or null, got ${describe(value)}`)
+  if (typeof value !== 'object') fail(pathOf(container, 'params'), `must be an array, an object of named parameters, or null, got ${describe(value)}`)
   return value as Params
 }
 
-function parseQuery(value: unknown, path: string): WireQuery {
-  const query = object(value, path)
-  const sql = string(required(query, 'sql', path), `${path}.sql`, { max: Number.MAX_SAFE_INTEGER })
-  if (utf8Length(sql) > LIMITS.sqlBytes) fail(`${path}.sql`, `is longer than ${LIMITS.sqlBytes / 1024} KB; the agent truncates longer SQL and sets "sql_truncated": true`)
-  const many = query.many === undefined ? false : boolean(query.many, `${path}.many`)
-  const stack = query.stack === undefined || query.stack === null ? [] : array(query.stack, `${path}.stack`)
-  if (stack.length > LIMITS.stackFrames) fail(`${path}.stack`, `has ${stack.length} frames; at most ${LIMITS.stackFrames} application frames are allowed`)
-  const frames = stack.map((frame, i) => parseFrame(frame, `${path}.stack[${i}]`))
-  const callsite = query.callsite === undefined || query.callsite === null ? (frames[0] ?? null) : parseFrame(query.callsite, `${path}.callsite`)
+const UNLIMITED: TextLimits = { max: Number.MAX_SAFE_INTEGER }
+const SHORT_TEXT: TextLimits = { max: 200 }
+const ANY_TEXT: TextLimits = { empty: true }
+
+function parseQuery(value: unknown, container: Place, index: number): WireQuery {
+  const query = object(value, container, index)
+  const at = placeOf(container, index)
+  const sql = string(required(query.sql, at, 'sql'), at, 'sql', UNLIMITED)
+  if (utf8Length(sql) > LIMITS.sqlBytes) fail(pathOf(at, 'sql'), `is longer than ${LIMITS.sqlBytes / 1024} KB; the agent truncates longer SQL and sets "sql_truncated": true`)
+  const many = query.many === undefined ? false : boolean(query.many, at, 'many')
+  const stack = query.stack === undefined || query.stack === null ? [] : array(query.stack, at, 'stack')
+  if (stack.length > LIMITS.stackFrames) fail(pathOf(at, 'stack'), `has ${stack.length} frames; at most ${LIMITS.stackFrames} application frames are allowed`)
+  const frames: Frame[] = []
+  if (stack.length > 0) {
+    const stackAt = placeOf(at, 'stack')
+    for (let i = 0; i < stack.length; i++) frames.push(parseFrame(stack[i], stackAt, i))
+  }
+  const callsite = query.callsite === undefined || query.callsite === null ? (frames[0] ?? null) : parseFrame(query.callsite, at, 'callsite')
   const parsed: WireQuery = {
     sql,
-    params: parseParams(query.params, many, `${path}.params`),
-    db: string(required(query, 'db', path), `${path}.db`, { max: 200 }),
-    vendor: string(required(query, 'vendor', path), `${path}.vendor`, { max: 200 }),
-    start_ms: number(required(query, 'start_ms', path), `${path}.start_ms`),
-    duration_ms: number(required(query, 'duration_ms', path), `${path}.duration_ms`),
+    params: parseParams(query.params, many, at),
+    db: string(required(query.db, at, 'db'), at, 'db', SHORT_TEXT),
+    vendor: string(required(query.vendor, at, 'vendor'), at, 'vendor', SHORT_TEXT),
+    start_ms: number(required(query.start_ms, at, 'start_ms'), at, 'start_ms'),
+    duration_ms: number(required(query.duration_ms, at, 'duration_ms'), at, 'duration_ms'),
     many,
-    error: optionalString(query.error, `${path}.error`, { empty: true }),
+    error: optionalString(query.error, at, 'error', ANY_TEXT),
     callsite,
     stack: frames,
   }
-  const template = parseTemplate(query.template, `${path}.template`)
+  const template = parseTemplate(query.template, at)
   if (template) parsed.template = template
-  if (query.sql_truncated !== undefined) parsed.sql_truncated = boolean(query.sql_truncated, `${path}.sql_truncated`)
+  if (query.sql_truncated !== undefined) parsed.sql_truncated = boolean(query.sql_truncated, at, 'sql_truncated')
   return parsed
 }
 
-function shallowObject(value: unknown, path: string): Obj {
-  const obj = object(value, path)
-  shallow(obj, path)
-  return obj
-}
+const UNITS: Place = placeOf(ROOT, 'units')
 
-function parseUnit(value: unknown, path: string): WireUnit {
-  const unit = object(value, path)
-  const id = string(required(unit, 'id', path), `${path}.id`, { max: LIMITS.idLength })
-  if (!/^[\w.:~-]+$/.test(id)) fail(`${path}.id`, `may only hold letters, digits and . _ - : ~ (a UUID is best), got ${JSON.stringify(id.slice(0, 60))}`)
-  const queries = array(required(unit, 'queries', path), `${path}.queries`)
-  const status = unit.status === undefined || unit.status === null ? null : number(unit.status, `${path}.status`, { integer: true, min: 100, max: 599 })
+function parseUnit(value: unknown, index: number): WireUnit {
+  const unit = object(value, UNITS, index)
+  const at = placeOf(UNITS, index)
+  const id = string(required(unit.id, at, 'id'), at, 'id', { max: LIMITS.idLength })
+  if (!/^[\w.:~-]+$/.test(id)) fail(pathOf(at, 'id'), `may only hold letters, digits and . _ - : ~ (a UUID is best), got ${JSON.stringify(id.slice(0, 60))}`)
+  const queries = array(required(unit.queries, at, 'queries'), at, 'queries')
+  const status = unit.status === undefined || unit.status === null ? null : number(unit.status, at, 'status', { integer: true, min: 100, max: 599 })
+  const queriesAt = placeOf(at, 'queries')
   return {
     id,
-    kind: oneOf(required(unit, 'kind', path), UNIT_KINDS, `${path}.kind`),
-    name: string(required(unit, 'name', path), `${path}.name`),
-    method: optionalString(unit.method, `${path}.method`, { max: 20 }),
-    path: optionalString(unit.path, `${path}.path`, { empty: true }),
-    route: optionalString(unit.route, `${path}.route`, { empty: true }),
-    view: optionalString(unit.view, `${path}.view`, { empty: true }),
+    kind: oneOf(required(unit.kind, at, 'kind'), UNIT_KINDS, at, 'kind'),
+    name: string(required(unit.name, at, 'name'), at, 'name'),
+    method: optionalString(unit.method, at, 'method', { max: 20 }),
+    path: optionalString(unit.path, at, 'path', ANY_TEXT),
+    route: optionalString(unit.route, at, 'route', ANY_TEXT),
+    view: optionalString(unit.view, at, 'view', ANY_TEXT),
     status,
-    started_at: number(required(unit, 'started_at', path), `${path}.started_at`),
-    duration_ms: number(required(unit, 'duration_ms', path), `${path}.duration_ms`),
-    meta: unit.meta === undefined || unit.meta === null ? {} : shallowObject(unit.meta, `${path}.meta`),
-    queries: queries.map((query, i) => parseQuery(query, `${path}.queries[${i}]`)),
-    dropped_queries: unit.dropped_queries === undefined ? 0 : number(unit.dropped_queries, `${path}.dropped_queries`, { integer: true }),
+    started_at: number(required(unit.started_at, at, 'started_at'), at, 'started_at'),
+    duration_ms: number(required(unit.duration_ms, at, 'duration_ms'), at, 'duration_ms'),
+    meta: unit.meta === undefined || unit.meta === null ? {} : object(unit.meta, at, 'meta'),
+    queries: queries.map((query, i) => parseQuery(query, queriesAt, i)),
+    dropped_queries: unit.dropped_queries === undefined ? 0 : number(unit.dropped_queries, at, 'dropped_queries', INTEGER),
   }
 }
 
-function parseRelation(value: unknown, path: string): Relation {
-  const relation = object(value, path)
+function parseRelation(value: unknown, container: Place, index: number): Relation {
+  const relation = object(value, container, index)
+  const at = placeOf(container, index)
   const parsed: Relation = {
-    field: string(required(relation, 'field', path), `${path}.field`, { max: 500 }),
-    kind: oneOf(required(relation, 'kind', path), RELATION_KINDS, `${path}.kind`),
-    target: string(required(relation, 'target', path), `${path}.target`, { max: 500 }),
+    field: string(required(relation.field, at, 'field'), at, 'field', { max: 500 }),
+    kind: oneOf(required(relation.kind, at, 'kind'), RELATION_KINDS, at, 'kind'),
+    target: string(required(relation.target, at, 'target'), at, 'target', { max: 500 }),
   }
   for (const key of ['column', 'target_column', 'through_table', 'source_column'] as const) {
-    const text = optionalString(relation[key], `${path}.${key}`, { max: 500 })
+    const text = optionalString(relation[key], at, key, { max: 500 })
     if (text !== null) parsed[key] = text
   }
   return parsed
 }
 
-function parseSchema(value: unknown, path: string): Schema | null {
+function parseSchema(value: unknown): Schema | null {
   if (value === undefined || value === null) return null
-  const schema = object(value, path)
-  const models = array(required(schema, 'models', path), `${path}.models`)
+  const schema = object(value, ROOT, 'schema')
+  const schemaAt = placeOf(ROOT, 'schema')
+  const models = array(required(schema.models, schemaAt, 'models'), schemaAt, 'models')
+  const modelsAt = placeOf(schemaAt, 'models')
   return {
     models: models.map((value, i) => {
-      const at = `${path}.models[${i}]`
-      const model = object(value, at)
-      const relations = model.relations === undefined ? [] : array(model.relations, `${at}.relations`)
+      const model = object(value, modelsAt, i)
+      const at = placeOf(modelsAt, i)
+      const relations = model.relations === undefined ? [] : array(model.relations, at, 'relations')
+      const relationsAt = placeOf(at, 'relations')
       return {
-        model: string(required(model, 'model', at), `${at}.model`, { max: 500 }),
-        table: string(required(model, 'table', at), `${at}.table`, { max: 500 }),
-        pk: string(required(model, 'pk', at), `${at}.pk`, { max: 500 }),
-        relations: relations.map((relation, j) => parseRelation(relation, `${at}.relations[${j}]`)),
+        model: string(required(model.model, at, 'model'), at, 'model', { max: 500 }),
+        table: string(required(model.table, at, 'table'), at, 'table', { max: 500 }),
+        pk: string(required(model.pk, at, 'pk'), at, 'pk', { max: 500 }),
+        relations: relations.map((relation, j) => parseRelation(relation, relationsAt, j)),
       }
     }),
   }
 }
 
-function parseApp(value: unknown, path: string): AppInfo {
-  const app = object(value, path)
-  const origin = optionalString(app.origin, `${path}.origin`, { max: 2000 })
+function parseApp(value: unknown): AppInfo {
+  const app = object(value, ROOT, 'app')
+  const at = placeOf(ROOT, 'app')
+  const origin = optionalString(app.origin, at, 'origin', { max: 2000 })
   return {
-    name: string(required(app, 'name', path), `${path}.name`, { max: 200 }),
-    framework: optionalString(app.framework, `${path}.framework`, { max: 200 }),
-    framework_version: optionalString(app.framework_version, `${path}.framework_version`, { max: 200 }),
-    host: optionalString(app.host, `${path}.host`, { max: 500 }),
-    pid: app.pid === undefined || app.pid === null ? null : number(app.pid, `${path}.pid`, { integer: true }),
-    origin: origin === null ? null : parseOrigin(origin, `${path}.origin`),
+    name: string(required(app.name, at, 'name'), at, 'name', SHORT_TEXT),
+    framework: optionalString(app.framework, at, 'framework', SHORT_TEXT),
+    framework_version: optionalString(app.framework_version, at, 'framework_version', SHORT_TEXT),
+    host: optionalString(app.host, at, 'host', { max: 500 }),
+    pid: app.pid === undefined || app.pid === null ? null : number(app.pid, at, 'pid', INTEGER),
+    origin: origin === null ? null : parseOrigin(origin, pathOf(at, 'origin')),
   }
 }
 
@@ -471,19 +511,20 @@ function parseApp(value: unknown, path: string): AppInfo {
  * `units[0].queries[3].sql`. A unit id repeated within the batch is accepted and stored once, like a resent unit.
  */
 export function parseIngestPayload(json: unknown): IngestPayload {
-  const body = object(json, '')
-  const protocol = required(body, 'protocol', '')
+  const body = object(json, ROOT)
+  const protocol = required(body.protocol, ROOT, 'protocol')
   if (protocol !== PROTOCOL_VERSION) fail('protocol', `this server speaks protocol ${PROTOCOL_VERSION}, got ${describe(protocol)}; use an agent and server of matching versions`)
-  const agent = object(required(body, 'agent', ''), 'agent')
-  const units = array(required(body, 'units', ''), 'units')
+  const agent = object(required(body.agent, ROOT, 'agent'), ROOT, 'agent')
+  const agentAt = placeOf(ROOT, 'agent')
+  const units = array(required(body.units, ROOT, 'units'), ROOT, 'units')
   if (units.length > LIMITS.unitsPerBatch) fail('units', `has ${units.length} units; send at most ${LIMITS.unitsPerBatch} a batch`)
   const parsed: IngestPayload = {
     protocol: PROTOCOL_VERSION,
-    agent: { name: string(required(agent, 'name', 'agent'), 'agent.name', { max: 200 }), version: string(required(agent, 'version', 'agent'), 'agent.version', { max: 200 }) },
-    app: parseApp(required(body, 'app', ''), 'app'),
-    units: units.map((unit, i) => parseUnit(unit, `units[${i}]`)),
+    agent: { name: string(required(agent.name, agentAt, 'name'), agentAt, 'name', SHORT_TEXT), version: string(required(agent.version, agentAt, 'version'), agentAt, 'version', SHORT_TEXT) },
+    app: parseApp(required(body.app, ROOT, 'app')),
+    units: units.map((unit, i) => parseUnit(unit, i)),
   }
-  const schema = parseSchema(body.schema, 'schema')
+  const schema = parseSchema(body.schema)
   if (schema) parsed.schema = schema
   return parsed
 }
