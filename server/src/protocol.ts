@@ -377,9 +377,26 @@ function parseTemplate(value: unknown, container: Place): TemplatePosition | nul
   }
 }
 
+/** JSON values (params, meta) may nest this deep; deeper ones would overflow the stack when stored or analysed. */
+export const MAX_NESTING = 32
+
+/** The depth of arrays/objects in `value`, looking no deeper than just past MAX_NESTING. */
+function nesting(value: unknown, depth = 0): number {
+  if (typeof value !== 'object' || value === null || depth > MAX_NESTING) return depth
+  let deepest = depth + 1
+  for (const item of Array.isArray(value) ? value : Object.values(value)) if (typeof item === 'object' && item !== null) deepest = Math.max(deepest, nesting(item, depth + 1))
+  return deepest
+}
+
+function shallow<T>(value: T, container: Place, key: string): T {
+  if (nesting(value) > MAX_NESTING) fail(pathOf(container, key), `is nested more than ${MAX_NESTING} levels deep; send flatter values (the agent turns deeper ones into text)`)
+  return value
+}
+
 function parseParams(value: unknown, many: boolean, container: Place): Params {
   if (value === undefined) return fail(pathOf(container, 'params'), 'is required (null when parameter capture is off)')
   if (value === null) return null
+  shallow(value, container, 'params')
   if (many) {
     const rows = array(value, container, 'params')
     rows.forEach((row, i) => {
@@ -448,7 +465,7 @@ function parseUnit(value: unknown, index: number): WireUnit {
     status,
     started_at: number(required(unit.started_at, at, 'started_at'), at, 'started_at'),
     duration_ms: number(required(unit.duration_ms, at, 'duration_ms'), at, 'duration_ms'),
-    meta: unit.meta === undefined || unit.meta === null ? {} : object(unit.meta, at, 'meta'),
+    meta: unit.meta === undefined || unit.meta === null ? {} : shallow(object(unit.meta, at, 'meta'), at, 'meta'),
     queries: queries.map((query, i) => parseQuery(query, queriesAt, i)),
     dropped_queries: unit.dropped_queries === undefined ? 0 : number(unit.dropped_queries, at, 'dropped_queries', INTEGER),
   }
