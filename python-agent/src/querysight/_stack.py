@@ -228,26 +228,43 @@ def _template_of(frame: FrameType) -> tuple[str, int] | None:
 
 
 class Memo:
-    """What the previous walk of a unit saw, so the next one can stop early.
+    """What the previous walk of a unit saw, so the next one can stop early, or skip the walk.
 
     Once a walk reaches a frame object that an earlier walk of the same unit also reached (the view's frame, for the
     second query of a view), everything beyond it is the same as last time: a live frame's callers cannot change
     while it runs. So the walk stops there and copies the rest of the stack from the earlier result. Generator and
     coroutine frames are never stopping points (their caller changes on each resumption), nor are frames reached
     through an await chain. The memo holds the frames it names; the unit drops it when it finishes.
+
+    The next query of a loop skips the walk: ``first`` is the frame of the last stack's first application frame
+    (when only library frames came before it: no template, await chain or generator frame), ``depth`` how many frames
+    lie between the integration's hook and it, and ``lines`` what a real walk found for each instruction of that
+    frame: ``(sql, depth, stack)``. When the frame ``depth`` above the hook is ``first`` again, paused on an
+    instruction whose entry has the same SQL text and the same depth, the query comes from the same call by the same
+    path, and the stack (the same tuple object) is taken from ``lines``: one frame look-up instead of creating and
+    inspecting every ORM frame. Anything else is walked.
     """
 
-    __slots__ = ("frames", "positions", "templates")
+    __slots__ = ("depth", "first", "frames", "lines", "positions", "template", "templates")
 
     def __init__(
         self,
-        frames: list[Frame],
+        frames: tuple[Frame, ...],
         positions: dict[FrameType, int],
         templates: list[tuple[int, FrameType]],
+        template: tuple[str, int] | None,
     ) -> None:
         self.frames = frames  # the previous walk's result
         self.positions = positions  # stopping frame -> its index in `frames`
         self.templates = templates  # (number of frames collected before it, render_annotated frame)
+        self.template = template  # the template position of `frames`
+        self.first: Any = _NO_FRAME  # the frame of frames[0] when the next query may skip the walk
+        self.depth = 0
+        self.lines: dict[int, tuple[Any, int, tuple[Frame, ...]]] = {}
+
+
+_NO_FRAME = object()
+_MAX_LINES = 256
 
 
 def capture(
@@ -256,21 +273,39 @@ def capture(
     task: Any = None,
     task_thread: int | None = None,
     memo: Memo | None = None,
-) -> tuple[list[Frame], tuple[str, int] | None, Memo]:
+    sql: Any = None,
+) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
     """Application frames (innermost first, at most ``limit``), the template position, and the memo for the next
-    walk. Starts ``depth`` frames above the caller; follows ``task``'s await chain when running off its thread."""
+    walk. Starts ``depth`` frames above the caller; follows ``task``'s await chain when running off its thread.
+    ``sql`` is the query's text (the same call by the same path makes the same SQL). Equal stacks of one unit are
+    often the same tuple object."""
+    if memo is not None and memo.first is not _NO_FRAME:
+        try:
+            frame = sys._getframe(depth + 1 + memo.depth)
+        except ValueError:  # the stack is shallower than last time
+            frame = None
+        if frame is memo.first:
+            entry = memo.lines.get(frame.f_lasti)  # type: ignore[union-attr]
+            if entry is not None and entry[1] == memo.depth and entry[0] == sql:
+                return entry[2], memo.template, memo
+    return _walk(sys._getframe(depth + 1), limit, task, task_thread, memo, sql)
+
+
+def _walk(
+    frame: FrameType | None, limit: int, task: Any, task_thread: int | None, memo: Memo | None, sql: Any
+) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
     frames: list[Frame] = []
     positions: dict[FrameType, int] = {}
     templates: list[tuple[int, FrameType]] = []
     seen = memo.positions if memo is not None else None
+    first: tuple[FrameType, int] | None = None  # frames[0]'s frame and depth, when only library frames came before
     get = _cache.get
-    frame: FrameType | None = sys._getframe(depth + 1)
     steps = 0
     while frame is not None and steps < _MAX_WALK:
         steps += 1
         code = frame.f_code
         kind = get(id(code))
-        if kind == 0:  # _NOT_APP, the common case, first
+        if kind is _NOT_APP:  # the common case, first
             frame = frame.f_back
             continue
         if kind is None:
@@ -280,7 +315,11 @@ def capture(
             if seen is not None and memo is not None:
                 at = seen.get(frame)
                 if at is not None:
-                    return _resume(frames, positions, templates, frame, kind, at, memo, limit)
+                    if not frames and not templates:
+                        first = (frame, steps - 1)
+                    return _resume(frames, positions, templates, frame, kind, at, memo, limit, first, sql)
+            if not frames and not templates:
+                first = (frame, steps - 1)
             positions[frame] = len(frames)
             frames.append((kind, frame.f_lineno, code.co_name))
             if len(frames) >= limit:
@@ -304,8 +343,28 @@ def capture(
         get_coro = getattr(task, "get_coro", None)
         if get_coro is not None:
             _walk_chain(_coroutine_frames(get_coro()), frames, templates, limit)
+    return _result(tuple(frames), positions, templates, first, memo, sql)
+
+
+def _result(
+    frames: tuple[Frame, ...],
+    positions: dict[FrameType, int],
+    templates: list[tuple[int, FrameType]],
+    first: tuple[FrameType, int] | None,
+    previous: Memo | None,
+    sql: Any,
+) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
     template = _template_of(templates[0][1]) if templates else None
-    return frames, template, Memo(frames, positions, templates)
+    memo = Memo(frames, positions, templates, template)
+    if first is not None:
+        frame, depth = first
+        memo.first, memo.depth = frame, depth
+        if previous is not None and previous.first is frame:
+            memo.lines = previous.lines  # still true: each entry names the depth it was found at
+        if len(memo.lines) >= _MAX_LINES:
+            memo.lines = {}
+        memo.lines[frame.f_lasti] = (sql, depth, frames)
+    return frames, template, memo
 
 
 def _resume(
@@ -317,14 +376,11 @@ def _resume(
     at: int,
     memo: Memo,
     limit: int,
-) -> tuple[list[Frame], tuple[str, int] | None, Memo]:
+    first: tuple[FrameType, int] | None,
+    sql: Any,
+) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
     """Finish a walk that reached a frame the previous walk saw at index ``at``."""
     here = len(frames)
-    if here == 0 and at == 0 and not templates:
-        # The common case (the next query of a loop in the same function): the same stack but the first line.
-        frames = [(kind, frame.f_lineno, frame.f_code.co_name), *memo.frames[1:]]
-        template = _template_of(memo.templates[0][1]) if memo.templates else None
-        return frames, template, Memo(frames, memo.positions, memo.templates)
     positions[frame] = here
     frames.append((kind, frame.f_lineno, frame.f_code.co_name))
     frames.extend(memo.frames[at + 1 :])
@@ -334,8 +390,7 @@ def _resume(
         if old_at > at and old_at + shift < limit:
             positions[old_frame] = old_at + shift
     templates.extend((count + shift, tframe) for count, tframe in memo.templates if count > at)
-    template = _template_of(templates[0][1]) if templates else None
-    return frames, template, Memo(frames, positions, templates)
+    return _result(tuple(frames), positions, templates, first, memo, sql)
 
 
 def _walk_chain(

@@ -239,22 +239,31 @@ class Unit:
     ) -> None:
         """Record one query. ``start``/``end`` are ``time.perf_counter()`` values; ``depth`` is how many frames
         above this call the application's code begins (the integration's hook frames are skipped anyway)."""
-        if len(self.queries) >= self.max_queries:
+        queries = self.queries
+        if len(queries) >= self.max_queries:
             self.dropped_queries += 1
             return
         settings = self.settings
-        stack, template, self._memo = _stack.capture(depth, settings.max_stack, self.task, self.task_thread, self._memo)
-        self.queries.append(
+        stack, template, self._memo = _stack.capture(
+            depth, settings.max_stack, self.task, self.task_thread, self._memo, sql
+        )
+        if params is not None:
+            if not settings.capture_params:
+                params = None
+            elif many or params.__class__ is not tuple:  # a tuple of the driver's parameters is kept as it is
+                params = _copy_params(params, many, settings.max_many_rows)
+        t0 = self._t0
+        queries.append(
             (
                 sql,
-                _copy_params(params, many, settings.max_many_rows) if settings.capture_params else None,
+                params,
                 db,
                 vendor,
-                (start - self._t0) * 1000.0,
+                (start - t0) * 1000.0,
                 (end - start) * 1000.0,
-                bool(many),
-                describe_error(error) if error is not None else None,
-                tuple(stack),
+                many if many.__class__ is bool else bool(many),
+                None if error is None else describe_error(error),
+                stack,
                 template,
             )
         )
