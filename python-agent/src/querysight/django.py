@@ -20,8 +20,6 @@ output file is set explicitly. Outside requests (management commands, scripts) c
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -30,7 +28,7 @@ from typing import Any
 
 from django.apps import AppConfig
 
-from . import _guard, config, transport
+from . import _guard, _web, config, transport
 from .recorder import Unit, current_unit
 
 __all__ = ["QuerySightAppConfig", "QuerySightMiddleware", "build_schema", "instrument"]
@@ -57,7 +55,7 @@ def _execute_wrapper(execute: Any, sql: Any, params: Any, many: bool, context: d
         end = perf_counter()
         try:
             connection = context["connection"]
-            unit.record(sql, params, many, connection.alias, connection.vendor, start, end, error, depth=1)
+            unit.record(sql, params, many, connection.alias, connection.vendor, start, end, error, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
             _guard.failed("record a query", exc)
 
@@ -197,19 +195,6 @@ def _hidden(rel: Any) -> bool:
 # ---- middleware -----------------------------------------------------------------------------------------------
 
 
-def _ignored(path: str, patterns: tuple[str, ...]) -> bool:
-    for pattern in patterns:
-        if "*" in pattern or "?" in pattern or "[" in pattern:
-            if fnmatch.fnmatchcase(path, pattern):
-                return True
-        elif path.startswith(pattern):
-            return True
-    return False
-
-
-_BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
-
-
 def inject_overlay(response: Any, unit_id: str, server_url: str) -> bool:
     """Insert the overlay script before the last ``</body>`` of a complete, uncompressed HTML response."""
     if getattr(response, "streaming", False) or response.has_header("Content-Encoding"):
@@ -222,35 +207,13 @@ def inject_overlay(response: Any, unit_id: str, server_url: str) -> bool:
     charset = (getattr(response, "charset", None) or "utf-8").lower().replace("_", "-")
     if charset.startswith(("utf-16", "utf-32")):
         return False
-    content: bytes = response.content
-    last = None
-    for last in _BODY_END.finditer(content):  # noqa: B007 - we want the last match
-        pass
-    if last is None:
+    body = _web.insert_overlay(response.content, unit_id, server_url)
+    if body is None:
         return False
-    tag = f'<script src="{_attr(server_url)}/overlay.js" data-unit="{_attr(unit_id)}" async></script>'.encode()
-    response.content = content[: last.start()] + tag + content[last.start() :]
+    response.content = body
     if response.has_header("Content-Length"):
-        response["Content-Length"] = str(len(response.content))
+        response["Content-Length"] = str(len(body))
     return True
-
-
-def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def console_line(unit: Unit, settings: config.Settings) -> str:
-    duplicated = unit.duplicated()
-    count = len(unit.queries) + unit.dropped_queries
-    line = (
-        f"[querysight] {unit.name} {unit.status} {round(unit.duration_ms or 0)}ms"
-        f" · {count} {'query' if count == 1 else 'queries'}"
-    )
-    if duplicated:
-        line += f" · {duplicated} duplicated"
-    if not settings.output:
-        line += f" → {settings.server_url}/#/units/{unit.id}"
-    return line
 
 
 class QuerySightMiddleware:
@@ -320,7 +283,7 @@ class QuerySightMiddleware:
             if not settings.enabled:
                 return None
             path = request.path
-            if _ignored(path, settings.ignore_paths):
+            if _web.ignored(path, settings.ignore_paths):
                 return None
             instrument_existing_connections()
             raw_host = request.META.get("HTTP_HOST")
@@ -344,7 +307,7 @@ class QuerySightMiddleware:
                 unit.view = getattr(match, "_func_path", None)
             status = response.status_code if response is not None else 500
             if response is not None:
-                response["X-QuerySight-Unit"] = unit.id
+                response[_web.UNIT_HEADER] = unit.id
                 if _streams_later(response):
                     # The body is produced after the view returns: keep recording until the stream ends.
                     unit.status = status
@@ -353,15 +316,8 @@ class QuerySightMiddleware:
                 settings = unit.settings
                 if settings.overlay and not settings.output:
                     inject_overlay(response, unit.id, settings.server_url)
-            _complete(unit, status)
+            _web.finish(unit, status)
         return response
-
-
-def _complete(unit: Unit, status: int | None) -> None:
-    unit.finish(status=status)
-    transport.submit(unit)
-    if unit.settings.console:
-        sys.stderr.write(console_line(unit, unit.settings) + "\n")
 
 
 def _streams_later(response: Any) -> bool:
@@ -383,7 +339,7 @@ def _record_stream(response: Any, unit: Unit) -> None:
 def _stream_done(unit: Unit) -> None:
     with _guard.guard("finish a streamed request unit"):
         if unit.duration_ms is None:
-            _complete(unit, unit.status)
+            _web.finish(unit, unit.status)
 
 
 def _recording_stream(chunks: Iterator[Any], unit: Unit) -> Iterator[Any]:
