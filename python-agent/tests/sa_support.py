@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 import sa_models
@@ -35,14 +35,7 @@ def fresh_app_info() -> Iterator[transport.AppInfo]:
 
 
 def uninstrument(engine: Any) -> None:
-    sync_engine = getattr(engine, "sync_engine", engine)
-    for name, fn in (
-        ("before_cursor_execute", qs_sqlalchemy._before_cursor_execute),
-        ("after_cursor_execute", qs_sqlalchemy._after_cursor_execute),
-        ("handle_error", qs_sqlalchemy._handle_error),
-    ):
-        if event.contains(sync_engine, name, fn):
-            event.remove(sync_engine, name, fn)
+    qs_sqlalchemy.uninstrument(engine)
 
 
 def seeded_sqlite(path: Path) -> Engine:
