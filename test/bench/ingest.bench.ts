@@ -17,6 +17,8 @@ import { MIGRATIONS } from '../../server/src/store/migrations.js'
 const UNITS_PER_BATCH = 20
 const TEMPLATE_BATCHES = 8
 const TIMED_BATCHES = 60
+/** HTTP and raw inserts take turns in rounds of this many batches. */
+const ROUND = 10
 const MEMORY_BATCHES = 250
 
 setFlagsFromString('--expose_gc')
@@ -116,11 +118,11 @@ const send = (url: string, from: number, count: number) =>
 console.log(`units of 50–500 queries (average ${avgQueriesPerUnit.toFixed(0)}), ${UNITS_PER_BATCH} units a batch, ~${mb(bodies[0].length)} MiB a batch`)
 
 /**
- * Inserts the rows the store writes for the analysed units (the unit row with its JSON, its fingerprints, one row per
- * fingerprint and call site) straight into a fresh database of the server's schema, one transaction a batch, timed
- * with the JSON already serialized and the rows already built.
+ * The raw limit: the rows the store writes for the analysed units (the unit row with its JSON, its fingerprints, one
+ * row per fingerprint and call site), inserted straight into a fresh database of the server's schema with the same
+ * journal and sync settings, one transaction a batch, with the JSON already serialized and the rows already built.
  */
-function rawInserts(analysed: Unit[][], file: string) {
+function rawInserter(analysed: Unit[][], file: string) {
   const db = new Database(file)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
@@ -152,31 +154,28 @@ function rawInserts(analysed: Unit[][], file: string) {
       for (const site of row.sites) insertSite.run(site[0], seq, ...site.slice(2))
     }
   })
-  let rawQueries = 0
-  const rawStart = performance.now()
-  for (let b = 0; b < TIMED_BATCHES; b++) {
-    insertBatch(rows[b % TEMPLATE_BATCHES], String(b))
-    rawQueries += queriesPerTemplate[b % TEMPLATE_BATCHES]
+  return {
+    /** Inserts batches `from` to `from + count - 1`; answers how long it took and how many queries they held. */
+    insert(from: number, count: number) {
+      const start = performance.now()
+      let queries = 0
+      for (let b = from; b < from + count; b++) {
+        insertBatch(rows[b % TEMPLATE_BATCHES], String(b))
+        queries += queriesPerTemplate[b % TEMPLATE_BATCHES]
+      }
+      return { ms: performance.now() - start, queries }
+    },
+    /** Closes the database and lets go of the rows (the memory figures below are the server's). */
+    close() {
+      db.close()
+      rows.length = 0
+    },
   }
-  const rawMs = performance.now() - rawStart
-  db.close()
-  return { rawMs, rawQueries }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'qs-bench-ingest-'))
 try {
-  // 1. Through the real server over HTTP, into a WAL database file.
-  const server = await startServer({ port: 0, db: join(dir, 'server.db'), ui: false, maxUnits: 10_000 })
-  await send(server.url, 1_000_000, 3) // warm-up
-  const httpStart = performance.now()
-  await send(server.url, 0, TIMED_BATCHES)
-  let httpQueries = 0
-  for (let b = 0; b < TIMED_BATCHES; b++) httpQueries += queriesPerTemplate[b % TEMPLATE_BATCHES]
-  const httpMs = performance.now() - httpStart
-  const httpRate = httpQueries / (httpMs / 1000)
-  console.log(`HTTP → parse → analyse → commit   ${fmt(httpRate)} queries/s  (${fmt((TIMED_BATCHES * UNITS_PER_BATCH) / (httpMs / 1000))} units/s, ${fmt(httpQueries)} queries)`)
-
-  // 2. The stages alone, in this process, on the same bodies.
+  // 1. The stages alone, in this process, on the same bodies; the analysed units are also the raw baseline's rows.
   let parseMs = 0
   let analyseMs = 0
   let analysed: Unit[][] | null = []
@@ -199,22 +198,43 @@ try {
     for (const unit of units) JSON.stringify(unit)
     stringifyMs += performance.now() - t
   }
+  const raw = rawInserter(analysed, join(dir, 'raw.db'))
+  analysed = null
+
+  // 2. Through the real server over HTTP into a WAL database file, alternating with the raw inserts in rounds of
+  //    ROUND batches, so both see the same machine (the load of a shared machine changes within seconds).
+  const server = await startServer({ port: 0, db: join(dir, 'server.db'), ui: false, maxUnits: 10_000 })
+  await send(server.url, 1_000_000, 3) // warm-up
+  raw.insert(1_000_000, 3)
+  let httpMs = 0
+  let httpQueries = 0
+  let rawMs = 0
+  let rawQueries = 0
+  for (let from = 0; from < TIMED_BATCHES; from += ROUND) {
+    const count = Math.min(ROUND, TIMED_BATCHES - from)
+    const start = performance.now()
+    await send(server.url, from, count)
+    httpMs += performance.now() - start
+    for (let b = from; b < from + count; b++) httpQueries += queriesPerTemplate[b % TEMPLATE_BATCHES]
+    const inserted = raw.insert(from, count)
+    rawMs += inserted.ms
+    rawQueries += inserted.queries
+  }
+  raw.close()
+  const httpRate = httpQueries / (httpMs / 1000)
+  console.log(`HTTP → parse → analyse → commit   ${fmt(httpRate)} queries/s  (${fmt((TIMED_BATCHES * UNITS_PER_BATCH) / (httpMs / 1000))} units/s, ${fmt(httpQueries)} queries)`)
   const stageQueries = queriesPerTemplate.reduce((a, b) => a + b, 0)
   console.log(`  JSON.parse + validate alone      ${fmt(stageQueries / (parseMs / 1000))} queries/s`)
   console.log(`  analyse alone                    ${fmt(stageQueries / (analyseMs / 1000))} queries/s`)
   console.log(`  JSON.stringify of analysed units ${fmt(stageQueries / (stringifyMs / 1000))} queries/s`)
-
-  // 3. Raw better-sqlite3: the same unit rows (summary columns + unit JSON) into the same schema, one transaction a batch.
-  const { rawMs, rawQueries } = rawInserts(analysed, join(dir, 'raw.db'))
-  analysed = null
   const rawRate = rawQueries / (rawMs / 1000)
   const ratio = httpRate / rawRate
-  console.log(`raw better-sqlite3 inserts         ${fmt(rawRate)} queries/s  (same rows, JSON pre-serialized)`)
+  console.log(`raw better-sqlite3 inserts         ${fmt(rawRate)} queries/s  (same rows, JSON pre-serialized, in turns with the HTTP rounds)`)
   console.log(`server / raw                       ${ratio.toFixed(3)}`)
   const share = (ms: number) => `${(((ms / TEMPLATE_BATCHES) * TIMED_BATCHES * 100) / httpMs).toFixed(0)}%`
   console.log(`share of the HTTP path: parse ${share(parseMs)}, analyse ${share(analyseMs)}, stringify ${share(stringifyMs)}, raw insert ${((rawMs / httpMs) * 100).toFixed(0)}%; the rest is HTTP, body reading and GC`)
 
-  // 4. Memory under sustained load: keep ingesting; retention (here 2,000 units) keeps the store and the heap bounded.
+  // 3. Memory under sustained load: keep ingesting; retention (here 2,000 units) keeps the store and the heap bounded.
   await server.close()
   const bounded = await startServer({ port: 0, db: join(dir, 'sustained.db'), ui: false, maxUnits: 2000 })
   const memory: { queries: number; rss: number; heap: number }[] = []
