@@ -118,26 +118,52 @@ SQL, PARAMS, DB, VENDOR, START_MS, DURATION_MS, MANY, ERROR, STACK, TEMPLATE = r
 Query = tuple  # (sql, params, db, vendor, start_ms, duration_ms, many, error, stack, template)
 
 
-def query_to_wire(
-    query: tuple[Any, ...], settings: config.Settings, frames: dict[_stack.Frame, dict[str, Any]]
-) -> dict[str, Any]:
-    """The wire form of one recorded query; ``frames`` shares one dict per distinct frame across a unit."""
+class _WireCache:
+    """What the queries of one unit share on the wire, built once: the stack list and call site per stack tuple (the
+    recorder reuses one tuple for the queries of a loop), the clipped db and vendor names."""
+
+    __slots__ = ("frames", "names", "stacks")
+
+    def __init__(self) -> None:
+        self.frames: dict[_stack.Frame, dict[str, Any]] = {}  # one dict per distinct frame
+        self.stacks: dict[int, tuple[list[dict[str, Any]], Any]] = {}  # id(stack tuple) -> (wire stack, stack)
+        self.names: dict[Any, str | None] = {}
+
+    def stack(self, frames: tuple[_stack.Frame, ...]) -> list[dict[str, Any]]:
+        known = self.stacks.get(id(frames))
+        if known is not None:
+            return known[0]
+        stack = []
+        for frame in frames:
+            wire = self.frames.get(frame)
+            if wire is None:
+                file, line, function = frame
+                wire = self.frames[frame] = {"file": _clip(file, 2000), "line": line, "function": _clip(function, 2000)}
+            stack.append(wire)
+        self.stacks[id(frames)] = (stack, frames)  # keeps the tuple alive, so its id names it while this cache lives
+        return stack
+
+    def name(self, value: Any) -> str | None:
+        clipped = self.names.get(value)
+        if clipped is None:
+            clipped = self.names[value] = _clip(str(value), 200)
+        return clipped
+
+
+def query_to_wire(query: tuple[Any, ...], settings: config.Settings, cache: _WireCache | None = None) -> dict[str, Any]:
+    """The wire form of one recorded query; ``cache`` shares what the queries of a unit have in common."""
+    if cache is None:
+        cache = _WireCache()
     sql, params, db, vendor, start_ms, duration_ms, many, error, stack_frames, template = query
-    sql = sql if isinstance(sql, str) else str(sql)
-    stack = []
-    for frame in stack_frames:
-        wire = frames.get(frame)
-        if wire is None:
-            file, line, function = frame
-            wire = frames[frame] = {"file": _clip(file, 2000), "line": line, "function": _clip(function, 2000)}
-        stack.append(wire)
+    sql = sql if sql.__class__ is str else str(sql)
+    stack = cache.stack(stack_frames)
     out: dict[str, Any] = {
         "sql": sql,
         "params": _wire_params(params, many, settings.max_param_length),
-        "db": _clip(str(db), 200),
-        "vendor": _clip(str(vendor), 200),
-        "start_ms": round(start_ms, 3),
-        "duration_ms": round(duration_ms, 3),
+        "db": cache.name(db),
+        "vendor": cache.name(vendor),
+        "start_ms": start_ms,
+        "duration_ms": duration_ms,
         "many": many,
         "error": error,
         "callsite": stack[0] if stack else None,
@@ -159,7 +185,14 @@ def _wire_params(params: Any, many: bool, max_length: int) -> Any:
         return {str(k): json_safe(v, max_length) for k, v in params.items()}
     if many:
         return [_wire_params(row, False, max_length) for row in params]
-    return [json_safe(v, max_length) for v in params]
+    out = []
+    for value in params:
+        kind = value.__class__
+        if kind is int or kind is bool or value is None or (kind is str and len(value) <= max_length):
+            out.append(value)  # the common case, kept as it is
+        else:
+            out.append(json_safe(value, max_length))
+    return out
 
 
 def describe_error(exc: BaseException) -> str:
@@ -290,7 +323,7 @@ class Unit:
 
     def to_wire(self) -> dict[str, Any]:
         settings = self.settings
-        frames: dict[_stack.Frame, dict[str, Any]] = {}  # one dict per distinct frame, shared by the queries
+        cache = _WireCache()
         return {
             "id": self.id,
             "kind": self.kind,
@@ -303,7 +336,7 @@ class Unit:
             "started_at": round(self.started_at, 3),
             "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
             "meta": _json_meta(self.meta, settings.max_param_length),
-            "queries": [query_to_wire(q, settings, frames) for q in list(self.queries)],
+            "queries": [query_to_wire(q, settings, cache) for q in list(self.queries)],
             "dropped_queries": self.dropped_queries,
         }
 

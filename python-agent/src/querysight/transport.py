@@ -303,7 +303,7 @@ class Transport:
             raise RejectedError(f"QUERYSIGHT_URL {settings.url!r} is not an http(s) URL like http://127.0.0.1:8321")
         headers = {"Content-Type": "application/json", "User-Agent": f"{AGENT_NAME}/{_agent_version()}"}
         if len(body) > GZIP_ABOVE:
-            body = gzip.compress(body, compresslevel=5)
+            body = gzip.compress(body, compresslevel=1)  # SQL and stacks repeat: level 1 gets most of it, fast
             headers["Content-Encoding"] = "gzip"
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token}"
@@ -344,7 +344,12 @@ def backoff(initial: float, maximum: float) -> Iterator[float]:
 
 def _encode(payload: dict[str, Any]) -> bytes:
     # ASCII output: faster, and lone surrogates in app strings become \\udXXX escapes instead of failing to encode.
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("ascii")
+    # No circular check: the wire form is built by the agent (parameters are JSON-safe copies) and shares the stack
+    # lists of a unit's queries, which the check would only track and untrack again for every query.
+    return _ENCODER.encode(payload).encode("ascii")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
 def _bodies(payload: dict[str, Any], limit: int) -> list[bytes]:
