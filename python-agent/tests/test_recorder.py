@@ -251,3 +251,35 @@ def test_gives_a_generators_queries_the_caller_that_resumed_it():
     consume_here(gen)
     callers = [[f[2] for f in q[STACK]][2] for q in unit.queries]
     assert callers == ["consume_here", "consume_there", "consume_here"]
+
+
+def orm_query(unit, sql):
+    unit.record(sql, None, False, "default", "sqlite", 0.0, 0.0)
+
+
+def orm_entry(unit, sql, helper):
+    if helper is None:
+        return orm_middle(unit, sql)
+    return helper(unit, sql)
+
+
+def orm_middle(unit, sql):
+    return orm_query(unit, sql)
+
+
+def app_helper(unit, sql):
+    return orm_query(unit, sql)
+
+
+def test_a_query_reaching_a_line_through_an_app_helper_keeps_the_helper_though_the_path_is_as_deep():
+    for library in (orm_query, orm_entry, orm_middle):  # the ORM frames between the app and the driver
+        with _stack._lock:
+            _stack._cache[id(library.__code__)] = _stack._NOT_APP
+            _stack._classified.append(library.__code__)
+    unit = Unit("block", "x")
+    for helper in (None, app_helper, None, app_helper, None):
+        orm_entry(unit, "SELECT 1" if helper is None else "SELECT 2", helper)
+    first_functions = [q[STACK][0][2] for q in unit.queries]
+    here = "test_a_query_reaching_a_line_through_an_app_helper_keeps_the_helper_though_the_path_is_as_deep"
+    assert first_functions == [here, "app_helper", here, "app_helper", here]
+    assert len({q[STACK][0][1] for q in unit.queries if q[STACK][0][2] == here}) == 1

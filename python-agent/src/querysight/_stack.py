@@ -242,7 +242,9 @@ class Memo:
     frame: ``(sql, depth, stack)``. When the frame ``depth`` above the hook is ``first`` again, paused on an
     instruction whose entry has the same SQL text and the same depth, the query comes from the same call by the same
     path, and the stack (the same tuple object) is taken from ``lines``: one frame look-up instead of creating and
-    inspecting every ORM frame. Anything else is walked.
+    inspecting every ORM frame. Anything else is walked. (The frames in between are not looked at: a path through an
+    application helper that is exactly as deep as the library-only path from the same instruction, and makes the same
+    SQL, would be given the library-only path's stack.)
     """
 
     __slots__ = ("depth", "first", "frames", "lines", "positions", "template", "templates")
