@@ -1,8 +1,8 @@
 """Agent overhead on the SQLAlchemy path: a Flask view making 200 primary-key lookups (Session.get) on SQLite,
 called through WSGI, timed side by side in one run.
 
-Variants, interleaved request by request so machine noise hits them all alike (each has its own engine on the same
-SQLite file, so switching costs nothing):
+Variants, interleaved request by request (in a new order each round) so machine noise hits them all alike (each
+has its own engine on the same SQLite file, so switching costs nothing):
 - plain: the app with no querysight at all (no middleware, no engine events);
 - agent, server up: QuerySightMiddleware + instrument(engine), sending to a real querysight server;
 - agent, server down: the same, pointed at a port where nothing listens;
@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -196,9 +197,12 @@ def main() -> None:
         for _ in range(5):
             run()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    order = list(variants)
+    shuffle = random.Random(4).shuffle  # a new order each round: no variant always pays for the one before it
     for _ in range(ROUNDS):
-        for name, run in variants.items():
-            samples[name].append(run())
+        shuffle(order)
+        for name in order:
+            samples[name].append(variants[name]())
     querysight.flush(5)
     if server is not None:
         server.terminate()

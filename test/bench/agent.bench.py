@@ -1,6 +1,6 @@
 """Agent overhead: a Django view making 200 primary-key lookups on SQLite, timed side by side in one run.
 
-Variants, interleaved request by request so machine noise hits them all alike:
+Variants, interleaved request by request (in a new order each round) so machine noise hits them all alike:
 - plain: the same view with no querysight at all (no middleware, no execute wrapper);
 - agent, server up: QuerySightMiddleware sending to a real querysight server (node dist/cli.js serve);
 - agent, server down: the same, pointed at a port where nothing listens;
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -151,9 +152,12 @@ def main() -> None:
         for _ in range(5):
             run()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    order = list(variants)
+    shuffle = random.Random(4).shuffle  # a new order each round: no variant always pays for the one before it
     for _ in range(ROUNDS):
-        for name, run in variants.items():
-            samples[name].append(run())
+        shuffle(order)
+        for name in order:
+            samples[name].append(variants[name]())
     wrappers[:] = [_execute_wrapper]
     sender = sender_cost(agent_client)
     querysight.flush(5)
@@ -176,9 +180,10 @@ def main() -> None:
         wall = statistics.median(s[0] for s in samples[name])
         cpu = statistics.median(s[1] for s in samples[name])
         per_query_us = (wall - base_wall) / QUERIES * 1e6
+        cpu_per_query_us = (cpu - base_cpu) / QUERIES * 1e6
         print(
-            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}"
-            f"  (request thread CPU x{cpu / base_cpu:.3f}; {per_query_us:+.1f} µs per query)"
+            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}  {per_query_us:+.1f} µs per query"
+            f"  (request thread CPU x{cpu / base_cpu:.3f}, {cpu_per_query_us:+.1f} µs per query)"
         )
         rows.append(
             {

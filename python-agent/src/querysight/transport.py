@@ -346,7 +346,14 @@ def _encode(payload: dict[str, Any]) -> bytes:
     # ASCII output: faster, and lone surrogates in app strings become \\udXXX escapes instead of failing to encode.
     # No circular check: the wire form is built by the agent (parameters are JSON-safe copies) and shares the stack
     # lists of a unit's queries, which the check would only track and untrack again for every query.
-    return _ENCODER.encode(payload).encode("ascii")
+    # One unit at a time: a single C call over a whole batch would hold the GIL for milliseconds, and the app's
+    # threads (which give it up around every query) would wait for it; between units they get it back.
+    units = payload.get("units")
+    if not units:
+        return _ENCODER.encode(payload).encode("ascii")
+    head = _ENCODER.encode({key: value for key, value in payload.items() if key != "units"})
+    parts = [_ENCODER.encode(unit) for unit in units]
+    return f'{head[:-1]}{"," if len(head) > 2 else ""}"units":[{",".join(parts)}]}}'.encode("ascii")
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
