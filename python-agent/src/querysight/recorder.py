@@ -24,6 +24,7 @@ import datetime
 import decimal
 import math
 import os
+import sys
 import threading
 import time
 import uuid
@@ -32,6 +33,8 @@ from contextvars import ContextVar
 from typing import Any
 
 from . import _stack, config
+
+_getframe = sys._getframe
 
 current_unit: ContextVar[Unit | None] = ContextVar("querysight_unit", default=None)
 
@@ -114,8 +117,9 @@ def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
 
 # A recorded query is a plain tuple of immutable values, indexed by these names. Tuples of atomic values are not
 # tracked by the garbage collector, so units waiting in the queue (while the server is down) cost it nothing.
-SQL, PARAMS, DB, VENDOR, START_MS, DURATION_MS, MANY, ERROR, STACK, TEMPLATE = range(10)
-Query = tuple  # (sql, params, db, vendor, start_ms, duration_ms, many, error, stack, template)
+# START and END are the perf_counter() values the hook took; the wire form turns them into milliseconds.
+SQL, PARAMS, DB, VENDOR, START, END, MANY, ERROR, STACK, TEMPLATE = range(10)
+Query = tuple  # (sql, params, db, vendor, start, end, many, error, stack, template)
 
 
 class _WireCache:
@@ -150,11 +154,14 @@ class _WireCache:
         return clipped
 
 
-def query_to_wire(query: tuple[Any, ...], settings: config.Settings, cache: _WireCache | None = None) -> dict[str, Any]:
-    """The wire form of one recorded query; ``cache`` shares what the queries of a unit have in common."""
+def query_to_wire(
+    query: tuple[Any, ...], settings: config.Settings, t0: float, cache: _WireCache | None = None
+) -> dict[str, Any]:
+    """The wire form of one recorded query of a unit that started at ``t0`` (perf_counter); ``cache`` shares what
+    the queries of a unit have in common."""
     if cache is None:
         cache = _WireCache()
-    sql, params, db, vendor, start_ms, duration_ms, many, error, stack_frames, template = query
+    sql, params, db, vendor, start, end, many, error, stack_frames, template = query
     sql = sql if sql.__class__ is str else str(sql)
     stack = cache.stack(stack_frames)
     out: dict[str, Any] = {
@@ -162,8 +169,8 @@ def query_to_wire(query: tuple[Any, ...], settings: config.Settings, cache: _Wir
         "params": _wire_params(params, many, settings.max_param_length),
         "db": cache.name(db),
         "vendor": cache.name(vendor),
-        "start_ms": start_ms,
-        "duration_ms": duration_ms,
+        "start_ms": (start - t0) * 1000.0,
+        "duration_ms": (end - start) * 1000.0,
         "many": many,
         "error": error,
         "callsite": stack[0] if stack else None,
@@ -277,23 +284,36 @@ class Unit:
             self.dropped_queries += 1
             return
         settings = self.settings
-        stack, template, self._memo = _stack.capture(
-            depth, settings.max_stack, self.task, self.task_thread, self._memo, sql
-        )
+        stack = None
+        memo = self._memo
+        if memo is not None:
+            # capture()'s fast path, inlined (this runs for every query): the frame the last walk found first, paused
+            # on an instruction whose walk made the same SQL at the same depth, has the stack that walk found.
+            try:
+                frame = _getframe(depth + memo.depth)
+            except ValueError:
+                frame = None
+            if frame is memo.first:
+                entry = memo.lines.get(frame.f_lasti)  # type: ignore[union-attr]
+                if entry is not None and entry[1] == memo.depth and entry[0] == sql:
+                    stack, template = entry[2], memo.template
+        if stack is None:
+            stack, template, self._memo = _stack.capture(
+                depth, settings.max_stack, self.task, self.task_thread, memo, sql
+            )
         if params is not None:
             if not settings.capture_params:
                 params = None
             elif many or params.__class__ is not tuple:  # a tuple of the driver's parameters is kept as it is
                 params = _copy_params(params, many, settings.max_many_rows)
-        t0 = self._t0
         queries.append(
             (
                 sql,
                 params,
                 db,
                 vendor,
-                (start - t0) * 1000.0,
-                (end - start) * 1000.0,
+                start,
+                end,
                 many if many.__class__ is bool else bool(many),
                 None if error is None else describe_error(error),
                 stack,
@@ -336,7 +356,7 @@ class Unit:
             "started_at": round(self.started_at, 3),
             "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
             "meta": _json_meta(self.meta, settings.max_param_length),
-            "queries": [query_to_wire(q, settings, cache) for q in list(self.queries)],
+            "queries": [query_to_wire(q, settings, self._t0, cache) for q in list(self.queries)],
             "dropped_queries": self.dropped_queries,
         }
 
