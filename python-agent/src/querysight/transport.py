@@ -216,9 +216,11 @@ class Transport:
     def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int) -> None:
         delays = backoff(settings.backoff_initial, settings.backoff_max)
         payload: dict[str, Any] | None = None
+        units: list[dict[str, Any]] = []  # the wire form, built once: retries only rebuild the envelope
         try:
             with _guard.guard("build a batch"):
-                payload = self._payload(batch, settings)
+                units = [unit.to_wire() for unit in batch]
+                payload = self._payload(units, settings)
             while payload is not None:
                 try:
                     self._send(payload, settings)
@@ -232,7 +234,7 @@ class Transport:
                         return
                     settings = config.current()
                     with _guard.guard("build a batch"):
-                        payload = self._payload(batch, settings)
+                        payload = self._payload(units, settings)
                     continue
                 except RejectedError as exc:
                     _guard.report("send a batch the server accepts", exc)
@@ -257,12 +259,12 @@ class Transport:
                 return
             time.sleep(min(remaining, 0.05))
 
-    def _payload(self, batch: list[Unit], settings: config.Settings) -> dict[str, Any]:
+    def _payload(self, units: list[dict[str, Any]], settings: config.Settings) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
             "agent": {"name": AGENT_NAME, "version": _agent_version()},
             "app": app.to_wire(settings),
-            "units": [unit.to_wire() for unit in batch],
+            "units": units,
         }
         now = time.monotonic()
         if app.schema_provider is not None and (
@@ -276,6 +278,8 @@ class Transport:
         return payload
 
     def _send(self, payload: dict[str, Any], settings: config.Settings) -> None:
+        if not settings.output:
+            self._reachable(settings)  # while the server is down, do not encode batches nobody will take
         for body in _bodies(payload, settings.max_body_bytes):
             if settings.output:
                 self._write_ndjson(settings.output, body)
@@ -297,10 +301,18 @@ class Transport:
             os.close(fd)
 
     @staticmethod
+    def _reachable(settings: config.Settings) -> None:
+        """Raise DeliveryError when nothing accepts a connection at the server's address."""
+        url = _server_address(settings)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname, port), timeout=settings.http_timeout).close()
+        except OSError as exc:
+            raise DeliveryError(f"could not reach {settings.server_url}: {exc}") from exc
+
+    @staticmethod
     def _post(settings: config.Settings, body: bytes) -> None:
-        url = urlsplit(settings.server_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise RejectedError(f"QUERYSIGHT_URL {settings.url!r} is not an http(s) URL like http://127.0.0.1:8321")
+        url = _server_address(settings)
         headers = {"Content-Type": "application/json", "User-Agent": f"{AGENT_NAME}/{_agent_version()}"}
         if len(body) > GZIP_ABOVE:
             body = gzip.compress(body, compresslevel=1)  # SQL and stacks repeat: level 1 gets most of it, fast
@@ -332,6 +344,13 @@ class Transport:
         done = self.flush(timeout)
         self._stopping = True
         return done
+
+
+def _server_address(settings: config.Settings) -> Any:
+    url = urlsplit(settings.server_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise RejectedError(f"QUERYSIGHT_URL {settings.url!r} is not an http(s) URL like http://127.0.0.1:8321")
+    return url
 
 
 def backoff(initial: float, maximum: float) -> Iterator[float]:
