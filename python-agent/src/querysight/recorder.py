@@ -296,7 +296,8 @@ class Unit:
             if frame is memo.first:
                 entry = memo.lines.get(frame.f_lasti)  # type: ignore[union-attr]
                 if entry is not None and entry[1] == memo.depth and entry[0] == sql:
-                    stack, template = entry[2], memo.template
+                    # Keep the loop's first SQL string: the driver's new copy of it is freed right away.
+                    sql, stack, template = entry[0], entry[2], memo.template
         if stack is None:
             stack, template, self._memo = _stack.capture(
                 depth, settings.max_stack, self.task, self.task_thread, memo, sql
