@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session, selectinload
@@ -89,6 +89,30 @@ def test_instrumenting_an_engine_twice_records_each_query_once(engine: Any, reco
 
     [query] = recorded.unit()["queries"]
     assert query["db"] == "shop"
+
+
+def test_an_execute_listener_the_app_adds_later_still_runs_and_instrumenting_again_records_again(
+    engine: Any, recorded: Recorded, swallow_internal_errors: Any
+) -> None:
+    instrument(engine)
+    seen: list[str] = []
+
+    def app_listener(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        seen.append(statement)
+        return False
+
+    event.listen(engine, "do_execute", app_listener)
+    with engine.connect() as conn, querysight.capture("later listener"):
+        conn.execute(text("SELECT 1"))
+    assert seen == ["SELECT 1"]
+    assert [what for what, _ in _guard.swallowed()] == ["record the queries of an engine with a later execute listener"]
+
+    instrument(engine)
+    with engine.connect() as conn, querysight.capture("instrumented again"):
+        conn.execute(text("SELECT 2"))
+    assert seen == ["SELECT 1", "SELECT 2"]
+    assert [q["sql"] for q in recorded.units()[-1]["queries"]] == ["SELECT 2"]
+    event.remove(engine, "do_execute", app_listener)
 
 
 def test_queries_outside_any_unit_are_not_recorded(engine: Any, recorded: Recorded) -> None:

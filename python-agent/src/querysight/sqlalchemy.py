@@ -64,10 +64,8 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
         if hooks is None:
             hooks = _Hooks(dialect)
             setattr(dialect, _HOOKS_ATTR, hooks)
-            event.listen(sync_engine, "do_execute", hooks.do_execute)
-            event.listen(sync_engine, "do_execute_no_params", hooks.do_execute_no_params)
-            event.listen(sync_engine, "do_executemany", hooks.do_executemany)
             event.listen(sync_engine, "handle_error", _handle_error)
+        hooks.listen(sync_engine)  # again too: after listeners the app added since
         hooks.db = name or _database_of(sync_engine)
         if base is None:
             _all_models = True
@@ -90,12 +88,7 @@ def uninstrument(engine: Any) -> None:
         hooks = getattr(dialect, _HOOKS_ATTR, None)
         if hooks is None:
             return
-        for name, fn in (
-            ("do_execute", hooks.do_execute),
-            ("do_execute_no_params", hooks.do_execute_no_params),
-            ("do_executemany", hooks.do_executemany),
-            ("handle_error", _handle_error),
-        ):
+        for name, fn in [*hooks.events(), ("handle_error", _handle_error)]:
             if event.contains(sync_engine, name, fn):
                 event.remove(sync_engine, name, fn)
         delattr(dialect, _HOOKS_ATTR)
@@ -120,18 +113,59 @@ def _version() -> str | None:
 
 class _Hooks:
     """The listeners of one dialect. Each runs the dialect's own method (what SQLAlchemy would have called), timed,
-    and returns True so SQLAlchemy does not run it again; outside a unit it returns False and SQLAlchemy runs it."""
+    and returns True so SQLAlchemy does not run it again; outside a unit it returns False and SQLAlchemy runs it.
 
-    __slots__ = ("db", "dialect", "vendor")
+    SQLAlchemy stops at the first listener that returns True, so a hook only takes over while it is the last
+    listener of its event: a listener the app added later still runs (its queries then go unrecorded, and the log
+    says so once; ``instrument()`` again puts the hooks back at the end)."""
+
+    __slots__ = ("_execute", "_listeners", "db", "dialect", "vendor")
 
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
         self.db = "default"
         self.vendor = dialect.name
+        # event name -> (the dialect's deque of listeners of that event, the listener that is ours)
+        self._listeners: dict[str, tuple[Any, Any]] = {}
+        self._execute: tuple[Any, Any] = ((), None)  # _listeners["do_execute"], read for every query
+
+    def listen(self, engine: Any) -> None:
+        """Listen (again) to ``engine``'s execute events, after any listener already there."""
+        from sqlalchemy import event
+
+        for name, fn in self.events():
+            if event.contains(engine, name, fn):
+                event.remove(engine, name, fn)
+            event.listen(engine, name, fn)
+            self._listeners[name] = (getattr(self.dialect.dispatch, name).listeners, fn)
+        self._execute = self._listeners["do_execute"]
+
+    def events(self) -> list[tuple[str, Any]]:
+        return [
+            ("do_execute", self.do_execute),
+            ("do_execute_no_params", self.do_execute_no_params),
+            ("do_executemany", self.do_executemany),
+        ]
+
+    def _last(self, name: str) -> bool:
+        listeners, mine = self._listeners[name]
+        if listeners and listeners[-1] is mine:
+            return True
+        _guard.report(
+            "record the queries of an engine with a later execute listener",
+            RuntimeError(
+                f"another {name} listener was added to the engine after querysight's; call "
+                "querysight.sqlalchemy.instrument(engine) again after adding yours so its queries are recorded"
+            ),
+        )
+        return False
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         unit = current_unit.get()
         if unit is None:
+            return False
+        listeners, mine = self._execute
+        if listeners[-1] is not mine and not self._last("do_execute"):
             return False
         start = perf_counter()
         try:
@@ -148,7 +182,7 @@ class _Hooks:
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
         unit = current_unit.get()
-        if unit is None:
+        if unit is None or not self._last("do_execute_no_params"):
             return False
         start = perf_counter()
         try:
@@ -165,7 +199,7 @@ class _Hooks:
 
     def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         unit = current_unit.get()
-        if unit is None:
+        if unit is None or not self._last("do_executemany"):
             return False
         if parameters is not None and not isinstance(parameters, (list, tuple)):
             parameters = list(parameters)  # an iterator would be consumed by the driver before we could record it
