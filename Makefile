@@ -11,12 +11,14 @@ VENV_STAMP := $(VENV)/.installed
 SERVER_SRC := $(shell find server/src -name '*.ts' ! -name '*.test.ts' 2>/dev/null) server/build.mjs
 UI_SRC     := $(shell find ui/src -name '*.ts' -o -name '*.tsx' -o -name '*.css' 2>/dev/null | grep -v '\.test\.') ui/build.mjs ui/index.html
 
-.PHONY: help install build test test-ts test-py demo bench lint clean chromium postgres screenshots
+.PHONY: help install build test demo bench fuzz load lint clean chromium postgres screenshots
 
 help:
 	@echo "make demo   start the querysight server and the demo Django app (installs and builds what is missing)"
 	@echo "make test   run every test: vitest, pytest, end-to-end (installs what is missing)"
 	@echo "make bench  run the benchmarks and print their figures"
+	@echo "make fuzz   the long fuzz run (ingest, analysis, fingerprint)"
+	@echo "make load   the long load run: 20 agent processes for 60 s"
 	@echo "make lint   ruff + tsc --noEmit"
 	@echo "make clean  remove build output, node_modules and .venv"
 
@@ -66,6 +68,17 @@ demo: install build
 
 bench: install build
 	node test/bench/run.mjs --write
+
+# The long runs of the suites `make test` runs briefly.
+fuzz: install build
+	FUZZ_CASES=20000 npx vitest run test/fuzz server/src/analysis/fingerprint.fuzz.test.ts
+
+load: install build
+	LOAD_PROCESSES=20 LOAD_SECONDS=60 LOAD_RSS_LIMIT_MB=800 npx vitest run test/load
+
+# Regenerates the committed screenshots of the README from the browser tests.
+screenshots: install build chromium
+	UPDATE_SCREENSHOTS=1 npx vitest run test/e2e
 
 lint: install
 	$(VENV)/bin/ruff check python-agent
