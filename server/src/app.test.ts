@@ -295,6 +295,13 @@ describe('the UI files', () => {
     expect((await fetch(`${url}/assets/missing.js`)).status).toBe(404)
   })
 
+  it('forbids other sites to frame the page, so its buttons cannot be clickjacked', async () => {
+    await start({ ui: true, uiDir })
+    const page = await fetch(`${url}/`)
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+    expect(page.headers.get('x-frame-options')).toBe('DENY')
+  })
+
   it('lets any page load the overlay script, and nothing else cross-origin', async () => {
     await start({ ui: true, uiDir })
     const overlay = await fetch(`${url}/overlay.js`, { headers: { origin: 'http://127.0.0.1:8000' } })

@@ -48,7 +48,7 @@ const safeDecode = (path: string) => {
 
 export const staticRoutes = ({ uiDir }: { uiDir: string }) => {
   const root = resolve(uiDir)
-  const page = { 'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:", 'Referrer-Policy': 'no-referrer' }
+  const page = { 'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'", 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer' }
   return new Hono()
     .get('/', (c) => sendFile(c, root, 'index.html', page))
     .get('/index.html', (c) => sendFile(c, root, 'index.html', page))
