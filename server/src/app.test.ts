@@ -239,6 +239,18 @@ describe('security', () => {
     expect((await getJson(`${url}/api/v1/health`)).status).toBe(200)
   })
 
+  it('answers health without the token, but tells the unit count only to requests that carry it', async () => {
+    await start({ token: 's3cret' })
+    await ingest(url, payloadOf([quietUnit()]), { headers: { authorization: 'Bearer s3cret' } })
+    for (const headers of [{}, { authorization: 'Bearer wrong' }] as Record<string, string>[]) {
+      const open = await getJson(`${url}/api/v1/health`, headers)
+      expect(open.status).toBe(200)
+      expect(open.body).toEqual({ ok: true, version: expect.any(String), protocol: 1 })
+    }
+    const full = await getJson(`${url}/api/v1/health`, { authorization: 'Bearer s3cret' })
+    expect(full.body).toEqual({ ok: true, version: expect.any(String), protocol: 1, units: 1 })
+  })
+
   it('allows cross-origin reads of one unit only for origins agents reported', async () => {
     await start()
     const unit = quietUnit()

@@ -52,7 +52,7 @@ export function createApp({
     }
     await next()
   }
-  /** The token guards ingest, analyze and every read; health stays open so agents can probe the server. */
+  /** The token guards ingest, analyze and every read; health stays open so agents can probe the server (routes/health.ts leaves out the unit count without it). */
   const checkToken: MiddlewareHandler = async (c, next) => {
     if (c.req.method !== 'OPTIONS' && c.req.path !== '/api/v1/health') security.checkToken(c.req.header('authorization'))
     await next()
@@ -82,7 +82,7 @@ export function createApp({
   app.use('/api/*', checkWriteOrigin)
   app.use('/api/*', checkToken)
   app.use('/api/v1/units/:id', unitCors)
-  app.route('/api/v1/health', healthRoutes(deps))
+  app.route('/api/v1/health', healthRoutes({ store, security }))
   app.route('/api/v1/ingest', ingestRoutes(deps))
   app.route('/api/v1/analyze', analyzeRoutes(deps))
   app.route('/api/v1/units', unitsRoutes(deps))
