@@ -171,3 +171,49 @@ def test_rejects_a_marker_with_unknown_arguments(pytester, tmp_path):
     )
     result = run(pytester, QUERYSIGHT_OUTPUT=str(tmp_path / "x.ndjson"))
     result.stderr.fnmatch_lines(["*@pytest.mark.querysight takes keyword arguments*max_querys*"])
+
+
+SHARED_FIXTURES_SUITE = """
+import pytest
+from djangoapp.shop.models import Author, Book
+
+
+@pytest.fixture(scope="session")
+def catalogue():
+    Book.objects.count()
+    Author.objects.count()
+    yield
+    Book.objects.exists()
+
+
+@pytest.fixture(scope="module")
+def authors():
+    yield list(Author.objects.all())
+    Author.objects.exists()
+
+
+@pytest.fixture
+def first_book():
+    return Book.objects.order_by("id").first()
+
+
+def test_first(catalogue, authors, first_book):
+    Book.objects.filter(pk=first_book.pk).exists()
+
+
+def test_last(catalogue, authors):
+    Book.objects.filter(author=authors[0]).count()
+"""
+
+
+def test_leaves_the_queries_of_shared_fixtures_out_of_the_tests_that_set_them_up_and_tear_them_down(pytester, tmp_path):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_shared=SHARED_FIXTURES_SUITE)
+    out = tmp_path / "tests.ndjson"
+    run(pytester, QUERYSIGHT_OUTPUT=str(out)).assert_outcomes(passed=2)
+    units = {u["name"]: u for u in units_in(out) if u["kind"] == "test"}
+    functions = {name: [q["callsite"]["function"] for q in unit["queries"]] for name, unit in units.items()}
+    assert functions == {
+        "test_shared.py::test_first": ["first_book", "test_first"],
+        "test_shared.py::test_last": ["test_last"],
+    }

@@ -111,6 +111,26 @@ class QuerySightPlugin:
                     transport.submit(unit)
 
     @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None]:
+        """Keep fixtures shared by several tests (session, package, module, class) out of the test that sets them up.
+
+        Their setup runs with no current unit; their teardown too, through two finalizers that bracket the ones the
+        fixture registers (finalizers run last in, first out).
+        """
+        if fixturedef.scope == "function":
+            yield
+            return
+        fixturedef.addfinalizer(_restore_unit)
+        token = current_unit.set(None)
+        try:
+            yield
+        finally:
+            current_unit.reset(token)
+            fixturedef.addfinalizer(_leave_unit)
+
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
         outcome = yield
         with _guard.guard("read a test outcome"):
@@ -125,6 +145,18 @@ class QuerySightPlugin:
             settings = config.current()
             if not transport.flush(settings.exit_flush_timeout):
                 sys.stderr.write(f"[querysight] could not deliver every test unit to {settings.server_url}\n")
+
+
+_SAVED_UNITS: list[Any] = []
+
+
+def _leave_unit() -> None:
+    _SAVED_UNITS.append(current_unit.set(None))
+
+
+def _restore_unit() -> None:
+    if _SAVED_UNITS:
+        current_unit.reset(_SAVED_UNITS.pop())
 
 
 _UNIT = pytest.StashKey[Unit]()
