@@ -211,6 +211,22 @@ def test_rejects_unknown_settings_and_unreadable_booleans_with_a_hint():
         config.resolve({}, {"QUERYSIGHT_ENABLED": "maybe"}, {}, debug=None)
 
 
+def test_reads_numbers_given_as_strings_and_names_the_setting_when_a_value_cannot_be_used():
+    settings = config.resolve({}, {}, {"max_queries": "5000", "batch_interval": " 0.5 ", "console": "yes"}, debug=True)
+    assert (settings.max_queries, settings.batch_interval, settings.console) == (5000, 0.5, True)
+    querysight.configure(MAX_QUERIES="3")
+    assert config.current().max_queries == 3
+    with pytest.raises(ValueError, match="querysight setting MAX_QUERIES='lots' is not an integer"):
+        querysight.configure(MAX_QUERIES="lots")
+    assert config.current().max_queries == 3
+    with pytest.raises(ValueError, match="querysight setting http_timeout=-1 must be a finite number, 0 or more"):
+        querysight.configure(http_timeout=-1)
+    with pytest.raises(TypeError, match="querysight setting queue_size=None must be an integer"):
+        config.set_framework_settings({"queue_size": None}, debug=True)
+    with pytest.raises(TypeError, match="querysight setting url=8321 must be a string"):
+        config.resolve({"url": 8321}, {}, {}, debug=None)
+
+
 def query_here(unit):
     unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
 

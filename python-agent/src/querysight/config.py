@@ -64,6 +64,7 @@ class Settings:
 
 
 _FIELDS = {f.name for f in fields(Settings)}
+_DEFAULTS = Settings()
 _lock = threading.Lock()
 _overrides: dict[str, Any] = {}
 _framework: dict[str, Any] = {}
@@ -77,8 +78,59 @@ def _normalise(opts: Mapping[str, Any]) -> dict[str, Any]:
         name = key.lower()
         if name not in _FIELDS:
             raise TypeError(f"unknown querysight setting {key!r}; known settings: {', '.join(sorted(_FIELDS))}")
-        out[name] = value
+        out[name] = _coerce(name, value, key)
     return out
+
+
+def _coerce(name: str, value: Any, key: str | None = None) -> Any:
+    """The value of setting ``name`` in its declared type: numbers and booleans may be given as strings.
+
+    Raises ``TypeError`` or ``ValueError`` naming the setting when the value cannot be one.
+    """
+    label = key or name
+    given = value
+    default = getattr(_DEFAULTS, name)
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            return parse_bool(value, label)
+        if not isinstance(value, bool):
+            raise TypeError(f"querysight setting {label}={value!r} must be a boolean (True/False)")
+        return value
+    if isinstance(default, (int, float)):
+        kind = int if isinstance(default, int) else float
+        noun = "an integer" if kind is int else "a number"
+        if isinstance(value, str):
+            try:
+                value = kind(value.strip())
+            except ValueError:
+                raise ValueError(f"querysight setting {label}={value!r} is not {noun}") from None
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"querysight setting {label}={value!r} must be {noun}")
+        elif kind is int and isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"querysight setting {label}={value!r} must be a whole number")
+            value = int(value)
+        else:
+            value = kind(value)
+        if value < 0 or value != value or value == float("inf"):
+            raise ValueError(f"querysight setting {label}={given!r} must be a finite number, 0 or more")
+        return value
+    if name == "ignore_paths":
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        paths = tuple(value)
+        if not all(isinstance(path, str) for path in paths):
+            raise TypeError(f"querysight setting {label}={value!r} must be a list of path prefixes (strings)")
+        return paths
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise TypeError(f"querysight setting {label}={value!r} must be a string")
+    return value
 
 
 def configure(**opts: Any) -> Settings:
@@ -146,11 +198,7 @@ def resolve(
     merged.setdefault("overlay", bool(debug))
     if merged.get("url") is None:
         merged.pop("url", None)
-    if "ignore_paths" in merged:
-        merged["ignore_paths"] = tuple(merged["ignore_paths"] or ())
-    for name in ("enabled", "overlay", "console", "capture_params"):
-        if isinstance(merged.get(name), str):
-            merged[name] = parse_bool(merged[name], name)
+    merged = {name: _coerce(name, value) for name, value in merged.items()}
     return replace(Settings(), **merged)
 
 
