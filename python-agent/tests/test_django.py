@@ -196,6 +196,18 @@ class TestOverlay:
         assert inject_overlay(response, "abc", receiver.url)
         assert int(response["Content-Length"]) == len(response.content)
 
+    def test_leaves_html_pages_larger_than_5_mib_alone_like_the_other_integrations(self, receiver):
+        from django.http import HttpResponse
+
+        from querysight import _web
+        from querysight.django import inject_overlay
+
+        page = b"<html><body>" + b"x" * _web.MAX_INJECT_BYTES + b"</body></html>"
+        response = HttpResponse(page)
+        assert not inject_overlay(response, "abc", receiver.url)
+        assert response.content == page
+        assert inject_overlay(HttpResponse("<html><body>x</body></html>"), "abc", receiver.url)
+
     def test_leaves_streaming_gzipped_non_html_and_bodyless_responses_alone(self, client, receiver):
         stream = client.get("/stream/")
         assert b"".join(stream.streaming_content) == b"<html><body><p>stream</p></body></html>"

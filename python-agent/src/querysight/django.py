@@ -196,18 +196,21 @@ def _hidden(rel: Any) -> bool:
 
 
 def inject_overlay(response: Any, unit_id: str, server_url: str) -> bool:
-    """Insert the overlay script before the last ``</body>`` of a complete, uncompressed HTML response."""
-    if getattr(response, "streaming", False) or response.has_header("Content-Encoding"):
-        return False
-    content_type = response.get("Content-Type", "")
-    if content_type.split(";")[0].strip().lower() != "text/html":
-        return False
-    if response.get("Content-Disposition", "").lower().startswith("attachment"):
+    """Insert the overlay script before the last ``</body>`` of a complete, uncompressed HTML response.
+
+    The rules are :func:`_web.injectable`'s (one implementation for every framework); Django only adds what its
+    response object knows: a streaming response is never complete, and the charset may live on the object.
+    """
+    if getattr(response, "streaming", False):
         return False
     charset = (getattr(response, "charset", None) or "utf-8").lower().replace("_", "-")
     if charset.startswith(("utf-16", "utf-32")):
         return False
-    body = _web.insert_overlay(response.content, unit_id, server_url)
+    content = response.content
+    headers = [(name, value) for name, value in response.items() if name.lower() != "content-length"]
+    if not _web.injectable([*headers, ("Content-Length", str(len(content)))]):
+        return False
+    body = _web.insert_overlay(content, unit_id, server_url)
     if body is None:
         return False
     response.content = body
