@@ -186,6 +186,10 @@ describe('a server started with --token', () => {
 
     expect((await rawRequest(`${server.url}/api/v1/ingest`, { method: 'POST', headers: { ...withToken, 'content-type': 'application/json' }, body: payload })).status).toBe(202)
     expect((await rawRequest(`${server.url}/api/v1/units/${unit.id}`, { headers: { authorization: 'bearer correct horse' } })).status).toBe(200)
-    expect((await getJson(`${server.url}/api/v1/health`)).body.units).toBe(1)
+    // Health stays open for agents to probe, but tells the unit count only to token holders.
+    const open = await getJson(`${server.url}/api/v1/health`)
+    expect(open.status).toBe(200)
+    expect(open.body.units).toBeUndefined()
+    expect((await getJson(`${server.url}/api/v1/health`, withToken)).body.units).toBe(1)
   })
 })
