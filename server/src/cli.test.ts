@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket } from 'ws'
-import { payloadOf, quietUnit } from '../../test/helpers/payloads.js'
+import { BOOKS_SQL, bookListUnit, payloadOf, query, quietUnit } from '../../test/helpers/payloads.js'
 import { ingest, until } from '../../test/helpers/server.js'
 import { createStore } from './store/store.js'
 import { VERSION } from './version.js'
@@ -114,6 +114,25 @@ describe('the querysight command', () => {
     const { url } = await serve(['--port', '0', '--db', ':memory:'], { QUERYSIGHT_TOKEN: 'from-env' })
     expect((await fetch(`${url}/api/v1/units`)).status).toBe(401)
     expect((await fetch(`${url}/api/v1/units`, { headers: { authorization: 'Bearer from-env' } })).status).toBe(200)
+  })
+
+  it('applies --min-repeats and --slow-ms to the analysis of what it ingests', async () => {
+    const { url } = await serve(['--port', '0', '--db', ':memory:', '--min-repeats', '3', '--slow-ms', '20'])
+    const twoLookups = bookListUnit({ authors: 2 })
+    const threeLookups = bookListUnit({ authors: 3 })
+    const slow = { ...quietUnit(), queries: [query(BOOKS_SQL, [], { ms: 50 })] }
+    expect((await ingest(url, payloadOf([twoLookups, threeLookups, slow]))).status).toBe(202)
+    const kinds = async (id: string) => ((await (await fetch(`${url}/api/v1/units/${id}`)).json()).unit.findings as { kind: string }[]).map((f) => f.kind)
+    expect(await kinds(twoLookups.id)).not.toContain('n_plus_one')
+    expect(await kinds(threeLookups.id)).toContain('n_plus_one')
+    expect(await kinds(slow.id)).toEqual(['slow_query'])
+  })
+
+  it('rejects analysis thresholds that make no sense', () => {
+    const run = spawnSync('node', [CLI, 'serve', '--min-repeats', '1'], { encoding: 'utf8' })
+    expect(run.status).toBe(2)
+    expect(run.stderr).toMatch(/--min-repeats must be an integer of at least 2, got "1"/)
+    expect(execFileSync('node', [CLI, 'serve', '--help'], { encoding: 'utf8' })).toMatch(/--min-repeats 2\] \[--slow-ms 100\]/)
   })
 
   it('keeps --max-units units', async () => {

@@ -1,5 +1,6 @@
 /** The `querysight` command: argv only; the work is in the modules it calls. @module */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { ANALYSIS_FLAGS, ANALYSIS_USAGE, analysisOptionsOf } from './analysis-flags.js'
 import { CHECK_SUMMARY, CHECK_USAGE, CI_SUMMARY, CI_USAGE, runCheck, runCi } from './ci/run-ci.js'
 import { UsageError } from './errors.js'
 import { isLoopbackHost } from './security.js'
@@ -19,6 +20,7 @@ const SERVE_OPTIONS = {
   db: { type: 'string' },
   token: { type: 'string' },
   'max-units': { type: 'string', default: '10000' },
+  ...ANALYSIS_FLAGS,
 } satisfies ParseArgsConfig['options']
 
 /** Parses `args` against `options`; unknown flags and stray arguments become a UsageError naming `command`. */
@@ -37,7 +39,7 @@ function integerFlag(name: string, value: string, min: number, max: number): num
 }
 
 const serve: Command = {
-  usage: 'querysight serve [--host 127.0.0.1] [--port 8321] [--db PATH|:memory:] [--token T] [--max-units 10000]',
+  usage: `querysight serve [--host 127.0.0.1] [--port 8321] [--db PATH|:memory:] [--token T] [--max-units 10000] ${ANALYSIS_USAGE}`,
   summary: 'start the server and the UI (the default command)',
   async run(args) {
     const { values } = parseFlags('serve', args, SERVE_OPTIONS)
@@ -51,6 +53,7 @@ const serve: Command = {
       db: values.db,
       token,
       maxUnits: integerFlag('max-units', values['max-units'], 1, 100_000_000),
+      analysisOptions: analysisOptionsOf(values),
     })
     const stop = () => {
       process.once('SIGINT', () => process.exit(130))

@@ -1,11 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { UsageError } from '../errors.js'
 import { BaselineFileError } from './baseline.js'
 import { BudgetFileError } from './budget.js'
-import { loadInputs, NdjsonError, parseCiArgs, parseNdjson } from './run-ci.js'
+import type { JsonReport } from './report-json.js'
+import { loadInputs, NdjsonError, parseCiArgs, parseNdjson, runCheck, runCi } from './run-ci.js'
 
 const payload = (units: unknown[], extra: Record<string, unknown> = {}) =>
   JSON.stringify({ protocol: 1, agent: { name: 'querysight-python', version: '0.1.0' }, app: { name: 'shop', framework: 'django' }, units, ...extra })
@@ -95,5 +96,48 @@ describe('recorded NDJSON batches', () => {
     expect(() => parseNdjson(`${payload([])}\n{"protocol": 1`, 'run.ndjson')).toThrow(NdjsonError)
     expect(() => parseNdjson(`${payload([])}\n{"protocol": 1`, 'run.ndjson')).toThrow(/^run\.ndjson:2 is not JSON/)
     expect(() => parseNdjson(payload([{ ...wireUnit('a', []), kind: 'job' }]), 'run.ndjson')).toThrow(/^run\.ndjson:1 is not an ingest payload: units\[0\]\.kind/)
+  })
+})
+
+describe('the analysis thresholds of ci and check', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'querysight-thresholds-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  const lookup = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = %s LIMIT 21'
+  const twoLookups = wireUnit('two-lookups', [lookup, lookup])
+  const slowList = wireUnit('slow-list', ['SELECT "shop_book"."id" FROM "shop_book"'])
+  slowList.queries[0].duration_ms = 50
+  const batch = payload([twoLookups, slowList])
+  const flags = ['--min-repeats', '3', '--slow-ms', '20', '--json', 'report.json']
+  const io = () => ({ cwd: dir, stdout: () => {}, stderr: () => {} })
+  const findingsOf = () => {
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as JsonReport
+    return [...report.violations, ...report.notes].flatMap((v) => (v.finding ? [`${v.unit} ${v.finding.kind}`] : [])).sort()
+  }
+
+  it('are read from the flags, and a flag not given keeps the default', () => {
+    expect(parseCiArgs('check', ['a.ndjson', '--min-repeats', '3', '--slow-ms', '20']).flags.analysis).toEqual({ minRepeats: 3, slowMs: 20 })
+    expect(parseCiArgs('ci', ['--n-plus-one-error-repeats', '5', '--n-plus-one-error-ms', '7.5', '--', 'pytest']).flags.analysis).toEqual({
+      nPlusOneErrorRepeats: 5,
+      nPlusOneErrorWastedMs: 7.5,
+    })
+    expect(parseCiArgs('check', ['a.ndjson']).flags.analysis).toEqual({})
+    expect(() => parseCiArgs('check', ['a.ndjson', '--slow-ms', 'fast'])).toThrow('--slow-ms must be a number of at least 0, got "fast"')
+  })
+
+  it('apply to the NDJSON batches check analyses', async () => {
+    writeFileSync(join(dir, 'run.ndjson'), `${batch}\n`)
+    await runCheck(['run.ndjson', ...flags], io())
+    expect(findingsOf()).toEqual(['tests/t.py::slow-list slow_query'])
+  })
+
+  it('apply to the server ci starts', async () => {
+    const post = `fetch(process.env.QUERYSIGHT_URL + '/api/v1/ingest', { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(batch)} })
+      .then((r) => process.exit(r.status === 202 ? 0 : 3))`
+    expect(await runCi([...flags, '--', process.execPath, '-e', post], io())).toBe(0)
+    expect(findingsOf()).toEqual(['tests/t.py::slow-list slow_query'])
   })
 })

@@ -14,7 +14,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { constants } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { analyseUnit } from '../analysis/analyse-unit.js'
+import { analyseUnit, type AnalysisOptions } from '../analysis/analyse-unit.js'
+import { ANALYSIS_FLAGS, ANALYSIS_USAGE, analysisOptionsOf } from '../analysis-flags.js'
 import { UsageError } from '../errors.js'
 import type { Schema, Unit, UnitSummary, UnitsPage } from '../protocol.js'
 import { parseIngestPayload } from '../protocol.js'
@@ -35,10 +36,10 @@ export const FORMATS = ['text', 'json', 'markdown'] as const
 export type Format = (typeof FORMATS)[number]
 
 export const CI_USAGE =
-  'querysight ci [--budget FILE] [--baseline FILE] [--update-baseline] [--junit FILE] [--json FILE] [--markdown FILE] [--format text|json|markdown] [--db PATH] -- CMD...'
+  `querysight ci [--budget FILE] [--baseline FILE] [--update-baseline] [--junit FILE] [--json FILE] [--markdown FILE] [--format text|json|markdown] [--db PATH] ${ANALYSIS_USAGE} -- CMD...`
 export const CI_SUMMARY = 'run CMD (e.g. pytest) against an ephemeral server, then fail on N+1s, query budgets and baseline regressions'
 export const CHECK_USAGE =
-  'querysight check FILE.ndjson... [--budget FILE] [--baseline FILE] [--update-baseline] [--junit FILE] [--json FILE] [--markdown FILE] [--format text|json|markdown]'
+  `querysight check FILE.ndjson... [--budget FILE] [--baseline FILE] [--update-baseline] [--junit FILE] [--json FILE] [--markdown FILE] [--format text|json|markdown] ${ANALYSIS_USAGE}`
 export const CHECK_SUMMARY = 'check NDJSON batches recorded with QUERYSIGHT_OUTPUT the way ci does'
 
 /** A line of an NDJSON file that is not an ingest payload. */
@@ -55,6 +56,8 @@ export interface CiFlags {
   markdown: string | null
   format: Format
   db: string | null
+  /** The thresholds of --min-repeats, --slow-ms, --n-plus-one-error-repeats and --n-plus-one-error-ms. */
+  analysis: AnalysisOptions
 }
 
 export interface RunIo {
@@ -73,6 +76,7 @@ const OPTIONS = {
   markdown: { type: 'string' },
   format: { type: 'string', default: 'text' },
   db: { type: 'string' },
+  ...ANALYSIS_FLAGS,
 } as const
 
 /** Splits `[flags] -- CMD...` (ci) or `FILE... [flags]` (check) and validates the flags. */
@@ -106,6 +110,7 @@ export function parseCiArgs(command: 'ci' | 'check', args: string[]): { flags: C
       markdown: values.markdown ?? null,
       format: values.format as Format,
       db: values.db ?? null,
+      analysis: analysisOptionsOf(values),
     },
     rest,
   }
@@ -124,6 +129,7 @@ export async function runCi(args: string[], io: RunIo = {}): Promise<number> {
       ui: false,
       quiet: true,
       maxUnits: 100_000_000,
+      analysisOptions: flags.analysis,
     })
     try {
       const before = flags.db ? new Set((await listUnits(server.url)).map((u) => u.id)) : new Set<string>()
@@ -145,7 +151,7 @@ export async function runCheck(args: string[], io: RunIo = {}): Promise<number> 
     const { flags, rest } = parseCiArgs('check', args)
     const inputs = loadInputs(flags, cwd)
     const schemas = new Map<string, Schema>()
-    const units = rest.flatMap((file) => readNdjson(resolve(cwd, file), file, schemas))
+    const units = rest.flatMap((file) => readNdjson(resolve(cwd, file), file, schemas, flags.analysis))
     return finish(dedupe(units), flags, inputs, 0, { ...io, cwd, stderr })
   })
 }
@@ -303,7 +309,7 @@ async function readUnits(base: string, before: Set<string>): Promise<Unit[]> {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Each non-empty line one ingest payload (DESIGN.md §4), analysed as the server would on ingest. */
-export function parseNdjson(text: string, shown: string, schemas = new Map<string, Schema>()): Unit[] {
+export function parseNdjson(text: string, shown: string, schemas = new Map<string, Schema>(), options: AnalysisOptions = {}): Unit[] {
   const units: Unit[] = []
   text.split('\n').forEach((line, index) => {
     if (line.trim() === '') return
@@ -322,14 +328,14 @@ export function parseNdjson(text: string, shown: string, schemas = new Map<strin
     }
     if (payload.schema) schemas.set(payload.app.name, payload.schema)
     const schema = payload.schema ?? schemas.get(payload.app.name) ?? null
-    for (const unit of payload.units) units.push(analyseUnit(unit, { app: payload.app, schema }))
+    for (const unit of payload.units) units.push(analyseUnit(unit, { app: payload.app, schema, options }))
   })
   return units
 }
 
 /** The app's latest schema is carried from one file to the next, as the server keeps it from batch to batch. */
-function readNdjson(path: string, shown: string, schemas: Map<string, Schema>): Unit[] {
-  return parseNdjson(readText(path, shown, (m) => new NdjsonError(m)), shown, schemas)
+function readNdjson(path: string, shown: string, schemas: Map<string, Schema>, options: AnalysisOptions): Unit[] {
+  return parseNdjson(readText(path, shown, (m) => new NdjsonError(m)), shown, schemas, options)
 }
 
 /** A unit sent twice is one unit, as on ingest. */
