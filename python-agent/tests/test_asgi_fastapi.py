@@ -105,11 +105,11 @@ def test_routes_are_recorded_as_their_path_patterns_with_their_status(engines: A
 
 
 def test_the_app_is_described_as_fastapi_with_its_schema(engines: Any, recorded: Recorded) -> None:
-    TestClient(make_app(engines), base_url="http://api.test:8000").get("/books/1")
+    TestClient(make_app(engines), base_url="http://127.0.0.1:8000").get("/books/1")
 
     [batch] = recorded.batches()
     assert batch["app"]["framework"] == "fastapi"
-    assert batch["app"]["origin"] == "http://api.test:8000"
+    assert batch["app"]["origin"] == "http://127.0.0.1:8000"
     assert "sa_models.Author" in {m["model"] for m in batch["schema"]["models"]}
 
 
@@ -269,3 +269,16 @@ def test_a_real_uvicorn_server_serves_the_header_the_overlay_and_records_the_req
     assert length == len(body)
     unit = until(lambda: next((u for u in receiver.units() if u["id"] == unit_id), None), what="the unit")
     assert (unit["route"], unit["status"], len(unit["queries"])) == ("/books/", 200, 1 + sa_models.AUTHORS)
+
+
+def test_the_origin_follows_the_host_of_the_pages_but_only_to_loopback_names(engines: Any, receiver: Any) -> None:
+    import querysight
+
+    app = make_app(engines)
+    origins = []
+    for base_url in ("http://shop.localhost:8000", "http://evil.example:8000", "http://127.0.0.2:8001"):
+        TestClient(app, base_url=base_url).get("/books/1")
+        assert querysight.flush(5)
+        origins.append(receiver.requests[-1].body["app"]["origin"])
+
+    assert origins == ["http://shop.localhost:8000", "http://shop.localhost:8000", "http://127.0.0.2:8001"]

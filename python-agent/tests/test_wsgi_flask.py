@@ -68,11 +68,11 @@ def test_a_route_with_a_converter_is_recorded_as_its_url_rule(app: Flask, record
 
 
 def test_the_app_described_to_the_server_is_the_flask_app(app: Flask, recorded: Recorded) -> None:
-    app.test_client().get("/books/1", base_url="http://shop.test:5000", buffered=True)
+    app.test_client().get("/books/1", base_url="http://shop.localhost:5000", buffered=True)
 
     [batch] = recorded.batches()
     assert (batch["app"]["framework"], batch["app"]["name"]) == ("flask", "flask_shop")
-    assert batch["app"]["origin"] == "http://shop.test:5000"
+    assert batch["app"]["origin"] == "http://shop.localhost:5000"
     assert "sa_models.Book" in {m["model"] for m in batch["schema"]["models"]}
 
 
@@ -298,3 +298,16 @@ def test_a_real_werkzeug_server_serves_the_header_the_overlay_and_records_the_re
     units = until(lambda: len(receiver.units()) == 2 and receiver.units(), what="both units")
     assert [(u["route"], u["status"]) for u in units] == [("/books/", 200), ("/stream/", 200)]
     assert len(units[1]["queries"]) == 1
+
+
+def test_the_origin_follows_the_host_of_the_pages_but_only_to_loopback_names(app: Flask, receiver: Receiver) -> None:
+    import querysight
+
+    client = app.test_client()
+    origins = []
+    for base_url in ("http://localhost:5000", "http://evil.example", "http://127.0.0.1:5001", "http://[::1]:5002"):
+        client.get("/books/1", base_url=base_url, buffered=True)
+        assert querysight.flush(5)
+        origins.append(receiver.requests[-1].body["app"]["origin"])
+
+    assert origins == ["http://localhost:5000", "http://localhost:5000", "http://127.0.0.1:5001", "http://[::1]:5002"]

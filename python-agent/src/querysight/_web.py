@@ -4,10 +4,12 @@ bytes, the framework description, and the console line. No framework is imported
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 import sys
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import config, transport
 from .recorder import Unit
@@ -27,6 +29,44 @@ def ignored(path: str, patterns: tuple[str, ...]) -> bool:
         elif path.startswith(pattern):
             return True
     return False
+
+
+def start_request(method: str, path: str, query: str, origin: str | None) -> Unit | None:
+    """The unit of a request to a WSGI or ASGI app (None when querysight is off or the path ignored). ``origin`` is
+    the page origin from the request's Host; it becomes the app's origin (which the server allows for CORS) when it
+    names this machine, see :func:`follow_origin`."""
+    settings = config.current()
+    if not settings.enabled or ignored(path, settings.ignore_paths):
+        return None
+    follow_origin(origin)
+    return Unit(
+        "request", f"{method} {path}", method=method, path=f"{path}?{query}" if query else path, settings=settings
+    )
+
+
+def follow_origin(origin: str | None) -> None:
+    """Make ``origin`` the app's origin when it changed and its host is a loopback name (``localhost``,
+    ``*.localhost``, ``127.x.x.x``, ``[::1]``). A WSGI or ASGI server does not check the Host header, so any other
+    host could be a forged one, and the server would then accept requests from that page."""
+    if origin is not None and origin != transport.app.origin and loopback_origin(origin):
+        transport.app.origin = origin
+
+
+def loopback_origin(origin: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def injectable(headers: Iterable[tuple[str, str]]) -> bool:

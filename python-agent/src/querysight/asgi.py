@@ -32,7 +32,7 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from . import _guard, _web, config, transport
+from . import _guard, _web
 from .recorder import Unit, current_unit
 
 __all__ = ["QuerySightMiddleware"]
@@ -81,23 +81,9 @@ class QuerySightMiddleware:
         with _guard.guard("start a request unit"):
             if not self._described:
                 self._describe(scope)
-            settings = config.current()
-            if not settings.enabled:
-                return None
-            path = scope.get("path") or "/"
-            if _web.ignored(path, settings.ignore_paths):
-                return None
-            if transport.app.origin is None:
-                transport.app.origin = _origin(scope)
             method = scope.get("method", "GET")
             query = scope.get("query_string", b"").decode("latin-1")
-            return Unit(
-                "request",
-                f"{method} {path}",
-                method=method,
-                path=f"{path}?{query}" if query else path,
-                settings=settings,
-            )
+            return _web.start_request(method, scope.get("path") or "/", query, _origin(scope))
         return None
 
     def _describe(self, scope: Scope) -> None:

@@ -34,7 +34,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from . import _guard, _web, config, transport
+from . import _guard, _web
 from .recorder import Unit, current_unit
 
 __all__ = ["QuerySightMiddleware"]
@@ -74,23 +74,9 @@ class QuerySightMiddleware:
         with _guard.guard("start a request unit"):
             if not self._described:
                 self._describe()
-            settings = config.current()
-            if not settings.enabled:
-                return None
-            path = _path(environ)
-            if _web.ignored(path, settings.ignore_paths):
-                return None
-            if transport.app.origin is None:
-                transport.app.origin = _origin(environ)
             method = environ.get("REQUEST_METHOD", "GET")
-            query = environ.get("QUERY_STRING")
-            return Unit(
-                "request",
-                f"{method} {path}",
-                method=method,
-                path=f"{path}?{query}" if query else path,
-                settings=settings,
-            )
+            query = environ.get("QUERY_STRING", "")
+            return _web.start_request(method, _path(environ), query, _origin(environ))
         return None
 
     def _describe(self) -> None:
