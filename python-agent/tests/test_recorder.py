@@ -227,6 +227,28 @@ def test_reads_numbers_given_as_strings_and_names_the_setting_when_a_value_canno
         config.resolve({"url": 8321}, {}, {}, debug=None)
 
 
+def test_without_captured_parameters_counts_only_statements_without_placeholders_as_duplicated():
+    querysight.configure(capture_params=False)
+    unit = Unit("block", "x")
+    for sql, params in [
+        ("SELECT * FROM book WHERE id = %s", (1,)),
+        ("SELECT * FROM book WHERE id = %s", (2,)),
+        ("SELECT * FROM book WHERE id = ?", (3,)),
+        ("SELECT * FROM book WHERE id = ?", (3,)),
+        ("SELECT * FROM book WHERE id = :id", {"id": 4}),
+        ("SELECT * FROM book WHERE id = :id", {"id": 5}),
+        ("SELECT count(*)::int FROM book", None),
+        ("SELECT count(*)::int FROM book", None),
+    ]:
+        unit.record(sql, params, False, "default", "sqlite", 0.0, 0.0)
+    assert unit.duplicated() == 1
+    querysight.configure(capture_params=True)
+    captured = Unit("block", "y")
+    for params in [(1,), (1,), (2,)]:
+        captured.record("SELECT * FROM book WHERE id = %s", params, False, "default", "sqlite", 0.0, 0.0)
+    assert captured.duplicated() == 1
+
+
 def query_here(unit):
     unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
 

@@ -24,6 +24,7 @@ import datetime
 import decimal
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -207,6 +208,10 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= 1000 else text[:1000] + ELLIPSIS
 
 
+# A driver's placeholder: %s, %(name)s, ?, $1, :name (not a :: cast).
+_PLACEHOLDER = re.compile(r"%s|%\(\w+\)s|\?|\$\d|(?<![:\w]):[A-Za-z_]\w*")
+
+
 class Unit:
     """One unit of work being recorded. Not thread-safe by design beyond list appends (atomic under the GIL)."""
 
@@ -331,10 +336,17 @@ class Unit:
         self._memo = None
 
     def duplicated(self) -> int:
-        """How many queries repeat an earlier one exactly (same database, SQL and parameters)."""
+        """How many queries repeat an earlier one exactly (same database, SQL and parameters).
+
+        Without captured parameters (``CAPTURE_PARAMS`` off) a statement with placeholders may have run with other
+        values each time, so it never counts.
+        """
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
+        params_dropped = not self.settings.capture_params
         for q in list(self.queries):
+            if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(q[SQL]):
+                continue
             key = (q[DB], q[SQL], repr(q[PARAMS]))
             if key in seen:
                 repeats += 1
