@@ -73,6 +73,42 @@ def test_retries_with_backoff_while_the_server_answers_500_then_delivers_once(re
     assert [u["name"] for u in receiver.units()] == ["kept"]
 
 
+def count_connections(receiver) -> list[int]:
+    """A list whose length is the number of TCP connections the receiver has accepted."""
+    accepted: list[int] = []
+    server = receiver.server
+    accept = type(server).get_request
+
+    def get_request():
+        request = accept(server)
+        accepted.append(1)
+        return request
+
+    server.get_request = get_request
+    return accepted
+
+
+def test_opens_one_connection_a_batch_and_probes_the_server_only_while_backing_off(receiver):
+    connections = count_connections(receiver)
+    for name in ("a", "b", "c"):
+        transport.submit(finished_unit(name))
+        assert querysight.flush(5)
+    assert len(receiver.requests) == 3
+    assert len(connections) == 3
+
+    receiver.mode = "error"
+    transport.submit(finished_unit("retried"))
+    until(lambda: receiver.attempts >= 5, what="a failed delivery and a retry")
+    receiver.mode = "ok"
+    assert querysight.flush(5)
+    retries = receiver.attempts - 4  # the posts of the retried batch after its first failure
+    assert len(connections) == 3 + 1 + 2 * retries  # each retry is probed first
+
+    transport.submit(finished_unit("after"))
+    assert querysight.flush(5)
+    assert len(connections) == 3 + 1 + 2 * retries + 1
+
+
 def test_treats_an_answer_that_is_not_json_as_a_failed_delivery(receiver):
     receiver.mode = "garbage"
     transport.submit(finished_unit("again"))

@@ -109,6 +109,7 @@ class Transport:
         self.failed_attempts = 0
         self._schema_due = True
         self._schema_sent_at = 0.0
+        self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._stopping = False
         self._generation = getattr(self, "_generation", 0) + 1
 
@@ -227,6 +228,7 @@ class Transport:
                 except DeliveryError:
                     self.failed_attempts += 1
                     self._schema_due = True
+                    self._backing_off = True
                     if self._stale(generation):
                         return
                     self._wait_backoff(next(delays), generation)
@@ -237,6 +239,7 @@ class Transport:
                         payload = self._payload(units, settings)
                     continue
                 except RejectedError as exc:
+                    self._backing_off = False  # the server answered
                     _guard.report("send a batch the server accepts", exc)
                 except Exception as exc:  # noqa: BLE001 - the worker must survive anything
                     _guard.report("send a batch", exc)
@@ -278,13 +281,14 @@ class Transport:
         return payload
 
     def _send(self, payload: dict[str, Any], settings: config.Settings) -> None:
-        if not settings.output:
+        if not settings.output and self._backing_off:
             self._reachable(settings)  # while the server is down, do not encode batches nobody will take
         for body in _bodies(payload, settings.max_body_bytes):
             if settings.output:
                 self._write_ndjson(settings.output, body)
             else:
                 self._post(settings, body)
+        self._backing_off = False
         if "schema" in payload:
             self._schema_due = False
             self._schema_sent_at = time.monotonic()
