@@ -305,4 +305,14 @@ describeBrowser('the web UI', () => {
     await ingest(server.url, payload([pytestUnit(nextId(), Date.now())]), { token: 's3cret' })
     await waitForCount('unit-row', 2)
   })
+  // `make screenshots` (UPDATE_SCREENSHOTS=1) rewrites the README's pictures of the list and of a report.
+  it.runIf(process.env.UPDATE_SCREENSHOTS === '1')('saves screenshots of the live list and of a report for the README', async () => {
+    await ingest(server.url, payload(bookshopTraffic(Date.now())))
+    await openList()
+    await waitForCount('unit-row', 15)
+    await page.screenshot({ path: 'ui/screenshots/list.png' })
+    await page.goto(`${server.url}/#/units/${unitId(12)}`)
+    await page.locator('[data-testid="query-list"] [data-testid="query-row"]').first().waitFor()
+    await page.screenshot({ path: 'ui/screenshots/report.png' })
+  })
 })
