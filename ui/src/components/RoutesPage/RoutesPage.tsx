@@ -27,7 +27,7 @@ export function RoutesPage() {
       <div class="toolbar"><h2 class="section-title">Routes <span class="muted">{routes.length}</span></h2></div>
       <div class="grid-head route-cols" role="presentation">
         <span>Route</span><span class="num">Units</span><span class="num">p50</span><span class="num">p95</span><span class="num">max</span>
-        <span>Findings</span><span>Queries per unit over time</span><span class="num">Last seen</span>
+        <span>Findings</span><span>Queries per unit</span><span class="num">Last seen</span>
       </div>
       <VirtualList
         label="Routes"
