@@ -1,5 +1,5 @@
 /** What every detector is given besides the queries: options, the ORM to word fixes for, the schema. @module */
-import type { AppInfo, Severity } from '../protocol.js'
+import type { AppInfo, Finding, Severity, Suggestion } from '../protocol.js'
 import type { QueryFacts } from './query-facts.js'
 import type { SchemaIndex } from './schema-index.js'
 
@@ -73,6 +73,33 @@ export const wastedMs = (group: QueryFacts[]): number =>
 
 export function loopSeverity(count: number, wasted: number, { nPlusOneErrorRepeats, nPlusOneErrorWastedMs }: DetectOptions): Severity {
   return count >= nPlusOneErrorRepeats || wasted >= nPlusOneErrorWastedMs ? 'error' : 'warning'
+}
+
+/**
+ * The finding for a group of repeated queries from one place (an N+1 or a repeated write): the first query names the
+ * SQL, call site and template; severity follows the repeats and the time wasted.
+ */
+export function repeatedGroupFinding(
+  kind: 'n_plus_one' | 'repeated_write',
+  group: QueryFacts[],
+  { options }: Pick<DetectContext, 'options'>,
+  { triggerIndex, suggestion }: { triggerIndex: number | null; suggestion: Suggestion },
+): Finding {
+  const first = group[0]
+  const wasted = wastedMs(group)
+  return {
+    kind,
+    severity: loopSeverity(group.length, wasted, options),
+    fingerprint: first.fingerprint,
+    sql: first.normalized,
+    count: group.length,
+    wasted_ms: wasted,
+    query_indexes: group.map((f) => f.index),
+    callsite: first.query.callsite ?? null,
+    template: first.query.template ?? null,
+    trigger_index: triggerIndex,
+    suggestion,
+  }
 }
 
 export const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, error: 2 }

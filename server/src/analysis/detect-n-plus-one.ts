@@ -5,7 +5,7 @@
  * @module
  */
 import type { Finding, Suggestion } from '../protocol.js'
-import { groupBy, loopSeverity, wastedMs, type DetectContext } from './detect-context.js'
+import { groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import type { QueryFacts } from './query-facts.js'
 import { suggestLoop } from './suggest.js'
@@ -23,21 +23,12 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     if (keySlot === null) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, previous })
     for (const facts of group) previous.set(facts.index, relation)
-    const first = group[0]
-    const wasted = wastedMs(group)
-    findings.push({
-      kind: 'n_plus_one',
-      severity: loopSeverity(group.length, wasted, ctx.options),
-      fingerprint: first.fingerprint,
-      sql: first.normalized,
-      count: group.length,
-      wasted_ms: wasted,
-      query_indexes: group.map((f) => f.index),
-      callsite: first.query.callsite ?? null,
-      template: first.query.template ?? null,
-      trigger_index: relation.triggerIndex,
-      suggestion: withRepeats(suggestLoop(relation, first, group.length, ctx), group),
-    })
+    findings.push(
+      repeatedGroupFinding('n_plus_one', group, ctx, {
+        triggerIndex: relation.triggerIndex,
+        suggestion: withRepeats(suggestLoop(relation, group[0], group.length, ctx), group),
+      }),
+    )
   }
   return findings
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Finding } from '../protocol.js'
-import { groupBy, loopSeverity, wastedMs, type DetectContext } from './detect-context.js'
+import { groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
 import { suggestWrites } from './suggest.js'
 
@@ -21,21 +21,7 @@ export function detectRepeatedWrites(all: QueryFacts[], ctx: DetectContext): Fin
   const findings: Finding[] = []
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats || group.some(isBatch)) continue
-    const first = group[0]
-    const wasted = wastedMs(group)
-    findings.push({
-      kind: 'repeated_write',
-      severity: loopSeverity(group.length, wasted, ctx.options),
-      fingerprint: first.fingerprint,
-      sql: first.normalized,
-      count: group.length,
-      wasted_ms: wasted,
-      query_indexes: group.map((f) => f.index),
-      callsite: first.query.callsite ?? null,
-      template: first.query.template ?? null,
-      trigger_index: null,
-      suggestion: suggestWrites(group, ctx),
-    })
+    findings.push(repeatedGroupFinding('repeated_write', group, ctx, { triggerIndex: null, suggestion: suggestWrites(group, ctx) }))
   }
   return findings
 }
