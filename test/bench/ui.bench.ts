@@ -5,16 +5,14 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { startServer } from '../../server/src/server.js'
 import { hugeUnit, payload, unitId } from '../fixtures/ui/bookshop.js'
+import { launchBrowser } from '../helpers/chromium.js'
 
 const ROOT = process.cwd()
 const UI_DIR = join(ROOT, 'dist/ui')
 const RUNS = 7
-// As test/helpers/browser.ts launches it (that module imports vitest, which cannot load outside a test run).
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 interface Times {
   first: number
@@ -65,7 +63,7 @@ async function timeUnit(browser: Browser, url: string, id: string): Promise<Time
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 const server = await startServer({ port: 0, db: ':memory:', uiDir: UI_DIR })
-const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_FLAGS })
+const browser = await launchBrowser()
 try {
   const sizes = [10_000, 100]
   const units = sizes.map((count, i) => hugeUnit(900 + i, Date.now() - i, count))
