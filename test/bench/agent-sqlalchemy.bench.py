@@ -20,9 +20,6 @@ import json
 import os
 import random
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,43 +32,19 @@ sys.path.insert(0, str(ROOT / "python-agent" / "tests"))
 for _name in [n for n in os.environ if n.startswith("QUERYSIGHT_")]:
     del os.environ[_name]
 
-import querysight  # noqa: E402
-import sa_models  # noqa: E402
-from flask import Flask  # noqa: E402
-from querysight import config  # noqa: E402
-from querysight.sqlalchemy import instrument  # noqa: E402
-from querysight.wsgi import QuerySightMiddleware  # noqa: E402
-from sqlalchemy import Engine, create_engine, event  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-from werkzeug.test import EnvironBuilder  # noqa: E402
+import querysight
+import sa_models
+from agent_bench_support import closed_port_url, start_server, summarise
+from flask import Flask
+from querysight import config
+from querysight.sqlalchemy import instrument
+from querysight.wsgi import QuerySightMiddleware
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session
+from werkzeug.test import EnvironBuilder
 
 QUERIES = 200
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
-
-
-def start_server() -> tuple[subprocess.Popen[str] | None, str | None]:
-    cli, node = ROOT / "dist" / "cli.js", shutil.which("node")
-    if not cli.exists() or node is None:
-        return None, None
-    proc = subprocess.Popen(
-        [node, str(cli), "serve", "--port", "0", "--db", ":memory:"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if " listening on " not in line:
-        proc.kill()
-        return None, None
-    return proc, line.rsplit(" ", 1)[1].strip()
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 class FullStackRecorder:
@@ -162,7 +135,7 @@ def main() -> None:
         sa_models.seed(session)
     setup.dispose()
 
-    server, url = start_server()
+    server, url = start_server(ROOT)
     down_url = closed_port_url()
     plain_engine, agent_engine, stacks_engine = (
         create_engine(db_url),
@@ -198,7 +171,9 @@ def main() -> None:
             run()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     order = list(variants)
-    shuffle = random.Random(4).shuffle  # a new order each round: no variant always pays for the one before it
+    shuffle = random.Random(
+        4
+    ).shuffle  # a new order each round: no variant always pays for the one before it
     for _ in range(ROUNDS):
         shuffle(order)
         for name in order:
@@ -209,44 +184,19 @@ def main() -> None:
         server.wait(timeout=10)
     shutil.rmtree(workdir, ignore_errors=True)
 
-    base_wall = statistics.median(s[0] for s in samples["plain"])
-    base_cpu = statistics.median(s[1] for s in samples["plain"])
-    rows = []
-    print(
-        f"{QUERIES} Session.get lookups per Flask request on SQLite, {ROUNDS} requests per variant, interleaved"
+    rows = summarise(
+        samples,
+        QUERIES,
+        f"{QUERIES} Session.get lookups per Flask request on SQLite, {ROUNDS} requests per variant, interleaved",
+        "sqlalchemy request",
+        lambda name, cpu, base_cpu, us: {
+            "metric": f"sqlalchemy recording cost per query, {name}",
+            "value": round(us, 2),
+            "unit": "µs",
+            "ratio": round(cpu / base_cpu, 3),
+            "note": "request thread CPU; excludes the agent's sender thread",
+        },
     )
-    for name in ["plain", "agent, server up", "agent, server down", "full stacks"]:
-        if name not in samples:
-            print(
-                f"  {name:20s} skipped: the server is not built (node server/build.mjs)"
-            )
-            continue
-        wall = statistics.median(s[0] for s in samples[name])
-        cpu = statistics.median(s[1] for s in samples[name])
-        per_query_us = (wall - base_wall) / QUERIES * 1e6
-        cpu_per_query_us = (cpu - base_cpu) / QUERIES * 1e6
-        print(
-            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}  {per_query_us:+.1f} µs per query"
-            f"  (request thread CPU x{cpu / base_cpu:.3f}, {cpu_per_query_us:+.1f} µs per query)"
-        )
-        rows.append(
-            {
-                "metric": f"sqlalchemy request, {name}",
-                "value": round(wall * 1e3, 3),
-                "unit": "ms",
-                "ratio": round(wall / base_wall, 3),
-            }
-        )
-        if name != "plain":
-            rows.append(
-                {
-                    "metric": f"sqlalchemy recording cost per query, {name}",
-                    "value": round(cpu_per_query_us, 2),
-                    "unit": "µs",
-                    "ratio": round(cpu / base_cpu, 3),
-                    "note": "request thread CPU; excludes the agent's sender thread",
-                }
-            )
     print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -36,6 +33,7 @@ django.setup()
 settings.DEBUG = False  # as in production-like timing: no CursorDebugWrapper
 
 import querysight
+from agent_bench_support import start_server, summarise
 from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings, setup_databases
@@ -46,25 +44,6 @@ from querysight.django import _execute_wrapper
 QUERIES = 200
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
 PATH = f"/many/{QUERIES}/"
-
-
-def start_server() -> tuple[subprocess.Popen[str] | None, str | None]:
-    cli, node = ROOT / "dist" / "cli.js", shutil.which("node")
-    if not cli.exists() or node is None:
-        return None, None
-    proc = subprocess.Popen(
-        [node, str(cli), "serve", "--port", "0", "--db", ":memory:"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if " listening on " not in line:
-        proc.kill()
-        return None, None
-    return proc, line.rsplit(" ", 1)[1].strip()
 
 
 class FullStackRecorder:
@@ -104,7 +83,9 @@ def sender_cost(client: Client) -> float:
     finally:
         transport.transport.submit = original  # type: ignore[method-assign]
     (unit,) = sent
-    start = time.thread_time()  # this thread only: the agent's own worker may be sending meanwhile
+    start = (
+        time.thread_time()
+    )  # this thread only: the agent's own worker may be sending meanwhile
     for _ in range(20):
         for body in transport._bodies({"units": [unit.to_wire()]}, 15 * 1024 * 1024):
             gzip.compress(body, compresslevel=1)
@@ -114,7 +95,7 @@ def sender_cost(client: Client) -> float:
 def main() -> None:
     setup_databases(verbosity=0, interactive=False, aliases={"default"})
     seed()
-    server, url = start_server()
+    server, url = start_server(ROOT)
     down_url = "http://127.0.0.1:9"
     wrappers = connection.execute_wrappers
     plain_mw = [m for m in settings.MIDDLEWARE if "querysight" not in m]
@@ -153,7 +134,9 @@ def main() -> None:
             run()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     order = list(variants)
-    shuffle = random.Random(4).shuffle  # a new order each round: no variant always pays for the one before it
+    shuffle = random.Random(
+        4
+    ).shuffle  # a new order each round: no variant always pays for the one before it
     for _ in range(ROUNDS):
         shuffle(order)
         for name in order:
@@ -165,44 +148,19 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=10)
 
-    base_wall = statistics.median(s[0] for s in samples["plain"])
-    base_cpu = statistics.median(s[1] for s in samples["plain"])
-    rows = []
-    print(
-        f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant, interleaved"
+    rows = summarise(
+        samples,
+        QUERIES,
+        f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant, interleaved",
+        "request",
+        lambda name, cpu, base_cpu, _us: {
+            "metric": f"request thread CPU, {name}",
+            "value": round(cpu * 1e3, 3),
+            "unit": "ms",
+            "ratio": round(cpu / base_cpu, 3),
+            "note": "excludes the agent's sender thread",
+        },
     )
-    for name in ["plain", "agent, server up", "agent, server down", "full stacks"]:
-        if name not in samples:
-            print(
-                f"  {name:20s} skipped: the server is not built (node server/build.mjs)"
-            )
-            continue
-        wall = statistics.median(s[0] for s in samples[name])
-        cpu = statistics.median(s[1] for s in samples[name])
-        per_query_us = (wall - base_wall) / QUERIES * 1e6
-        cpu_per_query_us = (cpu - base_cpu) / QUERIES * 1e6
-        print(
-            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}  {per_query_us:+.1f} µs per query"
-            f"  (request thread CPU x{cpu / base_cpu:.3f}, {cpu_per_query_us:+.1f} µs per query)"
-        )
-        rows.append(
-            {
-                "metric": f"request, {name}",
-                "value": round(wall * 1e3, 3),
-                "unit": "ms",
-                "ratio": round(wall / base_wall, 3),
-            }
-        )
-        if name != "plain":
-            rows.append(
-                {
-                    "metric": f"request thread CPU, {name}",
-                    "value": round(cpu * 1e3, 3),
-                    "unit": "ms",
-                    "ratio": round(cpu / base_cpu, 3),
-                    "note": "excludes the agent's sender thread",
-                }
-            )
     print(
         f"  sender thread CPU per request (wire form, JSON, gzip): {sender * 1e3:.2f} ms"
     )
