@@ -280,16 +280,8 @@ def capture(
     """Application frames (innermost first, at most ``limit``), the template position, and the memo for the next
     walk. Starts ``depth`` frames above the caller; follows ``task``'s await chain when running off its thread.
     ``sql`` is the query's text (the same call by the same path makes the same SQL). Equal stacks of one unit are
-    often the same tuple object."""
-    if memo is not None and memo.first is not _NO_FRAME:
-        try:
-            frame = sys._getframe(depth + 1 + memo.depth)
-        except ValueError:  # the stack is shallower than last time
-            frame = None
-        if frame is memo.first:
-            entry = memo.lines.get(frame.f_lasti)  # type: ignore[union-attr]
-            if entry is not None and entry[1] == memo.depth and entry[0] == sql:
-                return entry[2], memo.template, memo
+    often the same tuple object. The memo's skip of the walk for the next query of a loop (see :class:`Memo`) is
+    tried by the caller before it calls this: ``Unit.record`` does it inline, as it runs for every query."""
     return _walk(sys._getframe(depth + 1), limit, task, task_thread, memo, sql)
 
 

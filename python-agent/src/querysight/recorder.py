@@ -292,8 +292,9 @@ class Unit:
         stack = None
         memo = self._memo
         if memo is not None:
-            # capture()'s fast path, inlined (this runs for every query): the frame the last walk found first, paused
-            # on an instruction whose walk made the same SQL at the same depth, has the stack that walk found.
+            # The memo's skip of the walk (see _stack.Memo), inline as this runs for every query: the frame the
+            # last walk found first, paused on an instruction whose walk made the same SQL at the same depth, has
+            # the stack that walk found.
             try:
                 frame = _getframe(depth + memo.depth)
             except ValueError:
