@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.utils.safestring import mark_safe
 
 import querysight
 from querysight import _stack, config
@@ -54,6 +55,7 @@ class Unprintable:
         ({"k": uuid.UUID(int=2)}, {"k": "00000000-0000-0000-0000-000000000002"}),
         (Opaque(), "opaque!"),
         (Unprintable(), "<Unprintable>"),
+        (mark_safe("<b>safe</b>"), "<b>safe</b>"),  # a str subclass whose str() is itself
     ],
 )
 def test_makes_each_parameter_json_safe(value, expected):

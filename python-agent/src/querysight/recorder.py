@@ -96,7 +96,7 @@ def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
         if isinstance(value, Mapping):
             return {str(k): json_safe(v, max_length, depth + 1) for k, v in list(value.items())[:1000]}
     try:
-        text = str(value)
+        text = str.__str__(str(value))  # an exact str: the str() of a str subclass (SafeString) may be itself
     except Exception:  # noqa: BLE001 - a parameter whose str() fails is shown by its type
         text = f"<{kind.__name__}>"
     return json_safe(text, max_length)
