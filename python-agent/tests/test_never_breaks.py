@@ -9,7 +9,7 @@ from django.test import Client
 
 import querysight
 from helpers import Receiver, until
-from querysight import config
+from querysight import _wire, config
 from querysight.recorder import Unit
 
 EXPECTED_DETAIL = {"title": "Book 0.0", "reviews": [3, 5]}
@@ -70,10 +70,10 @@ def test_keeps_the_apps_answers_when_starting_a_unit_fails(recorded, monkeypatch
 
 
 def test_keeps_the_apps_answers_when_building_a_batch_fails(recorded, monkeypatch, swallow_internal_errors):
-    def broken_to_wire(self):
+    def broken_encode_unit(unit):
         raise RuntimeError("injected serialisation failure")
 
-    monkeypatch.setattr(Unit, "to_wire", broken_to_wire)
+    monkeypatch.setattr(_wire, "encode_unit", broken_encode_unit)
     assert_app_unchanged()
     assert querysight.flush(5)
     assert {what for what, _ in querysight._guard.swallowed()} == {"build a batch"}

@@ -70,10 +70,10 @@ def timed(client: Client) -> tuple[float, float]:
 
 
 def sender_cost(client: Client) -> float:
-    """CPU seconds the sender thread spends on one such request's unit: wire form, JSON, gzip."""
+    """CPU seconds the sender thread spends on one such request's unit: its wire JSON, the body, gzip."""
     import gzip
 
-    from querysight import transport
+    from querysight import _wire, transport
 
     sent: list[querysight.Unit] = []
     original = transport.transport.submit
@@ -87,7 +87,7 @@ def sender_cost(client: Client) -> float:
         time.thread_time()
     )  # this thread only: the agent's own worker may be sending meanwhile
     for _ in range(20):
-        for body in transport._bodies({"units": [unit.to_wire()]}, 15 * 1024 * 1024):
+        for body in transport._bodies({}, [_wire.encode_unit(unit)], 15 * 1024 * 1024):
             gzip.compress(body, compresslevel=1)
     return (time.thread_time() - start) / 20
 

@@ -3,7 +3,7 @@
 A :class:`Unit` is one piece of work (an HTTP request, a test, a task, a block of code). The unit in progress lives
 in the :data:`current_unit` ContextVar, so threads and tasks that inherit the context (asyncio tasks, asgiref's
 ``sync_to_async`` threads) attribute their queries to it. Integrations call :meth:`Unit.record` once per query;
-everything costly (making parameters JSON-safe, building dicts) is deferred to :meth:`Unit.to_wire`, which the
+everything costly (making parameters JSON-safe, writing JSON) is deferred to ``_wire.encode_unit``, which the
 transport's worker thread calls, so the application's thread only takes a timestamp, a frame walk and a few copies.
 
 Framework integrations use this module directly:
@@ -121,86 +121,6 @@ def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
 # START and END are the perf_counter() values the hook took; the wire form turns them into milliseconds.
 SQL, PARAMS, DB, VENDOR, START, END, MANY, ERROR, STACK, TEMPLATE = range(10)
 Query = tuple  # (sql, params, db, vendor, start, end, many, error, stack, template)
-
-
-class _WireCache:
-    """What the queries of one unit share on the wire, built once: the stack list and call site per stack tuple (the
-    recorder reuses one tuple for the queries of a loop), the clipped db and vendor names."""
-
-    __slots__ = ("frames", "names", "stacks")
-
-    def __init__(self) -> None:
-        self.frames: dict[_stack.Frame, dict[str, Any]] = {}  # one dict per distinct frame
-        self.stacks: dict[int, tuple[list[dict[str, Any]], Any]] = {}  # id(stack tuple) -> (wire stack, stack)
-        self.names: dict[Any, str | None] = {}
-
-    def stack(self, frames: tuple[_stack.Frame, ...]) -> list[dict[str, Any]]:
-        known = self.stacks.get(id(frames))
-        if known is not None:
-            return known[0]
-        stack = []
-        for frame in frames:
-            wire = self.frames.get(frame)
-            if wire is None:
-                file, line, function = frame
-                wire = self.frames[frame] = {"file": _clip(file, 2000), "line": line, "function": _clip(function, 2000)}
-            stack.append(wire)
-        self.stacks[id(frames)] = (stack, frames)  # keeps the tuple alive, so its id names it while this cache lives
-        return stack
-
-    def name(self, value: Any) -> str | None:
-        clipped = self.names.get(value)
-        if clipped is None:
-            clipped = self.names[value] = _clip(str(value), 200)
-        return clipped
-
-
-def query_to_wire(
-    query: tuple[Any, ...], settings: config.Settings, t0: float, cache: _WireCache | None = None
-) -> dict[str, Any]:
-    """The wire form of one recorded query of a unit that started at ``t0`` (perf_counter); ``cache`` shares what
-    the queries of a unit have in common."""
-    if cache is None:
-        cache = _WireCache()
-    sql, params, db, vendor, start, end, many, error, stack_frames, template = query
-    sql = sql if sql.__class__ is str else str(sql)
-    stack = cache.stack(stack_frames)
-    out: dict[str, Any] = {
-        "sql": sql,
-        "params": _wire_params(params, many, settings.max_param_length),
-        "db": cache.name(db),
-        "vendor": cache.name(vendor),
-        "start_ms": (start - t0) * 1000.0,
-        "duration_ms": (end - start) * 1000.0,
-        "many": many,
-        "error": error,
-        "callsite": stack[0] if stack else None,
-        "stack": stack,
-    }
-    if template is not None:
-        out["template"] = {"name": _clip(template[0], 2000), "line": template[1]}
-    limit = settings.max_sql_length
-    if len(sql) * 4 > limit and len(sql.encode("utf-8", "surrogatepass")) > limit:
-        out["sql"] = sql.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
-        out["sql_truncated"] = True
-    return out
-
-
-def _wire_params(params: Any, many: bool, max_length: int) -> Any:
-    if params is None:
-        return None
-    if isinstance(params, dict):
-        return {str(k): json_safe(v, max_length) for k, v in params.items()}
-    if many:
-        return [_wire_params(row, False, max_length) for row in params]
-    out = []
-    for value in params:
-        kind = value.__class__
-        if kind is int or kind is bool or value is None or (kind is str and len(value) <= max_length):
-            out.append(value)  # the common case, kept as it is
-        else:
-            out.append(json_safe(value, max_length))
-    return out
 
 
 def describe_error(exc: BaseException) -> str:
@@ -354,32 +274,3 @@ class Unit:
             else:
                 seen.add(key)
         return repeats
-
-    def to_wire(self) -> dict[str, Any]:
-        settings = self.settings
-        cache = _WireCache()
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "name": _clip(self.name, 2000) or self.kind,
-            "method": _clip(self.method, 20),
-            "path": _clip(self.path, 2000),
-            "route": _clip(self.route, 2000),
-            "view": _clip(self.view, 2000),
-            "status": self.status,
-            "started_at": round(self.started_at, 3),
-            "duration_ms": round(self.duration_ms if self.duration_ms is not None else 0.0, 3),
-            "meta": _json_meta(self.meta, settings.max_param_length),
-            "queries": [query_to_wire(q, settings, self._t0, cache) for q in list(self.queries)],
-            "dropped_queries": self.dropped_queries,
-        }
-
-
-def _clip(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[: limit - 1] + ELLIPSIS
-
-
-def _json_meta(meta: Mapping[str, Any], max_length: int) -> dict[str, Any]:
-    return {str(k): json_safe(v, max_length) for k, v in meta.items()}

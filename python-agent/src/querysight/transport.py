@@ -2,7 +2,7 @@
 
 The application's thread only calls :func:`submit`, which puts the unit in a bounded queue with ``put_nowait`` (a
 full queue drops the unit and counts it). One daemon worker thread per process takes units off the queue, turns
-them into wire dicts, and sends them in batches: every 100 ms, or as soon as 200 units are waiting.
+them into wire JSON (``_wire``), and sends them in batches: every 100 ms, or as soon as 200 units are waiting.
 
 - HTTP: ``POST <url>/api/v1/ingest`` through ``http.client``, gzip above 8 KB, ``Authorization: Bearer <token>``
   when a token is set. A batch that cannot be delivered (connection refused, timeout, 5xx, an answer that is not
@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import _guard, config
+from . import _guard, _wire, config
 from .recorder import Unit
 
 PROTOCOL_VERSION = 1
@@ -216,15 +216,15 @@ class Transport:
 
     def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int) -> None:
         delays = backoff(settings.backoff_initial, settings.backoff_max)
-        payload: dict[str, Any] | None = None
-        units: list[dict[str, Any]] = []  # the wire form, built once: retries only rebuild the envelope
+        envelope: dict[str, Any] | None = None
+        units: list[_wire.EncodedUnit] = []  # encoded once: retries only rebuild the envelope
         try:
             with _guard.guard("build a batch"):
-                units = [unit.to_wire() for unit in batch]
-                payload = self._payload(units, settings)
-            while payload is not None:
+                units = [_wire.encode_unit(unit) for unit in batch]
+                envelope = self._envelope(settings)
+            while envelope is not None:
                 try:
-                    self._send(payload, settings)
+                    self._send(envelope, units, settings)
                 except DeliveryError:
                     self.failed_attempts += 1
                     self._schema_due = True
@@ -236,7 +236,7 @@ class Transport:
                         return
                     settings = config.current()
                     with _guard.guard("build a batch"):
-                        payload = self._payload(units, settings)
+                        envelope = self._envelope(settings)
                     continue
                 except RejectedError as exc:
                     self._backing_off = False  # the server answered
@@ -262,12 +262,12 @@ class Transport:
                 return
             time.sleep(min(remaining, 0.05))
 
-    def _payload(self, units: list[dict[str, Any]], settings: config.Settings) -> dict[str, Any]:
-        payload: dict[str, Any] = {
+    def _envelope(self, settings: config.Settings) -> dict[str, Any]:
+        """Everything of a batch but its units."""
+        envelope: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
             "agent": {"name": AGENT_NAME, "version": _agent_version()},
             "app": app.to_wire(settings),
-            "units": units,
         }
         now = time.monotonic()
         if app.schema_provider is not None and (
@@ -277,19 +277,19 @@ class Transport:
             with _guard.guard("build the schema"):
                 schema = app.schema_provider()
             if schema is not None:
-                payload["schema"] = schema
-        return payload
+                envelope["schema"] = schema
+        return envelope
 
-    def _send(self, payload: dict[str, Any], settings: config.Settings) -> None:
+    def _send(self, envelope: dict[str, Any], units: list[_wire.EncodedUnit], settings: config.Settings) -> None:
         if not settings.output and self._backing_off:
-            self._reachable(settings)  # while the server is down, do not encode batches nobody will take
-        for body in _bodies(payload, settings.max_body_bytes):
+            self._reachable(settings)  # while the server is down, do not assemble bodies nobody will take
+        for body in _bodies(envelope, units, settings.max_body_bytes):
             if settings.output:
                 self._write_ndjson(settings.output, body)
             else:
                 self._post(settings, body)
         self._backing_off = False
-        if "schema" in payload:
+        if "schema" in envelope:
             self._schema_due = False
             self._schema_sent_at = time.monotonic()
 
@@ -365,42 +365,33 @@ def backoff(initial: float, maximum: float) -> Iterator[float]:
         delay = min(delay * 2, maximum)
 
 
-def _encode(payload: dict[str, Any]) -> bytes:
-    # ASCII output: faster, and lone surrogates in app strings become \\udXXX escapes instead of failing to encode.
-    # No circular check: the wire form is built by the agent (parameters are JSON-safe copies) and shares the stack
-    # lists of a unit's queries, which the check would only track and untrack again for every query.
-    # One unit at a time: a single C call over a whole batch would hold the GIL for milliseconds, and the app's
-    # threads (which give it up around every query) would wait for it; between units they get it back.
-    units = payload.get("units")
-    if not units:
-        return _ENCODER.encode(payload).encode("ascii")
-    head = _ENCODER.encode({key: value for key, value in payload.items() if key != "units"})
-    parts = [_ENCODER.encode(unit) for unit in units]
-    return f'{head[:-1]}{"," if len(head) > 2 else ""}"units":[{",".join(parts)}]}}'.encode("ascii")
+def _encode(envelope: dict[str, Any], units: list[_wire.EncodedUnit]) -> bytes:
+    # ASCII output, as the units' texts: lone surrogates in app strings become \\udXXX escapes instead of failing to
+    # encode. No circular check: the envelope is built by the agent.
+    # One unit at a time: a single C call encoding a whole batch would hold the GIL for milliseconds, and the app's
+    # threads (which give it up around every query) would wait for it; between units they get it back. The last
+    # join and encode only copy.
+    head = _ENCODER.encode(envelope)
+    texts = [unit.text() for unit in units]
+    return f'{head[:-1]}{"," if len(head) > 2 else ""}"units":[{",".join(texts)}]}}'.encode("ascii")
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
-def _bodies(payload: dict[str, Any], limit: int) -> list[bytes]:
-    """The payload as one body, or split into several when it is larger than the server takes."""
-    body = _encode(payload)
+def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int) -> list[bytes]:
+    """The batch as one body, or split into several when it is larger than the server takes."""
+    body = _encode(envelope, units)
     if len(body) <= limit:
         return [body]
-    units = payload["units"]
     if len(units) > 1:
         half = len(units) // 2
-        first = {**payload, "units": units[:half]}
-        second = {key: value for key, value in payload.items() if key != "schema"}
-        second["units"] = units[half:]
-        return _bodies(first, limit) + _bodies(second, limit)
-    unit = units[0]
-    queries = unit["queries"]
-    if not queries:
+        rest = {key: value for key, value in envelope.items() if key != "schema"}
+        return _bodies(envelope, units[:half], limit) + _bodies(rest, units[half:], limit)
+    (unit,) = units
+    if not unit.queries:
         return []  # cannot happen with the field limits above; never send what the server must refuse
-    keep = len(queries) // 2
-    trimmed = {**unit, "queries": queries[:keep], "dropped_queries": unit["dropped_queries"] + len(queries) - keep}
-    return _bodies({**payload, "units": [trimmed]}, limit)
+    return _bodies(envelope, [unit.first(len(unit.queries) // 2)], limit)
 
 
 transport = Transport()
