@@ -1,5 +1,5 @@
 """Agent overhead on the SQLAlchemy path: a Flask view making 200 primary-key lookups (Session.get) on SQLite,
-called through WSGI, timed side by side in one run.
+called through WSGI, timed side by side.
 
 Variants, interleaved request by request (in a new order each round) so machine noise hits them all alike (each
 has its own engine on the same SQLite file, so switching costs nothing):
@@ -9,8 +9,9 @@ has its own engine on the same SQLite file, so switching costs nothing):
 - full stacks: a django-debug-toolbar-style recorder on the same engine events keeping traceback.extract_stack()
   for every query.
 
-Figures: the median request time of each variant and its ratio to plain, the request thread's own CPU time
-(time.thread_time, which leaves out the agent's sender thread and the server), and the difference per query.
+Each variant runs in several fresh processes beside "plain" (see agent_bench_support). Figures: the request time of
+each variant and its ratio to plain, and the ratio of the request thread's own CPU time (time.thread_time, which
+leaves out the agent's sender thread and the server) with the difference per query.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ for _name in [n for n in os.environ if n.startswith("QUERYSIGHT_")]:
 
 import querysight
 import sa_models
-from agent_bench_support import closed_port_url, start_server, summarise
+from agent_bench_support import (
+    closed_port_url,
+    report_samples,
+    run_processes,
+    summarise,
+    worker_mode,
+)
 from flask import Flask
 from querysight import config
 from querysight.sqlalchemy import instrument
@@ -126,7 +133,9 @@ def call(app: Any, environ: dict[str, Any]) -> tuple[float, float]:
     return elapsed
 
 
-def main() -> None:
+def measure(mode: str) -> None:
+    """One worker process: "plain" interleaved with the agent ("up": sending to the server, and the full-stacks
+    recorder; "down": pointed at a closed port)."""
     workdir = Path(tempfile.mkdtemp(prefix="qs-bench-"))
     db_url = f"sqlite:///{workdir / 'shop.sqlite3'}"
     setup = create_engine(db_url)
@@ -135,37 +144,27 @@ def main() -> None:
         sa_models.seed(session)
     setup.dispose()
 
-    server, url = start_server(ROOT)
-    down_url = closed_port_url()
-    plain_engine, agent_engine, stacks_engine = (
-        create_engine(db_url),
-        create_engine(db_url),
-        create_engine(db_url),
-    )
-    config.configure(url=url or down_url, enabled=True, console=False, overlay=False)
+    target = os.environ["BENCH_SERVER_URL"] if mode == "up" else closed_port_url()
+    plain_engine, agent_engine = create_engine(db_url), create_engine(db_url)
+    config.configure(url=target, enabled=True, console=False, overlay=False)
     instrument(agent_engine, base=sa_models.Base)
-    recorder = FullStackRecorder(stacks_engine)
     plain_app = make_app(plain_engine, with_agent=False)
     agent_app = make_app(agent_engine, with_agent=True)
-    stacks_app = make_app(stacks_engine, with_agent=False)
     environ = EnvironBuilder(path="/lookups/").get_environ()
-
-    def agent(target: str) -> tuple[float, float]:
-        config.configure(url=target)
-        config.current()
-        return call(agent_app, environ)
-
-    def full_stacks() -> tuple[float, float]:
-        recorder.queries.clear()
-        return call(stacks_app, environ)
-
     variants = {
         "plain": lambda: call(plain_app, environ),
-        "agent, server down": lambda: agent(down_url),
+        f"agent, server {mode}": lambda: call(agent_app, environ),
     }
-    variants["full stacks"] = full_stacks
-    if url:
-        variants["agent, server up"] = lambda: agent(url)
+    if mode == "up":
+        stacks_engine = create_engine(db_url)
+        recorder = FullStackRecorder(stacks_engine)
+        stacks_app = make_app(stacks_engine, with_agent=False)
+
+        def full_stacks() -> tuple[float, float]:
+            recorder.queries.clear()
+            return call(stacks_app, environ)
+
+        variants["full stacks"] = full_stacks
     for run in variants.values():  # warm up: imports, caches, first connections
         for _ in range(5):
             run()
@@ -179,23 +178,22 @@ def main() -> None:
         for name in order:
             samples[name].append(variants[name]())
     querysight.flush(5)
-    if server is not None:
-        server.terminate()
-        server.wait(timeout=10)
     shutil.rmtree(workdir, ignore_errors=True)
+    report_samples(samples)
 
+
+def main() -> None:
+    mode = worker_mode()
+    if mode is not None:
+        measure(mode)
+        return
+    reports, _ = run_processes(__file__, ROOT)
     rows = summarise(
-        samples,
+        reports,
         QUERIES,
-        f"{QUERIES} Session.get lookups per Flask request on SQLite, {ROUNDS} requests per variant, interleaved",
-        "sqlalchemy request",
-        lambda name, cpu, base_cpu, us: {
-            "metric": f"sqlalchemy recording cost per query, {name}",
-            "value": round(us, 2),
-            "unit": "µs",
-            "ratio": round(cpu / base_cpu, 3),
-            "note": "request thread CPU; excludes the agent's sender thread",
-        },
+        f"{QUERIES} Session.get lookups per Flask request on SQLite, {ROUNDS} requests per variant and process, "
+        "interleaved",
+        "sqlalchemy",
     )
     print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
 

@@ -1,4 +1,4 @@
-"""Agent overhead: a Django view making 200 primary-key lookups on SQLite, timed side by side in one run.
+"""Agent overhead: a Django view making 200 primary-key lookups on SQLite, timed side by side.
 
 Variants, interleaved request by request (in a new order each round) so machine noise hits them all alike:
 - plain: the same view with no querysight at all (no middleware, no execute wrapper);
@@ -6,8 +6,9 @@ Variants, interleaved request by request (in a new order each round) so machine 
 - agent, server down: the same, pointed at a port where nothing listens;
 - full stacks: a django-debug-toolbar-style recorder that keeps traceback.extract_stack() for every query.
 
-Figures: the median request time of each variant and its ratio to plain, plus the request thread's own CPU time
-(time.thread_time), which leaves out the agent's background thread and the server.
+Each variant runs in several fresh processes beside "plain" (see agent_bench_support). Figures: the request time of
+each variant and its ratio to plain, plus the ratio of the request thread's own CPU time (time.thread_time), which
+leaves out the agent's background thread and the server, and what that thread spends per request.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import statistics
 import sys
 import time
 import traceback
@@ -33,7 +35,13 @@ django.setup()
 settings.DEBUG = False  # as in production-like timing: no CursorDebugWrapper
 
 import querysight
-from agent_bench_support import start_server, summarise
+from agent_bench_support import (
+    closed_port_url,
+    report_samples,
+    run_processes,
+    summarise,
+    worker_mode,
+)
 from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings, setup_databases
@@ -92,21 +100,20 @@ def sender_cost(client: Client) -> float:
     return (time.thread_time() - start) / 20
 
 
-def main() -> None:
+def measure(mode: str) -> None:
+    """One worker process: "plain" interleaved with the agent ("up": sending to the server, and the full-stacks
+    recorder; "down": pointed at a closed port)."""
     setup_databases(verbosity=0, interactive=False, aliases={"default"})
     seed()
-    server, url = start_server(ROOT)
-    down_url = "http://127.0.0.1:9"
+    target = os.environ["BENCH_SERVER_URL"] if mode == "up" else closed_port_url()
     wrappers = connection.execute_wrappers
     plain_mw = [m for m in settings.MIDDLEWARE if "querysight" not in m]
 
     def plain() -> tuple[float, float]:
         wrappers[:] = []
-        with override_settings(MIDDLEWARE=plain_mw):
-            return timed(plain_client)
+        return timed(plain_client)
 
-    def agent(target: str) -> tuple[float, float]:
-        config.configure(url=target, enabled=True, console=False, overlay=False)
+    def agent() -> tuple[float, float]:
         wrappers[:] = [_execute_wrapper]
         return timed(agent_client)
 
@@ -115,20 +122,18 @@ def main() -> None:
     def full_stacks() -> tuple[float, float]:
         wrappers[:] = [recorder]
         recorder.queries.clear()
-        with override_settings(MIDDLEWARE=plain_mw):
-            return timed(plain_client)
+        return timed(plain_client)
 
+    plain_client = Client()
     with override_settings(MIDDLEWARE=plain_mw):
-        plain_client = Client()
-    config.configure(url=url or down_url, enabled=True, console=False, overlay=False)
+        plain_client.get(
+            PATH
+        )  # the client's handler loads its middleware chain once, on its first request
+    config.configure(url=target, enabled=True, console=False, overlay=False)
     agent_client = Client()
-    variants = {
-        "plain": plain,
-        "agent, server down": lambda: agent(down_url),
-        "full stacks": full_stacks,
-    }
-    if url:
-        variants["agent, server up"] = lambda: agent(url)
+    variants = {"plain": plain, f"agent, server {mode}": agent}
+    if mode == "up":
+        variants["full stacks"] = full_stacks
     for run in variants.values():  # warm up: imports, caches, first connections
         for _ in range(5):
             run()
@@ -142,36 +147,37 @@ def main() -> None:
         for name in order:
             samples[name].append(variants[name]())
     wrappers[:] = [_execute_wrapper]
-    sender = sender_cost(agent_client)
+    extra = {"sender": sender_cost(agent_client)} if mode == "up" else {}
     querysight.flush(5)
-    if server is not None:
-        server.terminate()
-        server.wait(timeout=10)
+    report_samples(samples, extra)
 
+
+def main() -> None:
+    mode = worker_mode()
+    if mode is not None:
+        measure(mode)
+        return
+    reports, _ = run_processes(__file__, ROOT)
     rows = summarise(
-        samples,
+        reports,
         QUERIES,
-        f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant, interleaved",
-        "request",
-        lambda name, cpu, base_cpu, _us: {
-            "metric": f"request thread CPU, {name}",
-            "value": round(cpu * 1e3, 3),
-            "unit": "ms",
-            "ratio": round(cpu / base_cpu, 3),
-            "note": "excludes the agent's sender thread",
-        },
+        f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant and process, interleaved",
+        "django",
     )
-    print(
-        f"  sender thread CPU per request (wire form, JSON, gzip): {sender * 1e3:.2f} ms"
-    )
-    rows.append(
-        {
-            "metric": "sender thread CPU per request",
-            "value": round(sender * 1e3, 3),
-            "unit": "ms",
-        }
-    )
-    print("BENCH_JSON " + json.dumps({"rows": rows}))
+    senders = [r["extra"]["sender"] for r in reports if "sender" in r["extra"]]
+    if senders:
+        sender = statistics.median(senders)
+        print(
+            f"  sender thread CPU per request (wire form, JSON, gzip): {sender * 1e3:.2f} ms"
+        )
+        rows.append(
+            {
+                "metric": "sender thread CPU per request",
+                "value": round(sender * 1e3, 3),
+                "unit": "ms",
+            }
+        )
+    print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,33 @@
-"""What the two agent benchmarks share: the real querysight server, a URL nothing listens on, and the summary of
-interleaved samples (median wall and request-thread CPU per variant, as ratios to the uninstrumented variant)."""
+"""What the two agent benchmarks share: the real querysight server, a URL nothing listens on, running the measured
+variants in several processes, and the summary.
+
+A figure of a few per cent is smaller than what one process's memory layout and hash seed move a run by, so each
+benchmark runs its variants in ``BENCH_PROCESSES`` fresh processes one after the other (5 by default), and in each
+process interleaves them request by request, in a new order each round. A variant's ratio is, per process, the
+median over rounds of its request time divided by the uninstrumented request of the same round; the figure reported
+is the median of the processes' ratios, with their spread. "Server up" and "server down" run in processes of their
+own, each beside its own uninstrumented variant, because one process's transport is either sending or backing off.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import statistics
 import subprocess
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any
 
 VARIANTS = ["plain", "agent, server up", "agent, server down", "full stacks"]
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "5"))
+SAMPLES_PREFIX = "BENCH_SAMPLES "
+
+Sample = tuple[
+    float, float
+]  # (wall seconds, request-thread CPU seconds) of one request
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen[str] | None, str | None]:
@@ -41,41 +57,135 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
+def worker_mode() -> str | None:
+    """The mode this process was started in by :func:`run_processes` ("up" or "down"), None in the parent."""
+    return os.environ.get("BENCH_AGENT_MODE")
+
+
+def report_samples(
+    samples: dict[str, list[Sample]], extra: dict[str, float] | None = None
+) -> None:
+    """A worker's output: its samples, read back by :func:`run_processes`."""
+    print(
+        SAMPLES_PREFIX + json.dumps({"samples": samples, "extra": extra or {}}),
+        flush=True,
+    )
+
+
+def run_processes(script: str, root: Path) -> tuple[list[dict[str, Any]], bool]:
+    """Runs ``script`` in "up" and "down" processes, alternately, ``PROCESSES`` times each, and returns their
+    reports and whether the server was built (without it, only the "down" processes run)."""
+    server, url = start_server(root)
+    reports: list[dict[str, Any]] = []
+    try:
+        modes = (["up"] if url else []) + ["down"]
+        for _ in range(PROCESSES):
+            for mode in modes:
+                env = {
+                    **os.environ,
+                    "BENCH_AGENT_MODE": mode,
+                    "BENCH_SERVER_URL": url or "",
+                }
+                run = subprocess.run(
+                    [sys.executable, script],
+                    env=env,
+                    cwd=root,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                lines = [
+                    line
+                    for line in run.stdout.splitlines()
+                    if line.startswith(SAMPLES_PREFIX)
+                ]
+                if run.returncode != 0 or not lines:
+                    sys.stderr.write(run.stdout + run.stderr)
+                    raise SystemExit(
+                        f"the {mode} benchmark process failed (exit {run.returncode})"
+                    )
+                reports.append(
+                    {"mode": mode, **json.loads(lines[-1][len(SAMPLES_PREFIX) :])}
+                )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+    return reports, url is not None
+
+
+def _paired_ratios(samples: dict[str, list[Sample]], name: str, index: int) -> float:
+    """Median over rounds of the variant's request divided by the uninstrumented request of the same round."""
+    return statistics.median(
+        s[index] / p[index]
+        for s, p in zip(samples[name], samples["plain"], strict=True)
+    )
+
+
 def summarise(
-    samples: dict[str, list[tuple[float, float]]],
+    reports: list[dict[str, Any]],
     queries: int,
     headline: str,
-    request_metric: str,
-    cpu_row: Callable[[str, float, float, float], dict[str, Any]],
+    label: str,
 ) -> list[dict[str, Any]]:
     """Prints one line per variant and returns the BENCH_JSON rows: the request time with its ratio, and for each
-    instrumented variant the row `cpu_row(name, cpu, base_cpu, cpu_per_query_us)` makes."""
-    base_wall = statistics.median(s[0] for s in samples["plain"])
-    base_cpu = statistics.median(s[1] for s in samples["plain"])
+    instrumented variant the request thread's extra CPU per query with its ratio."""
     rows: list[dict[str, Any]] = []
     print(headline)
-    for name in VARIANTS:
-        if name not in samples:
+    plain = [statistics.median(s[0] for s in r["samples"]["plain"]) for r in reports]
+    base_wall = statistics.median(plain)
+    plain_cpu = [
+        statistics.median(s[1] for s in r["samples"]["plain"]) for r in reports
+    ]
+    print(
+        f"  {'plain':20s} {base_wall * 1e3:7.2f} ms/request  (median of {len(reports)} processes)"
+    )
+    rows.append(
+        {
+            "metric": f"{label} request, plain",
+            "value": round(base_wall * 1e3, 3),
+            "unit": "ms",
+            "ratio": 1,
+        }
+    )
+    for name in VARIANTS[1:]:
+        mine = [r for r in reports if name in r["samples"]]
+        if not mine:
             print(
                 f"  {name:20s} skipped: the server is not built (node server/build.mjs)"
             )
             continue
-        wall = statistics.median(s[0] for s in samples[name])
-        cpu = statistics.median(s[1] for s in samples[name])
-        per_query_us = (wall - base_wall) / queries * 1e6
-        cpu_per_query_us = (cpu - base_cpu) / queries * 1e6
+        walls = [statistics.median(s[0] for s in r["samples"][name]) for r in mine]
+        ratios = sorted(_paired_ratios(r["samples"], name, 0) for r in mine)
+        cpu_ratios = sorted(_paired_ratios(r["samples"], name, 1) for r in mine)
+        ratio, cpu_ratio = statistics.median(ratios), statistics.median(cpu_ratios)
+        cpu_per_query_us = (
+            (cpu_ratio - 1) * statistics.median(plain_cpu) / queries * 1e6
+        )
+        spread = f"{len(mine)} processes: " + ", ".join(f"{x:.3f}" for x in ratios)
         print(
-            f"  {name:20s} {wall * 1e3:7.2f} ms/request  x{wall / base_wall:.3f}  {per_query_us:+.1f} µs per query"
-            f"  (request thread CPU x{cpu / base_cpu:.3f}, {cpu_per_query_us:+.1f} µs per query)"
+            f"  {name:20s} {statistics.median(walls) * 1e3:7.2f} ms/request  x{ratio:.3f} ({spread})"
+            f"  request thread CPU x{cpu_ratio:.3f}, {cpu_per_query_us:+.1f} µs per query"
         )
         rows.append(
             {
-                "metric": f"{request_metric}, {name}",
-                "value": round(wall * 1e3, 3),
+                "metric": f"{label} request, {name}",
+                "value": round(statistics.median(walls) * 1e3, 3),
                 "unit": "ms",
-                "ratio": round(wall / base_wall, 3),
+                "ratio": round(ratio, 3),
+                "note": f"median of per-round ratios in each process; {spread}",
             }
         )
-        if name != "plain":
-            rows.append(cpu_row(name, cpu, base_cpu, cpu_per_query_us))
+        cpu_spread = f"{len(mine)} processes: " + ", ".join(
+            f"{x:.3f}" for x in cpu_ratios
+        )
+        rows.append(
+            {
+                "metric": f"{label} request thread CPU per query, {name}",
+                "value": round(cpu_per_query_us, 2),
+                "unit": "µs",
+                "ratio": round(cpu_ratio, 3),
+                "note": f"extra CPU of the request thread (excludes the agent's sender thread); {cpu_spread}",
+            }
+        )
     return rows
