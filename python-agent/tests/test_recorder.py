@@ -6,6 +6,8 @@ import asyncio
 import datetime
 import decimal
 import enum
+import gc
+import time
 import uuid
 
 import pytest
@@ -323,3 +325,32 @@ def test_a_query_reaching_a_line_through_an_app_helper_keeps_the_helper_though_t
     here = "test_a_query_reaching_a_line_through_an_app_helper_keeps_the_helper_though_the_path_is_as_deep"
     assert first_functions == [here, "app_helper", here, "app_helper", here]
     assert len({q[STACK][0][1] for q in unit.queries if q[STACK][0][2] == here}) == 1
+
+
+def loop_of_lookups(unit, n):
+    with connection.cursor() as cursor:
+        for i in range(n):
+            start = time.perf_counter()
+            cursor.execute("SELECT %s", [i])
+            unit.record("SELECT %s", (i,), False, "default", "sqlite", start, time.perf_counter())
+
+
+def test_the_garbage_collector_lets_go_of_recorded_queries_by_its_second_look():
+    # Units wait in the queue while the server is down: queries that stay tracked would be traversed again by every
+    # collection. A loop's queries share one stack tuple; they can only be untracked once it is.
+    units = []
+    for _ in range(2):  # the same path twice, as requests repeat: the second time its frames are known
+        gc.collect()
+        gc.disable()  # the collection below is the first to see the unit's objects
+        try:
+            unit = Unit("block", "x")
+            loop_of_lookups(unit, 50)
+            unit.finish()  # as it waits in the queue: the queries hold the stack, nothing else does
+            units.append(unit)
+        finally:
+            gc.enable()
+    stack = units[1].queries[0][STACK]
+    gc.collect()
+    assert not gc.is_tracked(stack), "the stack is let go of at the first collection"
+    gc.collect()
+    assert not any(gc.is_tracked(q) for q in units[1].queries)

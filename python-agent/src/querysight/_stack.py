@@ -53,6 +53,26 @@ _cache: dict[int, Any] = {}
 _classified: list[CodeType] = []
 _lock = threading.Lock()
 
+# Every frame tuple ever put in a stack, one object per (file, line, function). Why: a stack tuple is only let go by
+# the garbage collector (untracked) when it finds its items untracked first, and a pass can meet a new stack before
+# the new frame tuples in it; the stack then stays tracked, and so does every recorded query holding it, to be
+# traversed again by each collection for as long as the unit waits to be sent. Frames taken from here are old and
+# long untracked, so a new stack of them, and the queries holding it, are let go by the first collection that sees
+# them. Bounded: a process that keeps making new frames starts over.
+_frames: dict[Frame, Frame] = {}
+_MAX_FRAMES = 20_000
+
+
+def _frame(path: str, line: int, function: str) -> Frame:
+    frame = (path, line, function)
+    known = _frames.get(frame)
+    if known is not None:
+        return known
+    if len(_frames) >= _MAX_FRAMES:
+        _frames.clear()
+    _frames[frame] = frame
+    return frame
+
 
 def _library_roots() -> tuple[str, ...]:
     roots = set()
@@ -315,11 +335,11 @@ def _walk(
             if not frames and not templates:
                 first = (frame, steps - 1)
             positions[frame] = len(frames)
-            frames.append((kind, frame.f_lineno, code.co_name))
+            frames.append(_frame(kind, frame.f_lineno, code.co_name))
             if len(frames) >= limit:
                 break
         elif cls is _Resumable:
-            frames.append((str(kind), frame.f_lineno, code.co_name))
+            frames.append(_frame(str(kind), frame.f_lineno, code.co_name))
             if len(frames) >= limit:
                 break
         elif kind == _TEMPLATE:
@@ -376,7 +396,7 @@ def _resume(
     """Finish a walk that reached a frame the previous walk saw at index ``at``."""
     here = len(frames)
     positions[frame] = here
-    frames.append((kind, frame.f_lineno, frame.f_code.co_name))
+    frames.append(_frame(kind, frame.f_lineno, frame.f_code.co_name))
     frames.extend(memo.frames[at + 1 :])
     del frames[limit:]
     shift = here - at
@@ -396,7 +416,7 @@ def _walk_chain(
             return
         kind = _kind(frame)
         if kind.__class__ in (str, _Resumable):
-            frames.append((str(kind), frame.f_lineno, frame.f_code.co_name))
+            frames.append(_frame(str(kind), frame.f_lineno, frame.f_code.co_name))
         elif kind == _TEMPLATE:
             templates.append((len(frames), frame))
 
@@ -405,3 +425,4 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _classified.clear()
+        _frames.clear()
