@@ -8,7 +8,8 @@ Variants, interleaved request by request (in a new order each round) so machine 
 
 Each variant runs in several fresh processes beside "plain" (see agent_bench_support). Figures: the request time of
 each variant and its ratio to plain, plus the ratio of the request thread's own CPU time (time.thread_time), which
-leaves out the agent's background thread and the server, and what that thread spends per request.
+leaves out the agent's sender thread and the server; and, with the server up, the sender thread's CPU per request
+and the ratio of the request thread's CPU plus the sender's to plain.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import statistics
 import sys
 import time
 import traceback
@@ -39,6 +39,7 @@ from agent_bench_support import (
     closed_port_url,
     report_samples,
     run_processes,
+    sender_cpu,
     summarise,
     worker_mode,
 )
@@ -77,29 +78,6 @@ def timed(client: Client) -> tuple[float, float]:
     return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def sender_cost(client: Client) -> float:
-    """CPU seconds the sender thread spends on one such request's unit: its wire JSON, the body, gzip."""
-    import gzip
-
-    from querysight import _wire, transport
-
-    sent: list[querysight.Unit] = []
-    original = transport.transport.submit
-    transport.transport.submit = sent.append  # type: ignore[method-assign]
-    try:
-        client.get(PATH)
-    finally:
-        transport.transport.submit = original  # type: ignore[method-assign]
-    (unit,) = sent
-    start = (
-        time.thread_time()
-    )  # this thread only: the agent's own worker may be sending meanwhile
-    for _ in range(20):
-        for body in transport._bodies({}, [_wire.encode_unit(unit)], 15 * 1024 * 1024):
-            gzip.compress(body, compresslevel=1)
-    return (time.thread_time() - start) / 20
-
-
 def measure(mode: str) -> None:
     """One worker process: "plain" interleaved with the agent ("up": sending to the server, and the full-stacks
     recorder; "down": pointed at a closed port)."""
@@ -115,7 +93,11 @@ def measure(mode: str) -> None:
 
     def agent() -> tuple[float, float]:
         wrappers[:] = [_execute_wrapper]
-        return timed(agent_client)
+        elapsed = timed(agent_client)
+        querysight.flush(
+            5
+        )  # the sender's work for this unit, before the next request (see agent_bench_support)
+        return elapsed
 
     recorder = FullStackRecorder()
 
@@ -138,6 +120,7 @@ def measure(mode: str) -> None:
         for _ in range(5):
             run()
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    sender_before = sender_cpu()
     order = list(variants)
     shuffle = random.Random(
         4
@@ -146,9 +129,7 @@ def measure(mode: str) -> None:
         shuffle(order)
         for name in order:
             samples[name].append(variants[name]())
-    wrappers[:] = [_execute_wrapper]
-    extra = {"sender": sender_cost(agent_client)} if mode == "up" else {}
-    querysight.flush(5)
+    extra = {"sender": (sender_cpu() - sender_before) / ROUNDS} if mode == "up" else {}
     report_samples(samples, extra)
 
 
@@ -164,19 +145,6 @@ def main() -> None:
         f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant and process, interleaved",
         "django",
     )
-    senders = [r["extra"]["sender"] for r in reports if "sender" in r["extra"]]
-    if senders:
-        sender = statistics.median(senders)
-        print(
-            f"  sender thread CPU per request (wire form, JSON, gzip): {sender * 1e3:.2f} ms"
-        )
-        rows.append(
-            {
-                "metric": "sender thread CPU per request",
-                "value": round(sender * 1e3, 3),
-                "unit": "ms",
-            }
-        )
     print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
 
 
