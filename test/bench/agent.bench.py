@@ -94,9 +94,9 @@ def measure(mode: str) -> None:
     def agent() -> tuple[float, float]:
         wrappers[:] = [_execute_wrapper]
         elapsed = timed(agent_client)
-        querysight.flush(
-            5
-        )  # the sender's work for this unit, before the next request (see agent_bench_support)
+        if mode == "up":
+            # The sender's work for this unit, before the next request (see agent_bench_support).
+            querysight.flush(5)
         return elapsed
 
     recorder = FullStackRecorder()
