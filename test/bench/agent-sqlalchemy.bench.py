@@ -41,6 +41,7 @@ from agent_bench_support import (
     report_samples,
     run_processes,
     sender_cpu,
+    settle,
     summarise,
     worker_mode,
 )
@@ -156,10 +157,6 @@ def measure(mode: str) -> None:
 
     def agent() -> tuple[float, float]:
         elapsed = call(agent_app, environ)
-        if mode == "up":
-            querysight.flush(
-                5
-            )  # the sender's work for this unit, before the next request (see agent_bench_support)
         return elapsed
 
     variants = {
@@ -189,6 +186,7 @@ def measure(mode: str) -> None:
         shuffle(order)
         for name in order:
             samples[name].append(variants[name]())
+            settle(mode)
     extra = {"sender": (sender_cpu() - sender_before) / ROUNDS} if mode == "up" else {}
     querysight.flush(5)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -34,12 +34,12 @@ from django.conf import settings
 django.setup()
 settings.DEBUG = False  # as in production-like timing: no CursorDebugWrapper
 
-import querysight
 from agent_bench_support import (
     closed_port_url,
     report_samples,
     run_processes,
     sender_cpu,
+    settle,
     summarise,
     worker_mode,
 )
@@ -94,9 +94,6 @@ def measure(mode: str) -> None:
     def agent() -> tuple[float, float]:
         wrappers[:] = [_execute_wrapper]
         elapsed = timed(agent_client)
-        if mode == "up":
-            # The sender's work for this unit, before the next request (see agent_bench_support).
-            querysight.flush(5)
         return elapsed
 
     recorder = FullStackRecorder()
@@ -129,6 +126,7 @@ def measure(mode: str) -> None:
         shuffle(order)
         for name in order:
             samples[name].append(variants[name]())
+            settle(mode)
     extra = {"sender": (sender_cpu() - sender_before) / ROUNDS} if mode == "up" else {}
     report_samples(samples, extra)
 

@@ -7,10 +7,11 @@ process interleaves them request by request, in a new order each round. A varian
 median over rounds of its request time divided by the uninstrumented request of the same round; the figure reported
 is the median of the processes' ratios, with their spread. "Server up" and "server down" run in processes of their
 own, each beside its own uninstrumented variant, because one process's transport is either sending or backing off.
-In "up" processes each agent request is followed, outside the timed window, by a flush of the agent's sender: its
-work (wire JSON, gzip, HTTP) would otherwise land in whichever request comes next, the uninstrumented one included.
-That work runs between requests, as it does under runserver; its CPU is measured on its own thread and reported, and
-added to the request thread's for the ratio of all the CPU the agent adds.
+Between two requests, outside the timed window, the agent's sender finishes its unit (with the server up) and the
+process pauses for 10 ms: the sender's work (wire JSON, gzip, HTTP) would otherwise land in whichever request comes
+next, the uninstrumented one included, and a request that follows a pause starts colder than one that does not. The
+sender's work so runs between requests, as it does under runserver; its CPU is measured on its own thread and
+reported, and added to the request thread's for the ratio of all the CPU the agent adds.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def sender_cpu() -> float:
     if thread is None or thread.ident is None:
         return 0.0
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def settle(mode: str) -> None:
+    """Between two timed requests: the agent's sender finishes this request's unit (with the server up), then a
+    short pause, so that every request, of every variant, starts from the same idle state."""
+    if mode == "up":
+        import querysight
+
+        querysight.flush(5)
+    time.sleep(0.01)
 
 
 def worker_mode() -> str | None:
