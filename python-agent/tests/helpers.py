@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import gzip
 import json
 import threading
@@ -10,6 +11,26 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+
+class Color(enum.IntEnum):
+    """A parameter of an int subclass."""
+
+    RED = 1
+
+
+class Opaque:
+    """A parameter JSON cannot hold, shown by its str()."""
+
+    def __str__(self) -> str:
+        return "opaque!"
+
+
+class Unprintable:
+    """A parameter whose str() fails."""
+
+    def __str__(self) -> str:
+        raise ValueError("nope")
 
 
 def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import decimal
-import enum
 import gc
 import time
 import uuid
@@ -15,22 +14,9 @@ from django.db import connection
 from django.utils.safestring import mark_safe
 
 import querysight
+from helpers import Color, Opaque, Unprintable
 from querysight import _stack, config
 from querysight.recorder import STACK, Unit, current_unit, json_safe, uuid7
-
-
-class Color(enum.IntEnum):
-    RED = 1
-
-
-class Opaque:
-    def __str__(self) -> str:
-        return "opaque!"
-
-
-class Unprintable:
-    def __str__(self) -> str:
-        raise ValueError("nope")
 
 
 @pytest.mark.parametrize(

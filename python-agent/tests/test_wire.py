@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import enum
 import json
 import re
 import uuid
@@ -16,26 +15,12 @@ from django.test import Client
 from django.utils.safestring import mark_safe
 
 import querysight
-from helpers import read_ndjson
+from helpers import Color, Opaque, Unprintable, read_ndjson
 from querysight import _wire, config, transport
 from querysight.recorder import DB, END, ERROR, MANY, PARAMS, SQL, STACK, START, TEMPLATE, VENDOR, Unit
 
 VIEWS = ("djangoapp/shop/views.py", 30, "book_list")
 HELPER = ("shop/helpers.py", 7, "load")
-
-
-class Color(enum.IntEnum):
-    RED = 1
-
-
-class Opaque:
-    def __str__(self) -> str:
-        return "opaque!"
-
-
-class Unprintable:
-    def __str__(self) -> str:
-        raise ValueError("nope")
 
 
 def hand_built(*queries: tuple[Any, ...], name: str = "hand-built", **fields: Any) -> Unit:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -40,8 +39,7 @@ from agent_bench_support import (
     closed_port_url,
     report_samples,
     run_processes,
-    sender_cpu,
-    settle,
+    run_rounds,
     summarise,
     worker_mode,
 )
@@ -173,21 +171,7 @@ def measure(mode: str) -> None:
             return call(stacks_app, environ)
 
         variants["full stacks"] = full_stacks
-    for run in variants.values():  # warm up: imports, caches, first connections
-        for _ in range(5):
-            run()
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    sender_before = sender_cpu()
-    order = list(variants)
-    shuffle = random.Random(
-        4
-    ).shuffle  # a new order each round: no variant always pays for the one before it
-    for _ in range(ROUNDS):
-        shuffle(order)
-        for name in order:
-            samples[name].append(variants[name]())
-            settle(mode)
-    extra = {"sender": (sender_cpu() - sender_before) / ROUNDS} if mode == "up" else {}
+    samples, extra = run_rounds(variants, mode, ROUNDS)
     querysight.flush(5)
     shutil.rmtree(workdir, ignore_errors=True)
     report_samples(samples, extra)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import sys
 import time
 import traceback
@@ -38,8 +37,7 @@ from agent_bench_support import (
     closed_port_url,
     report_samples,
     run_processes,
-    sender_cpu,
-    settle,
+    run_rounds,
     summarise,
     worker_mode,
 )
@@ -113,21 +111,7 @@ def measure(mode: str) -> None:
     variants = {"plain": plain, f"agent, server {mode}": agent}
     if mode == "up":
         variants["full stacks"] = full_stacks
-    for run in variants.values():  # warm up: imports, caches, first connections
-        for _ in range(5):
-            run()
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    sender_before = sender_cpu()
-    order = list(variants)
-    shuffle = random.Random(
-        4
-    ).shuffle  # a new order each round: no variant always pays for the one before it
-    for _ in range(ROUNDS):
-        shuffle(order)
-        for name in order:
-            samples[name].append(variants[name]())
-            settle(mode)
-    extra = {"sender": (sender_cpu() - sender_before) / ROUNDS} if mode == "up" else {}
+    samples, extra = run_rounds(variants, mode, ROUNDS)
     report_samples(samples, extra)
 
 

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,29 @@ def settle(mode: str) -> None:
 
         querysight.flush(5)
     time.sleep(0.01)
+
+
+def run_rounds(
+    variants: dict[str, Callable[[], Sample]], mode: str, rounds: int
+) -> tuple[dict[str, list[Sample]], dict[str, float]]:
+    """Warms each variant up, then times them interleaved, ``rounds`` times in a new order each round so that no
+    variant always pays for the one before it; returns the samples and, with the server up, the sender thread's CPU
+    per round (one agent unit a round)."""
+    for run in variants.values():  # imports, caches, first connections
+        for _ in range(5):
+            run()
+            settle(mode)
+    samples: dict[str, list[Sample]] = {name: [] for name in variants}
+    order = list(variants)
+    shuffle = random.Random(4).shuffle
+    sender_before = sender_cpu()
+    for _ in range(rounds):
+        shuffle(order)
+        for name in order:
+            samples[name].append(variants[name]())
+            settle(mode)
+    extra = {"sender": (sender_cpu() - sender_before) / rounds} if mode == "up" else {}
+    return samples, extra
 
 
 def worker_mode() -> str | None:
