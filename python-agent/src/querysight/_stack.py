@@ -57,8 +57,8 @@ _lock = threading.Lock()
 # the garbage collector (untracked) when it finds its items untracked first, and a pass can meet a new stack before
 # the new frame tuples in it; the stack then stays tracked, and so does every recorded query holding it, to be
 # traversed again by each collection for as long as the unit waits to be sent. Frames taken from here are old and
-# long untracked, so a new stack of them, and the queries holding it, are let go by the first collection that sees
-# them. Bounded: a process that keeps making new frames starts over.
+# long untracked, so a new stack of them is let go by the first collection that sees it, and the queries holding it
+# by the next one. Bounded: a process that keeps making new frames starts over.
 _frames: dict[Frame, Frame] = {}
 _MAX_FRAMES = 20_000
 
