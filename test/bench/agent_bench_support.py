@@ -1,7 +1,7 @@
 """What the two agent benchmarks share: the real querysight server, a URL nothing listens on, running the measured
 variants in several processes, and the summary.
 
-A figure of a few per cent is smaller than what one process's memory layout and hash seed move a run by, so each
+A figure of a few per cent is smaller than how far one process's figure can lie from the next one's, so each
 benchmark runs its variants in ``BENCH_PROCESSES`` fresh processes one after the other (5 by default), and in each
 process interleaves them request by request, in a new order each round. A variant's ratio is, per process, the
 median over rounds of its request time divided by the uninstrumented request of the same round; the figure reported
@@ -33,9 +33,8 @@ VARIANTS = ["plain", "agent, server up", "agent, server down", "full stacks"]
 PROCESSES = int(os.environ.get("BENCH_PROCESSES", "5"))
 SAMPLES_PREFIX = "BENCH_SAMPLES "
 
-Sample = tuple[
-    float, float
-]  # (wall seconds, request-thread CPU seconds) of one request
+# (wall seconds, request-thread CPU seconds) of one request
+Sample = tuple[float, float]
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen[str] | None, str | None]:
