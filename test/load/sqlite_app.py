@@ -7,6 +7,7 @@ of books, then one author lookup per book, then a count run twice.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from typing import Any
@@ -72,9 +73,10 @@ class DeliveryLog:
         self._transport = transport.transport
         send = self._transport._send
 
-        def counting_send(payload: dict[str, Any], settings: Any) -> None:
-            send(payload, settings)
-            self.ids.extend(unit["id"] for unit in payload["units"])
+        def counting_send(envelope: dict[str, Any], units: list[Any], settings: Any) -> None:
+            send(envelope, units, settings)
+            # An encoded unit's head is its JSON up to its queries: closing it gives the unit's fields.
+            self.ids.extend(json.loads(unit.head + "]}")["id"] for unit in units)
 
         self._transport._send = counting_send  # type: ignore[method-assign]
 
