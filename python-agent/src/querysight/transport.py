@@ -96,7 +96,7 @@ class Transport:
         self._lock = threading.Lock()
         self._reset_state()
 
-    def _reset_state(self) -> None:
+    def _reset_state(self, *, end_previous: bool = True) -> None:
         self._queue: queue.Queue[Unit] = queue.Queue(maxsize=config.current().queue_size)
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -112,6 +112,11 @@ class Transport:
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._stopping = False
         self._generation = getattr(self, "_generation", 0) + 1
+        previous: threading.Event | None = getattr(self, "_halt", None)
+        # Set to end the backoff wait of this generation's worker: by stop(), or by a reset that leaves it behind.
+        self._halt = threading.Event()
+        if previous is not None and end_previous:
+            previous.set()
 
     # ---- application side -------------------------------------------------------------------------------------
 
@@ -175,7 +180,8 @@ class Transport:
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
-        self._reset_state()
+        # The parent's worker is not in this process, and the lock of its event may have been held at the fork.
+        self._reset_state(end_previous=False)
 
     def reset(self) -> None:
         """Start over with an empty queue and counters (the agent's tests use it between tests)."""
@@ -185,7 +191,7 @@ class Transport:
     # ---- worker side ------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        own_queue, generation = self._queue, self._generation
+        own_queue, generation, halt = self._queue, self._generation, self._halt
         while self._generation == generation:  # a reset (fork, tests) leaves this worker behind: it ends
             settings = config.current()
             try:
@@ -209,12 +215,12 @@ class Transport:
                 except queue.Empty:
                     break
             self._wake.clear()
-            self._deliver(batch, settings, generation)
+            self._deliver(batch, settings, generation, halt)
 
     def _stale(self, generation: int) -> bool:
         return self._stopping or self._generation != generation
 
-    def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int) -> None:
+    def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int, halt: threading.Event) -> None:
         delays = backoff(settings.backoff_initial, settings.backoff_max)
         envelope: dict[str, Any] | None = None
         units: list[_wire.EncodedUnit] = []  # encoded once: retries only rebuild the envelope
@@ -231,7 +237,7 @@ class Transport:
                     self._backing_off = True
                     if self._stale(generation):
                         return
-                    self._wait_backoff(next(delays), generation)
+                    halt.wait(next(delays))  # one wait: a worker polling a flag would take the GIL from the app
                     if self._stale(generation):
                         return
                     settings = config.current()
@@ -252,15 +258,6 @@ class Transport:
                     self._pending -= len(batch)
                     self._pending_queries -= sum(len(unit.queries) for unit in batch)
                     self._idle.notify_all()
-
-    def _wait_backoff(self, delay: float, generation: int) -> None:
-        # Sleep in the worker only; flush() callers give up at their own timeout.
-        deadline = time.monotonic() + delay
-        while not self._stale(generation):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, 0.05))
 
     def _envelope(self, settings: config.Settings) -> dict[str, Any]:
         """Everything of a batch but its units."""
@@ -347,6 +344,7 @@ class Transport:
         """Flush, then make a worker stuck in backoff give up (at exit)."""
         done = self.flush(timeout)
         self._stopping = True
+        self._halt.set()
         return done
 
 
