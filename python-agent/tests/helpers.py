@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import enum
 import gzip
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,6 +34,32 @@ class Unprintable:
 
     def __str__(self) -> str:
         raise ValueError("nope")
+
+
+# Parameter values of every kind and what their JSON-safe form is (querysight.recorder.json_safe, max length 256).
+JSON_SAFE_CASES: list[tuple[Any, Any]] = [
+    ("text", "text"),
+    (3, 3),
+    (2.5, 2.5),
+    (True, True),
+    (None, None),
+    (float("nan"), "nan"),
+    (float("inf"), "inf"),
+    (Color.RED, 1),
+    (decimal.Decimal("1.10"), "1.10"),
+    (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
+    (datetime.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
+    (datetime.date(2024, 1, 2), "2024-01-02"),
+    (datetime.time(3, 4), "03:04:00"),
+    (datetime.timedelta(seconds=90), "0:01:30"),
+    (b"abc", "abc"),
+    (bytearray(b"\xff\x00"), "base64:/wA="),
+    (memoryview(b"xy"), "xy"),
+    ([1, "a", [decimal.Decimal("2")]], [1, "a", ["2"]]),
+    ({"k": uuid.UUID(int=2)}, {"k": "00000000-0000-0000-0000-000000000002"}),
+    (Opaque(), "opaque!"),
+    (Unprintable(), "<Unprintable>"),
+]
 
 
 def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

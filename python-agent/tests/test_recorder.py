@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import decimal
 import gc
 import time
 import uuid
@@ -14,7 +12,7 @@ from django.db import connection
 from django.utils.safestring import mark_safe
 
 import querysight
-from helpers import Color, Opaque, Unprintable
+from helpers import JSON_SAFE_CASES
 from querysight import _stack, config
 from querysight.recorder import STACK, Unit, current_unit, json_safe, uuid7
 
@@ -22,27 +20,7 @@ from querysight.recorder import STACK, Unit, current_unit, json_safe, uuid7
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("text", "text"),
-        (3, 3),
-        (2.5, 2.5),
-        (True, True),
-        (None, None),
-        (float("nan"), "nan"),
-        (float("inf"), "inf"),
-        (Color.RED, 1),
-        (decimal.Decimal("1.10"), "1.10"),
-        (uuid.UUID(int=1), "00000000-0000-0000-0000-000000000001"),
-        (datetime.datetime(2024, 1, 2, 3, 4, 5), "2024-01-02T03:04:05"),
-        (datetime.date(2024, 1, 2), "2024-01-02"),
-        (datetime.time(3, 4), "03:04:00"),
-        (datetime.timedelta(seconds=90), "0:01:30"),
-        (b"abc", "abc"),
-        (bytearray(b"\xff\x00"), "base64:/wA="),
-        (memoryview(b"xy"), "xy"),
-        ([1, "a", [decimal.Decimal("2")]], [1, "a", ["2"]]),
-        ({"k": uuid.UUID(int=2)}, {"k": "00000000-0000-0000-0000-000000000002"}),
-        (Opaque(), "opaque!"),
-        (Unprintable(), "<Unprintable>"),
+        *JSON_SAFE_CASES,
         (mark_safe("<b>safe</b>"), "<b>safe</b>"),  # a str subclass whose str() is itself
     ],
 )

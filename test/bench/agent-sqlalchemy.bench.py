@@ -18,7 +18,6 @@ sender thread's CPU per request and the ratio of the request thread's CPU plus t
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import sys
@@ -33,15 +32,13 @@ sys.path.insert(0, str(ROOT / "python-agent" / "tests"))
 for _name in [n for n in os.environ if n.startswith("QUERYSIGHT_")]:
     del os.environ[_name]
 
+import agent_bench_support
 import querysight
 import sa_models
 from agent_bench_support import (
     closed_port_url,
     report_samples,
-    run_processes,
     run_rounds,
-    summarise,
-    worker_mode,
 )
 from flask import Flask
 from querysight import config
@@ -177,21 +174,13 @@ def measure(mode: str) -> None:
     report_samples(samples, extra)
 
 
-def main() -> None:
-    mode = worker_mode()
-    if mode is not None:
-        measure(mode)
-        return
-    reports, _ = run_processes(__file__, ROOT)
-    rows = summarise(
-        reports,
+if __name__ == "__main__":
+    agent_bench_support.main(
+        __file__,
+        ROOT,
+        measure,
         QUERIES,
         f"{QUERIES} Session.get lookups per Flask request on SQLite, {ROUNDS} requests per variant and process, "
         "interleaved",
         "sqlalchemy",
     )
-    print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
-
-
-if __name__ == "__main__":
-    main()

@@ -14,7 +14,6 @@ and the ratio of the request thread's CPU plus the sender's to plain.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -33,13 +32,11 @@ from django.conf import settings
 django.setup()
 settings.DEBUG = False  # as in production-like timing: no CursorDebugWrapper
 
+import agent_bench_support
 from agent_bench_support import (
     closed_port_url,
     report_samples,
-    run_processes,
     run_rounds,
-    summarise,
-    worker_mode,
 )
 from django.db import connection
 from django.test import Client
@@ -115,20 +112,12 @@ def measure(mode: str) -> None:
     report_samples(samples, extra)
 
 
-def main() -> None:
-    mode = worker_mode()
-    if mode is not None:
-        measure(mode)
-        return
-    reports, _ = run_processes(__file__, ROOT)
-    rows = summarise(
-        reports,
+if __name__ == "__main__":
+    agent_bench_support.main(
+        __file__,
+        ROOT,
+        measure,
         QUERIES,
         f"{QUERIES} primary-key lookups per request on SQLite, {ROUNDS} requests per variant and process, interleaved",
         "django",
     )
-    print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
-
-
-if __name__ == "__main__":
-    main()

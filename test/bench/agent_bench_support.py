@@ -107,6 +107,25 @@ def run_rounds(
     return samples, extra
 
 
+def main(
+    script: str,
+    root: Path,
+    measure: Callable[[str], None],
+    queries: int,
+    headline: str,
+    label: str,
+) -> None:
+    """A benchmark's entry point: in a worker process, ``measure(mode)``; in the parent, the worker processes, the
+    summary and the BENCH_JSON line."""
+    mode = worker_mode()
+    if mode is not None:
+        measure(mode)
+        return
+    reports, _ = run_processes(script, root)
+    rows = summarise(reports, queries, headline, label)
+    print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
+
+
 def worker_mode() -> str | None:
     """The mode this process was started in by :func:`run_processes` ("up" or "down"), None in the parent."""
     return os.environ.get("BENCH_AGENT_MODE")
