@@ -2,9 +2,9 @@
 
 The sender thread shares the GIL with the application's threads, so its CPU shows up as request latency. Instead of
 building a dict per query and running json's encoder over them, each query's JSON object is one f-string: strings go
-through json's C ``encode_basestring_ascii`` (ASCII output, so lone surrogates become ``\\udXXX`` escapes), and what
-the queries of a unit share is encoded once per unit: the SQL text, the call site and stack (the recorder reuses one
-stack tuple for the queries of a loop), the db and vendor names, the template position.
+through json's C ``encode_basestring_ascii`` (ASCII output, so lone surrogates become escapes such as
+``\\udc80``), and what the queries of a unit share is encoded once per unit: the SQL text, the call site and stack
+(the recorder reuses one stack tuple for the queries of a loop), the db and vendor names, the template position.
 
 Timings are milliseconds with microsecond precision (three decimals). The result is an :class:`EncodedUnit`, which
 the transport can cut to its first queries when a unit is too large for one request body:

@@ -364,8 +364,8 @@ def backoff(initial: float, maximum: float) -> Iterator[float]:
 
 
 def _encode(envelope: dict[str, Any], units: list[_wire.EncodedUnit]) -> bytes:
-    # ASCII output, as the units' texts: lone surrogates in app strings become \\udXXX escapes instead of failing to
-    # encode. No circular check: the envelope is built by the agent.
+    # ASCII output, as the units' texts: lone surrogates in app strings become escapes such as \\udc80 instead of
+    # failing to encode. No circular check: the envelope is built by the agent.
     # One unit at a time: a single C call encoding a whole batch would hold the GIL for milliseconds, and the app's
     # threads (which give it up around every query) would wait for it; between units they get it back. The last
     # join and encode only copy.
