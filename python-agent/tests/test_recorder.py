@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 import querysight
 from helpers import JSON_SAFE_CASES
 from querysight import _stack, config
-from querysight.recorder import STACK, Unit, current_unit, json_safe, uuid7
+from querysight.recorder import STACK, Unit, current_unit, json_safe, run_of, uuid7
 
 
 @pytest.mark.parametrize(
@@ -135,10 +135,10 @@ def test_classifies_each_code_object_once_and_skips_library_frames():
 
     _stack.clear_cache()
     unit = Unit("block", "x")
-    unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+    unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)
     classified = len(_stack._cache)
     for _ in range(3):
-        unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+        unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)
     assert len(_stack._cache) == classified
     assert _stack.kind_of(test_classifies_each_code_object_once_and_skips_library_frames.__code__) == "test_recorder.py"
     assert _stack.kind_of(pytest_pyfunc_call.__code__) == _stack._NOT_APP
@@ -147,8 +147,8 @@ def test_classifies_each_code_object_once_and_skips_library_frames():
 
 def test_truncates_sql_over_100_kb_and_flags_it(recorded):
     with querysight.capture("big") as unit:
-        unit.record("SELECT '" + "é" * 60_000 + "'", None, False, "default", "sqlite", 0.0, 0.0)
-        unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+        unit.record("SELECT '" + "é" * 60_000 + "'", None, run_of("default", "sqlite"), 0.0, 0.0)
+        unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)
     big, small = recorded.unit()["queries"]
     assert big["sql_truncated"] is True
     assert len(big["sql"].encode("utf-8")) <= 100 * 1024
@@ -208,17 +208,17 @@ def test_without_captured_parameters_counts_only_statements_without_placeholders
         ("SELECT count(*)::int FROM book", None),
         ("SELECT count(*)::int FROM book", None),
     ]:
-        unit.record(sql, params, False, "default", "sqlite", 0.0, 0.0)
+        unit.record(sql, params, run_of("default", "sqlite"), 0.0, 0.0)
     assert unit.duplicated() == 1
     querysight.configure(capture_params=True)
     captured = Unit("block", "y")
     for params in [(1,), (1,), (2,)]:
-        captured.record("SELECT * FROM book WHERE id = %s", params, False, "default", "sqlite", 0.0, 0.0)
+        captured.record("SELECT * FROM book WHERE id = %s", params, run_of("default", "sqlite"), 0.0, 0.0)
     assert captured.duplicated() == 1
 
 
 def query_here(unit):
-    unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+    unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)
 
 
 def helper_making_a_query(unit):
@@ -260,7 +260,7 @@ def test_gives_a_generators_queries_the_caller_that_resumed_it():
 
 
 def orm_query(unit, sql):
-    unit.record(sql, None, False, "default", "sqlite", 0.0, 0.0)
+    unit.record(sql, None, run_of("default", "sqlite"), 0.0, 0.0)
 
 
 def orm_entry(unit, sql, helper):
@@ -296,7 +296,7 @@ def loop_of_lookups(unit, n):
         for i in range(n):
             start = time.perf_counter()
             cursor.execute("SELECT %s", [i])
-            unit.record("SELECT %s", (i,), False, "default", "sqlite", start, time.perf_counter())
+            unit.record("SELECT %s", (i,), run_of("default", "sqlite"), start, time.perf_counter())
 
 
 def test_the_garbage_collector_lets_go_of_recorded_queries_by_its_second_look():

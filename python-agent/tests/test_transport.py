@@ -12,11 +12,12 @@ import textwrap
 import querysight
 from helpers import read_ndjson, until
 from querysight import config, transport
+from querysight.recorder import run_of
 
 
 def finished_unit(name: str = "unit", sql: str = "SELECT 1") -> querysight.Unit:
     unit = querysight.Unit("block", name)
-    unit.record(sql, (1,), False, "default", "sqlite", 0.0, 0.0)
+    unit.record(sql, (1,), run_of("default", "sqlite"), 0.0, 0.0)
     unit.finish()
     return unit
 
@@ -209,9 +210,9 @@ def test_writes_ndjson_batches_to_querysight_output(tmp_path, monkeypatch):
 
 SCRIPT = """
 import querysight
-from querysight import recorder
+from querysight.recorder import run_of
 with querysight.capture("at exit") as unit:
-    unit.record("SELECT 1", None, False, "default", "sqlite", 0.0, 0.0)
+    unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)
 print("done", flush=True)
 """
 

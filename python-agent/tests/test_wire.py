@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 import querysight
 from helpers import JSON_SAFE_CASES, read_ndjson
 from querysight import _wire, config, transport
-from querysight.recorder import DB, END, ERROR, MANY, PARAMS, SQL, STACK, START, TEMPLATE, VENDOR, Unit
+from querysight.recorder import DB, END, ERROR, MANY, PARAMS, RUN, SQL, STACK, START, TEMPLATE, VENDOR, Unit, run_of
 
 VIEWS = ("djangoapp/shop/views.py", 30, "book_list")
 HELPER = ("shop/helpers.py", 7, "load")
@@ -46,7 +46,7 @@ def query(
     template: tuple[str, int] | None = None,
 ) -> tuple[Any, ...]:
     """A recorded query tuple, as Unit.record stores it."""
-    return (sql, params, db, vendor, start, end, many, error, stack, template)
+    return (sql, params, start, end, stack, template, (db, vendor, many, error))
 
 
 def wire(unit: Unit) -> dict[str, Any]:
@@ -309,12 +309,12 @@ def expected_query(q: tuple[Any, ...], t0: float) -> dict[str, Any]:
     out = {
         "sql": q[SQL],
         "params": None if q[PARAMS] is None else list(q[PARAMS]),
-        "db": q[DB],
-        "vendor": q[VENDOR],
+        "db": q[RUN][DB],
+        "vendor": q[RUN][VENDOR],
         "start_ms": float(f"{(q[START] - t0) * 1000:.3f}"),
         "duration_ms": float(f"{(q[END] - q[START]) * 1000:.3f}"),
-        "many": q[MANY],
-        "error": q[ERROR],
+        "many": q[RUN][MANY],
+        "error": q[RUN][ERROR],
         "callsite": stack[0],
         "stack": stack,
     }
@@ -365,7 +365,7 @@ def test_sends_the_first_half_of_the_queries_of_a_unit_over_the_body_limit(tmp_p
     sql = "SELECT " + "x" * 2000  # the queries make almost all of the body: 20 are over a third of it, 10 not
     unit = Unit("block", "huge")
     for i in range(40):
-        unit.record(sql, (i,), False, "default", "sqlite", 0.0, 0.0)
+        unit.record(sql, (i,), run_of("default", "sqlite"), 0.0, 0.0)
     config.configure(output=str(out), max_body_bytes=len(_wire.encode_unit(unit).text()) // 3)
     unit.dropped_queries = 1
     unit.finish()

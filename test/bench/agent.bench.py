@@ -43,7 +43,7 @@ from django.test import Client
 from django.test.utils import override_settings, setup_databases
 from djangoapp.shop.seed import seed
 from querysight import config
-from querysight.django import _execute_wrapper
+from querysight.django import query_hook
 
 QUERIES = 200
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
@@ -80,6 +80,7 @@ def measure(mode: str) -> None:
     seed()
     target = os.environ["BENCH_SERVER_URL"] if mode == "up" else closed_port_url()
     wrappers = connection.execute_wrappers
+    hook = query_hook(connection.alias, connection.vendor)
     plain_mw = [m for m in settings.MIDDLEWARE if "querysight" not in m]
 
     def plain() -> tuple[float, float]:
@@ -87,7 +88,7 @@ def measure(mode: str) -> None:
         return timed(plain_client)
 
     def agent() -> tuple[float, float]:
-        wrappers[:] = [_execute_wrapper]
+        wrappers[:] = [hook]
         elapsed = timed(agent_client)
         return elapsed
 

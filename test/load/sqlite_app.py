@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from querysight import current_unit
+from querysight.recorder import run_of
 
 BOOKS = 10
 
@@ -44,7 +45,7 @@ def execute(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) ->
         raise
     finally:
         if unit is not None:
-            unit.record(sql, params, False, "default", "sqlite", start, time.perf_counter(), error)
+            unit.record(sql, params, run_of("default", "sqlite", error=error), start, time.perf_counter())
 
 
 def book_list(conn: sqlite3.Connection) -> int:

@@ -4,7 +4,8 @@ The sender thread shares the GIL with the application's threads, so its CPU show
 building a dict per query and running json's encoder over them, each query's JSON object is one f-string: strings go
 through json's C ``encode_basestring_ascii`` (ASCII output, so lone surrogates become escapes such as
 ``\\udc80``), and what the queries of a unit share is encoded once per unit: the SQL text, the call site and stack
-(the recorder reuses one stack tuple for the queries of a loop), the db and vendor names, the template position.
+(the recorder reuses one stack tuple for the queries of a loop), the db, vendor and outcome (one Run tuple), the
+template position.
 
 Timings are milliseconds with microsecond precision (three decimals). The result is an :class:`EncodedUnit`, which
 the transport can cut to its first queries when a unit is too large for one request body:
@@ -23,7 +24,7 @@ from typing import Any
 
 from . import config
 from ._stack import Frame
-from .recorder import ELLIPSIS, Unit, json_safe
+from .recorder import ELLIPSIS, MANY, Run, Unit, json_safe
 
 # Only for what is not built here: JSON-safe copies (parameters and meta values of rare kinds, unit fields).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
@@ -92,16 +93,17 @@ class _Encoder:
         string, str_, int_ = _string, str, int  # locals: this loop runs for every query
         out: list[str] = []
         append = out.append
-        # The queries of a loop share their SQL string, names, stack tuple and template: compare with the last one.
-        last_sql = last_db = last_vendor = last_stack = last_template = _NOTHING
-        before_params = before_timings = after_error = ""
-        for sql, params, db, vendor, start, end, many, error, stack, template in queries:
+        # The queries of a loop share their SQL string, Run, stack tuple and template: compare with the last one.
+        last_sql = last_run = last_stack = last_template = _NOTHING
+        before_params = before_timings = after_error = outcome = ""
+        many = False
+        for sql, params, start, end, stack, template, run in queries:
             if sql is not last_sql or stack is not last_stack or template is not last_template:
                 last_sql, last_stack, last_template = sql, stack, template
                 before_params, after_error = self.around(sql, stack, template)
-            if db is not last_db or vendor is not last_vendor:
-                last_db, last_vendor = db, vendor
-                before_timings = self.before_timings(db, vendor)
+            if run is not last_run:
+                last_run, many = run, run[MANY]
+                before_timings, outcome = self.run(run)
             if params is None:
                 params_json = "null"
             elif params.__class__ is tuple and not many:  # the common case: a few ints and short strings
@@ -118,10 +120,6 @@ class _Encoder:
                 params_json = f"[{','.join(parts)}]"
             else:
                 params_json = _params(params, many, max_length)
-            if many or error is not None:
-                outcome = f',"many":{"true" if many else "false"},"error":{"null" if error is None else string(error)}'
-            else:
-                outcome = ',"many":false,"error":null'
             append(
                 f"{before_params}{params_json}{before_timings}{(start - t0) * 1000.0:.3f}"
                 f',"duration_ms":{(end - start) * 1000.0:.3f}{outcome}{after_error}'
@@ -146,14 +144,17 @@ class _Encoder:
                 )
         return f'{{"sql":{sql_json},"params":', f",{stack_json}{template_json}{truncated}}}"
 
-    def before_timings(self, db: Any, vendor: Any) -> str:
-        """What comes between a query's parameters and its start time: ',"db":…,"vendor":…,"start_ms":'."""
-        text = self.names.get((db, vendor))
-        if text is None:
-            text = self.names[db, vendor] = (
+    def run(self, run: Run) -> tuple[str, str]:
+        """What comes between a query's parameters and its start time (',"db":…,"vendor":…,"start_ms":'), and what
+        follows its duration (',"many":…,"error":…')."""
+        db, vendor, many, error = run
+        before_timings = self.names.get((db, vendor))
+        if before_timings is None:
+            before_timings = self.names[db, vendor] = (
                 f',"db":{_string(_clip(str(db), 200))},"vendor":{_string(_clip(str(vendor), 200))},"start_ms":'
             )
-        return text
+        outcome = f',"many":{"true" if many else "false"},"error":{"null" if error is None else _string(error)}'
+        return before_timings, outcome
 
     def sql(self, sql: str) -> tuple[str, str]:
         limit = self.max_sql

@@ -29,42 +29,60 @@ from typing import Any
 from django.apps import AppConfig
 
 from . import _guard, _web, config, transport
-from .recorder import Unit, current_unit
+from .recorder import Unit, current_unit, run_of
 
 __all__ = ["QuerySightAppConfig", "QuerySightMiddleware", "build_schema", "instrument"]
 
 _instrument_lock = threading.Lock()
 _NOT_SEEN = object()
 _signal_connected = False
+_current_unit = current_unit.get
 
 
-def _execute_wrapper(execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    unit = current_unit.get()
-    if unit is None:
-        return execute(sql, params, many, context)
-    if many and params is not None and not isinstance(params, (list, tuple)):
-        params = list(params)  # an iterator would be consumed by the driver before we could record it
-    error: BaseException | None = None
-    start = perf_counter()
-    try:
-        return execute(sql, params, many, context)
-    except BaseException as exc:
-        error = exc
-        raise
-    finally:
+def query_hook(alias: str, vendor: str) -> Any:
+    """The execute wrapper of one connection: it records each query in the unit of the current context.
+
+    One per connection object, made when it is instrumented: it knows its connection's alias and vendor, so the
+    queries share two ``Run`` tuples instead of reading the connection for each one.
+    """
+    single, many_rows = run_of(alias, vendor), run_of(alias, vendor, many=True)
+
+    def _execute_wrapper(execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        unit = _current_unit()
+        if unit is None:
+            return execute(sql, params, many, context)
+        if many and params is not None and not isinstance(params, (list, tuple)):
+            params = list(params)  # an iterator would be consumed by the driver before we could record it
+        start = perf_counter()
+        try:
+            result = execute(sql, params, many, context)
+        except BaseException as exc:
+            end = perf_counter()
+            try:
+                unit.record(sql, params, run_of(alias, vendor, many, exc), start, end, 1)
+            except Exception as failure:  # noqa: BLE001 - the guard, inlined: this runs for every query
+                _guard.failed("record a query", failure)
+            raise
         end = perf_counter()
         try:
-            connection = context["connection"]
-            unit.record(sql, params, many, connection.alias, connection.vendor, start, end, error, 1)
+            unit.record(sql, params, many_rows if many else single, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
             _guard.failed("record a query", exc)
+        return result
+
+    _execute_wrapper.querysight = True  # type: ignore[attr-defined]
+    return _execute_wrapper
+
+
+def is_query_hook(wrapper: Any) -> bool:
+    return getattr(wrapper, "querysight", False) is True
 
 
 def instrument_connection(connection: Any) -> None:
     """Put the query hook on one connection object (idempotent)."""
     wrappers = connection.execute_wrappers
-    if _execute_wrapper not in wrappers:
-        wrappers.insert(0, _execute_wrapper)
+    if not any(is_query_hook(wrapper) for wrapper in wrappers):
+        wrappers.insert(0, query_hook(connection.alias, connection.vendor))
 
 
 def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:

@@ -118,9 +118,20 @@ def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
 
 # A recorded query is a plain tuple of immutable values, indexed by these names. Tuples of atomic values are not
 # tracked by the garbage collector, so units waiting in the queue (while the server is down) cost it nothing.
-# START and END are the perf_counter() values the hook took; the wire form turns them into milliseconds.
-SQL, PARAMS, DB, VENDOR, START, END, MANY, ERROR, STACK, TEMPLATE = range(10)
-Query = tuple  # (sql, params, db, vendor, start, end, many, error, stack, template)
+# START and END are the perf_counter() values the hook took; the wire form turns them into milliseconds. RUN says where
+# and how the query ran: a Run tuple, which the integration makes once per connection and shares between its queries
+# (every item of a query costs the garbage collector a look, and the hook a load, so what rarely changes is one item).
+SQL, PARAMS, START, END, STACK, TEMPLATE, RUN = range(7)
+Query = tuple  # (sql, params, start, end, stack, template, run)
+
+# A Run tuple, indexed by these names: (db alias, vendor, executemany?, error text or None).
+DB, VENDOR, MANY, ERROR = range(4)
+Run = tuple[str, str, bool, "str | None"]
+
+
+def run_of(db: str, vendor: str, many: bool = False, error: BaseException | None = None) -> Run:
+    """Where and how a query ran, for :meth:`Unit.record`. Integrations keep the error-free ones and reuse them."""
+    return (db, vendor, bool(many), None if error is None else describe_error(error))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -136,6 +147,7 @@ class Unit:
     """One unit of work being recorded. Not thread-safe by design beyond list appends (atomic under the GIL)."""
 
     __slots__ = (
+        "_keep_params",
         "_memo",
         "_t0",
         "dropped_queries",
@@ -184,69 +196,44 @@ class Unit:
         self.queries: list[tuple[Any, ...]] = []
         self.dropped_queries = 0
         self.max_queries = self.settings.max_queries
+        self._keep_params = self.settings.capture_params
         self.started_at = time.time() * 1000.0
         self._t0 = time.perf_counter()
         self.duration_ms: float | None = None
         self.task, self.task_thread = _running_task()
         self._memo: _stack.Memo | None = None
 
-    def record(
-        self,
-        sql: str,
-        params: Any,
-        many: bool,
-        db: str,
-        vendor: str,
-        start: float,
-        end: float,
-        error: BaseException | None = None,
-        depth: int = 1,
-    ) -> None:
-        """Record one query. ``start``/``end`` are ``time.perf_counter()`` values; ``depth`` is how many frames
-        above this call the application's code begins (the integration's hook frames are skipped anyway)."""
+    def record(self, sql: str, params: Any, run: Run, start: float, end: float, depth: int = 1) -> None:
+        """Record one query. ``run`` comes from :func:`run_of`; ``start``/``end`` are ``time.perf_counter()`` values;
+        ``depth`` is how many frames above this call the application's code begins (the integration's hook frames are
+        skipped anyway). This runs for every query: the common case goes first and reads as little as it can."""
         queries = self.queries
         if len(queries) >= self.max_queries:
             self.dropped_queries += 1
             return
-        settings = self.settings
-        stack = None
+        if params is not None:
+            if not self._keep_params:
+                params = None
+            elif run[2] or type(params) is not tuple:  # a tuple of the driver's parameters is kept as it is
+                params = _copy_params(params, run[2], self.settings.max_many_rows)
         memo = self._memo
         if memo is not None:
-            # The memo's skip of the walk (see _stack.Memo), inline as this runs for every query: the frame the
-            # last walk found first, paused on an instruction whose walk made the same SQL at the same depth, has
-            # the stack that walk found.
+            # The memo's skip of the walk (see _stack.Memo), inline: the frame the last walk found first, paused on an
+            # instruction whose walk made the same SQL at the same depth, has the stack that walk found.
             try:
                 frame = _getframe(depth + memo.depth)
             except ValueError:
                 frame = None
             if frame is memo.first:
                 entry = memo.lines.get(frame.f_lasti)  # type: ignore[union-attr]
-                if entry is not None and entry[1] == memo.depth and entry[0] == sql:
+                if entry is not None and entry[0] == sql and entry[1] == memo.depth:
                     # Keep the loop's first SQL string: the driver's new copy of it is freed right away.
-                    sql, stack, template = entry[0], entry[2], memo.template
-        if stack is None:
-            stack, template, self._memo = _stack.capture(
-                depth, settings.max_stack, self.task, self.task_thread, memo, sql
-            )
-        if params is not None:
-            if not settings.capture_params:
-                params = None
-            elif many or params.__class__ is not tuple:  # a tuple of the driver's parameters is kept as it is
-                params = _copy_params(params, many, settings.max_many_rows)
-        queries.append(
-            (
-                sql,
-                params,
-                db,
-                vendor,
-                start,
-                end,
-                many if many.__class__ is bool else bool(many),
-                None if error is None else describe_error(error),
-                stack,
-                template,
-            )
+                    queries.append((entry[0], params, start, end, entry[2], memo.template, run))
+                    return
+        stack, template, self._memo = _stack.capture(
+            depth, self.settings.max_stack, self.task, self.task_thread, memo, sql
         )
+        queries.append((sql, params, start, end, stack, template, run))
 
     def finish(self, status: int | None = None) -> None:
         if status is not None:
@@ -268,7 +255,7 @@ class Unit:
         for q in list(self.queries):
             if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(q[SQL]):
                 continue
-            key = (q[DB], q[SQL], repr(q[PARAMS]))
+            key = (q[RUN][DB], q[SQL], repr(q[PARAMS]))
             if key in seen:
                 repeats += 1
             else:

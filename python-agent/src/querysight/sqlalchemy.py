@@ -37,7 +37,7 @@ from time import perf_counter
 from typing import Any
 
 from . import _guard, transport
-from .recorder import current_unit
+from .recorder import current_unit, run_of
 
 __all__ = ["build_schema", "instrument", "uninstrument"]
 
@@ -66,7 +66,7 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
             setattr(dialect, _HOOKS_ATTR, hooks)
             event.listen(sync_engine, "handle_error", _handle_error)
         hooks.listen(sync_engine)  # again too: after listeners the app added since
-        hooks.db = name or _database_of(sync_engine)
+        hooks.name(name or _database_of(sync_engine))
         if base is None:
             _all_models = True
         elif not any(known is base for known in _bases):
@@ -119,12 +119,12 @@ class _Hooks:
     listener of its event: a listener the app added later still runs (its queries then go unrecorded, and the log
     says so once; ``instrument()`` again puts the hooks back at the end)."""
 
-    __slots__ = ("_execute", "_listeners", "db", "dialect", "vendor")
+    __slots__ = ("_execute", "_listeners", "_many", "_single", "db", "dialect", "vendor")
 
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
-        self.db = "default"
         self.vendor = dialect.name
+        self.name("default")
         # event name -> (the dialect's deque of listeners of that event, the listener that is ours)
         self._listeners: dict[str, tuple[Any, Any]] = {}
         self._execute: tuple[Any, Any] = ((), None)  # _listeners["do_execute"], read for every query
@@ -139,6 +139,11 @@ class _Hooks:
             event.listen(engine, name, fn)
             self._listeners[name] = (getattr(self.dialect.dispatch, name).listeners, fn)
         self._execute = self._listeners["do_execute"]
+
+    def name(self, db: str) -> None:
+        """Set the ``db`` its queries report (and the Run tuples they share)."""
+        self.db = db
+        self._single, self._many = run_of(db, self.vendor), run_of(db, self.vendor, many=True)
 
     def events(self) -> list[tuple[str, Any]]:
         return [
@@ -175,7 +180,7 @@ class _Hooks:
             raise
         end = perf_counter()
         try:
-            unit.record(statement, parameters, False, self.db, self.vendor, start, end, None, 1)
+            unit.record(statement, parameters, self._single, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
             _guard.failed("record a query", exc)
         return True
@@ -192,7 +197,7 @@ class _Hooks:
             raise
         end = perf_counter()
         try:
-            unit.record(statement, None, False, self.db, self.vendor, start, end, None, 1)
+            unit.record(statement, None, self._single, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined
             _guard.failed("record a query", exc)
         return True
@@ -211,7 +216,7 @@ class _Hooks:
             raise
         end = perf_counter()
         try:
-            unit.record(statement, parameters, True, self.db, self.vendor, start, end, None, 1)
+            unit.record(statement, parameters, self._many, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined
             _guard.failed("record a query", exc)
         return True
@@ -239,7 +244,7 @@ def _handle_error(ctx: Any) -> None:
         db, vendor = (hooks.db, hooks.vendor) if hooks is not None else ("default", ctx.dialect.name)
         start, end, many = times
         error = ctx.sqlalchemy_exception or ctx.original_exception
-        unit.record(ctx.statement, ctx.parameters, many, db, vendor, start, end, error, 2)
+        unit.record(ctx.statement, ctx.parameters, run_of(db, vendor, many, error), start, end, 2)
 
 
 # ---- schema ---------------------------------------------------------------------------------------------------
