@@ -69,14 +69,14 @@ def test_keeps_the_apps_answers_when_starting_a_unit_fails(recorded, monkeypatch
     assert recorded.units() == []
 
 
-def test_keeps_the_apps_answers_when_building_a_batch_fails(recorded, monkeypatch, swallow_internal_errors):
+def test_keeps_the_apps_answers_when_encoding_a_unit_fails(recorded, monkeypatch, swallow_internal_errors):
     def broken_encode_unit(unit):
         raise RuntimeError("injected serialisation failure")
 
     monkeypatch.setattr(_wire, "encode_unit", broken_encode_unit)
     assert_app_unchanged()
     assert querysight.flush(5)
-    assert {what for what, _ in querysight._guard.swallowed()} == {"build a batch"}
+    assert {what for what, _ in querysight._guard.swallowed()} == {"encode a unit"}
 
 
 def test_logs_an_internal_error_once(recorded, monkeypatch, swallow_internal_errors, caplog):

@@ -255,3 +255,19 @@ def test_drops_units_when_the_waiting_queries_pass_their_limit(receiver):
     receiver.release()
     assert querysight.flush(5)
     assert len(receiver.units()) == 5
+
+
+def test_keeps_waiting_units_as_json_not_as_the_apps_objects_while_the_server_is_down(receiver):
+    receiver.mode = "error"
+    transport.submit(finished_unit("first"))
+    until(lambda: receiver.attempts >= 1, what="a failed delivery")
+    waiting = [finished_unit(f"waiting{i}") for i in range(3)]
+    held_here = sys.getrefcount(waiting[0])  # the list's reference and the argument's
+    for i in range(3):
+        transport.submit(waiting[i])
+    # The sender encodes them while it backs off: it no longer holds the units, their queries or their parameters.
+    until(lambda: [sys.getrefcount(u) for u in waiting] == [held_here + 1] * 3, what="the units to be encoded")
+    assert receiver.units() == []
+    receiver.mode = "ok"
+    assert querysight.flush(10)
+    assert sorted(u["name"] for u in receiver.units()) == ["first", "waiting0", "waiting1", "waiting2"]

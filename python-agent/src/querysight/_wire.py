@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from array import array
 from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
@@ -33,22 +34,39 @@ _NOTHING: Any = object()  # what no recorded value is
 
 
 class EncodedUnit:
-    """A unit's JSON in pieces: everything up to its queries, each query's object, and the queries it dropped."""
+    """A unit's JSON in pieces: everything up to its queries, its queries' objects joined in one string (with where
+    each one ends), and the queries it dropped. One string for all the queries, not one per query: a unit waiting to
+    be sent (while the server is down) then holds a few large blocks of memory instead of hundreds of small ones
+    scattered among the application's objects."""
 
-    __slots__ = ("dropped_queries", "head", "queries")
+    __slots__ = ("body", "dropped_queries", "ends", "head")
 
     def __init__(self, head: str, queries: list[str], dropped_queries: int) -> None:
         self.head = head  # '{"id":…,"meta":{…},"queries":['
-        self.queries = queries
+        self.body = ",".join(queries)
+        self.ends = array("q")  # the end of each query's object in body
+        end = -1
+        for text in queries:
+            end += len(text) + 1
+            self.ends.append(end)
         self.dropped_queries = dropped_queries
+
+    @property
+    def count(self) -> int:
+        """How many queries it holds."""
+        return len(self.ends)
 
     def first(self, keep: int) -> EncodedUnit:
         """The same unit with only its first ``keep`` queries; the others count as dropped."""
-        kept = self.queries[:keep]
-        return EncodedUnit(self.head, kept, self.dropped_queries + len(self.queries) - len(kept))
+        keep = max(0, min(keep, self.count))
+        cut = EncodedUnit(self.head, [], self.dropped_queries + self.count - keep)
+        if keep:
+            cut.body = self.body[: self.ends[keep - 1]]
+            cut.ends = self.ends[:keep]
+        return cut
 
     def text(self) -> str:
-        return f'{self.head}{",".join(self.queries)}],"dropped_queries":{self.dropped_queries}}}'
+        return f'{self.head}{self.body}],"dropped_queries":{self.dropped_queries}}}'
 
 
 def encode_unit(unit: Unit) -> EncodedUnit:

@@ -1,14 +1,15 @@
 """Getting finished units to the server without ever making the application wait.
 
-The application's thread only calls :func:`submit`, which puts the unit in a bounded queue with ``put_nowait`` (a
-full queue drops the unit and counts it). One daemon worker thread per process takes units off the queue, turns
-them into wire JSON (``_wire``), and sends them in batches: every 100 ms, or as soon as 200 units are waiting.
+The application's thread only calls :func:`submit`, which puts the unit in a queue with ``put_nowait``; past
+``queue_size`` units or ``queue_queries`` queries waiting, new units are dropped and counted. One daemon worker thread
+per process takes units off the queue, turns each into wire JSON (``_wire``) as soon as it arrives, and sends them in
+batches: every 100 ms, or as soon as 200 units are waiting.
 
 - HTTP: ``POST <url>/api/v1/ingest`` through ``http.client``, gzip above 8 KB, ``Authorization: Bearer <token>``
   when a token is set. A batch that cannot be delivered (connection refused, timeout, 5xx, an answer that is not
-  JSON) is retried with a backoff of 1 s, 2 s, 4 s … up to 30 s while the server is down; meanwhile new units wait in
-  the queue, and past its size they are dropped and counted. A 4xx answer means the batch itself is wrong: it is
-  dropped (and logged once), never retried.
+  JSON) is retried with a backoff of 1 s, 2 s, 4 s … up to 30 s while the server is down; meanwhile new units are
+  encoded as they come and wait as JSON text, not as the application's objects. A 4xx answer means the batch itself
+  is wrong: it is dropped (and logged once), never retried.
 - ``QUERYSIGHT_OUTPUT``: each batch is appended as one NDJSON line to that file instead (one ``write`` per line, so
   several processes can share the file).
 - The schema (``app`` integration's ``schema_provider``) goes with the first batch of the process, again with the
@@ -97,13 +98,15 @@ class Transport:
         self._reset_state()
 
     def _reset_state(self, *, end_previous: bool = True) -> None:
-        self._queue: queue.Queue[Unit] = queue.Queue(maxsize=config.current().queue_size)
+        previous: queue.Queue[Any] | None = getattr(self, "_queue", None)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=config.current().queue_size)
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._wake = threading.Event()
         self._idle = threading.Condition(threading.Lock())
         self._pending = 0  # units submitted and neither delivered nor given up on
         self._pending_queries = 0  # the queries those units hold (memory while the server is down)
+        self._in_flight = 0  # of those, the units of the batch being sent
         self.dropped = 0
         self.sent_batches = 0
         self.failed_attempts = 0
@@ -112,11 +115,8 @@ class Transport:
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._stopping = False
         self._generation = getattr(self, "_generation", 0) + 1
-        previous: threading.Event | None = getattr(self, "_halt", None)
-        # Set to end the backoff wait of this generation's worker: by stop(), or by a reset that leaves it behind.
-        self._halt = threading.Event()
         if previous is not None and end_previous:
-            previous.set()
+            _nudge(previous)  # the worker left behind waits on it: it wakes, sees the new generation and ends
 
     # ---- application side -------------------------------------------------------------------------------------
 
@@ -129,7 +129,10 @@ class Transport:
         # The queue was made at import, before configure() or the framework's settings ran: apply their size now.
         self._queue.maxsize = settings.queue_size
         with self._idle:
-            full = self._pending_queries + size > settings.queue_queries and self._pending > 0
+            waiting = self._pending - self._in_flight
+            full = self._pending > 0 and (
+                self._pending_queries + size > settings.queue_queries or waiting >= settings.queue_size
+            )
             if not full:
                 self._pending += 1
                 self._pending_queries += size
@@ -191,73 +194,119 @@ class Transport:
     # ---- worker side ------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        own_queue, generation, halt = self._queue, self._generation, self._halt
-        while self._generation == generation:  # a reset (fork, tests) leaves this worker behind: it ends
+        """Take units off the queue and turn them into wire JSON at once, then deliver them in batches.
+
+        Units are encoded as soon as they arrive, also while the server is down: a waiting unit is then a few strings
+        instead of the application's objects (its query tuples, parameters and floats), so the memory the
+        application's thread allocated for them goes back to it for its next request, and there is nothing in them
+        for its garbage collector to look at. While deliveries fail, the worker waits for new units or the next
+        retry, whichever comes first (one blocking wait: a worker polling a flag would take the GIL from the app).
+        """
+        own_queue, generation = self._queue, self._generation
+        outbox: list[tuple[_wire.EncodedUnit, int]] = []  # encoded, not yet delivered: (unit, its queries)
+        delays: Iterator[float] | None = None  # the backoff, while deliveries fail
+        retry_at = 0.0
+        while not self._stale(generation):  # stop(), or a reset (fork, tests) that leaves this worker behind
             settings = config.current()
-            try:
-                first = own_queue.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            batch = [first]
-            deadline = time.monotonic() + settings.batch_interval
-            while len(batch) < settings.batch_size:
-                if self._wake.is_set():
-                    try:
-                        batch.append(own_queue.get_nowait())
-                        continue
-                    except queue.Empty:
-                        break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(own_queue.get(timeout=remaining))
-                except queue.Empty:
-                    break
+            wait = max(retry_at - time.monotonic(), 0.0) if outbox else 0.5
+            self._encode_into(outbox, self._collect(own_queue, wait, settings))
             self._wake.clear()
-            self._deliver(batch, settings, generation, halt)
+            while outbox and time.monotonic() >= retry_at and self._generation == generation:
+                settings = config.current()
+                if self._deliver(outbox, settings, generation):
+                    delays, retry_at = None, 0.0
+                    continue
+                if self._stale(generation):
+                    return
+                delays = delays or backoff(settings.backoff_initial, settings.backoff_max)
+                retry_at = time.monotonic() + next(delays)
+
+    def _collect(self, own_queue: queue.Queue[Any], wait: float, settings: config.Settings) -> list[Unit]:
+        """The units that arrive within ``wait`` seconds, and those that follow the first within the batch interval
+        (all that are there at once when a flush is waiting), up to a batch."""
+        batch: list[Unit] = []
+        try:
+            first = own_queue.get(timeout=wait) if wait > 0 else own_queue.get_nowait()
+        except queue.Empty:
+            return batch
+        if first is _NUDGE:
+            return batch
+        batch.append(first)
+        deadline = time.monotonic() + settings.batch_interval
+        while len(batch) < settings.batch_size:
+            try:
+                if self._wake.is_set():
+                    unit = own_queue.get_nowait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    unit = own_queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if unit is _NUDGE:
+                break
+            batch.append(unit)
+        return batch
+
+    def _encode_into(self, outbox: list[tuple[_wire.EncodedUnit, int]], units: list[Unit]) -> None:
+        """Encode each unit into the outbox (no reference to the units is left once this returns)."""
+        while units:
+            unit = units.pop(0)
+            size = len(unit.queries)
+            encoded = None
+            with _guard.guard("encode a unit"):
+                encoded = _wire.encode_unit(unit)
+            del unit  # the application's objects go now, not when the next unit comes
+            if encoded is not None:
+                outbox.append((encoded, size))
+            else:
+                self._done(1, size)
+
+    def _done(self, units: int, queries: int) -> None:
+        with self._idle:
+            self._pending -= units
+            self._pending_queries -= queries
+            self._idle.notify_all()
+
+    def _set_in_flight(self, units: int, generation: int) -> None:
+        with self._idle:
+            if self._generation == generation:
+                self._in_flight = units
 
     def _stale(self, generation: int) -> bool:
         return self._stopping or self._generation != generation
 
-    def _deliver(self, batch: list[Unit], settings: config.Settings, generation: int, halt: threading.Event) -> None:
-        delays = backoff(settings.backoff_initial, settings.backoff_max)
-        envelope: dict[str, Any] | None = None
-        units: list[_wire.EncodedUnit] = []  # encoded once: retries only rebuild the envelope
+    def _deliver(self, outbox: list[tuple[_wire.EncodedUnit, int]], settings: config.Settings, generation: int) -> bool:
+        """Send the first batch of the outbox; True when it is done with (delivered, or refused and dropped), False
+        when it could not be delivered and stays for a retry."""
+        batch = outbox[: max(settings.batch_size, 1)]
+        self._set_in_flight(len(batch), generation)
         try:
+            envelope = None
             with _guard.guard("build a batch"):
-                units = [_wire.encode_unit(unit) for unit in batch]
                 envelope = self._envelope(settings)
-            while envelope is not None:
-                try:
-                    self._send(envelope, units, settings)
-                except DeliveryError:
-                    self.failed_attempts += 1
-                    self._schema_due = True
-                    self._backing_off = True
-                    if self._stale(generation):
-                        return
-                    halt.wait(next(delays))  # one wait: a worker polling a flag would take the GIL from the app
-                    if self._stale(generation):
-                        return
-                    settings = config.current()
-                    with _guard.guard("build a batch"):
-                        envelope = self._envelope(settings)
-                    continue
-                except RejectedError as exc:
-                    self._backing_off = False  # the server answered
-                    _guard.report("send a batch the server accepts", exc)
-                except Exception as exc:  # noqa: BLE001 - the worker must survive anything
-                    _guard.report("send a batch", exc)
-                else:
-                    self.sent_batches += 1
-                return
+            if envelope is not None:
+                self._send(envelope, [unit for unit, _ in batch], settings)
+        except DeliveryError:
+            self.failed_attempts += 1
+            self._schema_due = True
+            self._backing_off = True
+            return False
+        except RejectedError as exc:
+            self._backing_off = False  # the server answered
+            _guard.report("send a batch the server accepts", exc)
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything
+            _guard.report("send a batch", exc)
+        else:
+            if envelope is not None:
+                self.sent_batches += 1
         finally:
-            if self._generation == generation:
-                with self._idle:
-                    self._pending -= len(batch)
-                    self._pending_queries -= sum(len(unit.queries) for unit in batch)
-                    self._idle.notify_all()
+            self._set_in_flight(0, generation)
+        del outbox[: len(batch)]
+        if self._generation == generation:
+            self._done(len(batch), sum(size for _, size in batch))
+        return True
 
     def _envelope(self, settings: config.Settings) -> dict[str, Any]:
         """Everything of a batch but its units."""
@@ -344,7 +393,7 @@ class Transport:
         """Flush, then make a worker stuck in backoff give up (at exit)."""
         done = self.flush(timeout)
         self._stopping = True
-        self._halt.set()
+        _nudge(self._queue)  # a worker waiting for its next retry wakes and gives up
         return done
 
 
@@ -353,6 +402,14 @@ def _server_address(settings: config.Settings) -> Any:
     if url.scheme not in ("http", "https") or not url.hostname:
         raise RejectedError(f"QUERYSIGHT_URL {settings.url!r} is not an http(s) URL like http://127.0.0.1:8321")
     return url
+
+
+_NUDGE = object()  # put in a worker's queue to wake it (never a unit)
+
+
+def _nudge(own_queue: queue.Queue[Any]) -> None:
+    with contextlib.suppress(queue.Full):  # a full queue wakes its worker anyway
+        own_queue.put_nowait(_NUDGE)
 
 
 def backoff(initial: float, maximum: float) -> Iterator[float]:
@@ -387,9 +444,9 @@ def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int
         rest = {key: value for key, value in envelope.items() if key != "schema"}
         return _bodies(envelope, units[:half], limit) + _bodies(rest, units[half:], limit)
     (unit,) = units
-    if not unit.queries:
+    if not unit.count:
         return []  # cannot happen with the field limits above; never send what the server must refuse
-    return _bodies(envelope, [unit.first(len(unit.queries) // 2)], limit)
+    return _bodies(envelope, [unit.first(unit.count // 2)], limit)
 
 
 transport = Transport()
