@@ -301,7 +301,8 @@ def capture(
     walk. Starts ``depth`` frames above the caller; follows ``task``'s await chain when running off its thread.
     ``sql`` is the query's text (the same call by the same path makes the same SQL). Equal stacks of one unit are
     often the same tuple object. The memo's skip of the walk for the next query of a loop (see :class:`Memo`) is
-    tried by the caller before it calls this: ``Unit.record`` does it inline, as it runs for every query."""
+    tried by the caller before it calls this: ``Unit.record`` and Django's query hook do it inline, as they run for
+    every query."""
     return _walk(sys._getframe(depth + 1), limit, task, task_thread, memo, sql)
 
 
