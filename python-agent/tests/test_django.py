@@ -329,3 +329,36 @@ def test_finishes_a_streamed_unit_that_the_client_abandons(client, recorded):
     unit = recorded.unit()
     assert unit["status"] == 200
     assert len(unit["queries"]) <= 1
+
+
+def test_records_a_query_from_a_thread_with_a_shorter_stack_than_the_loop_before_it():
+    import contextvars
+    import threading
+
+    from django.db import connection
+
+    from djangoapp.shop.models import Book
+    from querysight.django import instrument
+    from querysight.recorder import Unit, current_unit
+
+    instrument()
+    connection.ensure_connection()
+    instrument()  # the hook goes on connections that exist
+    unit = Unit("block", "shorter stack")
+    token = current_unit.set(unit)
+    try:
+        for _ in range(3):  # a loop of ORM queries: the memo learns how deep this call site's first app frame is
+            list(Book.objects.all()[:1])
+
+        def raw_query() -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+
+        # Same unit (its context), same connection object, a stack of a few frames only.
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(raw_query,))
+        thread.start()
+        thread.join()
+    finally:
+        current_unit.reset(token)
+    assert [q[0] for q in unit.queries][-1] == "SELECT 1"
+    assert len(unit.queries) == 4
