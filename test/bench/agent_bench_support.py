@@ -8,10 +8,11 @@ median over rounds of its request time divided by the uninstrumented request of 
 is the median of the processes' ratios, with their spread. "Server up" and "server down" run in processes of their
 own, each beside its own uninstrumented variant, because one process's transport is either sending or backing off.
 Between two requests, outside the timed window, the agent's sender finishes with its unit (sends it with the server
-up, encodes it and keeps it with the server down) and the process pauses for 10 ms: the sender's work (wire JSON,
-gzip, HTTP) would otherwise land in whichever request comes next, the uninstrumented one included, and a request that follows a pause starts colder than one that does not. The
-sender's work so runs between requests, as it does under runserver; its CPU is measured on its own thread and
-reported, and added to the request thread's for the ratio of all the CPU the agent adds.
+up, encodes it and keeps it with the server down) within a pause of 15 ms, the same in every process: the sender's
+work (wire JSON, gzip, HTTP) would otherwise land in whichever request comes next, the uninstrumented one included,
+and a request that follows a longer pause starts colder than one that follows a shorter one. The sender's work so
+runs between requests, as it does under runserver; its CPU is measured on its own thread and reported, and added to
+the request thread's for the ratio of all the CPU the agent adds.
 """
 
 from __future__ import annotations
@@ -74,18 +75,23 @@ def sender_cpu() -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
+PAUSE = 0.015  # seconds between two timed requests, the sender's work for the previous one included
+
+
 def settle(mode: str) -> None:
-    """Between two timed requests: the agent's sender finishes with this request's unit (sends it with the server
-    up; encodes it and keeps it while the server is down), then a short pause, so that every request, of every
-    variant, starts from the same idle state."""
+    """Between two timed requests: the same pause in every process, 15 ms, within which the agent's sender finishes
+    with the last unit (sends it with the server up; encodes it and keeps it while the server is down), so that every
+    request, of every variant and mode, starts from the same idle state. (Caches cool during a pause: a longer one
+    in one mode would make that mode look costlier.)"""
     import querysight
 
-    if mode == "up":
-        querysight.flush(5)
-    else:
-        # Never delivered: this only wakes the sender and gives it time to encode the unit.
-        querysight.flush(0.02)
-    time.sleep(0.01)
+    deadline = time.perf_counter() + PAUSE
+    # Returns once the unit is delivered with the server up; while it is down nothing is ever delivered, so this
+    # wakes the sender and waits out the pause while it encodes the unit.
+    querysight.flush(PAUSE)
+    remaining = deadline - time.perf_counter()
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 def run_rounds(
