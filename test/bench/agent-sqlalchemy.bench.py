@@ -168,7 +168,7 @@ def measure(mode: str) -> None:
             return call(stacks_app, environ)
 
         variants["full stacks"] = full_stacks
-    samples, extra = run_rounds(variants, mode, ROUNDS)
+    samples, extra = run_rounds(variants, ROUNDS)
     querysight.flush(5)
     shutil.rmtree(workdir, ignore_errors=True)
     report_samples(samples, extra)

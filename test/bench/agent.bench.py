@@ -109,7 +109,7 @@ def measure(mode: str) -> None:
     variants = {"plain": plain, f"agent, server {mode}": agent}
     if mode == "up":
         variants["full stacks"] = full_stacks
-    samples, extra = run_rounds(variants, mode, ROUNDS)
+    samples, extra = run_rounds(variants, ROUNDS)
     report_samples(samples, extra)
 
 

@@ -78,7 +78,7 @@ def sender_cpu() -> float:
 PAUSE = 0.015  # seconds between two timed requests, the sender's work for the previous one included
 
 
-def settle(mode: str) -> None:
+def settle() -> None:
     """Between two timed requests: the same pause in every process, 15 ms, within which the agent's sender finishes
     with the last unit (sends it with the server up; encodes it and keeps it while the server is down), so that every
     request, of every variant and mode, starts from the same idle state. (Caches cool during a pause: a longer one
@@ -95,7 +95,7 @@ def settle(mode: str) -> None:
 
 
 def run_rounds(
-    variants: dict[str, Callable[[], Sample]], mode: str, rounds: int
+    variants: dict[str, Callable[[], Sample]], rounds: int
 ) -> tuple[dict[str, list[Sample]], dict[str, float]]:
     """Warms each variant up, then times them interleaved, ``rounds`` times in a new order each round so that no
     variant always pays for the one before it; returns the samples and the sender thread's CPU per round (one agent
@@ -103,7 +103,7 @@ def run_rounds(
     for run in variants.values():  # imports, caches, first connections
         for _ in range(5):
             run()
-            settle(mode)
+            settle()
     samples: dict[str, list[Sample]] = {name: [] for name in variants}
     order = list(variants)
     shuffle = random.Random(4).shuffle
@@ -112,7 +112,7 @@ def run_rounds(
         shuffle(order)
         for name in order:
             samples[name].append(variants[name]())
-            settle(mode)
+            settle()
     extra = {"sender": (sender_cpu() - sender_before) / rounds}
     return samples, extra
 
@@ -131,7 +131,7 @@ def main(
     if mode is not None:
         measure(mode)
         return
-    reports, _ = run_processes(script, root)
+    reports = run_processes(script, root)
     rows = summarise(reports, queries, headline, label)
     print("BENCH_JSON " + json.dumps({"rows": rows}, ensure_ascii=False))
 
@@ -151,9 +151,9 @@ def report_samples(
     )
 
 
-def run_processes(script: str, root: Path) -> tuple[list[dict[str, Any]], bool]:
+def run_processes(script: str, root: Path) -> list[dict[str, Any]]:
     """Runs ``script`` in "up" and "down" processes, alternately, ``PROCESSES`` times each, and returns their
-    reports and whether the server was built (without it, only the "down" processes run)."""
+    reports (without a built server, only the "down" processes run)."""
     server, url = start_server(root)
     reports: list[dict[str, Any]] = []
     try:
@@ -190,7 +190,7 @@ def run_processes(script: str, root: Path) -> tuple[list[dict[str, Any]], bool]:
         if server is not None:
             server.terminate()
             server.wait(timeout=10)
-    return reports, url is not None
+    return reports
 
 
 def _paired_ratios(samples: dict[str, list[Sample]], name: str, index: int) -> float:

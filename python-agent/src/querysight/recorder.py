@@ -214,8 +214,8 @@ class Unit:
         if params is not None:
             if not self._keep_params:
                 params = None
-            elif run[2] or type(params) is not tuple:  # a tuple of the driver's parameters is kept as it is
-                params = _copy_params(params, run[2], self.settings.max_many_rows)
+            elif run[MANY] or type(params) is not tuple:  # a tuple of the driver's parameters is kept as it is
+                params = _copy_params(params, run[MANY], self.settings.max_many_rows)
         memo = self._memo
         if memo is not None:
             # The memo's skip of the walk (see _stack.Memo), inline: the frame the last walk found first, paused on an

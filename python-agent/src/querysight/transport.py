@@ -99,7 +99,7 @@ class Transport:
 
     def _reset_state(self, *, end_previous: bool = True) -> None:
         previous: queue.Queue[Any] | None = getattr(self, "_queue", None)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=config.current().queue_size)
+        self._queue: queue.Queue[Any] = queue.Queue()  # bounded by submit(): see there
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._wake = threading.Event()
@@ -126,35 +126,28 @@ class Transport:
             self._after_fork()
         size = len(unit.queries)
         settings = config.current()
-        # The queue was made at import, before configure() or the framework's settings ran: apply their size now.
-        self._queue.maxsize = settings.queue_size
         with self._idle:
+            # The worker takes units off the queue as they come, so what is bounded is the units it holds that are not
+            # being sent yet (queued or encoded), and the queries of all it holds.
             waiting = self._pending - self._in_flight
             full = self._pending > 0 and (
                 self._pending_queries + size > settings.queue_queries or waiting >= settings.queue_size
             )
-            if not full:
+            if full:
+                self.dropped += 1
+            else:
                 self._pending += 1
                 self._pending_queries += size
-        try:
-            if full:
-                raise queue.Full
-            self._queue.put_nowait(unit)
-        except queue.Full:
-            with self._idle:
-                if not full:
-                    self._pending -= 1
-                    self._pending_queries -= size
-                self.dropped += 1
-                self._idle.notify_all()
+        if full:
             if self.dropped == 1:
                 _guard.logger.warning(
                     "querysight: %d units (%d queries) wait to be sent to %s; dropping new ones until it answers",
                     self._pending,
                     self._pending_queries,
-                    config.current().server_url,
+                    settings.server_url,
                 )
             return
+        self._queue.put_nowait(unit)
         self._ensure_worker()
 
     def flush(self, timeout: float = 2.0) -> bool:
@@ -408,8 +401,7 @@ _NUDGE = object()  # put in a worker's queue to wake it (never a unit)
 
 
 def _nudge(own_queue: queue.Queue[Any]) -> None:
-    with contextlib.suppress(queue.Full):  # a full queue wakes its worker anyway
-        own_queue.put_nowait(_NUDGE)
+    own_queue.put_nowait(_NUDGE)
 
 
 def backoff(initial: float, maximum: float) -> Iterator[float]:
