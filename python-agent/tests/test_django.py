@@ -108,6 +108,14 @@ def test_skips_ignored_paths(client, recorded):
     assert [u["name"] for u in recorded.units()] == ["GET /authors/twice/"]
 
 
+def test_ignore_paths_mixes_prefixes_and_whole_path_globs(client, recorded):
+    querysight.configure(ignore_paths=["/static/", "/[ab]?oks/*", "/authors/?"])
+    for path in ("/books/1/", "/authors/twice/", "/authors/"):
+        client.get(path)
+    # "/authors/?" is one character after the slash, the whole path: not a prefix of /authors/twice/
+    assert [u["name"] for u in recorded.units()] == ["GET /authors/twice/", "GET /authors/"]
+
+
 def test_stops_recording_past_max_queries_and_counts_the_rest(client, recorded):
     querysight.configure(max_queries=5)
     client.get("/many/12/")
@@ -329,6 +337,28 @@ def test_finishes_a_streamed_unit_that_the_client_abandons(client, recorded):
     unit = recorded.unit()
     assert unit["status"] == 200
     assert len(unit["queries"]) <= 1
+
+
+def test_records_a_connection_that_a_thread_opened_before_querysight_was_set_up(client, recorded):
+    import threading
+
+    from django.db import connection
+
+    client.get("/books/1/")  # the middleware is set up here, on this thread
+    seen = {}
+
+    def serve() -> None:
+        connection.ensure_connection()
+        connection.execute_wrappers.clear()  # as if opened before querysight connected its signal
+        seen["status"] = client.get("/books/1/").status_code
+        connection.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    thread.join()
+    assert seen["status"] == 200
+    first, second = recorded.units()
+    assert len(second["queries"]) == len(first["queries"]) > 0
 
 
 def test_records_a_query_from_a_thread_with_a_shorter_stack_than_the_loop_before_it():

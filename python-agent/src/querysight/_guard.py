@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 logger = logging.getLogger("querysight")
 
@@ -59,12 +58,23 @@ def failed(what: str, exc: Exception) -> None:
         raise exc
 
 
-@contextmanager
-def guard(what: str) -> Iterator[None]:
-    """Swallow and log (once per ``what``) any error of querysight's own."""
-    try:
-        yield
-    except Exception as exc:
-        report(what, exc)
-        if _raise_internal:
-            raise
+class guard:
+    """Swallow and log (once per ``what``) any error of querysight's own (an ``Exception``; ``KeyboardInterrupt`` and
+    ``SystemExit`` pass). A class rather than a ``@contextmanager`` generator because it wraps the work of every
+    request: entering and leaving it costs two plain method calls."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        report(self.what, exc)
+        return not _raise_internal

@@ -4,6 +4,7 @@ bytes, the framework description, and the console line. No framework is imported
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import re
 import sys
@@ -22,13 +23,16 @@ _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 
 def ignored(path: str, patterns: tuple[str, ...]) -> bool:
     """``IGNORE_PATHS``: a prefix (``/static/``) or a glob (``/api/*/health``)."""
-    for pattern in patterns:
-        if "*" in pattern or "?" in pattern or "[" in pattern:
-            if fnmatch.fnmatchcase(path, pattern):
-                return True
-        elif path.startswith(pattern):
-            return True
-    return False
+    prefixes, globs = _path_filter(patterns)
+    return path.startswith(prefixes) or (globs is not None and globs.match(path) is not None)
+
+
+@functools.lru_cache(maxsize=8)
+def _path_filter(patterns: tuple[str, ...]) -> tuple[tuple[str, ...], re.Pattern[str] | None]:
+    """The prefixes, and one regular expression for the globs, of a settings' ``IGNORE_PATHS`` (every request asks)."""
+    globs = [pattern for pattern in patterns if "*" in pattern or "?" in pattern or "[" in pattern]
+    prefixes = tuple(pattern for pattern in patterns if pattern not in globs)
+    return prefixes, re.compile("|".join(fnmatch.translate(glob) for glob in globs)) if globs else None
 
 
 def start_request(method: str, path: str, query: str, origin: str | None) -> Unit | None:

@@ -2,10 +2,11 @@
 
 - One unit per request with ``route`` (the URL pattern), ``view`` (dotted path), ``status``, ``method``, ``path``.
 - Queries are caught by Django's own ``execute_wrappers`` on every connection of every alias: the wrapper is put on
-  connections that already exist when a request starts and, through the ``connection_created`` signal, on every
-  connection opened later in any thread (mid-request, ``sync_to_async`` executor threads). It is installed once per
-  connection object, at the front of the list so ``with connection.execute_wrapper(...)`` blocks of the app keep
-  working. A query outside any unit costs one ContextVar read.
+  the connections that exist when the middleware is created and, through the ``connection_created`` signal, on every
+  connection opened later in any thread (mid-request, ``sync_to_async`` executor threads); the first request a thread
+  serves also looks at that thread's connections, for one opened there before querysight was set up. It is installed
+  once per connection object, at the front of the list so ``with connection.execute_wrapper(...)`` blocks of the app
+  keep working. A query outside any unit costs one ContextVar read.
 - The unit travels in a ContextVar, so async views, ``aget``, ``async for`` and ``sync_to_async`` threads attribute
   their queries to the request (see ``querysight._stack`` for how their call sites are found).
 - The template name and line are recorded when a query runs while a Django template renders (found on the query's
@@ -34,6 +35,7 @@ from .recorder import Unit, current_unit, run_of
 __all__ = ["QuerySightAppConfig", "QuerySightMiddleware", "build_schema", "instrument"]
 
 _instrument_lock = threading.Lock()
+_thread_seen = threading.local()  # .done: this thread's existing connections were instrumented
 _NOT_SEEN = object()
 _signal_connected = False
 _current_unit = current_unit.get
@@ -324,7 +326,9 @@ class QuerySightMiddleware:
             path = request.path
             if _web.ignored(path, settings.ignore_paths):
                 return None
-            instrument_existing_connections()
+            if not getattr(_thread_seen, "done", False):
+                instrument_existing_connections()
+                _thread_seen.done = True
             raw_host = request.META.get("HTTP_HOST")
             if raw_host != self._last_host:  # the page origin the overlay runs on; the server allows it for CORS
                 self._last_host = raw_host
@@ -360,9 +364,11 @@ class QuerySightMiddleware:
 
 
 def _streams_later(response: Any) -> bool:
+    if not getattr(response, "streaming", False):
+        return False
     from django.http import FileResponse
 
-    return bool(getattr(response, "streaming", False)) and not isinstance(response, FileResponse)
+    return not isinstance(response, FileResponse)
 
 
 def _record_stream(response: Any, unit: Unit) -> None:

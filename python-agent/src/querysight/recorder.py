@@ -45,21 +45,18 @@ ELLIPSIS = "…"
 
 
 def uuid7() -> str:
-    """A UUIDv7: 48 bits of epoch milliseconds, then random bits (time-ordered, unique)."""
-    ms = time.time_ns() // 1_000_000
+    """A UUIDv7 (RFC 9562): 48 bits of epoch milliseconds, the version, 12 random bits, the variant, 62 random bits.
+    Written out directly rather than through ``uuid.UUID``: every request makes one."""
     rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 68) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    ms = (time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF
+    high = (ms << 16) | 0x7000 | ((rand >> 68) & 0xFFF)
+    low = 0x8000_0000_0000_0000 | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    text = f"{high:016x}{low:016x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _running_task() -> tuple[Any, int | None]:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+    if asyncio._get_running_loop() is None:  # not get_running_loop(): its RuntimeError costs every sync request
         return None, None
     return asyncio.current_task(), threading.get_ident()
 

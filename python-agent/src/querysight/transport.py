@@ -98,8 +98,9 @@ class Transport:
         self._reset_state()
 
     def _reset_state(self, *, end_previous: bool = True) -> None:
-        previous: queue.Queue[Any] | None = getattr(self, "_queue", None)
-        self._queue: queue.Queue[Any] = queue.Queue()  # bounded by submit(): see there
+        previous: queue.SimpleQueue[Any] | None = getattr(self, "_queue", None)
+        # Bounded by submit() (see there). A SimpleQueue: its put() is one C call, on the application's thread.
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._wake = threading.Event()
@@ -214,7 +215,7 @@ class Transport:
                 delays = delays or backoff(settings.backoff_initial, settings.backoff_max)
                 retry_at = time.monotonic() + next(delays)
 
-    def _collect(self, own_queue: queue.Queue[Any], wait: float, settings: config.Settings) -> list[Unit]:
+    def _collect(self, own_queue: queue.SimpleQueue[Any], wait: float, settings: config.Settings) -> list[Unit]:
         """The units that arrive within ``wait`` seconds, and those that follow the first within the batch interval
         (all that are there at once when a flush is waiting), up to a batch."""
         batch: list[Unit] = []
@@ -400,7 +401,7 @@ def _server_address(settings: config.Settings) -> Any:
 _NUDGE = object()  # put in a worker's queue to wake it (never a unit)
 
 
-def _nudge(own_queue: queue.Queue[Any]) -> None:
+def _nudge(own_queue: queue.SimpleQueue[Any]) -> None:
     own_queue.put_nowait(_NUDGE)
 
 
