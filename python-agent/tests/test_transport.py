@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import querysight
 from helpers import read_ndjson, until
@@ -33,6 +34,16 @@ def test_sends_units_submitted_together_in_one_batch(receiver):
     assert body["protocol"] == 1
     assert body["agent"] == {"name": "querysight-python", "version": querysight.__version__}
     assert body["app"]["pid"] == os.getpid()
+
+
+def test_flush_sends_at_once_a_batch_the_worker_is_still_collecting(receiver):
+    config.configure(batch_interval=30.0)
+    transport.submit(finished_unit("first"))
+    time.sleep(0.2)  # the worker has taken it and waits up to 30 s for more units of its batch
+    transport.submit(finished_unit("second"))
+    time.sleep(0.2)
+    assert querysight.flush(2)
+    assert [u["name"] for u in receiver.units()] == ["first", "second"]
 
 
 def test_splits_batches_at_the_batch_size(receiver):
