@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 import querysight
 from helpers import JSON_SAFE_CASES
 from querysight import _stack, config
-from querysight.recorder import STACK, Unit, current_unit, json_safe, run_of, uuid7
+from querysight.recorder import SITE, SQL, STACK, Unit, current_unit, json_safe, run_of, uuid7
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,8 @@ def test_classifies_each_code_object_once_and_skips_library_frames():
     assert len(_stack._cache) == classified
     assert _stack.kind_of(test_classifies_each_code_object_once_and_skips_library_frames.__code__) == "test_recorder.py"
     assert _stack.kind_of(pytest_pyfunc_call.__code__) == _stack._NOT_APP
-    assert [f[2] for f in unit.queries[0][STACK]] == ["test_classifies_each_code_object_once_and_skips_library_frames"]
+    stack = unit.queries[0][SITE][STACK]
+    assert [f[2] for f in stack] == ["test_classifies_each_code_object_once_and_skips_library_frames"]
 
 
 def test_truncates_sql_over_100_kb_and_flags_it(recorded):
@@ -230,9 +231,9 @@ def test_gives_each_call_of_a_helper_the_line_it_was_called_from():
     for _ in range(2):
         helper_making_a_query(unit)  # line A
         helper_making_a_query(unit)  # line B
-    lines = [q[STACK][2][1] for q in unit.queries]
+    lines = [q[SITE][STACK][2][1] for q in unit.queries]
     assert lines[0] == lines[2] and lines[1] == lines[3] and lines[0] + 1 == lines[1]
-    assert [f[2] for f in unit.queries[0][STACK][:2]] == ["query_here", "helper_making_a_query"]
+    assert [f[2] for f in unit.queries[0][SITE][STACK][:2]] == ["query_here", "helper_making_a_query"]
 
 
 def rows_of(unit):
@@ -255,7 +256,7 @@ def test_gives_a_generators_queries_the_caller_that_resumed_it():
     consume_here(gen)
     consume_there(gen)
     consume_here(gen)
-    callers = [[f[2] for f in q[STACK]][2] for q in unit.queries]
+    callers = [[f[2] for f in q[SITE][STACK]][2] for q in unit.queries]
     assert callers == ["consume_here", "consume_there", "consume_here"]
 
 
@@ -285,10 +286,25 @@ def test_a_query_reaching_a_line_through_an_app_helper_keeps_the_helper_though_t
     unit = Unit("block", "x")
     for helper in (None, app_helper, None, app_helper, None):
         orm_entry(unit, "SELECT 1" if helper is None else "SELECT 2", helper)
-    first_functions = [q[STACK][0][2] for q in unit.queries]
+    first_functions = [q[SITE][STACK][0][2] for q in unit.queries]
     here = "test_a_query_reaching_a_line_through_an_app_helper_keeps_the_helper_though_the_path_is_as_deep"
     assert first_functions == [here, "app_helper", here, "app_helper", here]
-    assert len({q[STACK][0][1] for q in unit.queries if q[STACK][0][2] == here}) == 1
+    assert len({q[SITE][STACK][0][1] for q in unit.queries if q[SITE][STACK][0][2] == here}) == 1
+
+
+def test_a_loop_alternating_two_paths_of_different_depths_skips_the_walk_for_both():
+    for library in (orm_query, orm_middle):
+        with _stack._lock:
+            _stack._cache[id(library.__code__)] = _stack._NOT_APP
+            _stack._classified.append(library.__code__)
+    unit = Unit("block", "x")
+    for _ in range(3):
+        orm_query(unit, "SELECT 1")  # one library frame between this frame and the hook
+        orm_middle(unit, "SELECT 2")  # two
+    sites = [q[SITE] for q in unit.queries]
+    assert [site[SQL] for site in sites] == ["SELECT 1", "SELECT 2"] * 3
+    # The same Site object again: the query was given the site a walk found, not walked again.
+    assert sites[0] is sites[2] is sites[4] and sites[1] is sites[3] is sites[5]
 
 
 def loop_of_lookups(unit, n):
@@ -313,7 +329,7 @@ def test_the_garbage_collector_lets_go_of_recorded_queries_by_its_second_look():
             units.append(unit)
         finally:
             gc.enable()
-    stack = units[1].queries[0][STACK]
+    stack = units[1].queries[0][SITE][STACK]
     gc.collect()
     assert not gc.is_tracked(stack), "the stack is let go of at the first collection"
     gc.collect()

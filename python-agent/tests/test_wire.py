@@ -17,7 +17,22 @@ from django.utils.safestring import mark_safe
 import querysight
 from helpers import JSON_SAFE_CASES, read_ndjson
 from querysight import _wire, config, transport
-from querysight.recorder import DB, END, ERROR, MANY, PARAMS, RUN, SQL, STACK, START, TEMPLATE, VENDOR, Unit, run_of
+from querysight.recorder import (
+    DB,
+    END,
+    ERROR,
+    MANY,
+    PARAMS,
+    RUN,
+    SITE,
+    SQL,
+    STACK,
+    START,
+    TEMPLATE,
+    VENDOR,
+    Unit,
+    run_of,
+)
 
 VIEWS = ("djangoapp/shop/views.py", 30, "book_list")
 HELPER = ("shop/helpers.py", 7, "load")
@@ -46,7 +61,7 @@ def query(
     template: tuple[str, int] | None = None,
 ) -> tuple[Any, ...]:
     """A recorded query tuple, as Unit.record stores it."""
-    return (sql, params, start, end, stack, template, (db, vendor, many, error))
+    return ((sql, stack, template), params, start, end, (db, vendor, many, error))
 
 
 def wire(unit: Unit) -> dict[str, Any]:
@@ -305,9 +320,10 @@ def capture_units(monkeypatch) -> list[Unit]:
 
 
 def expected_query(q: tuple[Any, ...], t0: float) -> dict[str, Any]:
-    stack = [frame(*f) for f in q[STACK]]
+    sql, frames, template = q[SITE][SQL], q[SITE][STACK], q[SITE][TEMPLATE]
+    stack = [frame(*f) for f in frames]
     out = {
-        "sql": q[SQL],
+        "sql": sql,
         "params": None if q[PARAMS] is None else list(q[PARAMS]),
         "db": q[RUN][DB],
         "vendor": q[RUN][VENDOR],
@@ -318,8 +334,8 @@ def expected_query(q: tuple[Any, ...], t0: float) -> dict[str, Any]:
         "callsite": stack[0],
         "stack": stack,
     }
-    if q[TEMPLATE] is not None:
-        out["template"] = {"name": q[TEMPLATE][0], "line": q[TEMPLATE][1]}
+    if template is not None:
+        out["template"] = {"name": template[0], "line": template[1]}
     return out
 
 

@@ -28,6 +28,9 @@ from types import CodeType, FrameType
 from typing import Any
 
 Frame = tuple[str, int, str]  # (file, line, function)
+# What the queries made by one call by one path share: (sql, stack, template), the stack a tuple of Frames (innermost
+# first) and the template (name, line) or None. The queries of a loop share one Site object.
+Site = tuple[Any, tuple[Frame, ...], "tuple[str, int] | None"]
 
 _NOT_APP = 0
 _TEMPLATE = 1
@@ -258,35 +261,37 @@ class Memo:
 
     The next query of a loop skips the walk: ``first`` is the frame of the last stack's first application frame
     (when only library frames came before it: no template, await chain or generator frame), ``depth`` how many frames
-    lie between the integration's hook and it, and ``lines`` what a real walk found for each instruction of that
-    frame: ``(sql, depth, stack)``. When the frame ``depth`` above the hook is ``first`` again, paused on an
-    instruction whose entry has the same SQL text and the same depth, the query comes from the same call by the same
-    path, and the stack (the same tuple object) is taken from ``lines``: one frame look-up instead of creating and
-    inspecting every ORM frame. Anything else is walked. (The frames in between are not looked at: a path through an
-    application helper that is exactly as deep as the library-only path from the same instruction, and makes the same
-    SQL, would be given the library-only path's stack.)
+    lie between the integration's hook and it, and ``lines`` what real walks from that frame at that depth found for
+    each of its instructions: the query's :data:`Site` ``(sql, stack, template)``. When the frame ``depth`` above the
+    hook is ``first`` again, paused on an instruction whose site has the same SQL text, the query comes from the same
+    call by the same path, and its site (the same tuple object) is taken from ``lines``: one frame look-up instead of
+    creating and inspecting every ORM frame. ``depths`` keeps the ``lines`` of every depth ``first`` was found at, so
+    that a loop making two queries through ORM paths of different lengths skips the walk for both (``Unit.record``
+    tries each depth; Django's hook only the last one, then calls it). Anything else is walked. (The frames in between
+    are not looked at: a path through an application helper that is exactly as deep as the library-only path from the
+    same instruction, and makes the same SQL, would be given the library-only path's stack.)
     """
 
-    __slots__ = ("depth", "first", "frames", "lines", "positions", "template", "templates")
+    __slots__ = ("depth", "depths", "first", "frames", "lines", "positions", "templates")
 
     def __init__(
         self,
         frames: tuple[Frame, ...],
         positions: dict[FrameType, int],
         templates: list[tuple[int, FrameType]],
-        template: tuple[str, int] | None,
     ) -> None:
         self.frames = frames  # the previous walk's result
         self.positions = positions  # stopping frame -> its index in `frames`
         self.templates = templates  # (number of frames collected before it, render_annotated frame)
-        self.template = template  # the template position of `frames`
         self.first: Any = _NO_FRAME  # the frame of frames[0] when the next query may skip the walk
         self.depth = 0
-        self.lines: dict[int, tuple[Any, int, tuple[Frame, ...]]] = {}
+        self.lines: dict[int, Site] = {}  # f_lasti of `first` -> the site a walk from there at `depth` found
+        self.depths: dict[int, dict[int, Site]] = {}  # depth -> its `lines`, for every depth `first` was seen at
 
 
 _NO_FRAME = object()
-_MAX_LINES = 256
+_MAX_LINES = 256  # instructions remembered for one frame at one depth
+_MAX_DEPTHS = 8  # depths remembered for one frame (Unit.record tries each one)
 
 
 def capture(
@@ -296,19 +301,19 @@ def capture(
     task_thread: int | None = None,
     memo: Memo | None = None,
     sql: Any = None,
-) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
-    """Application frames (innermost first, at most ``limit``), the template position, and the memo for the next
-    walk. Starts ``depth`` frames above the caller; follows ``task``'s await chain when running off its thread.
-    ``sql`` is the query's text (the same call by the same path makes the same SQL). Equal stacks of one unit are
-    often the same tuple object. The memo's skip of the walk for the next query of a loop (see :class:`Memo`) is
-    tried by the caller before it calls this: ``Unit.record`` and Django's query hook do it inline, as they run for
-    every query."""
+) -> tuple[Site, Memo]:
+    """The query's site, ``(sql, stack, template)``: application frames (innermost first, at most ``limit``) and the
+    template position; and the memo for the next walk. Starts ``depth`` frames above the caller; follows ``task``'s
+    await chain when running off its thread. ``sql`` is the query's text (the same call by the same path makes the
+    same SQL). Equal stacks of one unit are often the same tuple object. The memo's skip of the walk for the next
+    query of a loop (see :class:`Memo`) is tried by the caller before it calls this: ``Unit.record`` and Django's query
+    hook do it inline, as they run for every query."""
     return _walk(sys._getframe(depth + 1), limit, task, task_thread, memo, sql)
 
 
 def _walk(
     frame: FrameType | None, limit: int, task: Any, task_thread: int | None, memo: Memo | None, sql: Any
-) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
+) -> tuple[Site, Memo]:
     frames: list[Frame] = []
     positions: dict[FrameType, int] = {}
     templates: list[tuple[int, FrameType]] = []
@@ -368,18 +373,23 @@ def _result(
     first: tuple[FrameType, int] | None,
     previous: Memo | None,
     sql: Any,
-) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
+) -> tuple[Site, Memo]:
     template = _template_of(templates[0][1]) if templates else None
-    memo = Memo(frames, positions, templates, template)
+    site = (sql, frames, template)
+    memo = Memo(frames, positions, templates)
     if first is not None:
         frame, depth = first
         memo.first, memo.depth = frame, depth
-        if previous is not None and previous.first is frame:
-            memo.lines = previous.lines  # still true: each entry names the depth it was found at
-        if len(memo.lines) >= _MAX_LINES:
-            memo.lines = {}
-        memo.lines[frame.f_lasti] = (sql, depth, frames)
-    return frames, template, memo
+        # What earlier walks found from this frame is still true: its callers have not changed.
+        depths = previous.depths if previous is not None and previous.first is frame else {}
+        lines = depths.get(depth)
+        if lines is None or len(lines) >= _MAX_LINES:
+            lines = {}
+            # A new dict, not a change to the shared one: another thread of the unit may be iterating over it.
+            depths = {**depths, depth: lines} if len(depths) < _MAX_DEPTHS else {depth: lines}
+        memo.depths, memo.lines = depths, lines
+        lines[frame.f_lasti] = site
+    return site, memo
 
 
 def _resume(
@@ -393,7 +403,7 @@ def _resume(
     limit: int,
     first: tuple[FrameType, int] | None,
     sql: Any,
-) -> tuple[tuple[Frame, ...], tuple[str, int] | None, Memo]:
+) -> tuple[Site, Memo]:
     """Finish a walk that reached a frame the previous walk saw at index ``at``."""
     here = len(frames)
     positions[frame] = here

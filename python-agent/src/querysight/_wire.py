@@ -111,14 +111,18 @@ class _Encoder:
         string, str_, int_ = _string, str, int  # locals: this loop runs for every query
         out: list[str] = []
         append = out.append
-        # The queries of a loop share their SQL string, Run, stack tuple and template: compare with the last one.
-        last_sql = last_run = last_stack = last_template = _NOTHING
+        # The queries of a loop share their Site and Run tuples: compare with the last one. Sites of separate walks can
+        # still share their SQL string, stack tuple and template.
+        last_site = last_sql = last_run = last_stack = last_template = _NOTHING
         before_params = before_timings = after_error = outcome = ""
         many = False
-        for sql, params, start, end, stack, template, run in queries:
-            if sql is not last_sql or stack is not last_stack or template is not last_template:
-                last_sql, last_stack, last_template = sql, stack, template
-                before_params, after_error = self.around(sql, stack, template)
+        for site, params, start, end, run in queries:
+            if site is not last_site:
+                last_site = site
+                sql, stack, template = site
+                if sql is not last_sql or stack is not last_stack or template is not last_template:
+                    last_sql, last_stack, last_template = sql, stack, template
+                    before_params, after_error = self.around(sql, stack, template)
             if run is not last_run:
                 last_run, many = run, run[MANY]
                 before_timings, outcome = self.run(run)

@@ -79,11 +79,11 @@ def query_hook(alias: str, vendor: str) -> Any:
                 except ValueError:  # a shallower stack than the memo's (another thread of the unit)
                     frame = None
                 if frame is memo.first:
-                    entry = memo.lines.get(frame.f_lasti)
-                    if entry is not None and entry[0] == sql and entry[1] == memo.depth:
+                    site = memo.lines.get(frame.f_lasti)
+                    if site is not None and site[0] == sql:  # site[SQL]: a constant index is one load less
                         queries = unit.queries
                         if len(queries) < unit.max_queries:
-                            queries.append((entry[0], params, start, end, entry[2], memo.template, single))
+                            queries.append((site, params, start, end, single))
                             return result
             unit.record(sql, params, many_rows if many else single, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query

@@ -115,11 +115,16 @@ def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
 
 # A recorded query is a plain tuple of immutable values, indexed by these names. Tuples of atomic values are not
 # tracked by the garbage collector, so units waiting in the queue (while the server is down) cost it nothing.
+# SITE is where it was made, a Site tuple (sql, stack, template) that the queries of a loop share (see _stack.Site).
 # START and END are the perf_counter() values the hook took; the wire form turns them into milliseconds. RUN says where
-# and how the query ran: a Run tuple, which the integration makes once per connection and shares between its queries
-# (every item of a query costs the garbage collector a look, and the hook a load, so what rarely changes is one item).
-SQL, PARAMS, START, END, STACK, TEMPLATE, RUN = range(7)
-Query = tuple  # (sql, params, start, end, stack, template, run)
+# and how the query ran: a Run tuple, which the integration makes once per connection and shares between its queries.
+# (Every item of a query costs the hook a load and the garbage collector a look, so what repeats is one shared item.)
+SITE, PARAMS, START, END, RUN = range(5)
+Query = tuple  # (site, params, start, end, run)
+
+# A Site tuple, indexed by these names: (SQL text, application frames innermost first, (template, line) or None).
+SQL, STACK, TEMPLATE = range(3)
+Site = _stack.Site
 
 # A Run tuple, indexed by these names: (db alias, vendor, executemany?, error text or None).
 DB, VENDOR, MANY, ERROR = range(4)
@@ -216,21 +221,22 @@ class Unit:
         memo = self._memo
         if memo is not None:
             # The memo's skip of the walk (see _stack.Memo), inline: the frame the last walk found first, paused on an
-            # instruction whose walk made the same SQL at the same depth, has the stack that walk found.
-            try:
-                frame = _getframe(depth + memo.depth)
-            except ValueError:
-                frame = None
-            if frame is memo.first:
-                entry = memo.lines.get(frame.f_lasti)  # type: ignore[union-attr]
-                if entry is not None and entry[0] == sql and entry[1] == memo.depth:
-                    # Keep the loop's first SQL string: the driver's new copy of it is freed right away.
-                    queries.append((entry[0], params, start, end, entry[2], memo.template, run))
-                    return
-        stack, template, self._memo = _stack.capture(
-            depth, self.settings.max_stack, self.task, self.task_thread, memo, sql
-        )
-        queries.append((sql, params, start, end, stack, template, run))
+            # instruction where a walk at the same depth made the same SQL, has that walk's site. Every depth that
+            # frame was seen at is tried (a loop whose queries go through ORM paths of different lengths).
+            first = memo.first
+            for known_depth, lines in memo.depths.items():
+                try:
+                    frame = _getframe(depth + known_depth)
+                except ValueError:  # a shallower stack (another thread of the unit)
+                    continue
+                if frame is first:
+                    site = lines.get(frame.f_lasti)
+                    if site is not None and site[SQL] == sql:
+                        queries.append((site, params, start, end, run))  # the loop's first SQL string: this one goes
+                        return
+                    break  # the frame is at this depth only
+        site, self._memo = _stack.capture(depth, self.settings.max_stack, self.task, self.task_thread, memo, sql)
+        queries.append((site, params, start, end, run))
 
     def finish(self, status: int | None = None) -> None:
         if status is not None:
@@ -250,9 +256,10 @@ class Unit:
         repeats = 0
         params_dropped = not self.settings.capture_params
         for q in list(self.queries):
-            if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(q[SQL]):
+            sql = q[SITE][SQL]
+            if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(sql):
                 continue
-            key = (q[RUN][DB], q[SQL], repr(q[PARAMS]))
+            key = (q[RUN][DB], sql, repr(q[PARAMS]))
             if key in seen:
                 repeats += 1
             else:
