@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import time
 import uuid
 
@@ -39,6 +40,21 @@ def test_makes_time_ordered_version_7_uuids():
     assert all(p.version == 7 and p.variant == uuid.RFC_4122 for p in parsed)
     assert len(set(ids)) == 100
     assert [i[:13] for i in ids] == sorted(i[:13] for i in ids)
+
+
+def test_a_forked_child_makes_other_unit_ids_than_its_parent():
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running the test session's exit hooks
+        os.write(write, uuid7().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    parent = uuid7()
+    assert len(child) == len(parent) == 36
+    assert child[15:] != parent[15:]  # the 74 bits after the timestamp and version: the child's sequence is its own
 
 
 def test_capture_records_a_block_as_one_unit(recorded):
