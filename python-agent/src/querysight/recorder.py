@@ -46,9 +46,10 @@ ELLIPSIS = "…"
 
 
 def uuid7() -> str:
-    """A UUIDv7 (RFC 9562): 48 bits of epoch milliseconds, the version, 74 other bits, the variant in two of them.
+    """A UUIDv7 (RFC 9562): 48 bits of epoch milliseconds, the version, the variant, and 74 bits that tell apart the
+    ids of one millisecond.
 
-    The 74 bits are a counter from a random start, drawn once per process (RFC 9562's "monotonic random"): unique in
+    Those 74 bits are a counter from a random start drawn once per process (RFC 9562's "monotonic random"): unique in
     the process without a system call per unit, apart from other processes' by their start. Written out directly
     rather than through ``uuid.UUID``: every request makes one.
     """
@@ -253,7 +254,8 @@ class Unit:
                 if frame is first:
                     site = lines.get(frame.f_lasti)
                     if site is not None and site[SQL] == sql:
-                        queries.append((site, params, start, end, run))  # the loop's first SQL string: this one goes
+                        # The site holds the loop's first SQL string: the driver's new copy of it is freed now.
+                        queries.append((site, params, start, end, run))
                         return
                     break  # the frame is at this depth only
         site, self._memo = _stack.capture(depth, self.settings.max_stack, self.task, self.task_thread, memo, sql)

@@ -155,8 +155,9 @@ class Transport:
         """Wait until all submitted units are delivered (or given up on); False when the timeout passed first."""
         deadline = time.monotonic() + max(timeout, 0.0)
         self._wake.set()
-        _nudge(self._queue)  # a worker waiting for more units of its batch sends what it has (behind what came before)
         with self._idle:
+            if self._pending > 0:
+                _nudge(self._queue)  # a worker waiting for more units of its batch sends what it has now
             while self._pending > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
