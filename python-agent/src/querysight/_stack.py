@@ -267,9 +267,10 @@ class Memo:
     call by the same path, and its site (the same tuple object) is taken from ``lines``: one frame look-up instead of
     creating and inspecting every ORM frame. ``depths`` keeps the ``lines`` of every depth ``first`` was found at, so
     that a loop making two queries through ORM paths of different lengths skips the walk for both (``Unit.record``
-    tries each depth; Django's hook only the last one, then calls it). Anything else is walked. (The frames in between
-    are not looked at: a path through an application helper that is exactly as deep as the library-only path from the
-    same instruction, and makes the same SQL, would be given the library-only path's stack.)
+    tries the others, with :func:`first_at_other_depth`, when the last one misses). Anything else is walked. (The
+    frames in between are not looked at: a path through an application helper that is exactly as deep as the
+    library-only path from the same instruction, and makes the same SQL, would be given the library-only path's
+    stack.)
     """
 
     __slots__ = ("depth", "depths", "first", "frames", "lines", "positions", "templates")
@@ -290,8 +291,26 @@ class Memo:
 
 
 _NO_FRAME = object()
+
 _MAX_LINES = 256  # instructions remembered for one frame at one depth
 _MAX_DEPTHS = 8  # depths remembered for one frame (Unit.record tries each one)
+
+
+def first_at_other_depth(memo: Memo, above: int) -> tuple[Any, dict[int, Site]]:
+    """``memo.first`` and the ``lines`` of the depth it is found at now, when that is another depth than
+    ``memo.depth`` (``(None, {})`` when it is at none of them). Depths count from ``above`` frames above the caller,
+    as ``Unit.record``'s ``depth`` does."""
+    first = memo.first
+    for known_depth, lines in memo.depths.items():
+        if known_depth == memo.depth:
+            continue  # the caller tried it
+        try:
+            frame = sys._getframe(above + known_depth + 1)  # + 1: this function's own frame
+        except ValueError:  # a shallower stack (another thread of the unit)
+            continue
+        if frame is first:
+            return frame, lines
+    return None, {}
 
 
 def capture(

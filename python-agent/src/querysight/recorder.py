@@ -243,21 +243,20 @@ class Unit:
         memo = self._memo
         if memo is not None:
             # The memo's skip of the walk (see _stack.Memo), inline: the frame the last walk found first, paused on an
-            # instruction where a walk at the same depth made the same SQL, has that walk's site. Every depth that
-            # frame was seen at is tried (a loop whose queries go through ORM paths of different lengths).
-            first = memo.first
-            for known_depth, lines in memo.depths.items():
-                try:
-                    frame = _getframe(depth + known_depth)
-                except ValueError:  # a shallower stack (another thread of the unit)
-                    continue
-                if frame is first:
-                    site = lines.get(frame.f_lasti)
-                    if site is not None and site[SQL] == sql:
-                        # The site holds the loop's first SQL string: the driver's new copy of it is freed now.
-                        queries.append((site, params, start, end, run))
-                        return
-                    break  # the frame is at this depth only
+            # instruction where a walk at the same depth made the same SQL, has that walk's site.
+            try:
+                frame = _getframe(depth + memo.depth)
+            except ValueError:  # a shallower stack (another thread of the unit)
+                frame = None
+            lines = memo.lines
+            if frame is not memo.first and len(memo.depths) > 1:  # a loop mixing ORM paths of different lengths
+                frame, lines = _stack.first_at_other_depth(memo, depth)
+            if frame is memo.first:
+                site = lines.get(frame.f_lasti)  # type: ignore[union-attr]
+                if site is not None and site[SQL] == sql:
+                    # The site holds the loop's first SQL string: the driver's new copy of it is freed now.
+                    queries.append((site, params, start, end, run))
+                    return
         site, self._memo = _stack.capture(depth, self.settings.max_stack, self.task, self.task_thread, memo, sql)
         queries.append((site, params, start, end, run))
 
