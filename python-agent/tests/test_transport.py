@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import queue
 import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import querysight
 from helpers import read_ndjson, until
@@ -53,6 +55,51 @@ def test_splits_batches_at_the_batch_size(receiver):
     assert querysight.flush(5)
     assert sorted(len(r.body["units"]) for r in receiver.requests) == [5, 10, 10]
     assert len(receiver.units()) == 25
+
+
+class WakeCountingQueue(queue.SimpleQueue):
+    """The transport's queue, counting the units that reached a worker asleep on it: each of those was a wake-up
+    the application's thread paid for when it submitted the unit."""
+
+    def __init__(self) -> None:
+        self.woken_by_a_unit = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        item = super().get(block, timeout)
+        if block and item is not transport._NUDGE:
+            self.woken_by_a_unit += 1
+        return item
+
+
+def test_while_units_keep_coming_the_worker_takes_them_every_batch_interval_without_being_woken(receiver):
+    config.configure(batch_interval=0.05)
+    counted = transport.transport._queue = WakeCountingQueue()  # before the worker starts and takes the queue
+    for i in range(20):
+        transport.submit(finished_unit(f"u{i}"))
+        time.sleep(0.01)
+    until(lambda: len(receiver.units()) == 20, what="the units to be sent without a flush")
+    assert counted.woken_by_a_unit == 1  # only the first unit woke the idle worker
+    assert 2 <= len(receiver.requests) <= 10  # about 200 ms of units, in batches every 50 ms
+
+
+def test_after_a_quiet_second_the_worker_sleeps_on_the_queue_and_the_next_unit_wakes_it(receiver):
+    counted = transport.transport._queue = WakeCountingQueue()
+    transport.submit(finished_unit("first"))
+    until(lambda: len(receiver.units()) == 1, what="the first unit to be sent")
+    time.sleep(1.3)  # no unit for longer than the worker polls
+    transport.submit(finished_unit("after a pause"))
+    until(lambda: len(receiver.units()) == 2, timeout=2.0, what="the next unit to be sent without a flush")
+    assert counted.woken_by_a_unit == 2
+
+
+def test_sends_a_whole_batch_at_once_without_waiting_out_the_batch_interval(receiver):
+    config.configure(batch_size=10, batch_interval=30.0)
+    transport.submit(finished_unit("u0"))
+    time.sleep(0.2)  # the worker has taken it and sleeps up to 30 s before it takes the next ones
+    for i in range(1, 10):
+        transport.submit(finished_unit(f"u{i}"))
+    until(lambda: len(receiver.units()) == 10, timeout=5.0, what="the batch to be sent without a flush")
+    assert len(receiver.requests) == 1
 
 
 def test_compresses_bodies_above_8_kb_only(receiver):
