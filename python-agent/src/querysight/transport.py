@@ -161,16 +161,15 @@ class Transport:
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until all submitted units are delivered (or given up on); False when the timeout passed first."""
         deadline = time.monotonic() + max(timeout, 0.0)
-        self._wake.set()
         with self._idle:
             if self._pending > 0:
-                _nudge(self._queue)  # a worker waiting for more units of its batch sends what it has now
+                _nudge(self._queue)  # a worker asleep on the queue wakes and sends what there is
             while self._pending > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                self._wake.set()  # again each turn: the worker clears it after every batch it collects
                 self._idle.wait(min(remaining, 0.05))
-                self._wake.set()
         return True
 
     def _ensure_worker(self) -> None:
