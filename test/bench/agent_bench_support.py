@@ -1,9 +1,10 @@
 """What the two agent benchmarks share: the real querysight server, a URL nothing listens on, running the measured
 variants in several processes, and the summary.
 
-A figure of a few per cent is smaller than how far one process's figure can lie from the next one's, so each
-benchmark runs its variants in ``BENCH_PROCESSES`` fresh processes one after the other (5 by default), and in each
-process interleaves them request by request, in a new order each round. A variant's ratio is, per process, the
+A figure of a few per cent is smaller than how far one process's figure can lie from the next one's (two identical
+hooks timed side by side in one process differ by up to 0.02 over 60 rounds), so each benchmark runs its variants in
+``BENCH_PROCESSES`` fresh processes one after the other (9 by default), and in each process interleaves them request
+by request, in a new order each round. A variant's ratio is, per process, the
 median over rounds of its request time divided by the uninstrumented request of the same round; the figure reported
 is the median of the processes' ratios, with their spread. "Server up" and "server down" run in processes of their
 own, each beside its own uninstrumented variant, because one process's transport is either sending or backing off.
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 VARIANTS = ["plain", "agent, server up", "agent, server down", "full stacks"]
-PROCESSES = int(os.environ.get("BENCH_PROCESSES", "5"))
+PROCESSES = int(os.environ.get("BENCH_PROCESSES", "9"))
 SAMPLES_PREFIX = "BENCH_SAMPLES "
 
 # (wall seconds, request-thread CPU seconds) of one request
