@@ -392,3 +392,56 @@ def test_records_a_query_from_a_thread_with_a_shorter_stack_than_the_loop_before
         current_unit.reset(token)
     assert [q[0][0] for q in unit.queries][-1] == "SELECT 1"  # the site's SQL
     assert len(unit.queries) == 4
+
+
+def author_name_of(book):
+    return book.author.name  # a query per call: the author is not loaded with the book
+
+
+def test_an_n_plus_one_in_a_helper_is_recorded_at_the_helpers_line_without_a_walk_per_query():
+    from django.db import connection
+
+    from djangoapp.shop.models import Book
+    from querysight.django import instrument
+    from querysight.recorder import Unit, current_unit
+
+    instrument()
+    connection.ensure_connection()
+    instrument()
+    books = list(Book.objects.all()[:4])
+    assert len(books) == 4
+    unit = Unit("block", "helper loop")
+    token = current_unit.set(unit)
+    try:
+        names = [author_name_of(book) for book in books]
+    finally:
+        current_unit.reset(token)
+    assert len(names) == len(unit.queries) == 4
+    sites = [q[0] for q in unit.queries]
+    assert {site[1][0][2] for site in sites} == {"author_name_of"}  # the innermost application frame
+    assert sites[1] is sites[2] is sites[3]  # the walk of the second query, reused
+
+
+def test_a_template_loop_skips_the_walk_and_gives_each_node_its_own_line():
+    from django.db import connection
+    from django.template import Context, Template
+
+    from djangoapp.shop.models import Book
+    from querysight.django import instrument
+    from querysight.recorder import Unit, current_unit
+
+    instrument()
+    connection.ensure_connection()
+    instrument()
+    template = Template("{% for book in books %}\n{{ book.reviews.count }}\n{{ book.reviews.count }}\n{% endfor %}")
+    books = list(Book.objects.all()[:3])
+    unit = Unit("block", "template loop")
+    token = current_unit.set(unit)
+    try:
+        template.render(Context({"books": books}))
+    finally:
+        current_unit.reset(token)
+    sites = [q[0] for q in unit.queries]
+    assert [site[2][1] for site in sites] == [2, 3] * 3  # the same SQL from two nodes: each keeps its own line
+    # From the fourth query on, the site of an earlier walk through the same node (the same Site object): no walk.
+    assert sites[1] is sites[3] is sites[5] and sites[2] is sites[4]

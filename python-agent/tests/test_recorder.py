@@ -252,6 +252,33 @@ def test_gives_each_call_of_a_helper_the_line_it_was_called_from():
     assert [f[2] for f in unit.queries[0][SITE][STACK][:2]] == ["query_here", "helper_making_a_query"]
 
 
+def test_a_helper_called_once_per_turn_of_a_loop_skips_the_walk_and_keeps_each_lines():
+    unit = Unit("block", "x")
+    for _ in range(3):
+        helper_making_a_query(unit)  # line A
+        helper_making_a_query(unit)  # line B
+    sites = [q[SITE] for q in unit.queries]
+    lines = [site[STACK][2][1] for site in sites]
+    assert lines == [lines[0], lines[0] + 1] * 3
+    # From the third query on, the site of an earlier walk by the same path (the same Site object): no walk.
+    assert sites[1] is sites[3] is sites[5] and sites[2] is sites[4]
+
+
+def via_one(unit):
+    query_here(unit)
+
+
+def via_another(unit):
+    query_here(unit)
+
+
+def test_a_helper_reached_through_another_function_from_the_same_line_is_walked_again():
+    unit = Unit("block", "x")
+    for via in (via_one, via_another, via_one, via_another, via_one):
+        via(unit)  # the same line and depth each time, through another function every other time
+    assert [q[SITE][STACK][1][2] for q in unit.queries] == ["via_one", "via_another"] * 2 + ["via_one"]
+
+
 def rows_of(unit):
     for i in range(3):
         query_here(unit)

@@ -24,6 +24,8 @@ import site
 import sys
 import sysconfig
 import threading
+from collections.abc import Callable
+from functools import partial
 from types import CodeType, FrameType
 from typing import Any
 
@@ -267,13 +269,17 @@ class Memo:
     call by the same path, and its site (the same tuple object) is taken from ``lines``: one frame look-up instead of
     creating and inspecting every ORM frame. ``depths`` keeps the ``lines`` of every depth ``first`` was found at, so
     that a loop making two queries through ORM paths of different lengths skips the walk for both (``Unit.record``
-    tries the others, with :func:`first_at_other_depth`, when the last one misses). Anything else is walked. (The
-    frames in between are not looked at: a path through an application helper that is exactly as deep as the
-    library-only path from the same instruction, and makes the same SQL, would be given the library-only path's
-    stack.)
+    tries the others, with :func:`first_at_other_depth`, when the last one misses). (The frames in between are not
+    looked at: a path through an application helper that is exactly as deep as the library-only path from the same
+    instruction, and makes the same SQL, would be given the library-only path's stack.)
+
+    A query made in a function called once per turn of a loop (a helper, a model method, a serializer's method) has
+    a new first frame each time, so ``first`` never matches; ``chain`` (see :class:`Chain`) skips the walk for it
+    instead, and ``template_path`` (see :class:`TemplatePath`) for a query made while a template renders a loop.
+    Each of the three is kept when a walk sets another. Anything else is walked.
     """
 
-    __slots__ = ("depth", "depths", "first", "frames", "lines", "positions", "templates")
+    __slots__ = ("chain", "depth", "depths", "first", "frames", "lines", "positions", "template_path", "templates")
 
     def __init__(
         self,
@@ -288,12 +294,69 @@ class Memo:
         self.depth = 0
         self.lines: dict[int, Site] = {}  # f_lasti of `first` -> the site a walk from there at `depth` found
         self.depths: dict[int, dict[int, Site]] = {}  # depth -> its `lines`, for every depth `first` was seen at
+        self.chain: Chain | None = None
+        self.template_path: TemplatePath | None = None
+
+
+class Chain:
+    """How a walk went from a new first application frame up to a live frame an earlier walk reached (the ``anchor``:
+    the loop's frame, for a helper called once per turn), so that the next query by the same path skips the walk.
+
+    ``depth`` is how many frames lie between the integration's hook and the first application frame, ``codes`` the
+    code objects of every frame from it up to the anchor (the anchor excluded), and ``sites`` what walks found, keyed
+    by the instruction each of those frames and the anchor were paused on. A query whose frame ``depth`` above the
+    hook runs ``codes[0]``, whose callers run the other codes in order up to the anchor itself, on the same
+    instructions, with the same SQL text, comes from the same calls by the same path below a frame whose own callers
+    cannot have changed: it gets that site. Checking costs one frame look-up and ``f_back`` for each frame up to the
+    anchor (usually none to three), instead of inspecting every ORM frame. A path through a template, a generator or
+    an await chain is always walked.
+    """
+
+    __slots__ = ("anchor", "codes", "depth", "sites")
+
+    def __init__(self, depth: int, codes: tuple[CodeType, ...], anchor: FrameType) -> None:
+        self.depth = depth
+        self.codes = codes
+        self.anchor = anchor
+        self.sites: dict[tuple[int, ...], Site] = {}
+
+    def same_path(self, depth: int, codes: tuple[CodeType, ...], anchor: FrameType) -> bool:
+        return self.anchor is anchor and self.depth == depth and self.codes == codes
+
+
+class TemplatePath:
+    """How a walk went from a query made while a template renders (``{{ book.author.name }}`` in a ``{% for %}``) up
+    to the live application frame that renders the template (the ``anchor``: the view's frame, or the frame of a
+    helper that renders it), with no application frame in between.
+
+    ``depth`` is how many frames lie between the integration's hook and the anchor, ``node_depth`` how many lie below
+    the innermost ``render_annotated`` frame, whose template node gives the query's template line, and ``sites`` what
+    walks found, keyed by the anchor's instruction and the node (its id; the node is kept with the site). A query with
+    the anchor itself at ``depth``, on the same instruction, and ``render_annotated`` rendering the same node at
+    ``node_depth``, with the same SQL text, gets that site: two frame look-ups and a read of that frame's locals
+    instead of inspecting the dozens of template and ORM frames in between. (Those frames are not looked at: an
+    application function called from the template at exactly the same depths as a library-only path, making the same
+    SQL, would be given the library-only path's stack.)
+    """
+
+    __slots__ = ("anchor", "depth", "node_depth", "render", "sites")
+
+    def __init__(self, depth: int, node_depth: int, render: CodeType, anchor: FrameType) -> None:
+        self.depth = depth
+        self.node_depth = node_depth
+        self.render = render
+        self.anchor = anchor
+        self.sites: dict[tuple[int, int], tuple[Any, Site]] = {}
+
+    def same_path(self, depth: int, node_depth: int, anchor: FrameType) -> bool:
+        return self.anchor is anchor and self.depth == depth and self.node_depth == node_depth
 
 
 _NO_FRAME = object()
 
-_MAX_LINES = 256  # instructions remembered for one frame at one depth
+_MAX_LINES = 256  # instructions remembered for one frame at one depth (sites for one chain)
 _MAX_DEPTHS = 8  # depths remembered for one frame (Unit.record tries each one)
+_MAX_CHAIN = 8  # frames from the first application frame up to the anchor, for a Chain
 
 
 def first_at_other_depth(memo: Memo, above: int) -> tuple[Any, dict[int, Site]]:
@@ -311,6 +374,65 @@ def first_at_other_depth(memo: Memo, above: int) -> tuple[Any, dict[int, Site]]:
         if frame is first:
             return frame, lines
     return None, {}
+
+
+def chain_site(chain: Chain, above: int, sql: Any) -> Site | None:
+    """The site of an earlier query made by the same path below the same live frame (see :class:`Chain`), or None.
+    Depths count from ``above`` frames above the caller, as ``Unit.record``'s ``depth`` does."""
+    try:
+        frame: FrameType | None = sys._getframe(above + chain.depth + 1)  # + 1: this function's own frame
+    except ValueError:  # a shallower stack (another thread of the unit)
+        return None
+    key = []
+    for code in chain.codes:
+        if frame is None or frame.f_code is not code:
+            return None
+        key.append(frame.f_lasti)
+        frame = frame.f_back
+    if frame is not chain.anchor:
+        return None
+    key.append(frame.f_lasti)
+    site = chain.sites.get(tuple(key))
+    if site is None or site[0] != sql:  # site[0]: its SQL text
+        return None
+    return site
+
+
+def template_site(path: TemplatePath, above: int, sql: Any) -> Site | None:
+    """The site of an earlier query made while the same template node rendered below the same live frame (see
+    :class:`TemplatePath`), or None. Depths count from ``above`` frames above the caller."""
+    try:
+        anchor = sys._getframe(above + path.depth + 1)  # + 1: this function's own frame
+        frame = sys._getframe(above + path.node_depth + 1)
+    except ValueError:  # a shallower stack (another thread of the unit)
+        return None
+    if anchor is not path.anchor or frame.f_code is not path.render:
+        return None
+    known = path.sites.get((anchor.f_lasti, id(frame.f_locals.get("self"))))
+    if known is None or known[1][0] != sql:  # known[1][0]: the site's SQL text
+        return None
+    return known[1]
+
+
+def _chain_below(anchor: FrameType, first: FrameType) -> tuple[tuple[CodeType, ...], tuple[int, ...]] | None:
+    """The code objects of the frames from ``first`` up to ``anchor`` (excluded), and the instructions they and the
+    anchor are paused on: a Chain's path and key. None when the path is too long or goes through a frame that is
+    neither library code nor a plain application function."""
+    codes: list[CodeType] = []
+    lasti: list[int] = []
+    frame: FrameType | None = first
+    while frame is not anchor:
+        if frame is None or len(codes) >= _MAX_CHAIN:
+            return None
+        code = frame.f_code
+        kind = _cache.get(id(code))
+        if kind is not _NOT_APP and kind.__class__ is not str:  # a template, an await bridge, a generator
+            return None
+        codes.append(code)
+        lasti.append(frame.f_lasti)
+        frame = frame.f_back
+    lasti.append(anchor.f_lasti)
+    return tuple(codes), tuple(lasti)
 
 
 def capture(
@@ -338,6 +460,7 @@ def _walk(
     templates: list[tuple[int, FrameType]] = []
     seen = memo.positions if memo is not None else None
     first: tuple[FrameType, int] | None = None  # frames[0]'s frame and depth, when only library frames came before
+    node_depth = 0  # the depth of templates[0]'s frame (-1 once an await chain was walked)
     get = _cache.get
     steps = 0
     while frame is not None and steps < _MAX_WALK:
@@ -356,7 +479,8 @@ def _walk(
                 if at is not None:
                     if not frames and not templates:
                         first = (frame, steps - 1)
-                    return _resume(frames, positions, templates, frame, kind, at, memo, limit, first, sql)
+                    below = _path_below(frame, steps - 1, first, frames, templates, node_depth)
+                    return _resume(frames, positions, templates, frame, kind, at, memo, limit, first, sql, below)
             if not frames and not templates:
                 first = (frame, steps - 1)
             positions[frame] = len(frames)
@@ -368,8 +492,11 @@ def _walk(
             if len(frames) >= limit:
                 break
         elif kind == _TEMPLATE:
+            if not templates and node_depth >= 0:
+                node_depth = steps - 1
             templates.append((len(frames), frame))
         elif kind == _ASYNC_BRIDGE:
+            node_depth = -1  # templates found from here on are not on this stack: no TemplatePath
             awaitable = frame.f_locals.get("awaitable")
             if awaitable is not None:
                 _walk_chain(_coroutine_frames(awaitable), frames, templates, limit)
@@ -392,11 +519,24 @@ def _result(
     first: tuple[FrameType, int] | None,
     previous: Memo | None,
     sql: Any,
+    below: Callable[[Memo, Site], None] | None = None,
 ) -> tuple[Site, Memo]:
+    """The site and the next memo: what earlier walks learnt (each part is checked against live frames before it is
+    used, so it stays true), and what this walk learnt: ``below`` (see :func:`_path_below`) or its ``first`` frame."""
     template = _template_of(templates[0][1]) if templates else None
     site = (sql, frames, template)
     memo = Memo(frames, positions, templates)
-    if first is not None:
+    if previous is not None:
+        memo.first, memo.depth, memo.depths, memo.lines = (
+            previous.first,
+            previous.depth,
+            previous.depths,
+            previous.lines,
+        )
+        memo.chain, memo.template_path = previous.chain, previous.template_path
+    if below is not None:
+        below(memo, site)
+    elif first is not None:
         frame, depth = first
         memo.first, memo.depth = frame, depth
         # What earlier walks found from this frame is still true: its callers have not changed.
@@ -411,6 +551,49 @@ def _result(
     return site, memo
 
 
+def _path_below(
+    anchor: FrameType,
+    depth: int,
+    first: tuple[FrameType, int] | None,
+    frames: list[Frame],
+    templates: list[tuple[int, FrameType]],
+    node_depth: int,
+) -> Callable[[Memo, Site], None] | None:
+    """How the next query by the same path below ``anchor`` (the live frame this walk stopped at, ``depth`` frames
+    above the hook) can skip the walk: a Chain from a new first application frame, or a TemplatePath from the
+    template node being rendered; None when neither applies (the loop's own frame is ``Memo.first``'s case)."""
+    if first is not None:
+        first_frame, first_depth = first
+        if first_frame is anchor:
+            return None
+        path = _chain_below(anchor, first_frame)
+        if path is None:
+            return None
+        return partial(_learn_chain, first_depth, path[0], anchor, path[1])
+    if templates and not frames and node_depth >= 0:  # only library and template frames below the anchor
+        render = templates[0][1]
+        return partial(_learn_template_path, depth, node_depth, render.f_code, anchor, render.f_locals.get("self"))
+    return None
+
+
+def _learn_chain(
+    depth: int, codes: tuple[CodeType, ...], anchor: FrameType, key: tuple[int, ...], memo: Memo, site: Site
+) -> None:
+    chain = memo.chain
+    if chain is None or not chain.same_path(depth, codes, anchor) or len(chain.sites) >= _MAX_LINES:
+        chain = memo.chain = Chain(depth, codes, anchor)
+    chain.sites[key] = site
+
+
+def _learn_template_path(
+    depth: int, node_depth: int, render: CodeType, anchor: FrameType, node: Any, memo: Memo, site: Site
+) -> None:
+    path = memo.template_path
+    if path is None or not path.same_path(depth, node_depth, anchor) or len(path.sites) >= _MAX_LINES:
+        path = memo.template_path = TemplatePath(depth, node_depth, render, anchor)
+    path.sites[(anchor.f_lasti, id(node))] = (node, site)  # the node is kept: its id stays its own
+
+
 def _resume(
     frames: list[Frame],
     positions: dict[FrameType, int],
@@ -422,6 +605,7 @@ def _resume(
     limit: int,
     first: tuple[FrameType, int] | None,
     sql: Any,
+    below: Callable[[Memo, Site], None] | None,
 ) -> tuple[Site, Memo]:
     """Finish a walk that reached a frame the previous walk saw at index ``at``."""
     here = len(frames)
@@ -434,7 +618,7 @@ def _resume(
         if old_at > at and old_at + shift < limit:
             positions[old_frame] = old_at + shift
     templates.extend((count + shift, tframe) for count, tframe in memo.templates if count > at)
-    return _result(tuple(frames), positions, templates, first, memo, sql)
+    return _result(tuple(frames), positions, templates, first, memo, sql, below)
 
 
 def _walk_chain(

@@ -257,6 +257,16 @@ class Unit:
                     # The site holds the loop's first SQL string: the driver's new copy of it is freed now.
                     queries.append((site, params, start, end, run))
                     return
+            if memo.template_path is not None:  # a loop in a template (see _stack.TemplatePath)
+                site = _stack.template_site(memo.template_path, depth, sql)
+                if site is not None:
+                    queries.append((site, params, start, end, run))
+                    return
+            if memo.chain is not None:  # a helper called once per turn of a loop (see _stack.Chain)
+                site = _stack.chain_site(memo.chain, depth, sql)
+                if site is not None:
+                    queries.append((site, params, start, end, run))
+                    return
         site, self._memo = _stack.capture(depth, self.settings.max_stack, self.task, self.task_thread, memo, sql)
         queries.append((site, params, start, end, run))
 
