@@ -445,3 +445,31 @@ def test_a_template_loop_skips_the_walk_and_gives_each_node_its_own_line():
     assert [site[2][1] for site in sites] == [2, 3] * 3  # the same SQL from two nodes: each keeps its own line
     # From the fourth query on, the site of an earlier walk through the same node (the same Site object): no walk.
     assert sites[1] is sites[3] is sites[5] and sites[2] is sites[4]
+
+
+def test_a_model_method_called_from_a_template_loop_skips_the_walk_from_the_third_turn():
+    from django.db import connection
+    from django.template import Context, Template
+
+    from djangoapp.shop.models import Author
+    from querysight.django import instrument
+    from querysight.recorder import Unit, current_unit
+
+    instrument()
+    connection.ensure_connection()
+    instrument()
+    template = Template("{% for author in authors %}\n{{ author.titles }}\n{% endfor %}")
+    authors = list(Author.objects.all()) * 2  # each author twice: four turns or more
+    assert len(authors) >= 4
+    unit = Unit("block", "method in a template loop")
+    token = current_unit.set(unit)
+    try:
+        template.render(Context({"authors": authors}))
+    finally:
+        current_unit.reset(token)
+    sites = [q[0] for q in unit.queries]
+    assert len(sites) == 2 * len(authors)  # Author.titles makes two queries: a count, then the titles
+    assert {site[2] for site in sites} == {("<unknown source>", 2)}
+    counts = sites[::2]
+    assert {site[1][0][2] for site in counts} == {"titles"}
+    assert all(site is counts[1] for site in counts[2:])  # the count's path through the template node, reused

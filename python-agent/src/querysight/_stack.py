@@ -274,12 +274,13 @@ class Memo:
     instruction, and makes the same SQL, would be given the library-only path's stack.)
 
     A query made in a function called once per turn of a loop (a helper, a model method, a serializer's method) has
-    a new first frame each time, so ``first`` never matches; ``chain`` (see :class:`Chain`) skips the walk for it
-    instead, and ``template_path`` (see :class:`TemplatePath`) for a query made while a template renders a loop.
-    Each of the three is kept when a walk sets another. Anything else is walked.
+    a new first frame each time, so ``first`` never matches; ``chains`` (see :class:`Chain`, the last few paths,
+    newest first) skip the walk for it instead, and ``template_path`` (see :class:`TemplatePath`) for a query made
+    while a template renders a loop. What a walk learns of one kind keeps what was known of the others. Anything else
+    is walked.
     """
 
-    __slots__ = ("chain", "depth", "depths", "first", "frames", "lines", "positions", "template_path", "templates")
+    __slots__ = ("chains", "depth", "depths", "first", "frames", "lines", "positions", "template_path", "templates")
 
     def __init__(
         self,
@@ -294,7 +295,7 @@ class Memo:
         self.depth = 0
         self.lines: dict[int, Site] = {}  # f_lasti of `first` -> the site a walk from there at `depth` found
         self.depths: dict[int, dict[int, Site]] = {}  # depth -> its `lines`, for every depth `first` was seen at
-        self.chain: Chain | None = None
+        self.chains: tuple[Chain, ...] = ()
         self.template_path: TemplatePath | None = None
 
 
@@ -308,20 +309,37 @@ class Chain:
     hook runs ``codes[0]``, whose callers run the other codes in order up to the anchor itself, on the same
     instructions, with the same SQL text, comes from the same calls by the same path below a frame whose own callers
     cannot have changed: it gets that site. Checking costs one frame look-up and ``f_back`` for each frame up to the
-    anchor (usually none to three), instead of inspecting every ORM frame. A path through a template, a generator or
-    an await chain is always walked.
+    anchor (usually none to three), instead of inspecting every ORM frame.
+
+    A function called from a template (a model method in ``{{ author.titles }}``) reaches a template's
+    ``render_annotated`` frame (``render``) before the anchor: the codes then end there, the key gets the template node
+    it renders (its id; the node is kept with the site), and the anchor is looked up at ``anchor_depth`` instead of
+    following the dozens of template frames in between (as :class:`TemplatePath` does). A path through a generator
+    or an await chain is always walked.
     """
 
-    __slots__ = ("anchor", "codes", "depth", "sites")
+    __slots__ = ("anchor", "anchor_depth", "codes", "depth", "render", "sites")
 
-    def __init__(self, depth: int, codes: tuple[CodeType, ...], anchor: FrameType) -> None:
+    def __init__(
+        self, depth: int, anchor_depth: int, codes: tuple[CodeType, ...], render: CodeType | None, anchor: FrameType
+    ) -> None:
         self.depth = depth
+        self.anchor_depth = anchor_depth
         self.codes = codes
+        self.render = render
         self.anchor = anchor
-        self.sites: dict[tuple[int, ...], Site] = {}
+        self.sites: dict[tuple[int, ...], tuple[Any, Site]] = {}  # key -> (the template node or None, site)
 
-    def same_path(self, depth: int, codes: tuple[CodeType, ...], anchor: FrameType) -> bool:
-        return self.anchor is anchor and self.depth == depth and self.codes == codes
+    def same_path(
+        self, depth: int, anchor_depth: int, codes: tuple[CodeType, ...], render: CodeType | None, anchor: FrameType
+    ) -> bool:
+        return (
+            self.anchor is anchor
+            and self.depth == depth
+            and self.anchor_depth == anchor_depth
+            and self.render is render
+            and self.codes == codes
+        )
 
 
 class TemplatePath:
@@ -356,7 +374,8 @@ _NO_FRAME = object()
 
 _MAX_LINES = 256  # instructions remembered for one frame at one depth (sites for one chain)
 _MAX_DEPTHS = 8  # depths remembered for one frame (Unit.record tries each one)
-_MAX_CHAIN = 8  # frames from the first application frame up to the anchor, for a Chain
+_MAX_CHAIN = 16  # frames from the first application frame up to the anchor or a template, for a Chain
+_MAX_CHAINS = 4  # paths remembered (Unit.record tries each one)
 
 
 def first_at_other_depth(memo: Memo, above: int) -> tuple[Any, dict[int, Site]]:
@@ -389,13 +408,18 @@ def chain_site(chain: Chain, above: int, sql: Any) -> Site | None:
             return None
         key.append(frame.f_lasti)
         frame = frame.f_back
+    if chain.render is not None:
+        if frame is None or frame.f_code is not chain.render:
+            return None
+        key.append(id(frame.f_locals.get("self")))
+        frame = sys._getframe(above + chain.anchor_depth + 1)
     if frame is not chain.anchor:
         return None
     key.append(frame.f_lasti)
-    site = chain.sites.get(tuple(key))
-    if site is None or site[0] != sql:  # site[0]: its SQL text
+    known = chain.sites.get(tuple(key))
+    if known is None or known[1][0] != sql:  # known[1][0]: the site's SQL text
         return None
-    return site
+    return known[1]
 
 
 def template_site(path: TemplatePath, above: int, sql: Any) -> Site | None:
@@ -414,25 +438,34 @@ def template_site(path: TemplatePath, above: int, sql: Any) -> Site | None:
     return known[1]
 
 
-def _chain_below(anchor: FrameType, first: FrameType) -> tuple[tuple[CodeType, ...], tuple[int, ...]] | None:
-    """The code objects of the frames from ``first`` up to ``anchor`` (excluded), and the instructions they and the
-    anchor are paused on: a Chain's path and key. None when the path is too long or goes through a frame that is
-    neither library code nor a plain application function."""
+def _chain_below(
+    anchor: FrameType, first: FrameType
+) -> tuple[tuple[CodeType, ...], CodeType | None, Any, tuple[int, ...]] | None:
+    """The path of a Chain from ``first`` up to ``anchor``: the code objects of the frames on the way (up to a
+    template's ``render_annotated`` frame, if one comes first), that frame's code and template node (else None, None),
+    and the key: the instructions those frames are paused on, the node's id, the anchor's instruction. None when the
+    path is too long or goes through a generator or an await bridge."""
     codes: list[CodeType] = []
-    lasti: list[int] = []
+    key: list[int] = []
+    render: CodeType | None = None
+    node: Any = None
     frame: FrameType | None = first
     while frame is not anchor:
         if frame is None or len(codes) >= _MAX_CHAIN:
             return None
         code = frame.f_code
         kind = _cache.get(id(code))
-        if kind is not _NOT_APP and kind.__class__ is not str:  # a template, an await bridge, a generator
+        if kind is _TEMPLATE:
+            render, node = code, frame.f_locals.get("self")
+            key.append(id(node))
+            break
+        if kind is not _NOT_APP and kind.__class__ is not str:  # an await bridge, a generator
             return None
         codes.append(code)
-        lasti.append(frame.f_lasti)
+        key.append(frame.f_lasti)
         frame = frame.f_back
-    lasti.append(anchor.f_lasti)
-    return tuple(codes), tuple(lasti)
+    key.append(anchor.f_lasti)
+    return tuple(codes), render, node, tuple(key)
 
 
 def capture(
@@ -533,7 +566,7 @@ def _result(
             previous.depths,
             previous.lines,
         )
-        memo.chain, memo.template_path = previous.chain, previous.template_path
+        memo.chains, memo.template_path = previous.chains, previous.template_path
     if below is not None:
         below(memo, site)
     elif first is not None:
@@ -569,7 +602,7 @@ def _path_below(
         path = _chain_below(anchor, first_frame)
         if path is None:
             return None
-        return partial(_learn_chain, first_depth, path[0], anchor, path[1])
+        return partial(_learn_chain, first_depth, depth, *path, anchor)
     if templates and not frames and node_depth >= 0:  # only library and template frames below the anchor
         render = templates[0][1]
         return partial(_learn_template_path, depth, node_depth, render.f_code, anchor, render.f_locals.get("self"))
@@ -577,12 +610,23 @@ def _path_below(
 
 
 def _learn_chain(
-    depth: int, codes: tuple[CodeType, ...], anchor: FrameType, key: tuple[int, ...], memo: Memo, site: Site
+    depth: int,
+    anchor_depth: int,
+    codes: tuple[CodeType, ...],
+    render: CodeType | None,
+    node: Any,
+    key: tuple[int, ...],
+    anchor: FrameType,
+    memo: Memo,
+    site: Site,
 ) -> None:
-    chain = memo.chain
-    if chain is None or not chain.same_path(depth, codes, anchor) or len(chain.sites) >= _MAX_LINES:
-        chain = memo.chain = Chain(depth, codes, anchor)
-    chain.sites[key] = site
+    known = [chain for chain in memo.chains if chain.same_path(depth, anchor_depth, codes, render, anchor)]
+    chain = (
+        known[0] if known and len(known[0].sites) < _MAX_LINES else Chain(depth, anchor_depth, codes, render, anchor)
+    )
+    # A new tuple, newest first, not a change to the shared one: another thread of the unit may be iterating over it.
+    memo.chains = (chain, *(other for other in memo.chains if other not in known))[:_MAX_CHAINS]
+    chain.sites[key] = (node, site)  # the node is kept: its id in the key stays its own
 
 
 def _learn_template_path(

@@ -262,8 +262,8 @@ class Unit:
                 if site is not None:
                     queries.append((site, params, start, end, run))
                     return
-            if memo.chain is not None:  # a helper called once per turn of a loop (see _stack.Chain)
-                site = _stack.chain_site(memo.chain, depth, sql)
+            for chain in memo.chains:  # a helper called once per turn of a loop (see _stack.Chain)
+                site = _stack.chain_site(chain, depth, sql)
                 if site is not None:
                     queries.append((site, params, start, end, run))
                     return
