@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
 import uuid
 
@@ -377,3 +378,13 @@ def test_the_garbage_collector_lets_go_of_recorded_queries_by_its_second_look():
     assert not gc.is_tracked(stack), "the stack is let go of at the first collection"
     gc.collect()
     assert not any(gc.is_tracked(q) for q in units[1].queries)
+
+
+def test_a_chain_through_a_template_whose_live_frame_lies_deeper_than_the_stack_is_a_miss():
+    # Another thread of the unit may run the same code on a shorter stack: no site, and no error.
+    def probe(chain: _stack.Chain) -> object:
+        return _stack.chain_site(chain, 0, "SELECT 1")
+
+    here = sys._getframe()
+    chain = _stack.Chain(0, 10_000, (probe.__code__,), here.f_code, here)  # a template frame where this one is
+    assert probe(chain) is None

@@ -412,7 +412,10 @@ def chain_site(chain: Chain, above: int, sql: Any) -> Site | None:
         if frame is None or frame.f_code is not chain.render:
             return None
         key.append(id(frame.f_locals.get("self")))
-        frame = sys._getframe(above + chain.anchor_depth + 1)
+        try:
+            frame = sys._getframe(above + chain.anchor_depth + 1)
+        except ValueError:  # a shallower stack
+            return None
     if frame is not chain.anchor:
         return None
     key.append(frame.f_lasti)
