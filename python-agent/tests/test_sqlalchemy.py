@@ -414,3 +414,29 @@ def test_the_app_gets_its_rows_and_its_exceptions_unchanged_when_recording_fails
 
     assert {what for what, _ in _guard.swallowed()} == {"record a query", "record a failed query"}
     assert recorded.unit()["queries"] == []
+
+
+def test_lazy_loads_in_a_jinja_template_loop_skip_the_walk_after_the_first(engine: Any, tmp_path: Path) -> None:
+    import jinja2
+
+    from querysight.recorder import Unit, current_unit
+
+    (tmp_path / "books.html").write_text(
+        "{% for book in books %}\n{{ book.title }} by {{ book.author.name }}\n{% endfor %}"
+    )
+    template = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path))).get_template("books.html")
+    instrument(engine)
+    unit = Unit("block", "jinja loop")
+    token = current_unit.set(unit)
+    try:
+        with Session(engine) as session:
+            books = session.scalars(select(Book).order_by(Book.id)).all()
+            template.render(books=books)
+    finally:
+        current_unit.reset(token)
+    lazy = [q[0] for q in unit.queries[1:]]
+    assert len(lazy) == sa_models.AUTHORS  # the books of one author share its lazy load
+    # The template's render function (a generator) is the first application frame: the walk of the first lazy load
+    # is reused by the others (the same Site object).
+    assert lazy[0][1][0][0].endswith("books.html")
+    assert all(site is lazy[0] for site in lazy[1:])

@@ -314,8 +314,9 @@ class Chain:
     A function called from a template (a model method in ``{{ author.titles }}``) reaches a template's
     ``render_annotated`` frame (``render``) before the anchor: the codes then end there, the key gets the template node
     it renders (its id; the node is kept with the site), and the anchor is looked up at ``anchor_depth`` instead of
-    following the dozens of template frames in between (as :class:`TemplatePath` does). A path through a generator
-    or an await chain is always walked.
+    following the dozens of template frames in between (as :class:`TemplatePath` does). The first frame may be a
+    generator's or a coroutine's (a Jinja template's render function is a generator), never the anchor. A path
+    through an await chain is always walked.
     """
 
     __slots__ = ("anchor", "anchor_depth", "codes", "depth", "render", "sites")
@@ -447,7 +448,8 @@ def _chain_below(
     """The path of a Chain from ``first`` up to ``anchor``: the code objects of the frames on the way (up to a
     template's ``render_annotated`` frame, if one comes first), that frame's code and template node (else None, None),
     and the key: the instructions those frames are paused on, the node's id, the anchor's instruction. None when the
-    path is too long or goes through a generator or an await bridge."""
+    path is too long or goes through an await bridge. (A generator's or coroutine's frame may be on it: its callers
+    change between resumptions, but the Chain follows and checks them, up to the anchor.)"""
     codes: list[CodeType] = []
     key: list[int] = []
     render: CodeType | None = None
@@ -462,8 +464,8 @@ def _chain_below(
             render, node = code, frame.f_locals.get("self")
             key.append(id(node))
             break
-        if kind is not _NOT_APP and kind.__class__ is not str:  # an await bridge, a generator
-            return None
+        if kind is not _NOT_APP and kind.__class__ is not str and kind.__class__ is not _Resumable:
+            return None  # an await bridge: the walk went on through another stack
         codes.append(code)
         key.append(frame.f_lasti)
         frame = frame.f_back
@@ -496,6 +498,7 @@ def _walk(
     templates: list[tuple[int, FrameType]] = []
     seen = memo.positions if memo is not None else None
     first: tuple[FrameType, int] | None = None  # frames[0]'s frame and depth, when only library frames came before
+    start: tuple[FrameType, int] | None = None  # the same, also when frames[0] is a generator's or coroutine's
     node_depth = 0  # the depth of templates[0]'s frame (-1 once an await chain was walked)
     get = _cache.get
     steps = 0
@@ -514,16 +517,18 @@ def _walk(
                 at = seen.get(frame)
                 if at is not None:
                     if not frames and not templates:
-                        first = (frame, steps - 1)
-                    below = _path_below(frame, steps - 1, first, frames, templates, node_depth)
+                        first = start = (frame, steps - 1)
+                    below = _path_below(frame, steps - 1, start, frames, templates, node_depth)
                     return _resume(frames, positions, templates, frame, kind, at, memo, limit, first, sql, below)
             if not frames and not templates:
-                first = (frame, steps - 1)
+                first = start = (frame, steps - 1)
             positions[frame] = len(frames)
             frames.append(_frame(kind, frame.f_lineno, code.co_name))
             if len(frames) >= limit:
                 break
         elif cls is _Resumable:
+            if not frames and not templates:
+                start = (frame, steps - 1)
             frames.append(_frame(str(kind), frame.f_lineno, code.co_name))
             if len(frames) >= limit:
                 break
@@ -590,22 +595,22 @@ def _result(
 def _path_below(
     anchor: FrameType,
     depth: int,
-    first: tuple[FrameType, int] | None,
+    start: tuple[FrameType, int] | None,
     frames: list[Frame],
     templates: list[tuple[int, FrameType]],
     node_depth: int,
 ) -> Callable[[Memo, Site], None] | None:
     """How the next query by the same path below ``anchor`` (the live frame this walk stopped at, ``depth`` frames
-    above the hook) can skip the walk: a Chain from a new first application frame, or a TemplatePath from the
-    template node being rendered; None when neither applies (the loop's own frame is ``Memo.first``'s case)."""
-    if first is not None:
-        first_frame, first_depth = first
-        if first_frame is anchor:
+    above the hook) can skip the walk: a Chain from a new first application frame (``start``), or a TemplatePath from
+    the template node being rendered; None when neither applies (the loop's own frame is ``Memo.first``'s case)."""
+    if start is not None:
+        start_frame, start_depth = start
+        if start_frame is anchor:
             return None
-        path = _chain_below(anchor, first_frame)
+        path = _chain_below(anchor, start_frame)
         if path is None:
             return None
-        return partial(_learn_chain, first_depth, depth, *path, anchor)
+        return partial(_learn_chain, start_depth, depth, *path, anchor)
     if templates and not frames and node_depth >= 0:  # only library and template frames below the anchor
         render = templates[0][1]
         return partial(_learn_template_path, depth, node_depth, render.f_code, anchor, render.f_locals.get("self"))
