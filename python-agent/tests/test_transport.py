@@ -102,6 +102,14 @@ def test_sends_a_whole_batch_at_once_without_waiting_out_the_batch_interval(rece
     assert len(receiver.requests) == 1
 
 
+def test_sends_a_burst_of_several_whole_batches_at_once(receiver):
+    config.configure(batch_size=10, batch_interval=5.0)
+    for i in range(30):
+        transport.submit(finished_unit(f"u{i}"))
+    until(lambda: len(receiver.units()) == 30, timeout=3.0, what="the three batches to be sent without a flush")
+    assert [len(r.body["units"]) for r in receiver.requests] == [10, 10, 10]
+
+
 def test_compresses_bodies_above_8_kb_only(receiver):
     transport.submit(finished_unit("small"))
     assert querysight.flush(5)

@@ -217,7 +217,6 @@ class Transport:
             if units:
                 last_unit_at = time.monotonic()
             self._encode_into(outbox, units)
-            own_wake.clear()
             while outbox and time.monotonic() >= retry_at and self._generation == generation:
                 settings = config.current()
                 if self._deliver(outbox, settings, generation):
@@ -262,6 +261,7 @@ class Transport:
                 batch.append(first)
         if sleep > 0:
             own_wake.wait(sleep)
+        own_wake.clear()  # before taking units: a flush or a whole batch arriving from now on is seen next turn
         while len(batch) < max(settings.batch_size, 1):
             try:
                 unit = own_queue.get_nowait()
@@ -269,6 +269,8 @@ class Transport:
                 break
             if unit is not _NUDGE:
                 batch.append(unit)
+        if len(batch) >= settings.batch_size and not own_queue.empty():
+            own_wake.set()  # another batch is already waiting: no sleep before taking it
         return batch
 
     def _encode_into(self, outbox: list[tuple[_wire.EncodedUnit, int]], units: list[Unit]) -> None:
