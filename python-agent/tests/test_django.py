@@ -473,3 +473,29 @@ def test_a_model_method_called_from_a_template_loop_skips_the_walk_from_the_thir
     counts = sites[::2]
     assert {site[1][0][2] for site in counts} == {"titles"}
     assert all(site is counts[1] for site in counts[2:])  # the count's path through the template node, reused
+
+
+def test_a_template_loop_with_nodes_at_two_depths_skips_the_walk_for_both():
+    from django.db import connection
+    from django.template import Context, Template
+
+    from djangoapp.shop.models import Book
+    from querysight.django import instrument
+    from querysight.recorder import Unit, current_unit
+
+    instrument()
+    connection.ensure_connection()
+    instrument()
+    template = Template("{% for book in books %}{{ book.author.name }} {{ book.reviews.count }}{% endfor %}")
+    books = list(Book.objects.select_related(None).all()[:4])
+    assert len(books) == 4
+    unit = Unit("block", "two depths")
+    token = current_unit.set(unit)
+    try:
+        template.render(Context({"books": books}))
+    finally:
+        current_unit.reset(token)
+    sites = [q[0] for q in unit.queries]
+    assert len(sites) == 8  # an author and a count per book
+    authors, counts = sites[::2], sites[1::2]
+    assert all(site is authors[1] for site in authors[2:]) and all(site is counts[1] for site in counts[2:])

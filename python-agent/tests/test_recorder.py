@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import os
 import sys
 import time
 import uuid
+import weakref
 
 import pytest
 from django.db import connection
@@ -388,3 +390,81 @@ def test_a_chain_through_a_template_whose_live_frame_lies_deeper_than_the_stack_
     here = sys._getframe()
     chain = _stack.Chain(0, 10_000, (probe.__code__,), here.f_code, here)  # a template frame where this one is
     assert probe(chain) is None
+
+
+class QueryingItem:
+    """What a template loop calls: a method making a query (a model method, say)."""
+
+    def __init__(self, unit: Unit) -> None:
+        self.unit = unit
+
+    def q(self) -> str:
+        query_here(self.unit)
+        return ""
+
+
+def render_one(template, items):
+    from django.template import Context
+
+    return template.render(Context({"items": items}))
+
+
+def render_another(template, items):
+    from django.template import Context
+
+    return template.render(Context({"items": items}))
+
+
+def test_a_template_rendered_by_two_functions_from_one_line_keeps_each_function_in_the_stack():
+    from django.template import Template
+
+    unit = Unit("block", "x")
+    template = Template("{% for item in items %}{{ item.q }}{% endfor %}")
+    items = [QueryingItem(unit) for _ in range(3)]
+    query_here(unit)
+    for render in (render_one, render_another):
+        render(template, items)  # the same line, through another function
+    renderers = [next(f[2] for f in q[SITE][STACK] if f[2].startswith("render_")) for q in unit.queries[1:]]
+    assert renderers == ["render_one"] * 3 + ["render_another"] * 3
+
+
+def test_identical_helpers_in_two_files_keep_their_own_file(tmp_path):
+    source = "def helper(unit, query):\n    query(unit)\n"
+    twins = []
+    for name in ("twin_a", "twin_b"):
+        (tmp_path / f"{name}.py").write_text(source)
+        spec = importlib.util.spec_from_file_location(name, tmp_path / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        twins.append(module)
+    one, other = twins
+    assert one.helper.__code__ == other.helper.__code__  # equal code objects, from two files
+    unit = Unit("block", "x")
+    for twin in (one, other, one, other, one):
+        twin.helper(unit, query_here)
+    assert [q[SITE][STACK][1][0].rsplit("/", 1)[-1] for q in unit.queries] == ["twin_a.py", "twin_b.py"] * 2 + [
+        "twin_a.py"
+    ]
+
+
+class Payload:
+    """Something large a finished function held."""
+
+
+def process_batch(unit, alive):
+    payload = Payload()
+    alive.append(weakref.ref(payload))
+    query_here(unit)
+    helper_making_a_query(unit)
+
+
+def test_what_a_finished_function_held_is_let_go_though_the_unit_goes_on():
+    unit = Unit("block", "x")
+    alive: list[weakref.ref[Payload]] = []
+    for _ in range(3):
+        process_batch(unit, alive)
+    query_here(unit)  # walked after they finished
+    helper_making_a_query(unit)
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None, None]

@@ -261,7 +261,7 @@ class Memo:
     coroutine frames are never stopping points (their caller changes on each resumption), nor are frames reached
     through an await chain. The memo holds the frames it names; the unit drops it when it finishes.
 
-    The next query of a loop skips the walk: ``first`` is the frame of the last stack's first application frame
+    The next query of a loop skips the walk: ``first`` is the frame of a recent stack's first application frame
     (when only library frames came before it: no template, await chain or generator frame), ``depth`` how many frames
     lie between the integration's hook and it, and ``lines`` what real walks from that frame at that depth found for
     each of its instructions: the query's :data:`Site` ``(sql, stack, template)``. When the frame ``depth`` above the
@@ -275,12 +275,13 @@ class Memo:
 
     A query made in a function called once per turn of a loop (a helper, a model method, a serializer's method) has
     a new first frame each time, so ``first`` never matches; ``chains`` (see :class:`Chain`, the last few paths,
-    newest first) skip the walk for it instead, and ``template_path`` (see :class:`TemplatePath`) for a query made
-    while a template renders a loop. What a walk learns of one kind keeps what was known of the others. Anything else
-    is walked.
+    newest first) skip the walk for it instead, and ``template_paths`` (see :class:`TemplatePath`, the same) for a
+    query made while a template renders a loop. What a walk learns of one kind keeps what was known of the others, as
+    long as the frames it names are live on the walked stack (a finished frame can never match again, and would keep
+    its callers' frames and locals alive until the unit ends). Anything else is walked.
     """
 
-    __slots__ = ("chains", "depth", "depths", "first", "frames", "lines", "positions", "template_path", "templates")
+    __slots__ = ("chains", "depth", "depths", "first", "frames", "lines", "positions", "template_paths", "templates")
 
     def __init__(
         self,
@@ -292,11 +293,13 @@ class Memo:
         self.positions = positions  # stopping frame -> its index in `frames`
         self.templates = templates  # (number of frames collected before it, render_annotated frame)
         self.first: Any = _NO_FRAME  # the frame of frames[0] when the next query may skip the walk
-        self.depth = 0
+        # Without a first frame, 1: the hook's caller. Not 0: the hook would look up its own frame, whose frame object
+        # would then hold itself through the hook's variable, a cycle left for the garbage collector on every query.
+        self.depth = 1
         self.lines: dict[int, Site] = {}  # f_lasti of `first` -> the site a walk from there at `depth` found
         self.depths: dict[int, dict[int, Site]] = {}  # depth -> its `lines`, for every depth `first` was seen at
         self.chains: tuple[Chain, ...] = ()
-        self.template_path: TemplatePath | None = None
+        self.template_paths: tuple[TemplatePath, ...] = ()
 
 
 class Chain:
@@ -314,9 +317,9 @@ class Chain:
     A function called from a template (a model method in ``{{ author.titles }}``) reaches a template's
     ``render_annotated`` frame (``render``) before the anchor: the codes then end there, the key gets the template node
     it renders (its id; the node is kept with the site), and the anchor is looked up at ``anchor_depth`` instead of
-    following the dozens of template frames in between (as :class:`TemplatePath` does). The first frame may be a
-    generator's or a coroutine's (a Jinja template's render function is a generator), never the anchor. A path
-    through an await chain is always walked.
+    following the dozens of library and template frames in between (as :class:`TemplatePath` does; such a Chain is
+    only made when nothing else lies there). The first frame may be a generator's or a coroutine's (a Jinja
+    template's render function is a generator), never the anchor. A path through an await chain is always walked.
     """
 
     __slots__ = ("anchor", "anchor_depth", "codes", "depth", "render", "sites")
@@ -339,7 +342,8 @@ class Chain:
             and self.depth == depth
             and self.anchor_depth == anchor_depth
             and self.render is render
-            and self.codes == codes
+            and len(self.codes) == len(codes)
+            and all(mine is theirs for mine, theirs in zip(self.codes, codes, strict=True))  # equal codes may differ
         )
 
 
@@ -376,7 +380,7 @@ _NO_FRAME = object()
 _MAX_LINES = 256  # instructions remembered for one frame at one depth (sites for one chain)
 _MAX_DEPTHS = 8  # depths remembered for one frame (Unit.record tries each one)
 _MAX_CHAIN = 16  # frames from the first application frame up to the anchor or a template, for a Chain
-_MAX_CHAINS = 4  # paths remembered (Unit.record tries each one)
+_MAX_CHAINS = 4  # chains remembered, and template paths (Unit.record tries each one)
 
 
 def first_at_other_depth(memo: Memo, above: int) -> tuple[Any, dict[int, Site]]:
@@ -448,8 +452,9 @@ def _chain_below(
     """The path of a Chain from ``first`` up to ``anchor``: the code objects of the frames on the way (up to a
     template's ``render_annotated`` frame, if one comes first), that frame's code and template node (else None, None),
     and the key: the instructions those frames are paused on, the node's id, the anchor's instruction. None when the
-    path is too long or goes through an await bridge. (A generator's or coroutine's frame may be on it: its callers
-    change between resumptions, but the Chain follows and checks them, up to the anchor.)"""
+    path is too long or goes through an await bridge, or when anything but library and template frames lies between
+    the template frame and the anchor. (A generator's or coroutine's frame may be on the followed part: its callers
+    change between resumptions, but the Chain follows and checks them.)"""
     codes: list[CodeType] = []
     key: list[int] = []
     render: CodeType | None = None
@@ -461,6 +466,8 @@ def _chain_below(
         code = frame.f_code
         kind = _cache.get(id(code))
         if kind is _TEMPLATE:
+            if not _only_library_and_templates(frame.f_back, anchor):
+                return None
             render, node = code, frame.f_locals.get("self")
             key.append(id(node))
             break
@@ -471,6 +478,19 @@ def _chain_below(
         frame = frame.f_back
     key.append(anchor.f_lasti)
     return tuple(codes), render, node, tuple(key)
+
+
+def _only_library_and_templates(frame: FrameType | None, anchor: FrameType) -> bool:
+    """Whether only library and template frames lie from ``frame`` up to ``anchor`` (excluded): the frames a Chain
+    through a template does not follow when it checks a query (it looks the anchor up at its depth)."""
+    while frame is not anchor:
+        if frame is None:
+            return False
+        kind = _cache.get(id(frame.f_code))
+        if kind is not _NOT_APP and kind is not _TEMPLATE:  # an application frame, a generator, an await bridge
+            return False
+        frame = frame.f_back
+    return True
 
 
 def capture(
@@ -567,14 +587,16 @@ def _result(
     template = _template_of(templates[0][1]) if templates else None
     site = (sql, frames, template)
     memo = Memo(frames, positions, templates)
-    if previous is not None:
-        memo.first, memo.depth, memo.depths, memo.lines = (
-            previous.first,
-            previous.depth,
-            previous.depths,
-            previous.lines,
-        )
-        memo.chains, memo.template_path = previous.chains, previous.template_path
+    if previous is not None:  # what earlier walks learnt of frames that are live on this stack (see Memo)
+        if previous.first in positions:
+            memo.first, memo.depth, memo.depths, memo.lines = (
+                previous.first,
+                previous.depth,
+                previous.depths,
+                previous.lines,
+            )
+        memo.chains = tuple(chain for chain in previous.chains if chain.anchor in positions)
+        memo.template_paths = tuple(path for path in previous.template_paths if path.anchor in positions)
     if below is not None:
         below(memo, site)
     elif first is not None:
@@ -640,9 +662,10 @@ def _learn_chain(
 def _learn_template_path(
     depth: int, node_depth: int, render: CodeType, anchor: FrameType, node: Any, memo: Memo, site: Site
 ) -> None:
-    path = memo.template_path
-    if path is None or not path.same_path(depth, node_depth, anchor) or len(path.sites) >= _MAX_LINES:
-        path = memo.template_path = TemplatePath(depth, node_depth, render, anchor)
+    known = [path for path in memo.template_paths if path.same_path(depth, node_depth, anchor)]
+    path = known[0] if known and len(known[0].sites) < _MAX_LINES else TemplatePath(depth, node_depth, render, anchor)
+    # A new tuple, newest first, as for chains (a template often renders nodes at several depths).
+    memo.template_paths = (path, *(other for other in memo.template_paths if other not in known))[:_MAX_CHAINS]
     path.sites[(anchor.f_lasti, id(node))] = (node, site)  # the node is kept: its id stays its own
 
 

@@ -257,8 +257,8 @@ class Unit:
                     # The site holds the loop's first SQL string: the driver's new copy of it is freed now.
                     queries.append((site, params, start, end, run))
                     return
-            if memo.template_path is not None:  # a loop in a template (see _stack.TemplatePath)
-                site = _stack.template_site(memo.template_path, depth, sql)
+            for path in memo.template_paths:  # a loop in a template (see _stack.TemplatePath)
+                site = _stack.template_site(path, depth, sql)
                 if site is not None:
                     queries.append((site, params, start, end, run))
                     return
