@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+from typing import Any
 
 import pytest
 from django.db import OperationalError
@@ -368,30 +369,48 @@ def test_records_a_query_from_a_thread_with_a_shorter_stack_than_the_loop_before
     from django.db import connection
 
     from djangoapp.shop.models import Book
+
+    def raw_query() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    def loop_then_thread() -> None:
+        for _ in range(3):  # a loop of ORM queries: the memo learns how deep this call site's first app frame is
+            list(Book.objects.all()[:1])
+        # Same unit (its context), same connection object, a stack of a few frames only.
+        thread = threading.Thread(target=contextvars.copy_context().run, args=(raw_query,))
+        thread.start()
+        thread.join()
+
+    sites = sites_of(loop_then_thread)
+    assert [site[0] for site in sites][-1] == "SELECT 1"  # the site's SQL
+    assert len(sites) == 4
+
+
+def sites_of(run: Any) -> list[Any]:
+    """The sites of the queries ``run()`` makes, recorded in a unit of their own by the hook on a real connection."""
+    from django.db import connection
+
     from querysight.django import instrument
     from querysight.recorder import Unit, current_unit
 
     instrument()
     connection.ensure_connection()
     instrument()  # the hook goes on connections that exist
-    unit = Unit("block", "shorter stack")
+    unit = Unit("block", "sites")
     token = current_unit.set(unit)
     try:
-        for _ in range(3):  # a loop of ORM queries: the memo learns how deep this call site's first app frame is
-            list(Book.objects.all()[:1])
-
-        def raw_query() -> None:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-
-        # Same unit (its context), same connection object, a stack of a few frames only.
-        thread = threading.Thread(target=contextvars.copy_context().run, args=(raw_query,))
-        thread.start()
-        thread.join()
+        run()
     finally:
         current_unit.reset(token)
-    assert [q[0][0] for q in unit.queries][-1] == "SELECT 1"  # the site's SQL
-    assert len(unit.queries) == 4
+    return [q[0] for q in unit.queries]
+
+
+def rendered_sites(source: str, **context: Any) -> list[Any]:
+    from django.template import Context, Template
+
+    template = Template(source)
+    return sites_of(lambda: template.render(Context(context)))
 
 
 def author_name_of(book):
@@ -399,75 +418,32 @@ def author_name_of(book):
 
 
 def test_an_n_plus_one_in_a_helper_is_recorded_at_the_helpers_line_without_a_walk_per_query():
-    from django.db import connection
-
     from djangoapp.shop.models import Book
-    from querysight.django import instrument
-    from querysight.recorder import Unit, current_unit
 
-    instrument()
-    connection.ensure_connection()
-    instrument()
     books = list(Book.objects.all()[:4])
     assert len(books) == 4
-    unit = Unit("block", "helper loop")
-    token = current_unit.set(unit)
-    try:
-        names = [author_name_of(book) for book in books]
-    finally:
-        current_unit.reset(token)
-    assert len(names) == len(unit.queries) == 4
-    sites = [q[0] for q in unit.queries]
+    sites = sites_of(lambda: [author_name_of(book) for book in books])
+    assert len(sites) == 4
     assert {site[1][0][2] for site in sites} == {"author_name_of"}  # the innermost application frame
     assert sites[1] is sites[2] is sites[3]  # the walk of the second query, reused
 
 
 def test_a_template_loop_skips_the_walk_and_gives_each_node_its_own_line():
-    from django.db import connection
-    from django.template import Context, Template
-
     from djangoapp.shop.models import Book
-    from querysight.django import instrument
-    from querysight.recorder import Unit, current_unit
 
-    instrument()
-    connection.ensure_connection()
-    instrument()
-    template = Template("{% for book in books %}\n{{ book.reviews.count }}\n{{ book.reviews.count }}\n{% endfor %}")
-    books = list(Book.objects.all()[:3])
-    unit = Unit("block", "template loop")
-    token = current_unit.set(unit)
-    try:
-        template.render(Context({"books": books}))
-    finally:
-        current_unit.reset(token)
-    sites = [q[0] for q in unit.queries]
+    source = "{% for book in books %}\n{{ book.reviews.count }}\n{{ book.reviews.count }}\n{% endfor %}"
+    sites = rendered_sites(source, books=list(Book.objects.all()[:3]))
     assert [site[2][1] for site in sites] == [2, 3] * 3  # the same SQL from two nodes: each keeps its own line
     # From the fourth query on, the site of an earlier walk through the same node (the same Site object): no walk.
     assert sites[1] is sites[3] is sites[5] and sites[2] is sites[4]
 
 
 def test_a_model_method_called_from_a_template_loop_skips_the_walk_from_the_third_turn():
-    from django.db import connection
-    from django.template import Context, Template
-
     from djangoapp.shop.models import Author
-    from querysight.django import instrument
-    from querysight.recorder import Unit, current_unit
 
-    instrument()
-    connection.ensure_connection()
-    instrument()
-    template = Template("{% for author in authors %}\n{{ author.titles }}\n{% endfor %}")
     authors = list(Author.objects.all()) * 2  # each author twice: four turns or more
     assert len(authors) >= 4
-    unit = Unit("block", "method in a template loop")
-    token = current_unit.set(unit)
-    try:
-        template.render(Context({"authors": authors}))
-    finally:
-        current_unit.reset(token)
-    sites = [q[0] for q in unit.queries]
+    sites = rendered_sites("{% for author in authors %}\n{{ author.titles }}\n{% endfor %}", authors=authors)
     assert len(sites) == 2 * len(authors)  # Author.titles makes two queries: a count, then the titles
     assert {site[2] for site in sites} == {("<unknown source>", 2)}
     counts = sites[::2]
@@ -476,26 +452,13 @@ def test_a_model_method_called_from_a_template_loop_skips_the_walk_from_the_thir
 
 
 def test_a_template_loop_with_nodes_at_two_depths_skips_the_walk_for_both():
-    from django.db import connection
-    from django.template import Context, Template
-
     from djangoapp.shop.models import Book
-    from querysight.django import instrument
-    from querysight.recorder import Unit, current_unit
 
-    instrument()
-    connection.ensure_connection()
-    instrument()
-    template = Template("{% for book in books %}{{ book.author.name }} {{ book.reviews.count }}{% endfor %}")
-    books = list(Book.objects.select_related(None).all()[:4])
+    books = list(Book.objects.all()[:4])
     assert len(books) == 4
-    unit = Unit("block", "two depths")
-    token = current_unit.set(unit)
-    try:
-        template.render(Context({"books": books}))
-    finally:
-        current_unit.reset(token)
-    sites = [q[0] for q in unit.queries]
+    sites = rendered_sites(
+        "{% for book in books %}{{ book.author.name }} {{ book.reviews.count }}{% endfor %}", books=books
+    )
     assert len(sites) == 8  # an author and a count per book
     authors, counts = sites[::2], sites[1::2]
     assert all(site is authors[1] for site in authors[2:]) and all(site is counts[1] for site in counts[2:])
