@@ -388,7 +388,8 @@ def test_a_chain_through_a_template_whose_live_frame_lies_deeper_than_the_stack_
         return _stack.chain_site(chain, 0, "SELECT 1")
 
     here = sys._getframe()
-    chain = _stack.Chain(0, 10_000, (probe.__code__,), here.f_code, here)  # a template frame where this one is
+    path = _stack.ChainPath((probe.__code__,), here.f_code, (), None, ())  # a template frame where this one is
+    chain = _stack.Chain(0, 10_000, path, here)
     assert probe(chain) is None
 
 
@@ -459,7 +460,7 @@ def process_batch(unit, alive):
     helper_making_a_query(unit)
 
 
-def test_what_a_finished_function_held_is_let_go_though_the_unit_goes_on():
+def test_what_a_finished_function_held_is_let_go_by_the_next_walk_though_the_unit_goes_on():
     unit = Unit("block", "x")
     alive: list[weakref.ref[Payload]] = []
     for _ in range(3):
@@ -468,3 +469,40 @@ def test_what_a_finished_function_held_is_let_go_though_the_unit_goes_on():
     helper_making_a_query(unit)
     gc.collect()
     assert [ref() for ref in alive] == [None, None, None]
+
+
+def render_row(template, item):
+    from django.template import Context
+
+    return template.render(Context({"item": item}))
+
+
+def test_a_row_template_rendered_by_a_helper_once_per_turn_skips_the_walk():
+    from django.template import Template
+
+    unit = Unit("block", "x")
+    row = Template("<tr>{{ item.q }}</tr>")
+    query_here(unit)
+    for _ in range(4):
+        render_row(row, QueryingItem(unit))  # the helper's frame lies between the template's and this one
+    sites = [q[SITE] for q in unit.queries[1:]]
+    assert {[f[2] for f in site[STACK]][2] for site in sites} == {"render_row"}  # query_here, q, render_row
+    assert all(site is sites[1] for site in sites[2:])  # the walk of the second, reused
+
+
+def deep_query(unit, levels):
+    if levels == 0:
+        return query_here(unit)
+    return deep_query(unit, levels - 1)
+
+
+def test_a_walk_cut_at_max_stack_keeps_what_the_loop_learnt():
+    querysight.configure(max_stack=4)
+    unit = Unit("block", "x")
+    for _ in range(4):
+        unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)  # this loop's own line
+        helper_making_a_query(unit)
+        deep_query(unit, 6)  # a walk that stops at max_stack, before any frame of an earlier walk
+    helper = [q[SITE] for q in unit.queries[1::3]]
+    assert [f[2] for f in helper[0][STACK][:2]] == ["query_here", "helper_making_a_query"]
+    assert all(site is helper[1] for site in helper[2:])  # the helper's path, still known after each deep walk

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from types import CodeType, FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 Frame = tuple[str, int, str]  # (file, line, function)
 # What the queries made by one call by one path share: (sql, stack, template), the stack a tuple of Frames (innermost
@@ -259,7 +259,8 @@ class Memo:
     second query of a view), everything beyond it is the same as last time: a live frame's callers cannot change
     while it runs. So the walk stops there and copies the rest of the stack from the earlier result. Generator and
     coroutine frames are never stopping points (their caller changes on each resumption), nor are frames reached
-    through an await chain. The memo holds the frames it names; the unit drops it when it finishes.
+    through an await chain. The memo holds the frames it names (those of the last walk, and the live ones earlier
+    walks learnt of); the unit drops it when it finishes.
 
     The next query of a loop skips the walk: ``first`` is the frame of a recent stack's first application frame
     (when only library frames came before it: no template, await chain or generator frame), ``depth`` how many frames
@@ -275,13 +276,13 @@ class Memo:
 
     A query made in a function called once per turn of a loop (a helper, a model method, a serializer's method) has
     a new first frame each time, so ``first`` never matches; ``chains`` (see :class:`Chain`, the last few paths,
-    newest first) skip the walk for it instead, and ``template_paths`` (see :class:`TemplatePath`, the same) for a
-    query made while a template renders a loop. What a walk learns of one kind keeps what was known of the others, as
-    long as the frames it names are live on the walked stack (a finished frame can never match again, and would keep
-    its callers' frames and locals alive until the unit ends). Anything else is walked.
+    newest first) skip the walk for it instead, and for a query made while a template renders a loop. What a walk
+    learns of one kind keeps what was known of the other, as long as the frames it names are live on the walked
+    stack (a finished frame can never match again, and would keep its callers' frames and locals alive until the
+    unit ends). Anything else is walked.
     """
 
-    __slots__ = ("chains", "depth", "depths", "first", "frames", "lines", "positions", "template_paths", "templates")
+    __slots__ = ("chains", "depth", "depths", "first", "frames", "lines", "positions", "templates")
 
     def __init__(
         self,
@@ -299,7 +300,16 @@ class Memo:
         self.lines: dict[int, Site] = {}  # f_lasti of `first` -> the site a walk from there at `depth` found
         self.depths: dict[int, dict[int, Site]] = {}  # depth -> its `lines`, for every depth `first` was seen at
         self.chains: tuple[Chain, ...] = ()
-        self.template_paths: tuple[TemplatePath, ...] = ()
+
+
+class ChainPath(NamedTuple):
+    """What a walk found from a new first application frame up to the anchor (see :class:`Chain`)."""
+
+    codes: tuple[CodeType, ...]  # the frames followed by f_back from the first one, up to the anchor or a template
+    render: CodeType | None  # the template frame's code when one came before the anchor
+    between: tuple[tuple[int, CodeType], ...]  # (depth below the first frame, code) of application frames above it
+    node: Any  # the template node it rendered
+    key: tuple[int, ...]  # the instructions of those frames, the node's id and the anchor's instruction
 
 
 class Chain:
@@ -317,62 +327,40 @@ class Chain:
     A function called from a template (a model method in ``{{ author.titles }}``) reaches a template's
     ``render_annotated`` frame (``render``) before the anchor: the codes then end there, the key gets the template node
     it renders (its id; the node is kept with the site), and the anchor is looked up at ``anchor_depth`` instead of
-    following the dozens of library and template frames in between (as :class:`TemplatePath` does; such a Chain is
-    only made when nothing else lies there). The first frame may be a generator's or a coroutine's (a Jinja
+    following the dozens of library and template frames in between. Application frames among those (a helper that
+    renders a row template per item) are ``between``: each is looked up at its depth and checked by code object, and
+    its instruction joins the key. (The library and template frames are not looked at: an application function
+    called from the template at exactly the same depths as a library-only path, making the same SQL, would be given
+    the library-only path's stack.) A query made by library code while a template renders (``{{ book.author.name }}``
+    in a ``{% for %}``) has no application frame below the template: its Chain starts at the innermost
+    ``render_annotated`` frame, with no codes. The first frame may be a generator's or a coroutine's (a Jinja
     template's render function is a generator), never the anchor. A path through an await chain is always walked.
     """
 
-    __slots__ = ("anchor", "anchor_depth", "codes", "depth", "render", "sites")
+    __slots__ = ("anchor", "anchor_depth", "between", "codes", "depth", "render", "sites")
 
-    def __init__(
-        self, depth: int, anchor_depth: int, codes: tuple[CodeType, ...], render: CodeType | None, anchor: FrameType
-    ) -> None:
+    def __init__(self, depth: int, anchor_depth: int, path: ChainPath, anchor: FrameType) -> None:
         self.depth = depth
         self.anchor_depth = anchor_depth
-        self.codes = codes
-        self.render = render
+        self.codes, self.render, self.between = path.codes, path.render, path.between
         self.anchor = anchor
         self.sites: dict[tuple[int, ...], tuple[Any, Site]] = {}  # key -> (the template node or None, site)
 
-    def same_path(
-        self, depth: int, anchor_depth: int, codes: tuple[CodeType, ...], render: CodeType | None, anchor: FrameType
-    ) -> bool:
+    def same_path(self, depth: int, anchor_depth: int, path: ChainPath, anchor: FrameType) -> bool:
         return (
             self.anchor is anchor
             and self.depth == depth
             and self.anchor_depth == anchor_depth
-            and self.render is render
-            and len(self.codes) == len(codes)
-            and all(mine is theirs for mine, theirs in zip(self.codes, codes, strict=True))  # equal codes may differ
+            and self.render is path.render
+            and _same_codes(self.codes, path.codes)
+            and [at for at, _ in self.between] == [at for at, _ in path.between]
+            and _same_codes(tuple(code for _, code in self.between), tuple(code for _, code in path.between))
         )
 
 
-class TemplatePath:
-    """How a walk went from a query made while a template renders (``{{ book.author.name }}`` in a ``{% for %}``) up
-    to the live application frame that renders the template (the ``anchor``: the view's frame, or the frame of a
-    helper that renders it), with no application frame in between.
-
-    ``depth`` is how many frames lie between the integration's hook and the anchor, ``node_depth`` how many lie below
-    the innermost ``render_annotated`` frame, whose template node gives the query's template line, and ``sites`` what
-    walks found, keyed by the anchor's instruction and the node (its id; the node is kept with the site). A query with
-    the anchor itself at ``depth``, on the same instruction, and ``render_annotated`` rendering the same node at
-    ``node_depth``, with the same SQL text, gets that site: two frame look-ups and a read of that frame's locals
-    instead of inspecting the dozens of template and ORM frames in between. (Those frames are not looked at: an
-    application function called from the template at exactly the same depths as a library-only path, making the same
-    SQL, would be given the library-only path's stack.)
-    """
-
-    __slots__ = ("anchor", "depth", "node_depth", "render", "sites")
-
-    def __init__(self, depth: int, node_depth: int, render: CodeType, anchor: FrameType) -> None:
-        self.depth = depth
-        self.node_depth = node_depth
-        self.render = render
-        self.anchor = anchor
-        self.sites: dict[tuple[int, int], tuple[Any, Site]] = {}
-
-    def same_path(self, depth: int, node_depth: int, anchor: FrameType) -> bool:
-        return self.anchor is anchor and self.depth == depth and self.node_depth == node_depth
+def _same_codes(mine: tuple[CodeType, ...], theirs: tuple[CodeType, ...]) -> bool:
+    """The same code objects: equal ones may be two functions (identical ones in two files compare equal)."""
+    return len(mine) == len(theirs) and all(a is b for a, b in zip(mine, theirs, strict=True))
 
 
 _NO_FRAME = object()
@@ -380,7 +368,7 @@ _NO_FRAME = object()
 _MAX_LINES = 256  # instructions remembered for one frame at one depth (sites for one chain)
 _MAX_DEPTHS = 8  # depths remembered for one frame (Unit.record tries each one)
 _MAX_CHAIN = 16  # frames from the first application frame up to the anchor or a template, for a Chain
-_MAX_CHAINS = 4  # chains remembered, and template paths (Unit.record tries each one)
+_MAX_CHAINS = 4  # chains remembered (Unit.record tries each one)
 
 
 def first_at_other_depth(memo: Memo, above: int) -> tuple[Any, dict[int, Site]]:
@@ -418,6 +406,11 @@ def chain_site(chain: Chain, above: int, sql: Any) -> Site | None:
             return None
         key.append(id(frame.f_locals.get("self")))
         try:
+            for at, code in chain.between:
+                frame = sys._getframe(above + chain.depth + at + 1)
+                if frame.f_code is not code:
+                    return None
+                key.append(frame.f_lasti)
             frame = sys._getframe(above + chain.anchor_depth + 1)
         except ValueError:  # a shallower stack
             return None
@@ -430,32 +423,12 @@ def chain_site(chain: Chain, above: int, sql: Any) -> Site | None:
     return known[1]
 
 
-def template_site(path: TemplatePath, above: int, sql: Any) -> Site | None:
-    """The site of an earlier query made while the same template node rendered below the same live frame (see
-    :class:`TemplatePath`), or None. Depths count from ``above`` frames above the caller."""
-    try:
-        anchor = sys._getframe(above + path.depth + 1)  # + 1: this function's own frame
-        frame = sys._getframe(above + path.node_depth + 1)
-    except ValueError:  # a shallower stack (another thread of the unit)
-        return None
-    if anchor is not path.anchor or frame.f_code is not path.render:
-        return None
-    known = path.sites.get((anchor.f_lasti, id(frame.f_locals.get("self"))))
-    if known is None or known[1][0] != sql:  # known[1][0]: the site's SQL text
-        return None
-    return known[1]
-
-
-def _chain_below(
-    anchor: FrameType, first: FrameType
-) -> tuple[tuple[CodeType, ...], CodeType | None, Any, tuple[int, ...]] | None:
-    """The path of a Chain from ``first`` up to ``anchor``: the code objects of the frames on the way (up to a
-    template's ``render_annotated`` frame, if one comes first), that frame's code and template node (else None, None),
-    and the key: the instructions those frames are paused on, the node's id, the anchor's instruction. None when the
-    path is too long or goes through an await bridge, or when anything but library and template frames lies between
-    the template frame and the anchor. (A generator's or coroutine's frame may be on the followed part: its callers
-    change between resumptions, but the Chain follows and checks them.)"""
+def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
+    """The path of a Chain from ``first`` up to ``anchor`` (see :class:`ChainPath`). None when the path is too long or
+    goes through an await bridge. (A generator's or coroutine's frame may be on it: its callers change between
+    resumptions, but the Chain checks them.)"""
     codes: list[CodeType] = []
+    between: list[tuple[int, CodeType]] = []
     key: list[int] = []
     render: CodeType | None = None
     node: Any = None
@@ -466,10 +439,21 @@ def _chain_below(
         code = frame.f_code
         kind = _cache.get(id(code))
         if kind is _TEMPLATE:
-            if not _only_library_and_templates(frame.f_back, anchor):
-                return None
             render, node = code, frame.f_locals.get("self")
             key.append(id(node))
+            at = len(codes)  # the template frame's depth below the first frame
+            frame = frame.f_back
+            while frame is not anchor:  # looked up by depth when checked: only its application frames matter
+                at += 1
+                if frame is None:
+                    return None
+                kind = _cache.get(id(frame.f_code))
+                if kind is not _NOT_APP and kind is not _TEMPLATE:
+                    if kind.__class__ is not str and kind.__class__ is not _Resumable:
+                        return None  # an await bridge
+                    between.append((at, frame.f_code))
+                    key.append(frame.f_lasti)
+                frame = frame.f_back
             break
         if kind is not _NOT_APP and kind.__class__ is not str and kind.__class__ is not _Resumable:
             return None  # an await bridge: the walk went on through another stack
@@ -477,20 +461,7 @@ def _chain_below(
         key.append(frame.f_lasti)
         frame = frame.f_back
     key.append(anchor.f_lasti)
-    return tuple(codes), render, node, tuple(key)
-
-
-def _only_library_and_templates(frame: FrameType | None, anchor: FrameType) -> bool:
-    """Whether only library and template frames lie from ``frame`` up to ``anchor`` (excluded): the frames a Chain
-    through a template does not follow when it checks a query (it looks the anchor up at its depth)."""
-    while frame is not anchor:
-        if frame is None:
-            return False
-        kind = _cache.get(id(frame.f_code))
-        if kind is not _NOT_APP and kind is not _TEMPLATE:  # an application frame, a generator, an await bridge
-            return False
-        frame = frame.f_back
-    return True
+    return ChainPath(tuple(codes), render, tuple(between), node, tuple(key))
 
 
 def capture(
@@ -557,7 +528,7 @@ def _walk(
                 node_depth = steps - 1
             templates.append((len(frames), frame))
         elif kind == _ASYNC_BRIDGE:
-            node_depth = -1  # templates found from here on are not on this stack: no TemplatePath
+            node_depth = -1  # templates found from here on are not on this stack: no Chain from one
             awaitable = frame.f_locals.get("awaitable")
             if awaitable is not None:
                 _walk_chain(_coroutine_frames(awaitable), frames, templates, limit)
@@ -581,13 +552,26 @@ def _result(
     previous: Memo | None,
     sql: Any,
     below: Callable[[Memo, Site], None] | None = None,
+    resumed: bool = False,
 ) -> tuple[Site, Memo]:
     """The site and the next memo: what earlier walks learnt (each part is checked against live frames before it is
-    used, so it stays true), and what this walk learnt: ``below`` (see :func:`_path_below`) or its ``first`` frame."""
+    used, so it stays true), and what this walk learnt: ``below`` (see :func:`_path_below`) or its ``first`` frame.
+    ``resumed``: the walk reached a frame the previous one saw, so ``positions`` holds the live application frames
+    of the stack the earlier parts name."""
     template = _template_of(templates[0][1]) if templates else None
     site = (sql, frames, template)
     memo = Memo(frames, positions, templates)
-    if previous is not None:  # what earlier walks learnt of frames that are live on this stack (see Memo)
+    if previous is not None and not resumed:
+        # A walk that met no frame of the previous one (another thread of the unit, a stack cut at max_stack): it
+        # tells nothing of which frames still run, so everything is kept.
+        memo.first, memo.depth, memo.depths, memo.lines = (
+            previous.first,
+            previous.depth,
+            previous.depths,
+            previous.lines,
+        )
+        memo.chains = previous.chains
+    elif previous is not None:  # what earlier walks learnt of frames that are live on this stack (see Memo)
         if previous.first in positions:
             memo.first, memo.depth, memo.depths, memo.lines = (
                 previous.first,
@@ -596,7 +580,6 @@ def _result(
                 previous.lines,
             )
         memo.chains = tuple(chain for chain in previous.chains if chain.anchor in positions)
-        memo.template_paths = tuple(path for path in previous.template_paths if path.anchor in positions)
     if below is not None:
         below(memo, site)
     elif first is not None:
@@ -623,8 +606,8 @@ def _path_below(
     node_depth: int,
 ) -> Callable[[Memo, Site], None] | None:
     """How the next query by the same path below ``anchor`` (the live frame this walk stopped at, ``depth`` frames
-    above the hook) can skip the walk: a Chain from a new first application frame (``start``), or a TemplatePath from
-    the template node being rendered; None when neither applies (the loop's own frame is ``Memo.first``'s case)."""
+    above the hook) can skip the walk: a Chain from a new first application frame (``start``), or else from the
+    innermost template frame; None when neither applies (the loop's own frame is ``Memo.first``'s case)."""
     if start is not None:
         start_frame, start_depth = start
         if start_frame is anchor:
@@ -632,41 +615,21 @@ def _path_below(
         path = _chain_below(anchor, start_frame)
         if path is None:
             return None
-        return partial(_learn_chain, start_depth, depth, *path, anchor)
-    if templates and not frames and node_depth >= 0:  # only library and template frames below the anchor
-        render = templates[0][1]
-        return partial(_learn_template_path, depth, node_depth, render.f_code, anchor, render.f_locals.get("self"))
+        return partial(_learn_chain, start_depth, depth, path, anchor)
+    if templates and node_depth >= 0:  # only library frames below the innermost template frame
+        path = _chain_below(anchor, templates[0][1])
+        if path is None:
+            return None
+        return partial(_learn_chain, node_depth, depth, path, anchor)
     return None
 
 
-def _learn_chain(
-    depth: int,
-    anchor_depth: int,
-    codes: tuple[CodeType, ...],
-    render: CodeType | None,
-    node: Any,
-    key: tuple[int, ...],
-    anchor: FrameType,
-    memo: Memo,
-    site: Site,
-) -> None:
-    known = [chain for chain in memo.chains if chain.same_path(depth, anchor_depth, codes, render, anchor)]
-    chain = (
-        known[0] if known and len(known[0].sites) < _MAX_LINES else Chain(depth, anchor_depth, codes, render, anchor)
-    )
+def _learn_chain(depth: int, anchor_depth: int, path: ChainPath, anchor: FrameType, memo: Memo, site: Site) -> None:
+    known = [chain for chain in memo.chains if chain.same_path(depth, anchor_depth, path, anchor)]
+    chain = known[0] if known and len(known[0].sites) < _MAX_LINES else Chain(depth, anchor_depth, path, anchor)
     # A new tuple, newest first, not a change to the shared one: another thread of the unit may be iterating over it.
     memo.chains = (chain, *(other for other in memo.chains if other not in known))[:_MAX_CHAINS]
-    chain.sites[key] = (node, site)  # the node is kept: its id in the key stays its own
-
-
-def _learn_template_path(
-    depth: int, node_depth: int, render: CodeType, anchor: FrameType, node: Any, memo: Memo, site: Site
-) -> None:
-    known = [path for path in memo.template_paths if path.same_path(depth, node_depth, anchor)]
-    path = known[0] if known and len(known[0].sites) < _MAX_LINES else TemplatePath(depth, node_depth, render, anchor)
-    # A new tuple, newest first, as for chains (a template often renders nodes at several depths).
-    memo.template_paths = (path, *(other for other in memo.template_paths if other not in known))[:_MAX_CHAINS]
-    path.sites[(anchor.f_lasti, id(node))] = (node, site)  # the node is kept: its id stays its own
+    chain.sites[path.key] = (path.node, site)  # the node is kept: its id in the key stays its own
 
 
 def _resume(
@@ -693,7 +656,7 @@ def _resume(
         if old_at > at and old_at + shift < limit:
             positions[old_frame] = old_at + shift
     templates.extend((count + shift, tframe) for count, tframe in memo.templates if count > at)
-    return _result(tuple(frames), positions, templates, first, memo, sql, below)
+    return _result(tuple(frames), positions, templates, first, memo, sql, below, resumed=True)
 
 
 def _walk_chain(

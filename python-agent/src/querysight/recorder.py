@@ -257,12 +257,7 @@ class Unit:
                     # The site holds the loop's first SQL string: the driver's new copy of it is freed now.
                     queries.append((site, params, start, end, run))
                     return
-            for path in memo.template_paths:  # a loop in a template (see _stack.TemplatePath)
-                site = _stack.template_site(path, depth, sql)
-                if site is not None:
-                    queries.append((site, params, start, end, run))
-                    return
-            for chain in memo.chains:  # a helper called once per turn of a loop (see _stack.Chain)
+            for chain in memo.chains:  # a helper called once per turn of a loop, a template loop (see _stack.Chain)
                 site = _stack.chain_site(chain, depth, sql)
                 if site is not None:
                     queries.append((site, params, start, end, run))

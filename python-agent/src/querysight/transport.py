@@ -168,7 +168,8 @@ class Transport:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._wake.set()  # again each turn: the worker clears it after every batch it collects
+                if self._pending > self._in_flight:  # not while the worker sends the last batch: nothing to take
+                    self._wake.set()  # again each turn: the worker clears it when it takes units
                 self._idle.wait(min(remaining, 0.05))
         return True
 
