@@ -4,9 +4,9 @@ variants in several processes, and the summary.
 A figure of a few per cent is smaller than how far one process's figure can lie from the next one's (two identical
 hooks timed side by side in one process differ by up to 0.02 over 60 rounds), so each benchmark runs its variants in
 ``BENCH_PROCESSES`` fresh processes one after the other (9 by default), and in each process interleaves them request
-by request, in a new order each round. A variant's ratio is, per process, the
-median over rounds of its request time divided by the uninstrumented request of the same round; the figure reported
-is the median of the processes' ratios, with their spread. "Server up" and "server down" run in processes of their
+by request, in a new order each round. A variant's ratio is, per process, the median over rounds of its request time
+divided by the uninstrumented request of the same round; the figure reported is the median of the processes' ratios,
+with their spread. "Server up" and "server down" run in processes of their
 own, each beside its own uninstrumented variant, because one process's transport is either sending or backing off.
 Between two requests, outside the timed window, the agent's sender finishes with its unit (sends it with the server
 up, encodes it and keeps it with the server down) within a pause of 15 ms, the same in every process: the sender's

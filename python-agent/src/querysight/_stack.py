@@ -352,15 +352,11 @@ class Chain:
             and self.depth == depth
             and self.anchor_depth == anchor_depth
             and self.render is path.render
-            and _same_codes(self.codes, path.codes)
-            and [at for at, _ in self.between] == [at for at, _ in path.between]
-            and _same_codes(tuple(code for _, code in self.between), tuple(code for _, code in path.between))
-        )
-
-
-def _same_codes(mine: tuple[CodeType, ...], theirs: tuple[CodeType, ...]) -> bool:
-    """The same code objects: equal ones may be two functions (identical ones in two files compare equal)."""
-    return len(mine) == len(theirs) and all(a is b for a, b in zip(mine, theirs, strict=True))
+            and len(self.codes) == len(path.codes)
+            and all(mine is theirs for mine, theirs in zip(self.codes, path.codes, strict=True))
+            and len(self.between) == len(path.between)
+            and all(a == c and b is d for (a, b), (c, d) in zip(self.between, path.between, strict=True))
+        )  # code objects by identity: identical functions in two files compare equal
 
 
 _NO_FRAME = object()
@@ -561,25 +557,21 @@ def _result(
     template = _template_of(templates[0][1]) if templates else None
     site = (sql, frames, template)
     memo = Memo(frames, positions, templates)
-    if previous is not None and not resumed:
-        # A walk that met no frame of the previous one (another thread of the unit, a stack cut at max_stack): it
-        # tells nothing of which frames still run, so everything is kept.
-        memo.first, memo.depth, memo.depths, memo.lines = (
-            previous.first,
-            previous.depth,
-            previous.depths,
-            previous.lines,
-        )
-        memo.chains = previous.chains
-    elif previous is not None:  # what earlier walks learnt of frames that are live on this stack (see Memo)
-        if previous.first in positions:
+    if previous is not None:
+        # What earlier walks learnt of frames that are live on this stack (see Memo). A walk that met no frame of the
+        # previous one (another thread of the unit, a stack cut at max_stack) tells nothing of which frames still run:
+        # everything is kept then.
+        def live(frame: Any) -> bool:
+            return not resumed or frame in positions
+
+        if live(previous.first):
             memo.first, memo.depth, memo.depths, memo.lines = (
                 previous.first,
                 previous.depth,
                 previous.depths,
                 previous.lines,
             )
-        memo.chains = tuple(chain for chain in previous.chains if chain.anchor in positions)
+        memo.chains = tuple(chain for chain in previous.chains if live(chain.anchor))
     if below is not None:
         below(memo, site)
     elif first is not None:
