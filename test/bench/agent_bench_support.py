@@ -99,7 +99,8 @@ def run_rounds(
     variants: dict[str, Callable[[], Sample]], rounds: int
 ) -> tuple[dict[str, list[Sample]], dict[str, float]]:
     """Warms each variant up, then times them interleaved, ``rounds`` times in a new order each round so that no
-    variant always pays for the one before it; returns the samples and the sender thread's CPU per round (one agent
+    variant always pays for the one before it (and a different sequence of orders in each process, so that neither
+    does one variant in every process); returns the samples and the sender thread's CPU per round (one agent
     unit a round)."""
     for run in variants.values():  # imports, caches, first connections
         for _ in range(5):
@@ -107,7 +108,7 @@ def run_rounds(
             settle()
     samples: dict[str, list[Sample]] = {name: [] for name in variants}
     order = list(variants)
-    shuffle = random.Random(4).shuffle
+    shuffle = random.Random(int(os.environ.get("BENCH_PROCESS_INDEX", "0"))).shuffle
     sender_before = sender_cpu()
     for _ in range(rounds):
         shuffle(order)
@@ -159,11 +160,12 @@ def run_processes(script: str, root: Path) -> list[dict[str, Any]]:
     reports: list[dict[str, Any]] = []
     try:
         modes = (["up"] if url else []) + ["down"]
-        for _ in range(PROCESSES):
+        for index in range(PROCESSES):
             for mode in modes:
                 env = {
                     **os.environ,
                     "BENCH_AGENT_MODE": mode,
+                    "BENCH_PROCESS_INDEX": str(index),
                     "BENCH_SERVER_URL": url or "",
                 }
                 run = subprocess.run(
