@@ -91,7 +91,8 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 that stands in for the querysight server in transport tests.
 
     ``mode`` decides the answer: ``ok`` (202 + JSON), ``error`` (500), ``garbage`` (200, not JSON),
-    ``reject`` (400), ``hang`` (holds the request until ``release()``).
+    ``reject`` (400), ``hang`` (holds the request until ``release()``, then closes it unanswered), ``slow`` (holds
+    it until ``release()``, then answers as ``ok``).
     """
 
     def __init__(self) -> None:
@@ -112,9 +113,10 @@ class Receiver:
                 with receiver._lock:
                     receiver.attempts += 1
                 mode = receiver.mode
-                if mode == "hang":
+                if mode in ("hang", "slow"):
                     receiver._released.wait(30)
-                    return
+                    if mode == "hang":
+                        return
                 if mode == "error":
                     self._answer(500, b'{"error":{"code":"internal","message":"boom"}}')
                     return

@@ -241,6 +241,48 @@ def test_sends_the_schema_first_and_again_after_the_server_comes_back(receiver):
     assert with_schema == [(True, ["a"]), (False, ["b"]), (True, ["c"]), (False, ["d"])]
 
 
+def stuck_worker_left_behind_by_a_reset(receiver: Any) -> Any:
+    """Submits a unit whose request the receiver holds, then resets the transport: its worker is left behind, still
+    in that request."""
+    config.configure(http_timeout=30.0)
+    transport.submit(finished_unit("before the reset"))
+    until(lambda: receiver.attempts == 1, what="the worker to be stuck in the request")
+    left_behind = transport.transport._thread
+    transport.transport.reset()
+    return left_behind
+
+
+def test_a_failed_request_of_a_worker_left_behind_by_a_reset_is_not_counted_for_the_new_one(receiver):
+    receiver.mode = "hang"
+    left_behind = stuck_worker_left_behind_by_a_reset(receiver)
+    receiver.release()  # the request ends unanswered: a failed delivery, for the worker left behind
+    left_behind.join(5)
+    assert not left_behind.is_alive()
+    assert transport.transport.failed_attempts == 0
+    receiver.mode = "ok"
+    transport.submit(finished_unit("after the reset"))
+    assert querysight.flush(5)
+    assert [u["name"] for u in receiver.units()] == ["after the reset"]
+
+
+def test_a_batch_a_worker_left_behind_by_a_reset_delivers_does_not_count_for_the_new_one(receiver):
+    transport.app.schema_provider = lambda: {"models": []}
+    try:
+        receiver.mode = "slow"
+        left_behind = stuck_worker_left_behind_by_a_reset(receiver)
+        receiver.release()  # the old worker's batch, with the schema, is delivered after the reset
+        left_behind.join(5)
+        assert not left_behind.is_alive()
+        assert transport.transport.sent_batches == 0
+        receiver.mode = "ok"
+        transport.submit(finished_unit("after the reset"))
+        assert querysight.flush(5)
+    finally:
+        transport.app.schema_provider = None
+    with_schema = [("schema" in r.body, [u["name"] for u in r.body["units"]]) for r in receiver.requests]
+    assert with_schema == [(True, ["before the reset"]), (True, ["after the reset"])]
+
+
 def test_a_forked_child_sends_its_own_units_with_its_own_pid(receiver):
     transport.submit(finished_unit("parent-before"))
     assert querysight.flush(5)

@@ -217,7 +217,7 @@ class Transport:
             units = self._collect(own_queue, own_wake, retry_in, settings, polling=polling)
             if units:
                 last_unit_at = time.monotonic()
-            self._encode_into(outbox, units)
+            self._encode_into(outbox, units, generation)
             while outbox and time.monotonic() >= retry_at and self._generation == generation:
                 settings = config.current()
                 if self._deliver(outbox, settings, generation):
@@ -274,7 +274,7 @@ class Transport:
             own_wake.set()  # another batch is already waiting: no sleep before taking it
         return batch
 
-    def _encode_into(self, outbox: list[tuple[_wire.EncodedUnit, int]], units: list[Unit]) -> None:
+    def _encode_into(self, outbox: list[tuple[_wire.EncodedUnit, int]], units: list[Unit], generation: int) -> None:
         """Encode each unit into the outbox (no reference to the units is left once this returns)."""
         while units:
             unit = units.pop(0)
@@ -286,18 +286,41 @@ class Transport:
             if encoded is not None:
                 outbox.append((encoded, size))
             else:
-                self._done(1, size)
+                self._done(1, size, generation)
 
-    def _done(self, units: int, queries: int) -> None:
-        with self._idle:
-            self._pending -= units
-            self._pending_queries -= queries
-            self._idle.notify_all()
+    # The worker changes the transport's state only through these three, each under the lock that reset() holds
+    # while it starts a new generation: a worker left behind by a reset (tests) still finishing a request must not
+    # change the counters or flags of the generation after it.
+
+    def _done(self, units: int, queries: int, generation: int) -> None:
+        with self._lock, self._idle:
+            if self._generation == generation:
+                self._pending -= units
+                self._pending_queries -= queries
+                self._idle.notify_all()
 
     def _set_in_flight(self, units: int, generation: int) -> None:
-        with self._idle:
+        with self._lock, self._idle:
             if self._generation == generation:
                 self._in_flight = units
+
+    def _after_attempt(self, generation: int, *, delivered: bool, answered: bool, schema_sent: bool) -> None:
+        """What a delivery attempt tells: whether the server answered (no backoff then), whether it took the batch
+        and its schema."""
+        with self._lock:
+            if self._generation != generation:
+                return
+            if not answered:
+                self.failed_attempts += 1
+                self._schema_due = True  # it may come back as a new server with an empty store
+                self._backing_off = True
+                return
+            self._backing_off = False
+            if delivered:
+                self.sent_batches += 1
+            if schema_sent:
+                self._schema_due = False
+                self._schema_sent_at = time.monotonic()
 
     def _stale(self, generation: int) -> bool:
         return self._stopping or self._generation != generation
@@ -313,24 +336,19 @@ class Transport:
                 envelope = self._envelope(settings)
             if envelope is not None:
                 self._send(envelope, [unit for unit, _ in batch], settings)
+                self._after_attempt(generation, delivered=True, answered=True, schema_sent="schema" in envelope)
         except DeliveryError:
-            self.failed_attempts += 1
-            self._schema_due = True
-            self._backing_off = True
+            self._after_attempt(generation, delivered=False, answered=False, schema_sent=False)
             return False
         except RejectedError as exc:
-            self._backing_off = False  # the server answered
+            self._after_attempt(generation, delivered=False, answered=True, schema_sent=False)
             _guard.report("send a batch the server accepts", exc)
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             _guard.report("send a batch", exc)
-        else:
-            if envelope is not None:
-                self.sent_batches += 1
         finally:
             self._set_in_flight(0, generation)
         del outbox[: len(batch)]
-        if self._generation == generation:
-            self._done(len(batch), sum(size for _, size in batch))
+        self._done(len(batch), sum(size for _, size in batch), generation)
         return True
 
     def _envelope(self, settings: config.Settings) -> dict[str, Any]:
@@ -359,10 +377,6 @@ class Transport:
                 self._write_ndjson(settings.output, body)
             else:
                 self._post(settings, body)
-        self._backing_off = False
-        if "schema" in envelope:
-            self._schema_due = False
-            self._schema_sent_at = time.monotonic()
 
     @staticmethod
     def _write_ndjson(path: str, body: bytes) -> None:
