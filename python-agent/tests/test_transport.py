@@ -259,6 +259,7 @@ def test_a_failed_request_of_a_worker_left_behind_by_a_reset_is_not_counted_for_
     left_behind.join(5)
     assert not left_behind.is_alive()
     assert transport.transport.failed_attempts == 0
+    assert transport.transport._backing_off is False  # else the new worker would probe before its first batch
     receiver.mode = "ok"
     transport.submit(finished_unit("after the reset"))
     assert querysight.flush(5)

@@ -290,7 +290,8 @@ class Transport:
 
     # The worker changes the transport's state only through these three, each under the lock that reset() holds
     # while it starts a new generation: a worker left behind by a reset (tests) still finishing a request must not
-    # change the counters or flags of the generation after it.
+    # change the counters or flags of the generation after it. (It may still read them, which only decides what it
+    # sends itself.)
 
     def _done(self, units: int, queries: int, generation: int) -> None:
         with self._lock, self._idle:
@@ -305,8 +306,8 @@ class Transport:
                 self._in_flight = units
 
     def _after_attempt(self, generation: int, *, delivered: bool, answered: bool, schema_sent: bool) -> None:
-        """What a delivery attempt tells: whether the server answered (no backoff then), whether it took the batch
-        and its schema."""
+        """What a delivery attempt tells: whether it ended without reaching the server (``answered`` False: back off)
+        or with an answer or a refusal that retrying would not change, and whether the batch and its schema went."""
         with self._lock:
             if self._generation != generation:
                 return
