@@ -9,11 +9,12 @@ import queue
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from typing import Any
 
 import querysight
-from helpers import read_ndjson, until
+from helpers import Receiver, read_ndjson, until
 from querysight import config, transport
 from querysight.recorder import run_of
 
@@ -241,13 +242,14 @@ def test_sends_the_schema_first_and_again_after_the_server_comes_back(receiver):
     assert with_schema == [(True, ["a"]), (False, ["b"]), (True, ["c"]), (False, ["d"])]
 
 
-def stuck_worker_left_behind_by_a_reset(receiver: Any) -> Any:
+def stuck_worker_left_behind_by_a_reset(receiver: Receiver) -> threading.Thread:
     """Submits a unit whose request the receiver holds, then resets the transport: its worker is left behind, still
     in that request."""
     config.configure(http_timeout=30.0)
     transport.submit(finished_unit("before the reset"))
     until(lambda: receiver.attempts == 1, what="the worker to be stuck in the request")
     left_behind = transport.transport._thread
+    assert left_behind is not None
     transport.transport.reset()
     return left_behind
 
