@@ -286,6 +286,26 @@ def test_a_batch_a_worker_left_behind_by_a_reset_delivers_does_not_count_for_the
     assert with_schema == [(True, ["before the reset"]), (True, ["after the reset"])]
 
 
+def test_a_flush_waiting_across_a_reset_of_the_transport_waits_for_the_new_units(receiver):
+    receiver.mode = "hang"
+    config.configure(http_timeout=30.0)
+    transport.submit(finished_unit("held"))
+    until(lambda: receiver.attempts == 1, what="the worker to be stuck in the request")
+    outcome: list[object] = []
+    waiting = threading.Thread(target=lambda: outcome.append(querysight.flush(5)))
+    waiting.start()
+    time.sleep(0.2)  # the flush waits for the held unit
+    transport.transport.reset()
+    transport.submit(finished_unit("after the reset"))
+    until(lambda: receiver.attempts == 2, what="the new worker to be stuck in its request too")
+    time.sleep(0.1)  # a turn of the flush's wait, now for the new generation's unit
+    receiver.mode = "ok"  # for the new worker's retry
+    receiver.release()
+    waiting.join(5)
+    assert outcome == [True]
+    assert [u["name"] for u in receiver.units()] == ["after the reset"]
+
+
 def test_a_forked_child_sends_its_own_units_with_its_own_pid(receiver):
     transport.submit(finished_unit("parent-before"))
     assert querysight.flush(5)

@@ -161,7 +161,8 @@ class Transport:
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until all submitted units are delivered (or given up on); False when the timeout passed first."""
         deadline = time.monotonic() + max(timeout, 0.0)
-        with self._idle:
+        idle = self._idle  # the one it holds, should a reset() (tests) replace it while it waits
+        with idle:
             if self._pending > 0:
                 _nudge(self._queue)  # a worker asleep on the queue wakes and sends what there is
             while self._pending > 0:
@@ -170,7 +171,7 @@ class Transport:
                     return False
                 if self._pending > self._in_flight:  # not while the worker sends the last batch: nothing to take
                     self._wake.set()  # again each turn: the worker clears it when it takes units
-                self._idle.wait(min(remaining, 0.05))
+                idle.wait(min(remaining, 0.05))
         return True
 
     def _ensure_worker(self) -> None:
