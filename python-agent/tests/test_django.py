@@ -256,6 +256,24 @@ def test_reports_the_origin_the_pages_are_served_from(client, receiver):
     assert receiver.requests[-1].body["app"]["origin"] == "http://localhost:8000"
 
 
+@override_settings(ALLOWED_HOSTS=["*", ".example.org", "myapp.test"])
+def test_reports_only_an_origin_whose_host_is_loopback_or_named_in_allowed_hosts(client, receiver):
+    reported = []
+    for host in ["evil.example:8000", "myapp.test:8000", "shop.example.org", "127.0.0.1:8000", "elsewhere.test"]:
+        client.get("/books/1/", headers={"host": host})
+        querysight.flush(5)
+        reported.append(receiver.requests[-1].body["app"]["origin"])
+    # A host only "*" or ".example.org" lets through keeps the origin reported before: the server would allow it
+    # for CORS, and such a Host header can be forged.
+    assert reported == [
+        None,
+        "http://myapp.test:8000",
+        "http://myapp.test:8000",
+        "http://127.0.0.1:8000",
+        "http://127.0.0.1:8000",
+    ]
+
+
 def test_records_queries_on_connections_opened_mid_request_in_other_threads(client, recorded):
     response = client.get("/thread/")
     assert response.json() == {"count": 6}

@@ -332,7 +332,7 @@ class QuerySightMiddleware:
             raw_host = request.META.get("HTTP_HOST")
             if raw_host != self._last_host:  # the page origin the overlay runs on; the server allows it for CORS
                 self._last_host = raw_host
-                transport.app.origin = _origin(request) or transport.app.origin
+                transport.app.origin = _trusted_origin(request) or transport.app.origin
             return Unit(
                 "request",
                 f"{request.method} {path}",
@@ -417,13 +417,24 @@ async def _recording_async_stream(chunks: AsyncIterator[Any], unit: Unit) -> Asy
         _stream_done(unit)
 
 
-def _origin(request: Any) -> str | None:
+def _trusted_origin(request: Any) -> str | None:
+    """The origin of the page a request serves, when the server may allow it for CORS: its host is a loopback name
+    or is named in ``ALLOWED_HOSTS`` itself. A host that only ``"*"`` or a ``".domain"`` pattern lets through could be
+    a forged one (a page of that name rebound to this machine would then read the units)."""
+    from django.conf import settings
     from django.core.exceptions import DisallowedHost
+    from django.http.request import split_domain_port
 
     try:
-        return f"{request.scheme}://{request.get_host()}"
+        host = request.get_host()
     except DisallowedHost:
         return None
+    origin = f"{request.scheme}://{host}"
+    if _web.loopback_origin(origin):
+        return origin
+    domain, _port = split_domain_port(host)
+    named = {name.lower() for name in settings.ALLOWED_HOSTS if name != "*" and not name.startswith(".")}
+    return origin if domain in named else None
 
 
 class QuerySightAppConfig(AppConfig):
