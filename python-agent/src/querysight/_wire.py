@@ -25,7 +25,7 @@ from typing import Any
 
 from . import config
 from ._stack import Frame
-from .recorder import ELLIPSIS, MANY, Run, Unit, json_safe
+from .recorder import ELLIPSIS, JSON_INT_LIMIT, MANY, Run, Unit, json_safe
 
 # Only for what is not built here: JSON-safe copies (parameters and meta values of rare kinds, unit fields).
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
@@ -108,7 +108,7 @@ class _Encoder:
     def queries(self, queries: list[tuple[Any, ...]], t0: float) -> list[str]:
         """Each query's JSON object, in the key order of DESIGN.md §4."""
         max_length = self.max_length
-        string, str_, int_ = _string, str, int  # locals: this loop runs for every query
+        string, str_, int_, int_limit = _string, str, int, JSON_INT_LIMIT  # locals: this loop runs for every query
         out: list[str] = []
         append = out.append
         # The queries of a loop share their Site and Run tuples: compare with the last one. Sites of separate walks can
@@ -133,7 +133,7 @@ class _Encoder:
                 add = parts.append
                 for value in params:
                     kind = value.__class__
-                    if kind is int_:
+                    if kind is int_ and -int_limit <= value <= int_limit:
                         add(f"{value}")
                     elif kind is str_ and len(value) <= max_length:
                         add(string(value))
@@ -222,7 +222,7 @@ def _params(params: Any, many: bool, max_length: int) -> str:
 def _value(value: Any, max_length: int) -> str:
     """The JSON of one parameter value, made JSON-safe (see :func:`recorder.json_safe`)."""
     kind = value.__class__
-    if kind is int:
+    if kind is int and -JSON_INT_LIMIT <= value <= JSON_INT_LIMIT:
         return int.__repr__(value)
     if kind is str:
         if len(value) <= max_length:

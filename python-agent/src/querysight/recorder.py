@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import datetime
 import decimal
 import itertools
@@ -83,26 +84,34 @@ def _running_task() -> tuple[Any, int | None]:
     return asyncio.current_task(), threading.get_ident()
 
 
+# Ints from -2**64 to 2**64 go as JSON numbers; larger ones as strings: a JSON reader would lose their last digits, and
+# Python will not even write one of more than 4,300 digits (sys.get_int_max_str_digits).
+JSON_INT_LIMIT = 1 << 64
+
+
 def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
     """A JSON-safe copy of one parameter value: scalars kept, the rest as (truncated) strings."""
     kind = type(value)
     if kind is str:
         return value if len(value) <= max_length else value[:max_length] + ELLIPSIS
-    if kind is bool or kind is int or value is None:
+    if kind is int:
+        return value if -JSON_INT_LIMIT <= value <= JSON_INT_LIMIT else _long_int(value, max_length)
+    if kind is bool or value is None:
         return value
     if kind is float:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value[: max_length + 1])
-        try:
-            text = raw.decode("utf-8")
+        limit = 4 * max_length + 4  # bytes enough for max_length + 1 characters of UTF-8
+        raw = bytes(value[:limit])
+        try:  # a value cut in the middle of a character is still text: the incomplete end is left out
+            text = codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < limit)
         except UnicodeDecodeError:
             text = "base64:" + base64.b64encode(raw[:max_length]).decode("ascii")
         return json_safe(text, max_length)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
-        return int(value)
+        return json_safe(int(value), max_length)
     if isinstance(value, float):
         return json_safe(float(value), max_length)
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
@@ -119,6 +128,16 @@ def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
     except Exception:  # noqa: BLE001 - a parameter whose str() fails is shown by its type
         text = f"<{kind.__name__}>"
     return json_safe(text, max_length)
+
+
+def _long_int(value: int, max_length: int) -> str:
+    """An int beyond ``JSON_INT_LIMIT`` as a string, cut like other long values (without writing out all the digits
+    of one too long to write)."""
+    digits = abs(value)
+    extra = int(digits.bit_length() * 0.30102) - max_length - 1  # at most the digits beyond the first max_length + 1
+    if extra > 0:
+        digits //= 10**extra
+    return json_safe(("-" if value < 0 else "") + str(digits), max_length)
 
 
 def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
