@@ -178,6 +178,18 @@ def test_gives_sync_to_async_queries_the_sync_frames_then_the_awaiting_coroutine
     assert [f["function"] for f in query["stack"]][:2] == ["_count_books_sync", "async_helper"]
 
 
+def test_gives_queries_awaited_in_tasks_of_their_own_the_call_site_of_their_coroutine(recorded):
+    """views.async_tasks: asyncio.gather of _author_name (aget, line 123) and _book_count (acount, line 128), then a
+    create_task of _author_name that runs while the view awaits asyncio.sleep."""
+
+    async def fetch():
+        return await AsyncClient().get("/async/tasks/")
+
+    assert asyncio.run(fetch()).status_code == 200
+    sites = sorted((q["callsite"]["line"], q["stack"][0]["function"]) for q in recorded.unit()["queries"])
+    assert sites == [(123, "_author_name"), (123, "_author_name"), (128, "_book_count")]
+
+
 def test_records_async_views_served_through_the_sync_handler(client, recorded):
     response = client.get("/async/books/")
     assert response.status_code == 200

@@ -13,7 +13,9 @@ Two kinds of library frames are looked at on the way:
   code that awaited them.
 
 Units started inside an asyncio task remember that task (``Unit.task``); a query made on another thread (an executor
-thread of ``sync_to_async``) appends the task's await chain to its own frames for the same reason.
+thread of ``sync_to_async``) appends the await chain of the task that awaits it to its own frames for the same
+reason: the unit's task, or, when the call was awaited in a task of its own (``asyncio.gather``, ``create_task``),
+that task, found through asgiref's ``thread_handler`` frame on the executor thread.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ Site = tuple[Any, tuple[Frame, ...], "tuple[str, int] | None"]
 _NOT_APP = 0
 _TEMPLATE = 1
 _ASYNC_BRIDGE = 2
+_EXECUTOR_BRIDGE = 3
 
 _LIBRARY_MODULES = ("django.", "asgiref.", "querysight.", "_pytest.", "pluggy.", "sqlalchemy.", "starlette.")
 _MAX_WALK = 400
@@ -131,6 +134,8 @@ def _classify(frame: FrameType) -> Any:
         return _TEMPLATE
     if module == "asgiref.sync" and name == "__call__" and "current_executor" in (code.co_varnames + code.co_cellvars):
         return _ASYNC_BRIDGE
+    if module == "asgiref.sync" and name == "thread_handler":
+        return _EXECUTOR_BRIDGE
     filename = code.co_filename
     if not filename or filename.startswith("<"):
         return _NOT_APP
@@ -206,6 +211,46 @@ def _async_generator_of(awaitable: Any) -> Any:
         if inspect.isasyncgen(referent):
             return referent
     return None
+
+
+def _awaiting_task(handler: FrameType, unit_task: Any) -> Any:
+    """The asyncio task awaiting the ``sync_to_async`` call that this executor thread runs (``handler`` is asgiref's
+    ``thread_handler`` frame): the unit's own task in the common case; else the loop's task whose innermost coroutine
+    is asgiref's ``SyncToAsync.__call__`` waiting for this very call (a task of ``asyncio.gather`` or
+    ``create_task``); else the task running on the loop (it has not reached its ``await`` yet). asgiref before 3.8
+    passes it as ``source_task``."""
+    variables = handler.f_locals
+    source = variables.get("source_task")
+    if source is not None:
+        return source
+    args, loop = variables.get("args"), variables.get("loop")
+    call = args[0] if args else None
+    if call is None or loop is None:
+        return unit_task
+    if unit_task is not None and _awaits(unit_task, call):
+        return unit_task
+    import asyncio
+
+    try:
+        tasks = asyncio.all_tasks(loop)
+    except RuntimeError:  # the set of tasks changed too often while it was being copied
+        return unit_task
+    for task in tasks:
+        if task is not unit_task and _awaits(task, call):
+            return task
+    return asyncio.current_task(loop) or unit_task
+
+
+def _awaits(task: Any, call: Any) -> bool:
+    """Whether ``task`` is suspended in asgiref's ``SyncToAsync.__call__`` waiting for ``call`` (its ``child``)."""
+    get_coro = getattr(task, "get_coro", None)
+    awaitable, frame = (get_coro() if get_coro is not None else None), None
+    for _ in range(_MAX_WALK):  # down the await chain to the innermost coroutine (it awaits a future)
+        if awaitable is None:
+            break
+        frame = getattr(awaitable, "cr_frame", None) or frame
+        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+    return frame is not None and frame.f_code.co_name == "__call__" and frame.f_locals.get("child") is call
 
 
 def _live_stack(outermost: FrameType) -> list[FrameType] | None:
@@ -523,6 +568,8 @@ def _walk(
             if not templates and node_depth >= 0:
                 node_depth = steps - 1
             templates.append((len(frames), frame))
+        elif kind == _EXECUTOR_BRIDGE:
+            task = _awaiting_task(frame, task)
         elif kind == _ASYNC_BRIDGE:
             node_depth = -1  # templates found from here on are not on this stack: no Chain from one
             awaitable = frame.f_locals.get("awaitable")

@@ -21,6 +21,7 @@ urlpatterns = [
     path("assets/<str:name>", views.static_file),
     path("async/books/", views.async_books),
     path("async/helper/", views.async_helper),
+    path("async/tasks/", views.async_tasks),
     path("empty/", views.no_queries),
     path("thread/", views.in_a_new_thread),
     path("authors/", views.author_list),

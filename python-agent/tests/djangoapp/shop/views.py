@@ -119,6 +119,26 @@ async def async_helper(request):
     return JsonResponse({"count": count})
 
 
+async def _author_name(pk):
+    author = await Author.objects.aget(pk=pk)
+    return author.name
+
+
+async def _book_count():
+    return await Book.objects.acount()
+
+
+async def async_tasks(request):
+    """Queries awaited in tasks of their own: asyncio.gather's, and one made with create_task that runs while the
+    view awaits something else."""
+    import asyncio
+
+    name, count = await asyncio.gather(_author_name(1), _book_count())
+    task = asyncio.create_task(_author_name(1))
+    await asyncio.sleep(0.05)
+    return JsonResponse({"name": name, "count": count, "again": await task})
+
+
 def no_queries(request):
     return HttpResponse("<html><body>nothing</body></html>")
 
