@@ -134,6 +134,14 @@ def test_records_both_postgresql_databases(pg_site):
     assert [q["db"] for q in queries] == ["default", "other"]
 
 
+def test_records_a_statement_built_with_psycopgs_sql_module_as_the_sql_it_runs(pg_site):
+    status, _, headers = get(pg_site.base + "/composed-sql/")
+    assert status == 200
+    (query,) = pg_site.unit_for(headers["X-QuerySight-Unit"])["queries"]
+    assert query["sql"] == 'SELECT "name" FROM "shop_author" WHERE "id" = %s'
+    assert query["params"] == [1]
+
+
 def test_records_a_failing_postgresql_query_and_serves_the_apps_500(pg_site):
     status, body, headers = get(pg_site.base + "/broken/")
     assert status == 500

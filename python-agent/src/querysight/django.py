@@ -66,7 +66,8 @@ def query_hook(alias: str, vendor: str) -> Any:
         except BaseException as exc:
             end = perf_counter()
             try:
-                unit.record(sql, params, run_of(alias, vendor, many, exc), start, end, 1)
+                text = sql if sql.__class__ is str else _sql_text(sql, context)
+                unit.record(text, params, run_of(alias, vendor, many, exc), start, end, 1)
             except Exception as failure:  # noqa: BLE001 - the guard, inlined: this runs for every query
                 _guard.failed("record a query", failure)
             raise
@@ -85,13 +86,28 @@ def query_hook(alias: str, vendor: str) -> Any:
                         if len(queries) < unit.max_queries:
                             queries.append((site, params, start, end, single))
                             return result
-            unit.record(sql, params, many_rows if many else single, start, end, 1)
+            text = sql if sql.__class__ is str else _sql_text(sql, context)
+            unit.record(text, params, many_rows if many else single, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
             _guard.failed("record a query", exc)
         return result
 
     _execute_wrapper.querysight = True  # type: ignore[attr-defined]
     return _execute_wrapper
+
+
+def _sql_text(sql: Any, context: dict[str, Any]) -> Any:
+    """The SQL of a statement given as a driver's object (psycopg's ``sql.SQL`` or ``sql.Composed``, which only the
+    driver can write out: it quotes identifiers for its connection). Anything else stays as it is (``str()`` of it is
+    sent)."""
+    as_string = getattr(sql, "as_string", None)
+    cursor = getattr(context.get("cursor"), "cursor", None)  # Django's wrapper's DB-API cursor
+    if as_string is None or cursor is None:
+        return sql
+    try:
+        return as_string(cursor)
+    except Exception:  # noqa: BLE001 - an object that cannot render itself is sent by its str()
+        return sql
 
 
 def is_query_hook(wrapper: Any) -> bool:

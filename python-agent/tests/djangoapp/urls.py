@@ -11,6 +11,7 @@ urlpatterns = [
     path("params/", views.odd_params),
     path("write-many/", views.write_many),
     path("other-db/", views.other_db),
+    path("composed-sql/", views.composed_sql),
     path("aliases/", views.on_each_alias),
     path("stream/", views.streaming_html),
     path("gzip/", views.gzipped_html),

@@ -184,3 +184,16 @@ async def books_csv_async(request):
             yield f"{book.title},{author.name}\n"
 
     return StreamingHttpResponse(rows(), content_type="text/csv")
+
+
+def composed_sql(request):
+    """A statement built with psycopg's sql module (PostgreSQL only), as a raw cursor runs it."""
+    from psycopg import sql
+
+    statement = sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(
+        sql.Identifier("name"), sql.Identifier(Author._meta.db_table), sql.Identifier("id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [1])
+        (name,) = cursor.fetchone()
+    return HttpResponse(name, content_type="text/plain")
