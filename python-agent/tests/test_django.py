@@ -190,6 +190,40 @@ def test_gives_queries_awaited_in_tasks_of_their_own_the_call_site_of_their_coro
     assert sites == [(123, "_author_name"), (123, "_author_name"), (128, "_book_count")]
 
 
+def test_gives_orm_calls_gathered_directly_the_line_that_gathered_them(recorded):
+    """views.async_gathered_orm: their tasks' await chains hold only library frames, so the view's line is next."""
+
+    async def fetch():
+        return await AsyncClient().get("/async/gathered-orm/")
+
+    assert asyncio.run(fetch()).status_code == 200
+    lines = sorted(q["callsite"]["line"] for q in recorded.unit()["queries"])
+    assert lines == [206, 206, 207]
+
+
+def test_does_not_lend_a_query_the_frames_of_another_task_running_on_the_loop(recorded):
+    """views.async_for_while_the_loop_is_busy: the async for's query (line 222) runs while another task blocks the
+    loop."""
+
+    async def fetch():
+        return await AsyncClient().get("/async/busy-loop/")
+
+    assert asyncio.run(fetch()).status_code == 200
+    (query,) = [q for q in recorded.unit()["queries"] if "shop_book" in q["sql"]]
+    assert (query["callsite"]["line"], [f["function"] for f in query["stack"]][:2]) == (
+        222,
+        ["<listcomp>", "async_for_while_the_loop_is_busy"],
+    )
+
+
+def test_gives_sync_to_async_queries_of_an_async_view_under_the_sync_handler_each_frame_once(client, recorded):
+    assert client.get("/async/helper/").status_code == 200
+    (query,) = recorded.unit()["queries"]
+    functions = [f["function"] for f in query["stack"]]
+    assert functions[:2] == ["_count_books_sync", "async_helper"]
+    assert functions.count("async_helper") == 1
+
+
 def test_records_async_views_served_through_the_sync_handler(client, recorded):
     response = client.get("/async/books/")
     assert response.status_code == 200

@@ -238,7 +238,7 @@ def _awaiting_task(handler: FrameType, unit_task: Any) -> Any:
     for task in tasks:
         if task is not unit_task and _awaits(task, call):
             return task
-    return asyncio.current_task(loop) or unit_task
+    return unit_task
 
 
 def _awaits(task: Any, call: Any) -> bool:
@@ -248,8 +248,14 @@ def _awaits(task: Any, call: Any) -> bool:
     for _ in range(_MAX_WALK):  # down the await chain to the innermost coroutine (it awaits a future)
         if awaitable is None:
             break
-        frame = getattr(awaitable, "cr_frame", None) or frame
-        awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None) or frame
+        awaitable = (
+            getattr(awaitable, "cr_await", None)
+            or getattr(awaitable, "gi_yieldfrom", None)
+            or getattr(awaitable, "ag_await", None)
+        )
+        if awaitable is not None and type(awaitable).__name__ in _ASYNC_GEN_AWAITABLES:
+            awaitable = _async_generator_of(awaitable)
     return frame is not None and frame.f_code.co_name == "__call__" and frame.f_locals.get("child") is call
 
 
@@ -532,6 +538,7 @@ def _walk(
     first: tuple[FrameType, int] | None = None  # frames[0]'s frame and depth, when only library frames came before
     start: tuple[FrameType, int] | None = None  # the same, also when frames[0] is a generator's or coroutine's
     node_depth = 0  # the depth of templates[0]'s frame (-1 once an await chain was walked)
+    awaiting = None
     get = _cache.get
     steps = 0
     while frame is not None and steps < _MAX_WALK:
@@ -569,8 +576,9 @@ def _walk(
                 node_depth = steps - 1
             templates.append((len(frames), frame))
         elif kind == _EXECUTOR_BRIDGE:
-            task = _awaiting_task(frame, task)
+            awaiting = _awaiting_task(frame, task)
         elif kind == _ASYNC_BRIDGE:
+            awaiting = None  # this thread's own stack goes on to the awaiting coroutine
             node_depth = -1  # templates found from here on are not on this stack: no Chain from one
             awaitable = frame.f_locals.get("awaitable")
             if awaitable is not None:
@@ -580,6 +588,10 @@ def _walk(
         frame = frame.f_back
     if frame is None and len(frames) < limit and "greenlet" in sys.modules:
         _walk_chain(_greenlet_caller_frames(), frames, templates, limit)
+    if awaiting is not None and awaiting is not task and len(frames) < limit:
+        get_coro = getattr(awaiting, "get_coro", None)
+        if get_coro is not None:
+            _walk_chain(_coroutine_frames(get_coro()), frames, templates, limit)
     if task is not None and len(frames) < limit and threading.get_ident() != task_thread:
         get_coro = getattr(task, "get_coro", None)
         if get_coro is not None:

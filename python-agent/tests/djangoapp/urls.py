@@ -23,6 +23,8 @@ urlpatterns = [
     path("async/books/", views.async_books),
     path("async/helper/", views.async_helper),
     path("async/tasks/", views.async_tasks),
+    path("async/gathered-orm/", views.async_gathered_orm),
+    path("async/busy-loop/", views.async_for_while_the_loop_is_busy),
     path("empty/", views.no_queries),
     path("thread/", views.in_a_new_thread),
     path("authors/", views.author_list),

@@ -197,3 +197,29 @@ def composed_sql(request):
         cursor.execute(statement, [1])
         (name,) = cursor.fetchone()
     return HttpResponse(name, content_type="text/plain")
+
+
+async def async_gathered_orm(request):
+    """ORM calls gathered directly (their tasks' await chains hold library frames only), then one under wait_for."""
+    import asyncio
+
+    books, authors = await asyncio.gather(Book.objects.acount(), Author.objects.acount())
+    first = await asyncio.wait_for(Author.objects.aget(pk=1), 5)
+    return JsonResponse({"books": books, "authors": authors, "first": first.name})
+
+
+async def async_for_while_the_loop_is_busy(request):
+    """An async for whose query runs while another task holds the event loop (it must not lend that task's frames)."""
+    import asyncio
+    import time
+
+    async def hog():
+        time.sleep(0.3)  # blocks the loop's thread: the running task is this one meanwhile
+
+    sleeper = asyncio.create_task(sync_to_async(time.sleep)(0.1))  # keeps the request's sync thread busy a while
+    await asyncio.sleep(0)
+    hogging = asyncio.create_task(hog())
+    titles = [book.title async for book in Book.objects.order_by("id")]
+    await hogging
+    await sleeper
+    return JsonResponse({"titles": titles})
