@@ -37,6 +37,9 @@ class Unprintable:
 
 
 # Parameter values of every kind and what their JSON-safe form is (querysight.recorder.json_safe, max length 256).
+_RELEASED = memoryview(b"gone")
+_RELEASED.release()  # (the app released it after the query)
+
 JSON_SAFE_CASES: list[tuple[Any, Any]] = [
     ("text", "text"),
     (3, 3),
@@ -52,12 +55,14 @@ JSON_SAFE_CASES: list[tuple[Any, Any]] = [
     (datetime.date(2024, 1, 2), "2024-01-02"),
     (datetime.time(3, 4), "03:04:00"),
     (datetime.timedelta(seconds=90), "0:01:30"),
-    (2**64, 2**64),
-    (-(2**64), -(2**64)),
-    (2**64 + 1, "18446744073709551617"),  # beyond 64 bits: a string, or a JSON reader loses its last digits
+    (2**53 - 1, 2**53 - 1),
+    (-(2**53) + 1, -(2**53) + 1),
+    (2**53, "9007199254740992"),  # beyond JavaScript's safe integers: a string, or the server loses its last digits
+    (-(2**64) - 1, "-18446744073709551617"),
     (b"abc", "abc"),
     (bytearray(b"\xff\x00"), "base64:/wA="),
     (memoryview(b"xy"), "xy"),
+    (_RELEASED, "<memoryview>"),
     (("é" * 200).encode(), "é" * 200),  # 400 bytes: cut (at 4 bytes a character) in the middle of none
     (("é" * 600).encode(), "é" * 256 + "…"),  # cut in the middle of a character: still text
     ([1, "a", [decimal.Decimal("2")]], [1, "a", ["2"]]),

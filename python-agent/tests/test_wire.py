@@ -247,6 +247,12 @@ def test_writes_an_int_longer_than_python_writes_out_as_its_first_digits_and_kee
     assert [q["params"] for q in wire(unit)["queries"]] == [["-1" + "0" * 254 + "…"], [2]]
 
 
+def test_cuts_a_huge_int_where_python_can_write_it_when_the_parameter_length_is_longer():
+    querysight.configure(max_param_length=10_000)
+    ((param,),) = [q["params"] for q in wire(hand_built(query(params=(10**20_000,))))["queries"]]
+    assert param.startswith("1000") and param.endswith("0…") and len(param) <= 4_300
+
+
 def test_writes_named_parameters_as_an_object_with_string_keys():
     named = {"id": 3, "name": "x" * 300, "when": datetime.date(2024, 1, 2), "none": None}
     assert wire_query(hand_built(query(params=named)))["params"] == {

@@ -108,7 +108,8 @@ class _Encoder:
     def queries(self, queries: list[tuple[Any, ...]], t0: float) -> list[str]:
         """Each query's JSON object, in the key order of DESIGN.md §4."""
         max_length = self.max_length
-        string, str_, int_, int_limit = _string, str, int, JSON_INT_LIMIT  # locals: this loop runs for every query
+        string, str_, int_ = _string, str, int  # locals: this loop runs for every query
+        int_low, int_high = -JSON_INT_LIMIT, JSON_INT_LIMIT
         out: list[str] = []
         append = out.append
         # The queries of a loop share their Site and Run tuples: compare with the last one. Sites of separate walks can
@@ -133,7 +134,7 @@ class _Encoder:
                 add = parts.append
                 for value in params:
                     kind = value.__class__
-                    if kind is int_ and -int_limit <= value <= int_limit:
+                    if kind is int_ and int_low <= value <= int_high:
                         add(f"{value}")
                     elif kind is str_ and len(value) <= max_length:
                         add(string(value))

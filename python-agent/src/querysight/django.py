@@ -101,13 +101,15 @@ def _sql_text(sql: Any, context: dict[str, Any]) -> Any:
     driver can write out: it quotes identifiers for its connection). Anything else stays as it is (``str()`` of it is
     sent)."""
     as_string = getattr(sql, "as_string", None)
-    cursor = getattr(context.get("cursor"), "cursor", None)  # Django's wrapper's DB-API cursor
-    if as_string is None or cursor is None:
+    if as_string is None:
         return sql
-    try:
-        return as_string(cursor)
-    except Exception:  # noqa: BLE001 - an object that cannot render itself is sent by its str()
-        return sql
+    # Django's wrapper's DB-API cursor; then none (psycopg 3.2 writes it without one, as for the default connection).
+    for driver_context in (getattr(context.get("cursor"), "cursor", None), None):
+        try:
+            return as_string(driver_context)
+        except Exception:  # noqa: BLE001 - an object that cannot render itself is sent by its str()
+            continue
+    return sql
 
 
 def is_query_hook(wrapper: Any) -> bool:
@@ -445,6 +447,7 @@ def _trusted_origin(request: Any) -> str | None:
         host = request.get_host()
     except DisallowedHost:
         return None
+    host = host.lower()  # as browsers write it in Origin
     origin = f"{request.scheme}://{host}"
     if _web.loopback_origin(origin):
         return origin

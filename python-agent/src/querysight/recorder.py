@@ -84,9 +84,9 @@ def _running_task() -> tuple[Any, int | None]:
     return asyncio.current_task(), threading.get_ident()
 
 
-# Ints from -2**64 to 2**64 go as JSON numbers; larger ones as strings: a JSON reader would lose their last digits, and
-# Python will not even write one of more than 4,300 digits (sys.get_int_max_str_digits).
-JSON_INT_LIMIT = 1 << 64
+# Ints within JavaScript's safe range go as JSON numbers; larger ones as strings: the server (JSON.parse) would lose
+# their last digits, and Python will not even write one of more than 4,300 digits (sys.get_int_max_str_digits).
+JSON_INT_LIMIT = (1 << 53) - 1
 
 
 def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
@@ -102,7 +102,10 @@ def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
         return value if math.isfinite(value) else str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         limit = 4 * max_length + 4  # bytes enough for max_length + 1 characters of UTF-8
-        raw = bytes(value[:limit])
+        try:
+            raw = bytes(value[:limit])
+        except (ValueError, TypeError):  # a memoryview released since, or of no dimension
+            return f"<{kind.__name__}>"
         try:  # a value cut in the middle of a character is still text: the incomplete end is left out
             text = codecs.getincrementaldecoder("utf-8")().decode(raw, final=len(raw) < limit)
         except UnicodeDecodeError:
@@ -131,13 +134,20 @@ def json_safe(value: Any, max_length: int, depth: int = 0) -> Any:
 
 
 def _long_int(value: int, max_length: int) -> str:
-    """An int beyond ``JSON_INT_LIMIT`` as a string, cut like other long values (without writing out all the digits
-    of one too long to write)."""
+    """An int beyond ``JSON_INT_LIMIT`` as a string, cut like other long values, from its first digits: all of them
+    may be more than Python will write out."""
+    keep = max_length + 1
+    writable = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if writable:
+        keep = min(keep, writable - 3)  # (what is kept below is at most two digits longer than keep)
     digits = abs(value)
-    extra = int(digits.bit_length() * 0.30102) - max_length - 1  # at most the digits beyond the first max_length + 1
+    extra = int(digits.bit_length() * 0.30102) - keep  # at most the number of digits beyond the first keep
     if extra > 0:
         digits //= 10**extra
-    return json_safe(("-" if value < 0 else "") + str(digits), max_length)
+    text = ("-" if value < 0 else "") + str(digits)
+    if len(text) > max_length:
+        return text[:max_length] + ELLIPSIS
+    return text + ELLIPSIS if extra > 0 else text
 
 
 def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
