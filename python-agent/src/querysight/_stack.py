@@ -217,8 +217,8 @@ def _awaiting_task(handler: FrameType, unit_task: Any) -> Any:
     """The asyncio task awaiting the ``sync_to_async`` call that this executor thread runs (``handler`` is asgiref's
     ``thread_handler`` frame): the unit's own task in the common case; else the loop's task whose innermost coroutine
     is asgiref's ``SyncToAsync.__call__`` waiting for this very call (a task of ``asyncio.gather`` or
-    ``create_task``); else the task running on the loop (it has not reached its ``await`` yet). asgiref before 3.8
-    passes it as ``source_task``."""
+    ``create_task``); else the unit's task still (the awaiting one may not have reached its ``await`` yet, and the
+    task running on the loop may be another request's). asgiref before 3.8 passes it as ``source_task``."""
     variables = handler.f_locals
     source = variables.get("source_task")
     if source is not None:
