@@ -244,19 +244,10 @@ def _awaiting_task(handler: FrameType, unit_task: Any) -> Any:
 def _awaits(task: Any, call: Any) -> bool:
     """Whether ``task`` is suspended in asgiref's ``SyncToAsync.__call__`` waiting for ``call`` (its ``child``)."""
     get_coro = getattr(task, "get_coro", None)
-    awaitable, frame = (get_coro() if get_coro is not None else None), None
-    for _ in range(_MAX_WALK):  # down the await chain to the innermost coroutine (it awaits a future)
-        if awaitable is None:
-            break
-        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None) or frame
-        awaitable = (
-            getattr(awaitable, "cr_await", None)
-            or getattr(awaitable, "gi_yieldfrom", None)
-            or getattr(awaitable, "ag_await", None)
-        )
-        if awaitable is not None and type(awaitable).__name__ in _ASYNC_GEN_AWAITABLES:
-            awaitable = _async_generator_of(awaitable)
-    return frame is not None and frame.f_code.co_name == "__call__" and frame.f_locals.get("child") is call
+    coro = get_coro() if get_coro is not None else None
+    frames = _coroutine_frames(coro) if coro is not None else []
+    innermost = frames[0] if frames else None
+    return innermost is not None and innermost.f_code.co_name == "__call__" and innermost.f_locals.get("child") is call
 
 
 def _live_stack(outermost: FrameType) -> list[FrameType] | None:
