@@ -173,7 +173,7 @@ class _Response:
 
 
 def _route_of(scope: Scope, root_path: str) -> str | None:
-    route = scope.get("route")
+    route = scope.get("route") or _route_of_endpoint(scope)
     path = getattr(route, "path", None)
     if not isinstance(path, str):
         return None
@@ -182,6 +182,21 @@ def _route_of(scope: Scope, root_path: str) -> str | None:
     if prefix.endswith(path):  # the route is the Mount itself (static files, a mounted sub-app that is not a router)
         return prefix
     return prefix + path
+
+
+def _route_of_endpoint(scope: Scope) -> Any:
+    """The route of a request whose router did not name it: FastAPI's router sets ``scope["route"]`` for its own API
+    routes only, not for a Starlette ``Route`` (``app.add_route``, ``app.router.routes.append``). It is the router's
+    route that has the request's endpoint and matches the request."""
+    endpoint, router = scope.get("endpoint"), scope.get("router")
+    if endpoint is None or router is None:
+        return None
+    for route in getattr(router, "routes", ()):
+        if getattr(route, "endpoint", None) is endpoint:
+            match, _ = route.matches(scope)
+            if getattr(match, "name", None) == "FULL":
+                return route
+    return None
 
 
 def _view_of(scope: Scope) -> str | None:
