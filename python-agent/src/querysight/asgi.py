@@ -9,7 +9,8 @@ FastAPI / Starlette::
 - The unit is named ``METHOD /path`` and carries ``method``, ``path`` (with the query string), ``status`` (from
   ``http.response.start``), ``duration_ms`` (until the app returns, so background tasks count), ``route`` (the path
   pattern of ``scope["route"]`` that Starlette's router sets, ``/books/{book_id}``, prefixed by the path of the
-  mounts it went through) and ``view`` (``scope["endpoint"]``'s dotted path).
+  mounts it went through; for a Starlette ``Route`` in a FastAPI app, whose router does not set it, the route that
+  has the endpoint and matches) and ``view`` (``scope["endpoint"]``'s dotted path).
 - The unit travels in a ContextVar: queries of async endpoints, of sync endpoints (Starlette runs them in a thread
   pool with a copy of the context), of dependencies and of ``AsyncSession`` on an async engine all belong to it.
 - ``X-QuerySight-Unit: <id>`` is added to every recorded response. With ``OVERLAY`` on (the app's ``debug`` by
