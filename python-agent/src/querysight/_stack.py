@@ -243,11 +243,16 @@ def _awaiting_task(handler: FrameType, unit_task: Any) -> Any:
 
 def _awaits(task: Any, call: Any) -> bool:
     """Whether ``task`` is suspended in asgiref's ``SyncToAsync.__call__`` waiting for ``call`` (its ``child``)."""
-    get_coro = getattr(task, "get_coro", None)
-    coro = get_coro() if get_coro is not None else None
-    frames = _coroutine_frames(coro) if coro is not None else []
+    frames = _task_frames(task)
     innermost = frames[0] if frames else None
     return innermost is not None and innermost.f_code.co_name == "__call__" and innermost.f_locals.get("child") is call
+
+
+def _task_frames(task: Any) -> list[FrameType]:
+    """The frames of an asyncio task's await chain, innermost first (none for a task without a coroutine)."""
+    get_coro = getattr(task, "get_coro", None)
+    coro = get_coro() if get_coro is not None else None
+    return _coroutine_frames(coro) if coro is not None else []
 
 
 def _live_stack(outermost: FrameType) -> list[FrameType] | None:
@@ -579,14 +584,10 @@ def _walk(
         frame = frame.f_back
     if frame is None and len(frames) < limit and "greenlet" in sys.modules:
         _walk_chain(_greenlet_caller_frames(), frames, templates, limit)
-    if awaiting is not None and awaiting is not task and len(frames) < limit:
-        get_coro = getattr(awaiting, "get_coro", None)
-        if get_coro is not None:
-            _walk_chain(_coroutine_frames(get_coro()), frames, templates, limit)
+    if awaiting is not None and awaiting is not task:
+        _walk_chain(_task_frames(awaiting), frames, templates, limit)
     if task is not None and len(frames) < limit and threading.get_ident() != task_thread:
-        get_coro = getattr(task, "get_coro", None)
-        if get_coro is not None:
-            _walk_chain(_coroutine_frames(get_coro()), frames, templates, limit)
+        _walk_chain(_task_frames(task), frames, templates, limit)
     return _result(tuple(frames), positions, templates, first, memo, sql)
 
 

@@ -306,7 +306,9 @@ class Transport:
             if self._generation == generation:
                 self._in_flight = units
 
-    def _after_attempt(self, generation: int, *, delivered: bool, answered: bool, schema_sent: bool) -> None:
+    def _after_attempt(
+        self, generation: int, *, answered: bool, delivered: bool = False, schema_sent: bool = False
+    ) -> None:
         """What a delivery attempt tells: whether it ended without reaching the server (``answered`` False: back off)
         or with an answer or a refusal that retrying would not change, and whether the batch and its schema went."""
         with self._lock:
@@ -338,12 +340,12 @@ class Transport:
                 envelope = self._envelope(settings)
             if envelope is not None:
                 self._send(envelope, [unit for unit, _ in batch], settings)
-                self._after_attempt(generation, delivered=True, answered=True, schema_sent="schema" in envelope)
+                self._after_attempt(generation, answered=True, delivered=True, schema_sent="schema" in envelope)
         except DeliveryError:
-            self._after_attempt(generation, delivered=False, answered=False, schema_sent=False)
+            self._after_attempt(generation, answered=False)
             return False
         except RejectedError as exc:
-            self._after_attempt(generation, delivered=False, answered=True, schema_sent=False)
+            self._after_attempt(generation, answered=True)
             _guard.report("send a batch the server accepts", exc)
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             _guard.report("send a batch", exc)
