@@ -255,6 +255,53 @@ def test_an_async_engine_records_queries_with_the_awaiting_coroutine_as_call_sit
     ]
 
 
+async def book_count(engine: Any, author_id: int) -> int | None:
+    async with AsyncSession(engine) as session:
+        return await session.scalar(text("SELECT count(*) FROM books WHERE author_id = :id"), {"id": author_id})
+
+
+async def gathered_book_counts(engine: Any) -> list[int | None]:
+    with querysight.capture("gathered counts"):
+        counts = await asyncio.gather(book_count(engine, 1), book_count(engine, 2))
+        task = asyncio.create_task(book_count(engine, 3))
+        await asyncio.sleep(0.01)
+        counts.append(await task)
+    return counts
+
+
+def test_queries_of_gathered_and_created_tasks_carry_the_line_of_the_coroutine_that_awaits_them(
+    tmp_path: Path, recorded: Recorded
+) -> None:
+    """Each task's own await chain ends at its coroutine (book_count); the unit's task's (the line that gathered
+    them) comes next, then the event loop's caller."""
+    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
+    instrument(engine)
+
+    async def main() -> list[int | None]:
+        try:
+            return await gathered_book_counts(engine)
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(main())
+    uninstrument(engine)
+
+    assert counts == [sa_models.BOOKS_PER_AUTHOR] * 3
+    queries = recorded.unit()["queries"]
+    assert sorted(q["params"] for q in queries) == [[1], [2], [3]]
+    first = gathered_book_counts.__code__.co_firstlineno
+    stacks = {q["params"][0]: [(f["function"], f["line"]) for f in q["stack"]][:3] for q in queries}
+    test_name = "test_queries_of_gathered_and_created_tasks_carry_the_line_of_the_coroutine_that_awaits_them"
+    count_line = ("book_count", book_count.__code__.co_firstlineno + 2)
+    main_line = ("main", main.__code__.co_firstlineno + 2)
+    for gathered in (1, 2):
+        assert stacks[gathered] == [count_line, ("gathered_book_counts", first + 2), main_line]
+    # The created task's query ran while the unit's coroutine awaited the sleep: its frame is on that line.
+    assert stacks[3] == [count_line, ("gathered_book_counts", first + 4), main_line]
+    assert [f["function"] for f in queries[0]["stack"]][3] == test_name
+
+
 def test_an_async_query_that_raises_is_recorded_and_the_exception_reaches_the_coroutine(
     recorded: Recorded,
 ) -> None:

@@ -271,19 +271,46 @@ def _live_stack(outermost: FrameType) -> list[FrameType] | None:
     return None
 
 
-def _greenlet_caller_frames() -> list[FrameType]:
+def _greenlet_caller_frames(unit_task: Any) -> list[FrameType]:
     """The stack of the greenlet that switched into the current one, innermost first. SQLAlchemy's asyncio bridge
     runs the sync ORM in a child greenlet whose own stack ends there; the code that awaited the query (the
-    application's coroutine) is suspended on the parent's stack."""
+    application's coroutine) is suspended on the parent's stack.
+
+    That stack is the running task's: its await chain, then the event loop's frames. When the running task is not
+    the unit's (a coroutine of ``asyncio.gather``, a ``create_task``), the unit's task's await chain (the line that
+    gathered them) comes after the running task's own coroutine, where the task's chain ends."""
     import greenlet
 
     parent = greenlet.getcurrent().parent
     frame = parent.gr_frame if parent is not None else None
+    task_end = _other_task_end(unit_task) if frame is not None and unit_task is not None else None
     frames: list[FrameType] = []
     while frame is not None and len(frames) < _MAX_WALK:
         frames.append(frame)
+        if frame is task_end:
+            frames.extend(_task_frames(unit_task))
         frame = frame.f_back
     return frames
+
+
+def _other_task_end(unit_task: Any) -> FrameType | None:
+    """The frame of the running task's own coroutine (its outermost), when that task is not ``unit_task``."""
+    running = _running_task()
+    if running is None or running is unit_task:
+        return None
+    get_coro = getattr(running, "get_coro", None)
+    coro = get_coro() if get_coro is not None else None
+    return getattr(coro, "cr_frame", None)
+
+
+def _running_task() -> Any:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no event loop runs in this thread
+        return None
 
 
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
@@ -583,7 +610,7 @@ def _walk(
                     break
         frame = frame.f_back
     if frame is None and len(frames) < limit and "greenlet" in sys.modules:
-        _walk_chain(_greenlet_caller_frames(), frames, templates, limit)
+        _walk_chain(_greenlet_caller_frames(task), frames, templates, limit)
     if awaiting is not None and awaiting is not task:
         _walk_chain(_task_frames(awaiting), frames, templates, limit)
     if task is not None and len(frames) < limit and threading.get_ident() != task_thread:
