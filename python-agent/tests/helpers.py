@@ -102,11 +102,13 @@ class Receiver:
 
     ``mode`` decides the answer: ``ok`` (202 + JSON), ``error`` (500), ``garbage`` (200, not JSON),
     ``reject`` (400), ``hang`` (holds the request until ``release()``, then closes it unanswered), ``slow`` (holds
-    it until ``release()``, then answers as ``ok``).
+    it until ``release()``, then answers as ``ok``). ``script`` lists the modes of the next requests, one each, before
+    ``mode`` applies again.
     """
 
     def __init__(self) -> None:
         self.mode = "ok"
+        self.script: list[str] = []
         self.requests: list[Received] = []
         self.attempts = 0
         self._released = threading.Event()
@@ -122,7 +124,7 @@ class Receiver:
                 raw = self.rfile.read(length)
                 with receiver._lock:
                     receiver.attempts += 1
-                mode = receiver.mode
+                    mode = receiver.script.pop(0) if receiver.script else receiver.mode
                 if mode in ("hang", "slow"):
                     receiver._released.wait(30)
                     if mode == "hang":

@@ -141,6 +141,36 @@ def test_retries_with_backoff_while_the_server_answers_500_then_delivers_once(re
     assert [u["name"] for u in receiver.units()] == ["kept"]
 
 
+def submit_split_batch(names: list[str], monkeypatch) -> None:
+    """Units that go in one batch, which is too large for one body: one body a unit (no schema: it would make the
+    first body the largest)."""
+    monkeypatch.setattr(transport.app, "schema_provider", None)
+    units = [finished_unit(name) for name in names]
+    encoded = querysight._wire.encode_unit(units[0])
+    one_body = len(transport._encode(transport.transport._envelope(config.current()), [encoded]))
+    config.configure(batch_interval=30.0, max_body_bytes=one_body + len(encoded.text()) // 2)
+    for unit in units:
+        transport.submit(unit)
+
+
+def test_a_split_batch_cut_short_by_a_failed_body_retries_only_the_bodies_that_did_not_go(receiver, monkeypatch):
+    receiver.script = ["ok", "error"]
+    submit_split_batch(["a", "b", "c"], monkeypatch)
+    assert querysight.flush(10)
+    assert [[u["name"] for u in r.body["units"]] for r in receiver.requests] == [["a"], ["b"], ["c"]]
+    assert receiver.attempts == 4  # a, b (500), then b and c on the retry
+    assert transport.transport.failed_attempts == 1
+
+
+def test_a_body_the_server_refuses_loses_only_its_own_units(receiver, swallow_internal_errors, monkeypatch):
+    receiver.script = ["ok", "reject"]
+    submit_split_batch(["a", "b", "c"], monkeypatch)
+    assert querysight.flush(10)
+    assert [u["name"] for u in receiver.units()] == ["a", "c"]
+    assert receiver.attempts == 3
+    assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
+
+
 def count_connections(receiver) -> list[int]:
     """A list whose length is the number of TCP connections the receiver has accepted."""
     accepted: list[int] = []

@@ -381,8 +381,11 @@ def test_keeps_the_first_queries_of_a_unit_and_counts_the_rest_as_dropped():
 def test_splits_a_batch_over_the_body_limit_by_units_and_sends_the_schema_once():
     envelope = {"protocol": 1, "schema": {"models": []}}
     units = [encoded_unit(3) for _ in range(4)]
-    one_unit = len(transport._bodies(envelope, units[:1], 10**9)[0])
-    bodies = [json.loads(body) for body in transport._bodies(envelope, units, one_unit + 50)]
+    [(one_body, carried)] = transport._bodies(envelope, units[:1], 10**9)
+    assert carried == 1
+    split = transport._bodies(envelope, units, len(one_body) + 50)
+    assert [count for _, count in split] == [1, 1, 1, 1]
+    bodies = [json.loads(body) for body, _ in split]
     assert [[unit["id"] for unit in body["units"]] for body in bodies] == [[json.loads(u.text())["id"]] for u in units]
     assert ["schema" in body for body in bodies] == [True, False, False, False]
     assert [len(body["units"][0]["queries"]) for body in bodies] == [3, 3, 3, 3]

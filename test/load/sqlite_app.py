@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from querysight import current_unit
@@ -65,7 +66,7 @@ def book_list(conn: sqlite3.Connection) -> int:
 
 
 class DeliveryLog:
-    """Counts the units the agent's transport delivered: a batch counts once its send returned without error."""
+    """Counts the units the agent's transport delivered: a unit counts once the server took the body it went in."""
 
     def __init__(self) -> None:
         from querysight import transport
@@ -74,10 +75,14 @@ class DeliveryLog:
         self._transport = transport.transport
         send = self._transport._send
 
-        def counting_send(envelope: dict[str, Any], units: list[Any], settings: Any) -> None:
-            send(envelope, units, settings)
-            # An encoded unit's head is its JSON up to its queries: closing it gives the unit's fields.
-            self.ids.extend(json.loads(unit.head + "]}")["id"] for unit in units)
+        def counting_send(envelope: dict[str, Any], units: list[Any], settings: Any) -> Iterator[tuple[int, bool]]:
+            went = 0
+            for count, taken in send(envelope, units, settings):
+                if taken:
+                    # An encoded unit's head is its JSON up to its queries: closing it gives the unit's fields.
+                    self.ids.extend(json.loads(unit.head + "]}")["id"] for unit in units[went : went + count])
+                went += count
+                yield count, taken
 
         self._transport._send = counting_send  # type: ignore[method-assign]
 

@@ -331,29 +331,37 @@ class Transport:
 
     def _deliver(self, outbox: list[tuple[_wire.EncodedUnit, int]], settings: config.Settings, generation: int) -> bool:
         """Send the first batch of the outbox; True when it is done with (delivered, or refused and dropped), False
-        when it could not be delivered and stays for a retry."""
+        when it could not be delivered and stays for a retry: all of it, or the part after the bodies that went when
+        it was split (see :func:`_bodies`)."""
         batch = outbox[: max(settings.batch_size, 1)]
         self._set_in_flight(len(batch), generation)
+        went = 0  # units of the batch in bodies the server took or refused (a retry would not change those)
+        retry = False
         try:
             envelope = None
             with _guard.guard("build a batch"):
                 envelope = self._envelope(settings)
             if envelope is not None:
-                self._send(envelope, [unit for unit, _ in batch], settings)
-                self._after_attempt(generation, answered=True, delivered=True, schema_sent="schema" in envelope)
+                taken: list[bool] = []
+                for count, took in self._send(envelope, [unit for unit, _ in batch], settings):
+                    went += count
+                    taken.append(took)
+                first_taken = taken[:1] == [True]  # the schema travels in the first body
+                self._after_attempt(
+                    generation, answered=True, delivered=all(taken), schema_sent=first_taken and "schema" in envelope
+                )
         except DeliveryError:
             self._after_attempt(generation, answered=False)
-            return False
-        except RejectedError as exc:
-            self._after_attempt(generation, answered=True)
-            _guard.report("send a batch the server accepts", exc)
+            if not went:
+                return False
+            batch, retry = batch[:went], True  # the units that went are done with; the rest stays for the retry
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             _guard.report("send a batch", exc)
         finally:
             self._set_in_flight(0, generation)
         del outbox[: len(batch)]
         self._done(len(batch), sum(size for _, size in batch), generation)
-        return True
+        return not retry
 
     def _envelope(self, settings: config.Settings) -> dict[str, Any]:
         """Everything of a batch but its units."""
@@ -373,14 +381,25 @@ class Transport:
                 envelope["schema"] = schema
         return envelope
 
-    def _send(self, envelope: dict[str, Any], units: list[_wire.EncodedUnit], settings: config.Settings) -> None:
+    def _send(
+        self, envelope: dict[str, Any], units: list[_wire.EncodedUnit], settings: config.Settings
+    ) -> Iterator[tuple[int, bool]]:
+        """Send the batch's bodies in order; for each, how many of ``units`` it carried and whether the server took it
+        (False: it refused the body, which a retry would not change; reported, and its units dropped). A body that
+        could not be delivered raises DeliveryError: the bodies before it went, it and the rest did not."""
         if not settings.output and self._backing_off:
             self._reachable(settings)  # while the server is down, do not assemble bodies nobody will take
-        for body in _bodies(envelope, units, settings.max_body_bytes):
-            if settings.output:
-                self._write_ndjson(settings.output, body)
+        for body, count in _bodies(envelope, units, settings.max_body_bytes):
+            try:
+                if settings.output:
+                    self._write_ndjson(settings.output, body)
+                else:
+                    self._post(settings, body)
+            except RejectedError as exc:
+                _guard.report("send a batch the server accepts", exc)
+                yield count, False
             else:
-                self._post(settings, body)
+                yield count, True
 
     @staticmethod
     def _write_ndjson(path: str, body: bytes) -> None:
@@ -478,11 +497,12 @@ def _encode(envelope: dict[str, Any], units: list[_wire.EncodedUnit]) -> bytes:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
-def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int) -> list[bytes]:
-    """The batch as one body, or split into several when it is larger than the server takes."""
+def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int) -> list[tuple[bytes, int]]:
+    """The batch as one body, or split into several when it is larger than the server takes; each with how many of
+    ``units`` it carries (in order: the first bodies carry the first units)."""
     body = _encode(envelope, units)
     if len(body) <= limit:
-        return [body]
+        return [(body, len(units))]
     if len(units) > 1:
         half = len(units) // 2
         rest = {key: value for key, value in envelope.items() if key != "schema"}
