@@ -255,51 +255,86 @@ def test_an_async_engine_records_queries_with_the_awaiting_coroutine_as_call_sit
     ]
 
 
-async def book_count(engine: Any, author_id: int) -> int | None:
+async def book_count(engine: Any, author_id: int, done: asyncio.Event | None = None) -> int | None:
     async with AsyncSession(engine) as session:
-        return await session.scalar(text("SELECT count(*) FROM books WHERE author_id = :id"), {"id": author_id})
+        count = await session.scalar(text("SELECT count(*) FROM books WHERE author_id = :id"), {"id": author_id})
+    if done is not None:
+        done.set()
+    return count
 
 
-async def gathered_book_counts(engine: Any) -> list[int | None]:
-    with querysight.capture("gathered counts"):
+async def book_counts_in_tasks(engine: Any) -> list[int | None]:
+    with querysight.capture("counts in tasks"):
         counts = await asyncio.gather(book_count(engine, 1), book_count(engine, 2))
-        task = asyncio.create_task(book_count(engine, 3))
-        await asyncio.sleep(0.01)
-        counts.append(await task)
+        awaited = asyncio.create_task(book_count(engine, 3))
+        counts.append(await awaited)
+        left_to_run = asyncio.create_task(book_count(engine, 4, counted := asyncio.Event()))
+        await counted.wait()
+        counts.append(await left_to_run)
     return counts
 
 
-def test_queries_of_gathered_and_created_tasks_carry_the_line_of_the_coroutine_that_awaits_them(
+def test_queries_of_tasks_carry_the_line_that_awaits_the_task_and_no_line_that_did_not(
     tmp_path: Path, recorded: Recorded
 ) -> None:
-    """Each task's own await chain ends at its coroutine (book_count); the unit's task's (the line that gathered
-    them) comes next, then the event loop's caller."""
+    """A task's own await chain ends at its coroutine (book_count). When the unit's coroutine awaits the task (a
+    gather, an awaited create_task) its line comes next; a task it left to run while it awaited something else has
+    no caller but the event loop's."""
     seeded_sqlite(tmp_path / "async.sqlite3").dispose()
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
     instrument(engine)
 
     async def main() -> list[int | None]:
         try:
-            return await gathered_book_counts(engine)
+            return await book_counts_in_tasks(engine)
         finally:
             await engine.dispose()
 
-    counts = asyncio.run(main())
-    uninstrument(engine)
+    try:
+        counts = asyncio.run(main())
+    finally:
+        uninstrument(engine)
 
-    assert counts == [sa_models.BOOKS_PER_AUTHOR] * 3
+    assert counts == [sa_models.BOOKS_PER_AUTHOR] * 4
     queries = recorded.unit()["queries"]
-    assert sorted(q["params"] for q in queries) == [[1], [2], [3]]
-    first = gathered_book_counts.__code__.co_firstlineno
-    stacks = {q["params"][0]: [(f["function"], f["line"]) for f in q["stack"]][:3] for q in queries}
-    test_name = "test_queries_of_gathered_and_created_tasks_carry_the_line_of_the_coroutine_that_awaits_them"
+    # The last frame is this test's asyncio.run line, below the event loop.
+    assert {q["stack"][-1]["function"] for q in queries} == {sys._getframe().f_code.co_name}
+    stacks = {q["params"][0]: [(f["function"], f["line"]) for f in q["stack"][:-1]] for q in queries}
     count_line = ("book_count", book_count.__code__.co_firstlineno + 2)
+    first = book_counts_in_tasks.__code__.co_firstlineno
     main_line = ("main", main.__code__.co_firstlineno + 2)
-    for gathered in (1, 2):
-        assert stacks[gathered] == [count_line, ("gathered_book_counts", first + 2), main_line]
-    # The created task's query ran while the unit's coroutine awaited the sleep: its frame is on that line.
-    assert stacks[3] == [count_line, ("gathered_book_counts", first + 4), main_line]
-    assert [f["function"] for f in queries[0]["stack"]][3] == test_name
+    assert stacks == {
+        1: [count_line, ("book_counts_in_tasks", first + 2), main_line],
+        2: [count_line, ("book_counts_in_tasks", first + 2), main_line],
+        3: [count_line, ("book_counts_in_tasks", first + 4), main_line],
+        4: [count_line],
+    }
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "TaskGroup"), reason="asyncio.TaskGroup is new in Python 3.11")
+def test_queries_of_a_task_group_carry_the_line_of_its_parent_task(tmp_path: Path, recorded: Recorded) -> None:
+    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
+    instrument(engine)
+
+    async def grouped() -> None:
+        try:
+            with querysight.capture("task group"):
+                async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
+                    group.create_task(book_count(engine, 1))
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(grouped())
+    finally:
+        uninstrument(engine)
+
+    [query] = recorded.unit()["queries"]
+    assert [(f["function"], f["line"]) for f in query["stack"]][:2] == [
+        ("book_count", book_count.__code__.co_firstlineno + 2),
+        ("grouped", grouped.__code__.co_firstlineno + 3),
+    ]
 
 
 def test_an_async_query_that_raises_is_recorded_and_the_exception_reaches_the_coroutine(

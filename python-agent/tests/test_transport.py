@@ -171,6 +171,16 @@ def test_a_body_the_server_refuses_loses_only_its_own_units(receiver, swallow_in
     assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
 
 
+def test_a_url_that_is_not_http_given_while_backing_off_drops_the_batch_as_refused(receiver, swallow_internal_errors):
+    receiver.mode = "error"
+    transport.submit(finished_unit("first"))
+    until(lambda: transport.transport.failed_attempts >= 1, what="a failed attempt")
+    config.configure(url="ftp://nowhere")  # checked before the next body, by the probe of a server that was down
+    assert querysight.flush(5)
+    assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
+    assert not transport.transport._backing_off  # a new unit's whole batch wakes the worker again
+
+
 def count_connections(receiver) -> list[int]:
     """A list whose length is the number of TCP connections the receiver has accepted."""
     accepted: list[int] = []

@@ -391,6 +391,19 @@ def test_splits_a_batch_over_the_body_limit_by_units_and_sends_the_schema_once()
     assert [len(body["units"][0]["queries"]) for body in bodies] == [3, 3, 3, 3]
 
 
+def test_a_unit_that_cannot_fit_a_body_keeps_its_place_in_the_split(tmp_path):
+    """With a schema larger than the body limit the first unit (the schema goes with it) cannot be sent: it gets no
+    body, but still counts, so that the bodies after it are known to carry the units they carry."""
+    units = [encoded_unit(1) for _ in range(3)]
+    one_body = len(transport._encode({"protocol": 1}, units[:1]))
+    envelope = {"protocol": 1, "schema": {"models": ["x" * (2 * one_body)]}}
+    split = transport._bodies(envelope, units, one_body + 10)
+    assert [(body is None, count) for body, count in split] == [(True, 1), (False, 1), (False, 1)]
+    assert [json.loads(body)["units"][0]["id"] for body, _ in split[1:]] == [
+        json.loads(unit.text())["id"] for unit in units[1:]
+    ]
+
+
 def test_sends_the_first_half_of_the_queries_of_a_unit_over_the_body_limit(tmp_path):
     out = tmp_path / "split.ndjson"
     sql = "SELECT " + "x" * 2000  # the queries make almost all of the body: 20 are over a third of it, 10 not

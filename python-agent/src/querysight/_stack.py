@@ -15,7 +15,10 @@ Two kinds of library frames are looked at on the way:
 Units started inside an asyncio task remember that task (``Unit.task``); a query made on another thread (an executor
 thread of ``sync_to_async``) appends the await chain of the task that awaits it to its own frames for the same
 reason: the unit's task, or, when the call was awaited in a task of its own (``asyncio.gather``, ``create_task``),
-that task, found through asgiref's ``thread_handler`` frame on the executor thread.
+that task, found through asgiref's ``thread_handler`` frame on the executor thread, followed by the unit's task's
+chain when the unit's task awaits that task (a task left to run has no other callers). SQLAlchemy's asyncio bridge
+runs the ORM in a greenlet: the stack of the greenlet that switched into it follows, with the unit's task's chain
+after the running task's own coroutine on the same condition.
 """
 
 from __future__ import annotations
@@ -276,14 +279,14 @@ def _greenlet_caller_frames(unit_task: Any) -> list[FrameType]:
     runs the sync ORM in a child greenlet whose own stack ends there; the code that awaited the query (the
     application's coroutine) is suspended on the parent's stack.
 
-    That stack is the running task's: its await chain, then the event loop's frames. When the running task is not
-    the unit's (a coroutine of ``asyncio.gather``, a ``create_task``), the unit's task's await chain (the line that
-    gathered them) comes after the running task's own coroutine, where the task's chain ends."""
+    That stack is the running task's: its await chain, then the event loop's frames. When the running task is one
+    the unit's task awaits (a coroutine of ``asyncio.gather``, an awaited ``create_task``), the unit's task's await
+    chain (the line that awaits it) comes after the running task's own coroutine, where the task's chain ends."""
     import greenlet
 
     parent = greenlet.getcurrent().parent
     frame = parent.gr_frame if parent is not None else None
-    task_end = _other_task_end(unit_task) if frame is not None and unit_task is not None else None
+    task_end = _awaited_task_end(unit_task) if frame is not None and unit_task is not None else None
     frames: list[FrameType] = []
     while frame is not None and len(frames) < _MAX_WALK:
         frames.append(frame)
@@ -293,24 +296,43 @@ def _greenlet_caller_frames(unit_task: Any) -> list[FrameType]:
     return frames
 
 
-def _other_task_end(unit_task: Any) -> FrameType | None:
-    """The frame of the running task's own coroutine (its outermost), when that task is not ``unit_task``."""
-    running = _running_task()
-    if running is None or running is unit_task:
+def _awaited_task_end(unit_task: Any) -> FrameType | None:
+    """The frame of the running task's own coroutine (its outermost), when the running task is one ``unit_task``
+    awaits."""
+    running = _current_task()
+    if running is None or running is unit_task or not _awaited_by(running, unit_task):
         return None
     get_coro = getattr(running, "get_coro", None)
     coro = get_coro() if get_coro is not None else None
     return getattr(coro, "cr_frame", None)
 
 
-def _running_task() -> Any:
+def _current_task() -> Any:
     asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
+    if asyncio is None or asyncio._get_running_loop() is None:  # current_task()'s RuntimeError costs more
         return None
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no event loop runs in this thread
-        return None
+    return asyncio.current_task()
+
+
+def _awaited_by(task: Any, waiter: Any) -> bool:
+    """Whether the task ``waiter`` is suspended awaiting ``task``: directly, through ``asyncio.gather`` (nested ones
+    too) or ``wait_for``, or as the parent task of its ``TaskGroup``. A task created and left to run is awaited by
+    nobody: the frames of whatever its creator awaits meanwhile are not its callers."""
+    waiting_on = getattr(waiter, "_fut_waiter", None)
+    futures = [waiting_on]
+    looked = 0
+    while futures and looked < _MAX_WALK:
+        future = futures.pop()
+        looked += 1
+        if future is task:
+            return True
+        futures.extend(getattr(future, "_children", None) or ())  # a gather's
+    for callback, _context in getattr(task, "_callbacks", None) or ():
+        if getattr(getattr(callback, "__self__", None), "_parent_task", None) is waiter:  # TaskGroup._on_task_done
+            return True
+        if waiting_on is not None and any(arg is waiting_on for arg in getattr(callback, "args", ())):
+            return True  # wait_for's partial(_release_waiter, waiter) (Python 3.11)
+    return False
 
 
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
@@ -613,6 +635,8 @@ def _walk(
         _walk_chain(_greenlet_caller_frames(task), frames, templates, limit)
     if awaiting is not None and awaiting is not task:
         _walk_chain(_task_frames(awaiting), frames, templates, limit)
+        if not _awaited_by(awaiting, task):
+            task = None  # a task created and left to run: its own chain is all of its callers
     if task is not None and len(frames) < limit and threading.get_ident() != task_thread:
         _walk_chain(_task_frames(task), frames, templates, limit)
     return _result(tuple(frames), positions, templates, first, memo, sql)

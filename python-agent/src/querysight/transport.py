@@ -8,8 +8,9 @@ batches: every 100 ms, or as soon as 200 units are waiting.
 - HTTP: ``POST <url>/api/v1/ingest`` through ``http.client``, gzip above 8 KB, ``Authorization: Bearer <token>``
   when a token is set. A batch that cannot be delivered (connection refused, timeout, 5xx, an answer that is not
   JSON) is retried with a backoff of 1 s, 2 s, 4 s … up to 30 s while the server is down; meanwhile new units are
-  encoded as they come and wait as JSON text, not as the application's objects. A 4xx answer means the batch itself
-  is wrong: it is dropped (and logged once), never retried.
+  encoded as they come and wait as JSON text, not as the application's objects. A 4xx answer means the body itself
+  is wrong: it is dropped (and logged once), never retried. A batch above ``max_body_bytes`` goes as several bodies
+  (see :func:`_bodies`); a retry sends only those that did not go.
 - ``QUERYSIGHT_OUTPUT``: each batch is appended as one NDJSON line to that file instead (one ``write`` per line, so
   several processes can share the file).
 - The schema (``app`` integration's ``schema_provider``) goes with the first batch of the process, again with the
@@ -85,11 +86,11 @@ app = AppInfo()
 
 
 class DeliveryError(Exception):
-    """The batch did not reach the server; retry later."""
+    """The body did not reach the server; retry later."""
 
 
 class RejectedError(Exception):
-    """The server refused the batch itself (4xx); retrying would not help."""
+    """The server refused the body itself (4xx), or its URL is not one to send to; retrying would not help."""
 
 
 class Transport:
@@ -336,7 +337,7 @@ class Transport:
         batch = outbox[: max(settings.batch_size, 1)]
         self._set_in_flight(len(batch), generation)
         went = 0  # units of the batch in bodies the server took or refused (a retry would not change those)
-        retry = False
+        rest_waits = False  # a body could not be delivered after others went: those after it wait for the retry
         try:
             envelope = None
             with _guard.guard("build a batch"):
@@ -347,6 +348,7 @@ class Transport:
                     went += count
                     taken.append(took)
                 first_taken = taken[:1] == [True]  # the schema travels in the first body
+                # sent_batches counts the batches whose every body the server took
                 self._after_attempt(
                     generation, answered=True, delivered=all(taken), schema_sent=first_taken and "schema" in envelope
                 )
@@ -354,14 +356,17 @@ class Transport:
             self._after_attempt(generation, answered=False)
             if not went:
                 return False
-            batch, retry = batch[:went], True  # the units that went are done with; the rest stays for the retry
+            batch, rest_waits = batch[:went], True  # from here on, `batch` is the part done with
+        except RejectedError as exc:  # before any body: the URL is not one to send to
+            self._after_attempt(generation, answered=True)
+            _guard.report("send a batch the server accepts", exc)
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             _guard.report("send a batch", exc)
         finally:
             self._set_in_flight(0, generation)
         del outbox[: len(batch)]
         self._done(len(batch), sum(size for _, size in batch), generation)
-        return not retry
+        return not rest_waits
 
     def _envelope(self, settings: config.Settings) -> dict[str, Any]:
         """Everything of a batch but its units."""
@@ -390,6 +395,10 @@ class Transport:
         if not settings.output and self._backing_off:
             self._reachable(settings)  # while the server is down, do not assemble bodies nobody will take
         for body, count in _bodies(envelope, units, settings.max_body_bytes):
+            if body is None:
+                _guard.report("send a unit within the body limit", RejectedError("a unit is too large to send"))
+                yield count, False
+                continue
             try:
                 if settings.output:
                     self._write_ndjson(settings.output, body)
@@ -497,9 +506,10 @@ def _encode(envelope: dict[str, Any], units: list[_wire.EncodedUnit]) -> bytes:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
 
 
-def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int) -> list[tuple[bytes, int]]:
+def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int) -> list[tuple[bytes | None, int]]:
     """The batch as one body, or split into several when it is larger than the server takes; each with how many of
-    ``units`` it carries (in order: the first bodies carry the first units)."""
+    ``units`` it carries (in order: the first bodies carry the first units). None for a unit that does not fit even
+    without its queries (the schema beside it can be that large with a tiny limit): it is dropped."""
     body = _encode(envelope, units)
     if len(body) <= limit:
         return [(body, len(units))]
@@ -509,7 +519,7 @@ def _bodies(envelope: dict[str, Any], units: list[_wire.EncodedUnit], limit: int
         return _bodies(envelope, units[:half], limit) + _bodies(rest, units[half:], limit)
     (unit,) = units
     if not unit.count:
-        return []  # cannot happen with the field limits above; never send what the server must refuse
+        return [(None, 1)]  # never send what the server must refuse
     return _bodies(envelope, [unit.first(unit.count // 2)], limit)
 
 

@@ -130,12 +130,12 @@ async def _book_count():
 
 async def async_tasks(request):
     """Queries awaited in tasks of their own: asyncio.gather's, and one made with create_task that runs while the
-    view awaits something else."""
+    view awaits something else (an Event the task sets once its query is done), before the view awaits the task."""
     import asyncio
 
     name, count = await asyncio.gather(_author_name(1), _book_count())
-    task = asyncio.create_task(_author_name(1))
-    await asyncio.sleep(0.05)
+    task = asyncio.create_task(_author_name_then_set(1, queried := asyncio.Event()))
+    await queried.wait()
     return JsonResponse({"name": name, "count": count, "again": await task})
 
 
@@ -223,3 +223,9 @@ async def async_for_while_the_loop_is_busy(request):
     await hogging
     await sleeper
     return JsonResponse({"titles": titles})
+
+
+async def _author_name_then_set(pk, event):
+    name = await _author_name(pk)
+    event.set()
+    return name
