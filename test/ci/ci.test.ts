@@ -169,7 +169,11 @@ describe('querysight ci over a Django test suite', () => {
   it("exits with the command's own code when the command fails", async () => {
     const failed = await querysight(['ci', '--', PYTHON, '-c', 'import sys; sys.exit(3)'])
     expect(failed.code).toBe(3)
-    expect(failed.stdout).toContain('nothing recorded')
+    const violations = failed.stdout.split('\n').filter((line) => line.startsWith('✗ '))
+    expect(violations).toEqual(['✗ the command failed', '✗ nothing recorded'])
+    expect(failed.stdout).toContain('the command exited 3; its output is above')
+    expect(failed.stdout).toContain('no units were recorded before the command failed')
+    expect(failed.stdout).not.toContain('pip install')
   })
 
   it('forwards SIGTERM to the command and closes its server with it', async () => {

@@ -102,7 +102,25 @@ describe('checking units against a budget', () => {
   it('fails a run in which nothing was recorded, saying how to install the agent', () => {
     const result = checkUnits([])
     expect(result.passed).toBe(false)
-    expect(result.violations[0]).toMatchObject({ kind: 'no_units', unit: null, message: expect.stringContaining('pip install querysight') })
+    expect(result.violations[0]).toMatchObject({
+      kind: 'no_units',
+      unit: null,
+      message: expect.stringContaining('pip install -e path/to/querysight/python-agent'),
+    })
+  })
+
+  it('says first that the command failed, and does not blame the agent for a run it cut short', () => {
+    const cutShort = checkUnits([], { commandExit: 4 })
+    expect(cutShort.violations.map((v) => v.kind)).toEqual(['command_failed', 'no_units'])
+    expect(cutShort.violations[0].message).toBe('the command exited 4; its output is above. The checks ran on the units it recorded before it ended')
+    expect(cutShort.violations[1].message).not.toContain('pip install')
+
+    const clean = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }] })
+    const failed = checkUnits([clean], { commandExit: 1 })
+    expect(failed.passed).toBe(false)
+    expect(failed.violations.map((v) => v.kind)).toEqual(['command_failed'])
+    expect(checkUnits([clean], { commandExit: 0 }).passed).toBe(true)
+    expect(checkUnits([clean]).passed).toBe(true) // check runs no command
   })
 })
 

@@ -16,7 +16,7 @@ import { baselineOf, compareBaselines, compareStrings, diffLines, oneLine, query
 
 export { queryCount }
 
-export type ViolationKind = 'max_queries' | FindingKind | 'baseline' | 'marker' | 'no_units'
+export type ViolationKind = 'max_queries' | FindingKind | 'baseline' | 'marker' | 'no_units' | 'command_failed'
 export type NoteKind = 'warning' | 'allowed' | 'improved' | 'changed' | 'new' | 'missing' | 'unused_allow'
 
 /** A finding as the check reports it: the worst copy seen under one name, and how many units had it. */
@@ -26,7 +26,7 @@ export interface ReportedFinding extends Finding {
 }
 
 export interface Violation {
-  /** The unit name, or null for a failure of the whole run (`no_units`). */
+  /** The unit name, or null for a failure of the whole run (`no_units`, `command_failed`). */
   unit: string | null
   unit_kind: UnitKind | null
   unit_id: string | null
@@ -84,6 +84,8 @@ export interface CheckOptions {
   baseline?: Baseline | null
   /** Where the baseline came from, for the report. */
   baselineFile?: string | null
+  /** The exit code of the command `querysight ci` ran (null for `querysight check`, which runs none). */
+  commandExit?: number | null
 }
 
 const FINDING_TITLES: Record<FindingKind, string> = {
@@ -104,7 +106,10 @@ export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): s
   return parts.length ? parts.join(', ') : null
 }
 
-export function checkUnits(units: readonly Unit[], { budget = emptyBudget(), baseline = null, baselineFile = null }: CheckOptions = {}): CheckResult {
+export function checkUnits(
+  units: readonly Unit[],
+  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null }: CheckOptions = {},
+): CheckResult {
   const violations: Violation[] = []
   const notes: Note[] = []
   const usedAllows = new Set<AllowEntry>()
@@ -196,15 +201,27 @@ export function checkUnits(units: readonly Unit[], { budget = emptyBudget(), bas
     }
   })
 
+  const commandFailed = commandExit !== null && commandExit !== 0
+  if (commandFailed) {
+    // The command's own failure comes first: a run cut short records fewer units, or none, through no fault of the agent.
+    violations.push({
+      unit: null,
+      unit_kind: null,
+      unit_id: null,
+      kind: 'command_failed',
+      message: `the command exited ${commandExit}; its output is above. The checks ran on the units it recorded before it ended`,
+    })
+  }
   if (units.length === 0) {
     violations.push({
       unit: null,
       unit_kind: null,
       unit_id: null,
       kind: 'no_units',
-      message:
-        'no units were recorded: install the querysight agent where the command runs (pip install querysight); ' +
-        'the pytest plugin records each test, and QuerySightMiddleware each request',
+      message: commandFailed
+        ? 'no units were recorded before the command failed; if it ran tests or served requests, check that the querysight agent is installed where it runs'
+        : 'no units were recorded: install the querysight agent where the command runs (pip install -e path/to/querysight/python-agent); ' +
+          'the pytest plugin records each test, and QuerySightMiddleware each request',
     })
   }
 

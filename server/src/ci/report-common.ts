@@ -26,6 +26,7 @@ const VIOLATION_TITLES: Record<Violation['kind'], string> = {
   baseline: 'more queries than the baseline',
   marker: 'invalid pytest marker',
   no_units: 'nothing recorded',
+  command_failed: 'the command failed',
 }
 
 export const violationTitle = (violation: Violation): string => VIOLATION_TITLES[violation.kind]

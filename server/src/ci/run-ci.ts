@@ -152,7 +152,7 @@ export async function runCheck(args: string[], io: RunIo = {}): Promise<number> 
     const inputs = loadInputs(flags, cwd)
     const schemas = new Map<string, Schema>()
     const units = rest.flatMap((file) => readNdjson(resolve(cwd, file), file, schemas, flags.analysis))
-    return finish(dedupe(units), flags, inputs, 0, { ...io, cwd, stderr })
+    return finish(dedupe(units), flags, inputs, null, { ...io, cwd, stderr })
   })
 }
 
@@ -209,13 +209,15 @@ function readText(path: string, shown: string, error: (message: string) => Error
   }
 }
 
-/** Checks, writes every report asked for, updates the baseline, and picks the exit code. */
-function finish(units: Unit[], flags: CiFlags, inputs: Inputs, exitCode: number, io: RunIo & { cwd: string; stderr: (text: string) => void }): number {
+/** Checks, writes every report asked for, updates the baseline, and picks the exit code (the command's when it failed;
+ * `commandExit` is null for `check`, which runs none). */
+function finish(units: Unit[], flags: CiFlags, inputs: Inputs, commandExit: number | null, io: RunIo & { cwd: string; stderr: (text: string) => void }): number {
   const stdout = io.stdout ?? ((t: string) => process.stdout.write(t))
   const result: CheckResult = checkUnits(units, {
     budget: inputs.budget,
     baseline: inputs.baseline,
     baselineFile: inputs.baselineShown,
+    commandExit,
   })
   const reports = { text: () => textReport(result), json: () => jsonReport(result), markdown: () => markdownReport(result) }
   stdout(reports[flags.format]())
@@ -230,8 +232,8 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, exitCode: number,
   // Appended, so it can be $GITHUB_STEP_SUMMARY, which other steps' tools may also write to.
   if (flags.markdown) write(flags.markdown, markdownReport(result), true)
   if (flags.updateBaseline && inputs.baselinePath) {
-    if (exitCode !== 0) {
-      io.stderr(`querysight: not updating ${inputs.baselineShown}: the command failed (exit ${exitCode}); fix it and run again\n`)
+    if (commandExit) {
+      io.stderr(`querysight: not updating ${inputs.baselineShown}: the command failed (exit ${commandExit}); fix it and run again\n`)
     } else if (units.length === 0) {
       io.stderr(`querysight: not updating ${inputs.baselineShown}: no units were recorded\n`)
     } else {
@@ -240,7 +242,7 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, exitCode: number,
       io.stderr(`querysight: wrote ${inputs.baselineShown} (${Object.keys(baseline.units).length} units); commit it\n`)
     }
   }
-  if (exitCode !== 0) return exitCode
+  if (commandExit) return commandExit
   return result.passed ? 0 : 1
 }
 
