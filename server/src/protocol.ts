@@ -211,6 +211,9 @@ export interface RouteStats {
   queries_max: number
   n_plus_one: number
   duplicates: number
+  /** Units of the route with repeated writes, and with a slow query. */
+  repeated_writes: number
+  slow_queries: number
   last_seen: number
   /** Recent units of the route, oldest first, for the per-route chart. */
   recent: { id: string; started_at: number; queries: number }[]

@@ -266,6 +266,9 @@ describeBrowser('the web UI', () => {
     const cells = await books.locator('.num').allTextContents()
     expect(cells.slice(0, 4)).toEqual(['7', '17', '25', '25'])
     expect(await books.locator('[data-testid="sparkline"] circle').count()).toBe(7)
+    // POST cart/ inserts one row per item: repeated writes, so not clean.
+    const cart = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^cart\/$/ }) })
+    expect(await cart.locator('.badges').textContent()).toBe('2 writes')
     await books.locator('[data-testid="route-link"]').click()
     await page.locator('[data-testid="unit-list-page"]').waitFor()
     await waitForCount('unit-row', 7)

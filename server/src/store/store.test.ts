@@ -171,12 +171,26 @@ describe('the SQLite store', () => {
   it('aggregates units per route with query-count percentiles and recent points', () => {
     open()
     const counts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 100]
-    store.saveBatch({ app: APP, units: counts.map((queries, i) => unit(`r${i}`, { queries, startedAt: 2000 + i, findings: i === 0 ? ['n_plus_one', 'duplicate'] : [] })) })
+    const findingsOf = (i: number): FindingKind[] => (i === 0 ? ['n_plus_one', 'duplicate'] : i === 1 ? ['repeated_write', 'slow_query'] : i === 2 ? ['repeated_write'] : [])
+    store.saveBatch({ app: APP, units: counts.map((queries, i) => unit(`r${i}`, { queries, startedAt: 2000 + i, findings: findingsOf(i) })) })
     store.saveBatch({ app: APP, units: [unit('other', { route: 'authors/', startedAt: 1 })] })
     const [books, authors] = store.routes()
-    expect(books).toMatchObject({ route: 'books/', kind: 'request', method: 'GET', units: 20, queries_p50: 10, queries_p95: 19, queries_max: 100, n_plus_one: 1, duplicates: 1, last_seen: 2019 })
+    expect(books).toMatchObject({
+      route: 'books/',
+      kind: 'request',
+      method: 'GET',
+      units: 20,
+      queries_p50: 10,
+      queries_p95: 19,
+      queries_max: 100,
+      n_plus_one: 1,
+      duplicates: 1,
+      repeated_writes: 2,
+      slow_queries: 1,
+      last_seen: 2019,
+    })
     expect(books.recent.at(-1)).toEqual({ id: 'r19', started_at: 2019, queries: 100 })
-    expect(authors).toMatchObject({ route: 'authors/', units: 1 })
+    expect(authors).toMatchObject({ route: 'authors/', units: 1, n_plus_one: 0, duplicates: 0, repeated_writes: 0, slow_queries: 0 })
   })
 
   it('indexes fingerprints with the places they were seen', () => {

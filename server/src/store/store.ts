@@ -87,6 +87,12 @@ interface UnitRow {
   severity: UnitSummary['summary']['severity']
 }
 
+/** A unit's row as the routes page aggregates it: its summary and which other findings it had. */
+interface RouteRow extends UnitRow {
+  has_repeated_write: number
+  has_slow_query: number
+}
+
 const SUMMARY_COLUMNS = 'seq, id, app, kind, name, method, path, route, status, started_at, duration_ms, queries, db_ms, duplicates, n_plus_one, findings, severity'
 
 const summaryOf = (row: UnitRow): UnitSummary => ({
@@ -192,7 +198,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     retentionCutoff: db.prepare<[number], { seq: number }>('SELECT seq FROM units ORDER BY seq DESC LIMIT 1 OFFSET ?'),
     removeUpTo: db.prepare('DELETE FROM units WHERE seq <= ?'),
     pruneFingerprints: db.prepare('DELETE FROM fingerprints WHERE NOT EXISTS (SELECT 1 FROM fingerprint_sites s WHERE s.fingerprint = fingerprints.id)'),
-    routeRows: db.prepare<[], UnitRow>(`SELECT ${SUMMARY_COLUMNS} FROM units ORDER BY started_at, seq`),
+    routeRows: db.prepare<[], RouteRow>(`SELECT ${SUMMARY_COLUMNS}, has_repeated_write, has_slow_query FROM units ORDER BY started_at, seq`),
     fingerprintSql: db.prepare<[string], { sql: string }>('SELECT sql FROM fingerprints WHERE id = ?'),
     fingerprintSites: db.prepare<[string, number], FingerprintInfo['seen'][number] & { file: string | null; line: number | null; function: string | null }>(
       `SELECT unit_name, route, file, line, function, count(DISTINCT unit_seq) AS units, sum(queries) AS queries, max(started_at) AS last_seen
@@ -341,7 +347,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     },
 
     routes() {
-      const groups = new Map<string, UnitRow[]>()
+      const groups = new Map<string, RouteRow[]>()
       for (const row of statements.routeRows.iterate()) {
         const key = `${row.kind}\0${row.method ?? ''}\0${row.route ?? row.name}`
         const group = groups.get(key)
@@ -361,6 +367,8 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
           queries_max: counts[counts.length - 1],
           n_plus_one: rows.reduce((sum, row) => sum + row.n_plus_one, 0),
           duplicates: rows.reduce((sum, row) => sum + row.duplicates, 0),
+          repeated_writes: rows.reduce((sum, row) => sum + row.has_repeated_write, 0),
+          slow_queries: rows.reduce((sum, row) => sum + row.has_slow_query, 0),
           last_seen: last.started_at,
           recent: rows.slice(-RECENT_POINTS).map((row) => ({ id: row.id, started_at: row.started_at, queries: row.queries })),
         }

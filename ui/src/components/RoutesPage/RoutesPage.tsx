@@ -61,7 +61,13 @@ function RouteRow({ route, now }: { route: RouteStats; now: number }) {
       <span class="badges">
         {route.n_plus_one > 0 ? <Badge tone="error" title="units with an N+1">{formatCount(route.n_plus_one)} N+1</Badge> : null}
         {route.duplicates > 0 ? <Badge tone="warning" title="units with duplicates">{formatCount(route.duplicates)} dup</Badge> : null}
-        {route.n_plus_one === 0 && route.duplicates === 0 ? <Badge tone="ok">clean</Badge> : null}
+        {route.repeated_writes > 0 ? (
+          <Badge tone="warning" title="units with repeated writes">
+            {formatCount(route.repeated_writes)} writes
+          </Badge>
+        ) : null}
+        {route.slow_queries > 0 ? <Badge tone="warning" title="units with a slow query">{formatCount(route.slow_queries)} slow</Badge> : null}
+        {isClean(route) ? <Badge tone="ok">clean</Badge> : null}
       </span>
       <Sparkline samples={route.recent} label={`queries per unit of ${route.route}`} />
       <span class="num muted">{formatAgo(route.last_seen, now)}</span>
@@ -91,3 +97,7 @@ function useThrottled<T>(value: T, ms: number): T {
   }, [value])
   return shown
 }
+
+/** No unit of the route had a finding of any kind. */
+const isClean = (route: RouteStats): boolean =>
+  route.n_plus_one === 0 && route.duplicates === 0 && route.repeated_writes === 0 && route.slow_queries === 0
