@@ -297,6 +297,17 @@ def test_prints_the_console_line_with_duplicates_and_the_link(client, receiver, 
     assert err.strip().endswith(f"{receiver.url}/#/units/{unit_id}")
 
 
+def test_the_console_line_shows_the_query_string_and_cuts_a_long_one(client, receiver, capsys):
+    querysight.configure(console=True)
+    client.get("/authors/twice/?fixed=1")
+    assert capsys.readouterr().err.startswith("[querysight] GET /authors/twice/?fixed=1 200 ")
+    client.get("/authors/twice/?q=" + "x" * 500)
+    line = capsys.readouterr().err
+    shown = line.removeprefix("[querysight] ").split(" 200 ")[0]
+    assert shown.startswith("GET /authors/twice/?q=xxx") and shown.endswith("…")
+    assert len(shown) == querysight._web.CONSOLE_PATH_LENGTH
+
+
 def test_reports_the_origin_the_pages_are_served_from(client, receiver):
     client.get("/books/1/")
     querysight.flush(5)

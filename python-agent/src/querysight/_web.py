@@ -138,12 +138,19 @@ def package_version(name: str) -> str | None:
         return None
 
 
+CONSOLE_PATH_LENGTH = 120  # a longer path and query string is cut: the report has it whole
+
+
 def console_line(unit: Unit, settings: config.Settings) -> str:
-    """``[querysight] GET /books/ 200 35ms · 23 queries · 4 duplicated → <report URL>``."""
+    """``[querysight] GET /books/?page=2 200 35ms · 23 queries · 4 duplicated → <report URL>``: the path with its
+    query string, so that requests the name alone would confuse (``?fixed=1``) are told apart."""
     duplicated = unit.duplicated()
     count = len(unit.queries) + unit.dropped_queries
+    shown = f"{unit.method} {unit.path}" if unit.method and unit.path else unit.name
+    if len(shown) > CONSOLE_PATH_LENGTH:
+        shown = shown[: CONSOLE_PATH_LENGTH - 1] + "…"
     line = (
-        f"[querysight] {unit.name} {unit.status} {round(unit.duration_ms or 0)}ms"
+        f"[querysight] {shown} {unit.status} {round(unit.duration_ms or 0)}ms"
         f" · {count} {'query' if count == 1 else 'queries'}"
     )
     if duplicated:
