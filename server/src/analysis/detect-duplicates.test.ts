@@ -68,6 +68,37 @@ describe('duplicates', () => {
     expect(findingsOf(unitOf(q(SETTINGS, null, { at: SHOP }), q(SETTINGS, null, { at: CART })))).toMatchObject([{ kind: 'duplicate' }])
   })
 
+  describe('a read run again after a write', () => {
+    const BOOK_BY_ID = 'SELECT "shop_book"."id", "shop_book"."stock" FROM "shop_book" WHERE "shop_book"."id" = %s LIMIT 21'
+    const RESTOCK = 'UPDATE "shop_book" SET "stock" = %s WHERE "shop_book"."id" = %s'
+    const read = (line: number) => q(BOOK_BY_ID, [1], { at: site('shop/views.py', line) })
+
+    it('is not a duplicate of the read before a write to its table: it may see other rows', () => {
+      expect(findingsOf(unitOf(read(10), q(RESTOCK, [5, 1], { at: site('shop/views.py', 11) }), read(12)))).toEqual([])
+    })
+
+    it('still repeats the read before it when the write was to another table or on another database', () => {
+      const elsewhere = q('INSERT INTO "shop_review" ("book_id", "stars") VALUES (%s, %s)', [1, 5], { at: site('shop/views.py', 11) })
+      const replica = q(RESTOCK, [5, 1], { at: site('shop/views.py', 11), db: 'replica' })
+      for (const write of [elsewhere, replica]) {
+        expect(findingsOf(unitOf(read(10), write, read(12)))).toMatchObject([{ kind: 'duplicate', query_indexes: [0, 2] }])
+      }
+    })
+
+    it('is judged with the reads on its side of the write', () => {
+      const unit = unitOf(read(10), read(11), q(RESTOCK, [5, 1], { at: site('shop/views.py', 12) }), read(13), read(14))
+      expect(findingsOf(unit).map((f) => [f.kind, f.query_indexes])).toEqual([
+        ['duplicate', [0, 1]],
+        ['duplicate', [3, 4]],
+      ])
+    })
+
+    it('counts a statement whose tables cannot be known as a write to every table', () => {
+      expect(findingsOf(unitOf(read(10), q('CALL restock_all()', [], { at: site('shop/views.py', 11) }), read(12)))).toEqual([])
+      expect(findingsOf(unitOf(read(10), q('BEGIN', [], { at: site('shop/views.py', 11) }), read(12)))).toHaveLength(1)
+    })
+  })
+
   it('counts the redundant copies in the unit summary', () => {
     const unit = unitOf(times(3, () => q(SETTINGS, [], { at: SHOP })), q(AUTHOR_BY_ID, [1], { at: SHOP }), q(AUTHOR_BY_ID, [1], { at: CART }))
     expect(analyse(unit).summary).toMatchObject({ duplicates: 3, findings: 2, n_plus_one: 0, severity: 'warning' })

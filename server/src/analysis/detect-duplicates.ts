@@ -5,6 +5,11 @@
  * Copies that all belong to one N+1 or repeated-write finding are not reported again: that finding's fix removes
  * them too. Copies spread over places outside such a finding are reported, all of them. Without captured
  * parameters, only SQL without placeholders can be known to repeat.
+ *
+ * A read run again after a write to a table it reads (on the same database) is not a duplicate of the read before
+ * the write: it may see other rows (re-reading stock after a restock is right). The copies are split there, and each
+ * part is judged on its own. A statement whose tables cannot be read, or that is neither a read nor a known write,
+ * counts as a write to every table.
  * @module
  */
 import type { Finding } from '../protocol.js'
@@ -17,8 +22,9 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
   covered.forEach((indexes, n) => indexes.forEach((index) => owner.set(index, n)))
   const comparable = all.filter((f) => !f.shape.control && (f.query.params !== null || !f.hasParams))
   const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.sqlId}\0${f.paramsKey}`)
+  const writes = writesOf(all)
   const findings: Finding[] = []
-  for (const copies of groups.values()) {
+  for (const copies of [...groups.values()].flatMap((group) => (group.length < 2 ? [] : splitAtWrites(group, writes)))) {
     if (copies.length < 2) continue
     const inside = owner.get(copies[0].index)
     if (inside !== undefined && copies.every((c) => owner.get(c.index) === inside)) continue
@@ -38,4 +44,50 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
     })
   }
   return findings
+}
+
+/** A statement that may change rows: where it ran, and the tables it writes (null: any table, as far as we know). */
+interface Write {
+  index: number
+  db: string
+  tables: readonly string[] | null
+}
+
+function writesOf(all: QueryFacts[]): Write[] {
+  const writes: Write[] = []
+  for (const f of all) {
+    const { kind, control, mainTables } = f.shape
+    if (control || kind === 'select') continue
+    const known = (kind === 'insert' || kind === 'update' || kind === 'delete') && mainTables.length > 0
+    writes.push({ index: f.index, db: f.query.db, tables: known ? mainTables : null })
+  }
+  return writes // in query order, as `all` is
+}
+
+/** The copies of one read, split wherever a write to a table it reads ran between two of them. */
+function splitAtWrites(copies: QueryFacts[], writes: Write[]): QueryFacts[][] {
+  const read = copies[0]
+  if (read.shape.kind !== 'select' || writes.length === 0) return [copies]
+  const tables = new Set(read.shape.tables.map((t) => t.name))
+  const parts: QueryFacts[][] = [[read]]
+  for (let i = 1; i < copies.length; i++) {
+    if (writtenBetween(writes, copies[i - 1].index, copies[i].index, read.query.db, tables)) parts.push([copies[i]])
+    else parts[parts.length - 1].push(copies[i])
+  }
+  return parts
+}
+
+function writtenBetween(writes: Write[], after: number, before: number, db: string, tables: ReadonlySet<string>): boolean {
+  let low = 0
+  let high = writes.length
+  while (low < high) {
+    const mid = (low + high) >> 1
+    if (writes[mid].index <= after) low = mid + 1
+    else high = mid
+  }
+  for (let i = low; i < writes.length && writes[i].index < before; i++) {
+    const write = writes[i]
+    if (write.db === db && (write.tables === null || write.tables.some((table) => tables.has(table)))) return true
+  }
+  return false
 }
