@@ -202,6 +202,40 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[0].suggestion.text).not.toContain('.prefetch_related("reviews")')
   })
 
+  describe('a related manager filtered, ordered or cut per row (a plain prefetch_related would not be used)', () => {
+    const COLUMNS = '"shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."stock", "shop_book"."published"'
+    const inStock = `SELECT ${COLUMNS} FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."stock" > %s)`
+    const hasStock = 'SELECT 1 AS "a" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."stock" > %s) LIMIT 1'
+    const countInStock = 'SELECT COUNT(*) AS "__count" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."stock" > %s)'
+    const newest = `SELECT ${COLUMNS} FROM "shop_book" WHERE "shop_book"."author_id" = %s ORDER BY "shop_book"."published" DESC LIMIT 1`
+    const fix = (sql: string, params: (i: number) => unknown[]) =>
+      findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), times(4, (i) => q(sql, params(i) as never, { at: LOOP }))))[0].suggestion
+
+    it('prefetches the filtered rows with Prefetch(queryset=) and reads them with .all()', () => {
+      const { code, text } = fix(inStock, (i) => [i + 1, 0])
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.filter(stock__gt=0)))')
+      expect(text).toContain('read them with .all() in the loop')
+    })
+
+    it('annotates an Exists() or a Count() with the same conditions', () => {
+      const exists = 'Author.objects.annotate(has_books=Exists(Book.objects.filter(author=OuterRef("pk"), stock__gt=0)))'
+      expect(fix(hasStock, (i) => [i + 1, 0]).code).toBe(exists)
+      // Django 5 sends the selected 1 as a parameter.
+      expect(fix(hasStock.replace('SELECT 1 AS', 'SELECT %s AS'), (i) => [1, i + 1, 0]).code).toBe(exists)
+      expect(fix(countInStock, (i) => [i + 1, 0]).code).toBe('Author.objects.annotate(books_count=Count("books", filter=Q(books__stock__gt=0)))')
+    })
+
+    it('prefetches into a list with to_attr, in the order of the loop, when each row takes the first of an ordered set', () => {
+      const { code, text } = fix(newest, (i) => [i + 1])
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published"), to_attr="books_list"))')
+      expect(text).toContain('read .books_list[0] (or a slice of .books_list) in the loop: .first() or a slice of the related manager')
+      const byExpression = newest.replace('"shop_book"."published" DESC', 'COALESCE("shop_book"."published", %s) DESC')
+      const unknownOrder = fix(byExpression, (i) => [i + 1, '2000-01-01'])
+      expect(unknownOrder.code).toBeNull()
+      expect(unknownOrder.text).toContain('with the same .order_by() as the loop in the queryset')
+    })
+  })
+
   it('suggests in_bulk for a get by primary key in a loop without a parent query', () => {
     const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 4, trigger_index: null })

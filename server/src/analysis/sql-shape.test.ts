@@ -76,6 +76,7 @@ describe('sqlShape', () => {
     expect(shape('SELECT t.*, t.id FROM t').selectColumns).toBeNull()
     expect(shape('SELECT COUNT(*) AS "__count" FROM "t"').aggregate).toBe('count')
     expect(shape('SELECT 1 AS "a" FROM "t" WHERE "t"."x" = %s LIMIT 1').aggregate).toBe('exists')
+    expect(shape('SELECT %s AS "a" FROM "t" WHERE "t"."x" = %s LIMIT 1').aggregate).toBe('exists') // Django 5
   })
 
   it('reads the columns an UPDATE sets, expressions included', () => {

@@ -490,7 +490,8 @@ class ShapeReader {
     const item = select[0].tokens
     if (isWord(item[0], 'count') && isPunct(item[1], '(')) return 'count'
     const literal = isPunct(item[0], '(') ? item[1] : item[0]
-    if (literal?.kind === 'number' && this.hasLimit && this.tables.length > 0) return 'exists'
+    // Django before 5.x selects `1`; 5.x passes it as a parameter (`SELECT %s AS "a" ... LIMIT 1`).
+    if ((literal?.kind === 'number' || literal?.kind === 'param') && this.hasLimit && this.tables.length > 0) return 'exists'
     return null
   }
 

@@ -82,7 +82,7 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
     case 'reverse':
     case 'reverse_one':
     case 'm2m':
-      if (named) return djangoEagerLoad(relation, model, iterated, count)
+      if (named) return djangoEagerLoad(relation, loop, model, iterated, count)
       return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
     default:
       return relation.triggerIndex === null
@@ -91,32 +91,31 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
   }
 }
 
-function djangoEagerLoad(relation: LoopRelation, model: string, iterated: string, count: number): Suggestion {
+function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string, iterated: string, count: number): Suggestion {
   const path = lookupPath(relation.path)
   const last = relation.path[relation.path.length - 1]
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
   if (relation.aggregate === 'count') {
     const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_count`
+    const prefix = `${queryPath(relation.path)}__`
+    const only = relation.filters.length ? `, filter=${qOf(relation.filters, prefix)}` : ''
+    const counted = `Count("${queryPath(relation.path)}"${only})`
     return {
-      text: `Annotate the count on ${iterated} with .annotate(${name}=Count("${queryPath(relation.path)}")) and read .${name} instead of running ${count} COUNT queries, one per row`,
-      code: `${qs}.annotate(${name}=Count("${queryPath(relation.path)}"))`,
+      text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row`,
+      code: `${qs}.annotate(${name}=${counted})`,
     }
   }
   if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
     const name = `has_${queryPath(relation.path)}`
-    const exists = `Exists(${last.target}.objects.filter(${relation.backField}=OuterRef("pk")))`
+    const exists = `Exists(${djangoFilter(last.target, relation.filters, [`${relation.backField}=OuterRef("pk")`])})`
     return {
       text: `Annotate the check on ${iterated} with .annotate(${name}=${exists}) and read .${name} instead of ${count} EXISTS queries, one per row`,
       code: `${qs}.annotate(${name}=${exists})`,
     }
   }
-  if (relation.prefetched && relation.path.length === 1) {
-    const filter = djangoFilter(last.target, relation.filters)
-    const prefetch = `Prefetch("${path}", queryset=${filter})`
-    return {
-      text: `Replace the plain prefetch of "${path}" with ${prefetch} on ${iterated} and read the rows with .all(): the related manager is ${relation.filters.length ? 'filtered' : 'queried'} again for each row, ${count} queries that ignore the prefetched rows`,
-      code: `${qs}.prefetch_related(${prefetch})`,
-    }
+  const limited = relation.aggregate === null && loop.shape.hasLimit && !last.single
+  if (relation.path.length === 1 && (relation.prefetched || relation.filters.length > 0 || limited)) {
+    return djangoPrefetchObject(relation, loop, qs, iterated, count, limited)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   return {
@@ -125,19 +124,69 @@ function djangoEagerLoad(relation: LoopRelation, model: string, iterated: string
   }
 }
 
-/** `Review.objects.filter(rating__gte=4)` from the loop's constant conditions. */
-function djangoFilter(model: string, filters: LoopFilter[]): string {
+/**
+ * A related manager filtered (`.filter()`), ordered and cut (`.order_by().first()`, a slice) for each row, or queried
+ * again after a plain prefetch: Django runs each of those calls as a query, whatever was prefetched. The rows to
+ * prefetch are named with `Prefetch(queryset=)`; the loop then reads them with `.all()`, or from a list (`to_attr`)
+ * when it takes the first rows.
+ */
+function djangoPrefetchObject(relation: LoopRelation, loop: QueryFacts, qs: string, iterated: string, count: number, limited: boolean): Suggestion {
+  const [step] = relation.path
+  const path = step.field!
+  const order = limited ? djangoOrderBy(loop.normalized, step.targetTable) : null
+  let queryset = djangoFilter(step.target, relation.filters)
+  if (order) queryset = `${queryset.replace(/\.all\(\)$/, '')}.order_by(${order.map(quote).join(', ')})`
+  const list = `${path}_list`
+  const prefetch = limited ? `Prefetch("${path}", queryset=${queryset}, to_attr="${list}")` : `Prefetch("${path}", queryset=${queryset})`
+  const how = limited
+    ? `read .${list}[0] (or a slice of .${list}) in the loop${order ? '' : ', with the same .order_by() as the loop in the queryset'}: .first() or a slice of the related manager`
+    : `read them with .all() in the loop: ${relation.filters.length ? 'a filtered related manager' : 'the related manager, queried this way,'}`
+  const what = relation.prefetched ? `Replace the plain prefetch of "${path}" with ${prefetch}` : `Prefetch the rows with ${prefetch}`
+  return {
+    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")`,
+    code: limited && !order ? null : `${qs}.prefetch_related(${prefetch})`,
+  }
+}
+
+/** The loop's ORDER BY as Django's order_by() fields, when it orders by plain columns of the related table. */
+function djangoOrderBy(normalized: string, table: string): string[] | null {
+  const clause = / order by (.+?)(?: limit | offset |$)/.exec(normalized)?.[1]
+  if (!clause) return null
+  const fields: string[] = []
+  for (const item of clause.split(', ')) {
+    const match = /^(?:"?([\w]+)"?\.)?"?([\w]+)"?(?: (asc|desc))?$/.exec(item.trim())
+    if (!match || (match[1] && match[1] !== table)) return null
+    fields.push(`${match[3] === 'desc' ? '-' : ''}${match[2]}`)
+  }
+  return fields
+}
+
+/** The loop's constant conditions as Django lookups: `rating__gte=4` to filter on, `status=3` to exclude. */
+function lookupsOf(filters: LoopFilter[], prefix = ''): { includes: string[]; excludes: string[] } {
   const includes: string[] = []
   const excludes: string[] = []
   for (const filter of filters) {
     const suffix = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte', in: '__in' }[filter.op] ?? ''
-    if (filter.role === 'like') includes.push(`${filter.column}__contains=${py(typeof filter.value === 'string' ? filter.value.replace(/^%|%$/g, '') : filter.value)}`)
-    else if (filter.role === 'ne') excludes.push(`${filter.column}=${py(filter.value)}`)
-    else includes.push(`${filter.column}${suffix}=${py(filter.value)}`)
+    if (filter.role === 'like') includes.push(`${prefix}${filter.column}__contains=${py(typeof filter.value === 'string' ? filter.value.replace(/^%|%$/g, '') : filter.value)}`)
+    else if (filter.role === 'ne') excludes.push(`${prefix}${filter.column}=${py(filter.value)}`)
+    else includes.push(`${prefix}${filter.column}${suffix}=${py(filter.value)}`)
   }
-  const parts = [includes.length ? `filter(${includes.join(', ')})` : '', excludes.length ? `exclude(${excludes.join(', ')})` : '']
+  return { includes, excludes }
+}
+
+/** `Review.objects.filter(rating__gte=4)` from the loop's constant conditions (and `extra` lookups first). */
+function djangoFilter(model: string, filters: LoopFilter[], extra: string[] = []): string {
+  const { includes, excludes } = lookupsOf(filters)
+  const all = [...extra, ...includes]
+  const parts = [all.length ? `filter(${all.join(', ')})` : '', excludes.length ? `exclude(${excludes.join(', ')})` : '']
   const chain = parts.filter(Boolean).join('.')
   return `${model}.objects.${chain || 'all()'}`
+}
+
+/** `Q(books__stock__gt=0) & ~Q(books__status=3)`: the conditions of an aggregate's `filter=`. */
+function qOf(filters: LoopFilter[], prefix: string): string {
+  const { includes, excludes } = lookupsOf(filters, prefix)
+  return [...(includes.length ? [`Q(${includes.join(', ')})`] : []), ...excludes.map((e) => `~Q(${e})`)].join(' & ')
 }
 
 function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: string): Suggestion {
