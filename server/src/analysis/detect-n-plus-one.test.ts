@@ -149,13 +149,13 @@ describe('N+1 over relations, with the schema', () => {
   it('annotates a count per row instead of counting in the loop', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })
-    expect(finding.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books"))')
+    expect(finding.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True))')
     expect(finding.suggestion.text).toContain('Annotate the count on the queryset iterated at shop/views.py:40')
   })
 
   it('follows a count through a join to the relation path: the reviews of the books of each author', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(3, COUNT_REVIEWS_OF_AUTHOR)))
-    expect(finding.suggestion.code).toBe('Author.objects.annotate(reviews_count=Count("books__reviews"))')
+    expect(finding.suggestion.code).toBe('Author.objects.annotate(reviews_count=Count("books__reviews", distinct=True))')
   })
 
   it('asks to include a deferred field fetched once per row in only()', () => {
@@ -222,7 +222,7 @@ describe('N+1 over relations, with the schema', () => {
       expect(fix(hasStock, (i) => [i + 1, 0]).code).toBe(exists)
       // Django 5 sends the selected 1 as a parameter.
       expect(fix(hasStock.replace('SELECT 1 AS', 'SELECT %s AS'), (i) => [1, i + 1, 0]).code).toBe(exists)
-      expect(fix(countInStock, (i) => [i + 1, 0]).code).toBe('Author.objects.annotate(books_count=Count("books", filter=Q(books__stock__gt=0)))')
+      expect(fix(countInStock, (i) => [i + 1, 0]).code).toBe('Author.objects.annotate(books_count=Count("books", filter=Q(books__stock__gt=0), distinct=True))')
     })
 
     it('prefetches into a list with to_attr, in the order of the loop, when each row takes the first of an ordered set', () => {
@@ -268,7 +268,7 @@ describe('N+1 in other spellings', () => {
     const unit = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, REVIEWS_OF_BOOK))
     expect(findingsOf(unit, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.prefetch_related("review_set")')
     const counts = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'))
-    expect(findingsOf(counts, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.annotate(review_count=Count("review"))')
+    expect(findingsOf(counts, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.annotate(review_count=Count("review", distinct=True))')
   })
 
   it('reads MySQL backtick identifiers', () => {

@@ -99,7 +99,8 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_count`
     const prefix = `${queryPath(relation.path)}__`
     const only = relation.filters.length ? `, filter=${qOf(relation.filters, prefix)}` : ''
-    const counted = `Count("${queryPath(relation.path)}"${only})`
+    // distinct=True: a second Count() over another join on the same queryset would otherwise multiply this one.
+    const counted = `Count("${queryPath(relation.path)}"${only}, distinct=True)`
     return {
       text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row`,
       code: `${qs}.annotate(${name}=${counted})`,
@@ -323,7 +324,9 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
           code,
         }
       }
-      const fields = varying.map(quote).join(', ')
+      // Every field the UPDATE assigns: which of them the loop changed cannot be told from the SQL (rows differ in
+      // fields nobody touched, and a changed field may end equal in every row); the text asks to keep only those.
+      const fields = assigned.map(quote).join(', ')
       if (sa) {
         return {
           text: `Update the ${count} rows${where} with one bulk UPDATE by primary key, session.execute(update(${saModel}), rows), instead of ${count} UPDATEs`,

@@ -48,7 +48,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         title="Authors with book counts",
         path="/authors/",
         finding="N+1 of COUNT queries: author.books.count() once per author",
-        fix='Author.objects.annotate(book_count=Count("books"))',
+        fix='Author.objects.annotate(book_count=Count("books", distinct=True))',
     ),
     Scenario(
         key="account",
