@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
 import { startServer, type RunningServer } from '../../server/src/server.js'
 import {
-  addToCart, bookDetail, bookListFixed, bookListWithNPlusOne, bookshopTraffic, hugeUnit, importTask, payload, pytestUnit, scriptUnit, unitId,
+  addToCart, bookDetail, bookListFixed, bookListWithNPlusOne, bookshopTraffic, hugeUnit, importTask, missingPage, payload, pytestUnit, scriptUnit, unitId,
 } from '../fixtures/ui/bookshop.js'
 import { buildUiIntoTemp, ingest } from '../fixtures/ui/harness.js'
 import { describeBrowser, launchBrowser } from '../helpers/browser.js'
@@ -259,7 +259,8 @@ describeBrowser('the web UI', () => {
   })
 
   it('lists routes with query percentiles and a chart, and a route links to its units', async () => {
-    await ingest(server.url, payload(bookshopTraffic(Date.now())))
+    const withoutPattern = { ...missingPage(nextId(), Date.now()), name: 'GET /', path: '/', route: null }
+    await ingest(server.url, payload([...bookshopTraffic(Date.now()), withoutPattern]))
     await page.goto(`${server.url}/#/routes`)
     await page.locator('[data-testid="route-row"]').first().waitFor()
     const books = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^books\/$/ }) })
@@ -269,6 +270,9 @@ describeBrowser('the web UI', () => {
     // POST cart/ inserts one row per item: repeated writes, so not clean.
     const cart = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^cart\/$/ }) })
     expect(await cart.locator('.badges').textContent()).toBe('2 writes')
+    // Listed by its name, which has its method already.
+    const home = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^GET \/$/ }) })
+    expect(await home.locator('.route-row__name').textContent()).toBe('GET /')
     await books.locator('[data-testid="route-link"]').click()
     await page.locator('[data-testid="unit-list-page"]').waitFor()
     await waitForCount('unit-row', 7)

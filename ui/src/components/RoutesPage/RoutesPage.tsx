@@ -50,7 +50,8 @@ function RouteRow({ route, now }: { route: RouteStats; now: number }) {
   return (
     <div class="route-cols route-row" data-testid="route-row" data-route={route.route}>
       <span class="route-row__name">
-        {route.method ? <span class="mono muted">{route.method} </span> : null}
+        {/* A request without a URL pattern is listed by its name, which starts with its method already. */}
+        {route.method && !route.route.startsWith(`${route.method} `) ? <span class="mono muted">{route.method} </span> : null}
         <a class="link mono" href={hrefOf(route)} data-testid="route-link" title="every unit of this route">{route.route}</a>
         {route.kind !== 'request' ? <span class={`kind kind--${route.kind}`}>{route.kind}</span> : null}
       </span>
