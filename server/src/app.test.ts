@@ -57,6 +57,32 @@ describe('ingest and read back', () => {
     expect(body.error.message).toMatch(/retention/)
   })
 
+  it('holds a read with ?wait= until a batch brings the unit, and answers 404 only after the wait', async () => {
+    await start()
+    const unit = quietUnit()
+    const read = getJson(`${url}/api/v1/units/${unit.id}?wait=5000`)
+    await new Promise((done) => setTimeout(done, 50)) // the read is waiting on the server
+    await ingest(url, payloadOf([unit]))
+    const answer = await read
+    expect(answer.status).toBe(200)
+    expect(answer.body.unit.id).toBe(unit.id)
+
+    const late = await getJson(`${url}/api/v1/units/never?wait=300`)
+    expect(late.status).toBe(404)
+    const bad = await getJson(`${url}/api/v1/units/${unit.id}?wait=soon`)
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.message).toBe('query parameter wait: must be an integer from 0 to 5000 (milliseconds), got "soon"')
+  })
+
+  it('lets a page whose origin its agent reports during the wait read the unit it waited for', async () => {
+    await start()
+    const unit = quietUnit()
+    const read = getJson(`${url}/api/v1/units/${unit.id}?wait=5000`, { origin: 'http://127.0.0.1:8000' })
+    await new Promise((done) => setTimeout(done, 50))
+    await ingest(url, payloadOf([unit], { app: { ...BOOKSHOP, origin: 'http://127.0.0.1:8000' } }))
+    expect((await read).headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8000')
+  })
+
   it('analyses without storing on /api/v1/analyze', async () => {
     await start()
     const unit = bookListUnit()

@@ -2,6 +2,7 @@
 import { Hono, type MiddlewareHandler } from 'hono'
 import { analyseUnit, type AnalysisOptions } from './analysis/analyse-unit.js'
 import { ForbiddenOriginError, HttpError } from './errors.js'
+import { createArrivals, type Arrivals } from './live/arrivals.js'
 import type { Hub } from './live/hub.js'
 import { LIMITS } from './protocol.js'
 import { analyzeRoutes } from './routes/analyze.js'
@@ -19,6 +20,8 @@ import type { Store } from './store/store.js'
 export interface AppDeps {
   store: Store
   hub: Hub
+  /** Where a read waits for a unit not delivered yet (`?wait=`); its own by default. */
+  arrivals?: Arrivals
   /** Host, Origin and token rules (§10); defaults to loopback only, no token. */
   security?: Security
   analyse?: Analyse
@@ -33,6 +36,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 export function createApp({
   store,
   hub,
+  arrivals = createArrivals(),
   security = createSecurity({ isKnownOrigin: store.isKnownOrigin }),
   analyse = analyseUnit,
   analysisOptions,
@@ -74,9 +78,12 @@ export function createApp({
     c.header('Vary', 'Origin')
     if (allowed && c.req.method === 'GET') c.header('Access-Control-Allow-Origin', allowed)
     await next()
+    // A read that waited (?wait=) for the agent's batch may have seen that batch report this page's origin.
+    const allowedNow = allowed ?? (c.req.method === 'GET' ? security.corsOrigin(origin) : null)
+    if (allowedNow && !allowed) c.res.headers.set('Access-Control-Allow-Origin', allowedNow)
   }
 
-  const deps = { store, hub, analyse, analysisOptions, bodyLimit }
+  const deps = { store, hub, arrivals, analyse, analysisOptions, bodyLimit }
   const app = new Hono()
   app.use('*', checkHost)
   app.use('/api/*', checkWriteOrigin)

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import type { AnalysisOptions } from './analysis/analyse-unit.js'
 import { createApp } from './app.js'
 import { PortInUseError } from './errors.js'
+import { createArrivals } from './live/arrivals.js'
 import { createHub, type HubStats } from './live/hub.js'
 import { PROTOCOL_VERSION } from './protocol.js'
 import { createSecurity } from './security.js'
@@ -75,7 +76,8 @@ export async function startServer({
       security.checkToken(request.headers.authorization, url.searchParams.get('token'))
     },
   })
-  const app = createApp({ store, hub, security, analysisOptions, uiDir: ui ? uiDir : null })
+  const arrivals = createArrivals()
+  const app = createApp({ store, hub, arrivals, security, analysisOptions, uiDir: ui ? uiDir : null })
 
   let server: Server
   try {
@@ -93,6 +95,7 @@ export async function startServer({
       liveStats: hub.stats,
       close: () =>
         (closing ??= (async () => {
+          arrivals.close()
           await hub.close()
           await new Promise<void>((done) => {
             server.close(() => done())

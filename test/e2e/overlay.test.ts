@@ -329,15 +329,21 @@ describeBrowser('the dev-server overlay on a hand-made page', () => {
     expect(await page.evaluate(() => Function.prototype.toString.call(window.fetch).includes('[native code]'))).toBe(false)
   })
 
-  it('shows a unit that reaches the server only after the page has loaded', async () => {
+  it('shows a unit that reaches the server only after the page has loaded, with no error in the page’s console', async () => {
     await report([quietUnit()])
     const late = bookListUnit()
+    const consoleErrors: string[] = []
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text())
+    })
     await page.goto(`${siteUrl}/page?unit=${late.id}`)
     await page.locator('[data-testid="qs-badge"][data-tone="pending"]').waitFor()
     await report([late])
     await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
     const { body } = await getJson(`${server.url}/api/v1/units/${late.id}`)
     expect(Number(await badge().getAttribute('data-queries'))).toBe(body.unit.summary.queries)
+    // The overlay's read waited on the server for the unit (?wait=): no 404 for the browser to log.
+    expect(consoleErrors).toEqual([])
   })
 
   it('shows the unit once an agent reports the page’s origin, though the server refused it at first', async () => {

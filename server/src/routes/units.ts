@@ -1,6 +1,7 @@
 /** Recorded units: list with filters and a cursor, one unit in full, clear all. @module */
 import { Hono } from 'hono'
 import { InvalidQueryError, NotFoundError } from '../errors.js'
+import type { Arrivals } from '../live/arrivals.js'
 import type { Hub } from '../live/hub.js'
 import { FINDING_KINDS, UNIT_KINDS, type FindingKind, type UnitKind } from '../protocol.js'
 import { MAX_PAGE_SIZE, type Store, type UnitQuery } from '../store/store.js'
@@ -29,11 +30,26 @@ export function parseUnitQuery(query: Record<string, string | undefined>): UnitQ
   return parsed
 }
 
-export const unitsRoutes = ({ store, hub }: { store: Store; hub: Hub }) =>
+/** The longest `?wait=` of `GET /api/v1/units/:id`, in milliseconds. */
+export const MAX_UNIT_WAIT_MS = 5000
+
+/** `?wait=ms`: how long a read of one unit may wait for it to arrive (0 when not given). */
+export function parseWait(wait: string | undefined): number {
+  if (wait === undefined) return 0
+  const ms = Number(wait)
+  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_UNIT_WAIT_MS) throw new InvalidQueryError('wait', `must be an integer from 0 to ${MAX_UNIT_WAIT_MS} (milliseconds), got ${JSON.stringify(wait)}`)
+  return ms
+}
+
+export const unitsRoutes = ({ store, hub, arrivals }: { store: Store; hub: Hub; arrivals: Arrivals }) =>
   new Hono()
     .get('/', (c) => c.json(store.listUnits(parseUnitQuery(c.req.query()))))
-    .get('/:id', (c) => {
-      const json = store.getUnitJson(c.req.param('id'))
+    .get('/:id', async (c) => {
+      const id = c.req.param('id')
+      const wait = parseWait(c.req.query('wait'))
+      let json = store.getUnitJson(id)
+      // Nothing runs between the look-up and the wait's registration, so a batch cannot slip in between.
+      if (json === null && (await arrivals.wait(id, wait))) json = store.getUnitJson(id)
       if (json === null) throw new NotFoundError(`no unit ${c.req.param('id')}; it may have been removed by retention (--max-units) or a clear`)
       return c.body(`{"unit":${json}}`, 200, { 'Content-Type': 'application/json' })
     })

@@ -133,6 +133,7 @@ describe('the script tag and the server it came from', () => {
 
   it('builds the API, report and live socket addresses', () => {
     expect(unitApiUrl('http://127.0.0.1:8321', 'a/b')).toBe('http://127.0.0.1:8321/api/v1/units/a%2Fb')
+    expect(unitApiUrl('http://127.0.0.1:8321', 'u-1', 2000)).toBe('http://127.0.0.1:8321/api/v1/units/u-1?wait=2000')
     expect(reportUrl('http://127.0.0.1:8321', 'u-1')).toBe('http://127.0.0.1:8321/#/units/u-1')
     expect(liveUrl('http://127.0.0.1:8321')).toBe('ws://127.0.0.1:8321/api/v1/live')
     expect(liveUrl('https://dev.example/qs')).toBe('wss://dev.example/qs/api/v1/live')

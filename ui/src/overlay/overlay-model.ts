@@ -140,7 +140,9 @@ export function serverBaseOf(scriptSrc: string): string {
   return `${url.origin}${url.pathname.replace(/\/overlay\.js$/, '')}`
 }
 
-export const unitApiUrl = (base: string, id: string) => `${base}/api/v1/units/${encodeURIComponent(id)}`
+/** `GET /api/v1/units/:id`, with `?wait=` when the server may hold the answer that long for a unit still on its way. */
+export const unitApiUrl = (base: string, id: string, waitMs = 0) =>
+  `${base}/api/v1/units/${encodeURIComponent(id)}${waitMs > 0 ? `?wait=${waitMs}` : ''}`
 export const reportUrl = (base: string, id: string) => `${base}/#/units/${encodeURIComponent(id)}`
 
 /** `http://host:8321` → `ws://host:8321/api/v1/live` (https → wss). */

@@ -24,13 +24,15 @@ describe('loading units for the overlay', () => {
     await server.close()
   })
 
-  const loaderFor = (base: string, { delay = (_attempt: number): number | null => 60_000, socket = true } = {}) =>
+  // firstWaitMs 0 unless a test is about it: the first read then answers 404 at once and the socket takes over.
+  const loaderFor = (base: string, { delay = (_attempt: number): number | null => 60_000, socket = true, firstWaitMs = 0 } = {}) =>
     createUnitLoader({
       base,
       onUnit: (unit) => loaded.push(unit),
       onMissing: (id) => missing.push(id),
       WebSocketImpl: socket ? NodeWebSocket : undefined,
       delay,
+      firstWaitMs,
     })
 
   it('reads a unit the server already holds, with its findings', async () => {
@@ -40,6 +42,22 @@ describe('loading units for the overlay', () => {
     await until(() => loaded.length === 1, { what: 'the unit' })
     expect(loaded[0]).toMatchObject({ id: unit.id, summary: { queries: unit.queries.length } })
     expect(loaded[0].findings.some((finding) => finding.kind === 'n_plus_one')).toBe(true)
+  })
+
+  it('gets a unit that arrives while its first read waits from that read, with no 404 and no socket', async () => {
+    const unit = bookListUnit()
+    const statuses: number[] = []
+    const recordingFetch: typeof fetch = async (...args) => {
+      const response = await fetch(...args)
+      statuses.push(response.status)
+      return response
+    }
+    createUnitLoader({ base: server.url, onUnit: (u) => loaded.push(u), onMissing: (id) => missing.push(id), fetchFn: recordingFetch, WebSocketImpl: NodeWebSocket, firstWaitMs: 5000 }).load(unit.id)
+    await new Promise((done) => setTimeout(done, 100)) // the read waits on the server
+    await ingest(server.url, payloadOf([unit]))
+    await until(() => loaded.length === 1, { what: 'the unit from the first read' })
+    expect(statuses).toEqual([200])
+    expect(server.liveStats().clients).toBe(0)
   })
 
   it('waits on the live socket for a unit the server receives later, without polling for it', async () => {

@@ -1,6 +1,8 @@
 /**
- * Loads units from the querysight server for the overlay. `GET /api/v1/units/:id` first; a unit the server does not
- * hold yet (the agent sends in batches) is waited for on the live socket (`subscribe` to the pending ids, load when its
+ * Loads units from the querysight server for the overlay. `GET /api/v1/units/:id?wait=` first: the server holds the
+ * answer until the agent's next batch brings the unit (a plain read would get a 404, which the browser logs as an
+ * error in the console of the developer's own page). A unit that is still not there (the agent sends in batches) is
+ * waited for on the live socket (`subscribe` to the pending ids, load when its
  * `unit` message comes), with a bounded backoff of plain retries underneath for when the socket cannot open (the
  * page's origin is not known to the server until the agent's first batch arrives) or a message was missed.
  * Never throws: failures end in `onMissing`.
@@ -18,11 +20,16 @@ export interface UnitLoaderOptions {
   fetchFn?: typeof fetch
   WebSocketImpl?: typeof WebSocket | undefined
   delay?: (attempt: number) => number | null
+  /** How long the first read asks the server to wait for a unit not delivered yet. */
+  firstWaitMs?: number
 }
 
 export interface UnitLoader {
   load(id: string): void
 }
+
+/** The agent sends every 100 ms; a unit that takes longer has a slow server or agent, and the socket takes over. */
+const FIRST_WAIT_MS = 2000
 
 interface Pending {
   attempt: number
@@ -37,6 +44,7 @@ export function createUnitLoader({
   fetchFn = fetch,
   WebSocketImpl = typeof WebSocket === 'function' ? WebSocket : undefined,
   delay = retryDelay,
+  firstWaitMs = FIRST_WAIT_MS,
 }: UnitLoaderOptions): UnitLoader {
   const pending = new Map<string, Pending>()
   const done = new Set<string>()
@@ -75,7 +83,8 @@ export function createUnitLoader({
     let unit: Unit | null = null
     let notYet = false
     try {
-      const response = await fetchFn.call(globalThis, unitApiUrl(base, id), { credentials: 'omit', cache: 'no-store' })
+      const wait = entry.attempt === 0 ? firstWaitMs : 0
+      const response = await fetchFn.call(globalThis, unitApiUrl(base, id, wait), { credentials: 'omit', cache: 'no-store' })
       if (response.ok) unit = ((await response.json()) as { unit: Unit }).unit
       else notYet = response.status === 404
     } catch {
