@@ -141,3 +141,18 @@ describe('the analysis thresholds of ci and check', () => {
     expect(findingsOf()).toEqual(['tests/t.py::slow-list slow_query'])
   })
 })
+
+describe('recording a baseline', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'querysight-baseline-'))
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('says how many units it wrote, in words that fit the number', async () => {
+    writeFileSync(join(dir, 'run.ndjson'), `${payload([wireUnit('a', ['SELECT 1'])])}\n`)
+    let said = ''
+    await runCheck(['run.ndjson', '--update-baseline'], { cwd: dir, stdout: () => {}, stderr: (text) => (said += text) })
+    expect(said).toBe('querysight: wrote querysight.baseline.json (1 unit); commit it\n')
+  })
+})

@@ -239,7 +239,8 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, commandExit: numb
     } else {
       const baseline = baselineOf(units)
       writeFileSync(inputs.baselinePath, formatBaseline(baseline))
-      io.stderr(`querysight: wrote ${inputs.baselineShown} (${Object.keys(baseline.units).length} units); commit it\n`)
+      const recorded = Object.keys(baseline.units).length
+      io.stderr(`querysight: wrote ${inputs.baselineShown} (${recorded} ${recorded === 1 ? 'unit' : 'units'}); commit it\n`)
     }
   }
   if (commandExit) return commandExit
