@@ -197,7 +197,7 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings).toHaveLength(1)
     expect(findings[0]).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: 0 })
     expect(findings[0].suggestion.code).toBe(
-      'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4)))',
+      'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4).order_by("-created")))',
     )
     expect(findings[0].suggestion.text).not.toContain('.prefetch_related("reviews")')
   })
@@ -227,12 +227,55 @@ describe('N+1 over relations, with the schema', () => {
 
     it('prefetches into a list with to_attr, in the order of the loop, when each row takes the first of an ordered set', () => {
       const { code, text } = fix(newest, (i) => [i + 1])
-      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published"), to_attr="books_list"))')
-      expect(text).toContain('read .books_list[0] (or a slice of .books_list) in the loop: .first() or a slice of the related manager')
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:1], to_attr="books_list"))')
+      expect(text).toContain('in the loop take the first of .books_list (empty where .first() gave None)')
+      expect(text).toContain('Django 4.2 or later')
       const byExpression = newest.replace('"shop_book"."published" DESC', 'COALESCE("shop_book"."published", %s) DESC')
       const unknownOrder = fix(byExpression, (i) => [i + 1, '2000-01-01'])
       expect(unknownOrder.code).toBeNull()
-      expect(unknownOrder.text).toContain('with the same .order_by() as the loop in the queryset')
+      expect(unknownOrder.text).toContain(".order_by(<the loop's order>)[:1]")
+    })
+
+    it('gives no code when a condition cannot be written back exactly, rather than code loading other rows', () => {
+      const other = (condition: string) => inStock.replace('"shop_book"."stock" > %s', condition)
+      const cases: [string, (i: number) => unknown[]][] = [
+        [other('NOT ("shop_book"."stock" = %s)'), (i) => [i + 1, 0]], // exclude(stock=0)
+        [other('"shop_book"."published" IS NULL'), (i) => [i + 1]],
+        [other('"shop_book"."stock" IN (%s, %s)'), (i) => [i + 1, 1, 2]],
+        [other('"shop_book"."published" BETWEEN %s AND %s'), (i) => [i + 1, '2020-01-01', '2020-12-31']],
+        [other('("shop_book"."stock" = %s OR "shop_book"."stock" = %s)'), (i) => [i + 1, 0, 5]],
+        [other('"shop_book"."title" = %s'), (i) => [i + 1, 'A title much longer than forty characters, cut in display']],
+        [
+          inStock.replace('FROM "shop_book" WHERE', 'FROM "shop_book" INNER JOIN "shop_publisher" ON ("shop_book"."publisher_id" = "shop_publisher"."id") WHERE')
+            .replace('"shop_book"."stock" > %s', '"shop_publisher"."name" = %s'),
+          (i) => [i + 1, 'Penguin'],
+        ],
+      ]
+      for (const [sql, params] of cases) {
+        const { code, text } = fix(sql, params)
+        expect(code, sql).toBeNull()
+        expect(text, sql).toContain('Prefetch("books", queryset=Book.objects.filter(<the loop\'s other conditions>))')
+      }
+      const excluded = fix(hasStock.replace('"shop_book"."stock" > %s', 'NOT ("shop_book"."stock" = %s)'), (i) => [i + 1, 0])
+      expect(excluded.code).toBeNull()
+      expect(excluded.text).toContain('Exists(Book.objects.filter(author=OuterRef("pk"), <the loop\'s other conditions>))')
+    })
+
+    it('takes a get() per row (LIMIT 21, no ORDER BY) for no cut', () => {
+      const byTitle = `SELECT ${COLUMNS} FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."title" = %s) LIMIT 21`
+      const { code } = fix(byTitle, (i) => [i + 1, 'Dune'])
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.filter(title="Dune")))')
+    })
+
+    it('writes the Prefetch of a nested loop with the joined path', () => {
+      const ordersOf = ORDERS_OF_CUSTOMER.replace(' AND NOT ("shop_order"."status" = %s)', '')
+      const bigItems = ITEMS_OF_ORDER.replace('"shop_orderitem"."order_id" = %s', '("shop_orderitem"."order_id" = %s AND "shop_orderitem"."quantity" > %s)')
+      const perCustomer = times(3, (c) => [
+        q(ordersOf, [c + 1], { at: site('shop/views.py', 61) }),
+        times(2, (o) => q(bigItems, [c * 2 + o + 1, 1], { at: site('shop/views.py', 62) })),
+      ])
+      const codes = findingsOf(unitOf(q(CUSTOMERS, [], { at: VIEW }), perCustomer.flat(2))).map((f) => f.suggestion.code)
+      expect(codes).toContain('Customer.objects.prefetch_related(Prefetch("orders__items", queryset=OrderItem.objects.filter(quantity__gt=1).order_by("id")))')
     })
   })
 

@@ -40,6 +40,8 @@ export interface LoopStep {
 }
 
 export interface LoopFilter {
+  /** The table the column was named with, when it was. */
+  table: string | null
   column: string
   op: string
   role: SlotRole
@@ -339,7 +341,7 @@ function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
     if (slot.role !== 'eq' && slot.role !== 'ne' && slot.role !== 'range' && slot.role !== 'like' && slot.role !== 'in') return
     const constant = group.every((facts) => facts.slotValues[i] === first.slotValues[i])
     if (!constant) return
-    filters.push({ column: slot.column.column, op: slot.op, role: slot.role, value: firstValue(first, i) })
+    filters.push({ table: slot.column.table, column: slot.column.column, op: slot.op, role: slot.role, value: firstValue(first, i) })
   })
   return filters
 }

@@ -7,6 +7,7 @@
 import type { ParamValue, Suggestion, WireQuery } from '../protocol.js'
 import type { DetectContext, Orm } from './detect-context.js'
 import type { LoopFilter, LoopRelation, LoopStep } from './loop-relation.js'
+import { loopClauses, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same } from './schema-index.js'
 
@@ -95,28 +96,32 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const path = lookupPath(relation.path)
   const last = relation.path[relation.path.length - 1]
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
+  const clauses = loopClauses(loop)
+  // The loop's other conditions as lookups, or null when they cannot all be written exactly: no code then.
+  const lookups = exactLookups(relation, clauses, last.targetTable)
   if (relation.aggregate === 'count') {
     const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_count`
-    const prefix = `${queryPath(relation.path)}__`
-    const only = relation.filters.length ? `, filter=${qOf(relation.filters, prefix)}` : ''
+    const only = qOf(lookups, `${queryPath(relation.path)}__`)
     // distinct=True: a second Count() over another join on the same queryset would otherwise multiply this one.
-    const counted = `Count("${queryPath(relation.path)}"${only}, distinct=True)`
+    const counted = `Count("${queryPath(relation.path)}"${only ? `, filter=${only}` : ''}, distinct=True)`
     return {
       text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row`,
-      code: `${qs}.annotate(${name}=${counted})`,
+      code: lookups ? `${qs}.annotate(${name}=${counted})` : null,
     }
   }
   if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
     const name = `has_${queryPath(relation.path)}`
-    const exists = `Exists(${djangoFilter(last.target, relation.filters, [`${relation.backField}=OuterRef("pk")`])})`
+    const exists = `Exists(${djangoQueryset(last.target, lookups, [`${relation.backField}=OuterRef("pk")`])})`
     return {
       text: `Annotate the check on ${iterated} with .annotate(${name}=${exists}) and read .${name} instead of ${count} EXISTS queries, one per row`,
-      code: `${qs}.annotate(${name}=${exists})`,
+      code: lookups ? `${qs}.annotate(${name}=${exists})` : null,
     }
   }
-  const limited = relation.aggregate === null && loop.shape.hasLimit && !last.single
-  if (relation.path.length === 1 && (relation.prefetched || relation.filters.length > 0 || limited)) {
-    return djangoPrefetchObject(relation, loop, qs, iterated, count, limited)
+  const filtered = isFiltered(relation, clauses)
+  // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
+  const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
+  if ((relation.prefetched && relation.path.length === 1) || filtered || cut) {
+    return djangoPrefetchObject(relation, clauses, lookups, qs, iterated, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   return {
@@ -128,66 +133,114 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
 /**
  * A related manager filtered (`.filter()`), ordered and cut (`.order_by().first()`, a slice) for each row, or queried
  * again after a plain prefetch: Django runs each of those calls as a query, whatever was prefetched. The rows to
- * prefetch are named with `Prefetch(queryset=)`; the loop then reads them with `.all()`, or from a list (`to_attr`)
- * when it takes the first rows.
+ * prefetch are named with `Prefetch(queryset=)`, with the loop's conditions, order and cut; the loop then reads them
+ * with `.all()`, or from a list (`to_attr`) when it takes the first rows. Code only when all of that could be
+ * written exactly.
  */
-function djangoPrefetchObject(relation: LoopRelation, loop: QueryFacts, qs: string, iterated: string, count: number, limited: boolean): Suggestion {
-  const [step] = relation.path
-  const path = step.field!
-  const order = limited ? djangoOrderBy(loop.normalized, step.targetTable) : null
-  let queryset = djangoFilter(step.target, relation.filters)
-  if (order) queryset = `${queryset.replace(/\.all\(\)$/, '')}.order_by(${order.map(quote).join(', ')})`
-  const list = `${path}_list`
-  const prefetch = limited ? `Prefetch("${path}", queryset=${queryset}, to_attr="${list}")` : `Prefetch("${path}", queryset=${queryset})`
-  const how = limited
-    ? `read .${list}[0] (or a slice of .${list}) in the loop${order ? '' : ', with the same .order_by() as the loop in the queryset'}: .first() or a slice of the related manager`
-    : `read them with .all() in the loop: ${relation.filters.length ? 'a filtered related manager' : 'the related manager, queried this way,'}`
+function djangoPrefetchObject(
+  relation: LoopRelation,
+  clauses: LoopClauses,
+  lookups: Lookups | null,
+  qs: string,
+  iterated: string,
+  count: number,
+  cut: boolean,
+): Suggestion {
+  const path = lookupPath(relation.path)
+  const last = relation.path[relation.path.length - 1]
+  const order = clauses.ordered ? djangoOrder(clauses, last.targetTable) : []
+  let queryset = djangoQueryset(last.target, lookups)
+  if (clauses.ordered) queryset = `${queryset.replace(/\.all\(\)$/, '')}.order_by(${order ? order.map(quote).join(', ') : "<the loop's order>"})`
+  if (cut) queryset += `[:${clauses.limit}]`
+  const list = `${last.field}_list`
+  const prefetch = `Prefetch("${path}", queryset=${queryset}${cut ? `, to_attr="${list}"` : ''})`
+  const how = cut
+    ? `in the loop take the first of .${list} (empty where .first() gave None): .first() or a slice of the related manager`
+    : `read them with .all() in the loop: ${isFiltered(relation, clauses) ? 'a filtered related manager' : 'the related manager, queried this way,'}`
   const what = relation.prefetched ? `Replace the plain prefetch of "${path}" with ${prefetch}` : `Prefetch the rows with ${prefetch}`
+  const version = cut ? ' (a sliced queryset in Prefetch needs Django 4.2 or later)' : ''
   return {
-    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")`,
-    code: limited && !order ? null : `${qs}.prefetch_related(${prefetch})`,
+    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")${version}`,
+    code: lookups && order ? `${qs}.prefetch_related(${prefetch})` : null,
   }
 }
 
-/** The loop's ORDER BY as Django's order_by() fields, when it orders by plain columns of the related table. */
-function djangoOrderBy(normalized: string, table: string): string[] | null {
-  const clause = / order by (.+?)(?: limit | offset |$)/.exec(normalized)?.[1]
-  if (!clause) return null
+/** Whether the loop's WHERE has more than its key (Django's own related-manager query is the key alone). */
+const isFiltered = (relation: LoopRelation, clauses: LoopClauses): boolean =>
+  relation.filters.length > 0 || clauses.conditions === null || clauses.conditions.length > 1
+
+/** The loop's ORDER BY as order_by() fields, when it orders by columns named with the related table. */
+function djangoOrder(clauses: LoopClauses, table: string): string[] | null {
+  if (!clauses.order) return null
   const fields: string[] = []
-  for (const item of clause.split(', ')) {
-    const match = /^(?:"?([\w]+)"?\.)?"?([\w]+)"?(?: (asc|desc))?$/.exec(item.trim())
-    if (!match || (match[1] && match[1] !== table)) return null
-    fields.push(`${match[3] === 'desc' ? '-' : ''}${match[2]}`)
+  for (const [owner, column, descending] of clauses.order) {
+    if (owner === null || !same(owner, table)) return null // an alias or another table's column: not a field here
+    fields.push(`${descending ? '-' : ''}${column}`)
   }
   return fields
 }
 
-/** The loop's constant conditions as Django lookups: `rating__gte=4` to filter on, `status=3` to exclude. */
-function lookupsOf(filters: LoopFilter[], prefix = ''): { includes: string[]; excludes: string[] } {
-  const includes: string[] = []
-  const excludes: string[] = []
-  for (const filter of filters) {
-    const suffix = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte', in: '__in' }[filter.op] ?? ''
-    if (filter.role === 'like') includes.push(`${prefix}${filter.column}__contains=${py(typeof filter.value === 'string' ? filter.value.replace(/^%|%$/g, '') : filter.value)}`)
-    else if (filter.role === 'ne') excludes.push(`${prefix}${filter.column}=${py(filter.value)}`)
-    else includes.push(`${prefix}${filter.column}${suffix}=${py(filter.value)}`)
-  }
-  return { includes, excludes }
+interface Lookups {
+  includes: string[]
+  excludes: string[]
 }
 
-/** `Review.objects.filter(rating__gte=4)` from the loop's constant conditions (and `extra` lookups first). */
-function djangoFilter(model: string, filters: LoopFilter[], extra: string[] = []): string {
-  const { includes, excludes } = lookupsOf(filters)
-  const all = [...extra, ...includes]
-  const parts = [all.length ? `filter(${all.join(', ')})` : '', excludes.length ? `exclude(${excludes.join(', ')})` : '']
+/**
+ * The loop's conditions besides its key as Django lookups (`stock__gt=0` to filter on, `status=3` to exclude), when
+ * the WHERE has exactly the key and those conditions, each a plain comparison on `table` with a value that can be
+ * written exactly. Null otherwise: a lookup left out or turned into another would load other rows than the loop.
+ */
+function exactLookups(relation: LoopRelation, clauses: LoopClauses, table: string): Lookups | null {
+  if (clauses.conditions === null || clauses.conditions.length !== relation.filters.length + 1) return null
+  const lookups: Lookups = { includes: [], excludes: [] }
+  for (const filter of relation.filters) {
+    if (filter.table !== null && !same(filter.table, table)) return null
+    const value = exactValue(filter.value)
+    if (value === null) return null
+    const range = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte' }[filter.op]
+    if (filter.role === 'eq' && filter.op === '=') lookups.includes.push(`${filter.column}=${value}`)
+    else if (filter.role === 'ne' && (filter.op === '!=' || filter.op === '<>')) lookups.excludes.push(`${filter.column}=${value}`)
+    else if (filter.role === 'range' && range) lookups.includes.push(`${filter.column}${range}=${value}`)
+    else if (filter.role === 'like' && typeof filter.value === 'string') {
+      const like = likeLookup(filter.value)
+      if (!like) return null
+      lookups.includes.push(`${filter.column}__${like[0]}=${JSON.stringify(like[1])}`)
+    } else return null
+  }
+  return lookups
+}
+
+/** A parameter value as Python source, when it can be written in full (py() shortens long strings). */
+function exactValue(value: ParamValue | undefined): string | null {
+  if (value === undefined || Array.isArray(value) || (typeof value === 'object' && value !== null)) return null
+  if (typeof value === 'string' && value.length > 40) return null
+  return py(value)
+}
+
+/** `%war%` → contains "war", `war%` → startswith, `%war` → endswith; null for any other pattern or escape. */
+function likeLookup(pattern: string): [string, string] | null {
+  const match = /^(%?)([^%_\\]*)(%?)$/.exec(pattern)
+  if (!match || (!match[1] && !match[3])) return null
+  return [match[1] && match[3] ? 'contains' : match[1] ? 'endswith' : 'startswith', match[2]]
+}
+
+/** `Review.objects.filter(rating__gte=4)` (`extra` lookups first); the conditions named in words when not known. */
+function djangoQueryset(model: string, lookups: Lookups | null, extra: string[] = []): string {
+  if (!lookups) return `${model}.objects.filter(${[...extra, "<the loop's other conditions>"].join(', ')})`
+  const all = [...extra, ...lookups.includes]
+  const parts = [all.length ? `filter(${all.join(', ')})` : '', lookups.excludes.length ? `exclude(${lookups.excludes.join(', ')})` : '']
   const chain = parts.filter(Boolean).join('.')
   return `${model}.objects.${chain || 'all()'}`
 }
 
-/** `Q(books__stock__gt=0) & ~Q(books__status=3)`: the conditions of an aggregate's `filter=`. */
-function qOf(filters: LoopFilter[], prefix: string): string {
-  const { includes, excludes } = lookupsOf(filters, prefix)
-  return [...(includes.length ? [`Q(${includes.join(', ')})`] : []), ...excludes.map((e) => `~Q(${e})`)].join(' & ')
+/** `Q(books__stock__gt=0) & ~Q(books__status=3)`: the conditions of an aggregate's `filter=` ('' for none). */
+function qOf(lookups: Lookups | null, prefix: string): string {
+  if (!lookups) return "Q(<the loop's other conditions>)"
+  const { includes, excludes } = lookups
+  return [
+    ...(includes.length ? [`Q(${includes.map((l) => prefix + l).join(', ')})`] : []),
+    ...excludes.map((l) => `~Q(${prefix}${l})`),
+  ].join(' & ')
 }
 
 function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: string): Suggestion {

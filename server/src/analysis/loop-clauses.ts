@@ -1,0 +1,98 @@
+/**
+ * What a loop's query says besides its key, read back from its normalized SQL (F1) for the fixes that must say it
+ * again: `Prefetch(queryset=Book.objects.filter(...).order_by(...)[:n])`, `Exists(...filter(...))`,
+ * `Count(filter=Q(...))`. Only the simplest form is read: conditions that are plain column comparisons joined by AND,
+ * an ORDER BY of plain columns, a LIMIT. Anything else (OR, NOT, IS NULL, BETWEEN, functions, subqueries) leaves the
+ * part it is in unread (null), and the fix then names the conditions instead of writing code that would load other
+ * rows than the loop did.
+ * @module
+ */
+import type { QueryFacts } from './query-facts.js'
+
+/** One condition of the WHERE: `"shop_book"."stock" > ?` is `{ table: 'shop_book', column: 'stock', op: '>' }`. */
+export interface Condition {
+  table: string | null
+  column: string
+  op: string
+}
+
+export interface LoopClauses {
+  /** The WHERE's conditions, all ANDed; null when it has any other form. Empty without a WHERE. */
+  conditions: Condition[] | null
+  /** Whether the query has an ORDER BY at all. */
+  ordered: boolean
+  /** The ORDER BY as `[table, column, descending]` items; null when absent or not plain columns. */
+  order: [table: string | null, column: string, descending: boolean][] | null
+  /** The LIMIT's number, from the SQL as sent (the normalized form has `limit ?`); null when there is none. */
+  limit: number | null
+}
+
+const IDENT = '(?:"([^"]+)"|`([^`]+)`|([a-z_][a-z0-9_$]*))'
+const COLUMN = new RegExp(`^(?:${IDENT}\\.)?${IDENT}$`)
+const CONDITION = new RegExp(`^(.+?) (=|!=|<>|<|<=|>|>=|like|in) (\\?|\\(\\.\\.\\.\\))$`)
+const TAIL = / (?:group by|having|order by|limit|offset|for update|returning) /
+
+export function loopClauses(facts: QueryFacts): LoopClauses {
+  const sql = facts.normalized
+  const limit = /\blimit\s+(\d+)\b/i.exec(facts.query.sql)
+  return {
+    conditions: conditionsOf(sql),
+    ordered: sql.includes(' order by '),
+    order: orderOf(sql),
+    limit: limit ? Number(limit[1]) : null,
+  }
+}
+
+function conditionsOf(sql: string): Condition[] | null {
+  const at = sql.indexOf(' where ')
+  if (at < 0) return sql.includes(' select ', 1) ? null : []
+  if (sql.indexOf(' where ', at + 1) >= 0 || sql.includes(' select ', at)) return null // a subquery
+  let clause = sql.slice(at + ' where '.length)
+  const tail = TAIL.exec(` ${clause} `)
+  if (tail) clause = ` ${clause} `.slice(0, tail.index).trim()
+  clause = unwrap(clause)
+  if (/ or |\bnot\b|\bis\b|\bbetween\b|\bexists\b/.test(clause)) return null
+  const conditions: Condition[] = []
+  for (const part of clause.split(' and ')) {
+    const match = CONDITION.exec(unwrap(part.trim()))
+    const column = match ? columnOf(match[1]) : null
+    if (!match || !column) return null
+    conditions.push({ ...column, op: match[2] })
+  }
+  return conditions
+}
+
+function orderOf(sql: string): LoopClauses['order'] {
+  const clause = / order by (.+?)(?: limit | offset | for update|$)/.exec(sql)?.[1]
+  if (!clause) return null
+  const items: NonNullable<LoopClauses['order']> = []
+  for (const item of clause.split(', ')) {
+    const [, name, direction] = /^(.+?)(?: (asc|desc))?$/.exec(item.trim()) ?? []
+    const column = name ? columnOf(name) : null
+    if (!column) return null
+    items.push([column.table, column.column, direction === 'desc'])
+  }
+  return items
+}
+
+/** `"shop_book"."stock"`, `` `shop_book`.`stock` `` or `stock`; null for anything else (a function, an expression). */
+function columnOf(text: string): { table: string | null; column: string } | null {
+  const match = COLUMN.exec(text)
+  if (!match) return null
+  const table = match[1] ?? match[2] ?? match[3] ?? null
+  const column = match[4] ?? match[5] ?? match[6]
+  return { table: table?.toLowerCase() ?? null, column: column.toLowerCase() }
+}
+
+/** `(a and b)` → `a and b`, only when the parentheses wrap the whole text. */
+function unwrap(text: string): string {
+  while (text.startsWith('(') && text.endsWith(')')) {
+    let depth = 0
+    for (let i = 0; i < text.length; i++) {
+      if (text[i] === '(') depth++
+      else if (text[i] === ')' && --depth === 0 && i < text.length - 1) return text
+    }
+    text = text.slice(1, -1).trim()
+  }
+  return text
+}
