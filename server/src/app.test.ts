@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { BOOKSHOP, bookListUnit, payloadOf, quietUnit } from '../../test/helpers/payloads.js'
-import { getJson, ingest, rawRequest } from '../../test/helpers/server.js'
+import { getJson, ingest, rawRequest, until } from '../../test/helpers/server.js'
 import type { Unit, UnitsPage } from './protocol.js'
 import { startServer, type RunningServer, type ServerOptions } from './server.js'
 
@@ -61,7 +61,7 @@ describe('ingest and read back', () => {
     await start()
     const unit = quietUnit()
     const read = getJson(`${url}/api/v1/units/${unit.id}?wait=5000`)
-    await new Promise((done) => setTimeout(done, 50)) // the read is waiting on the server
+    await until(() => server.waitingReads() === 1, { what: 'the read to wait' })
     await ingest(url, payloadOf([unit]))
     const answer = await read
     expect(answer.status).toBe(200)
@@ -69,18 +69,34 @@ describe('ingest and read back', () => {
 
     const late = await getJson(`${url}/api/v1/units/never?wait=300`)
     expect(late.status).toBe(404)
-    const bad = await getJson(`${url}/api/v1/units/${unit.id}?wait=soon`)
-    expect(bad.status).toBe(400)
-    expect(bad.body.error.message).toBe('query parameter wait: must be an integer from 0 to 5000 (milliseconds), got "soon"')
+    for (const wait of ['soon', '1e3', ' 5', '5001']) {
+      const bad = await getJson(`${url}/api/v1/units/${unit.id}?wait=${encodeURIComponent(wait)}`)
+      expect(bad.status).toBe(400)
+      expect(bad.body.error.message).toBe(`query parameter wait: must be an integer from 0 to 5000 (milliseconds), got ${JSON.stringify(wait)}`)
+    }
+  })
+
+  it('stops holding a read whose client went away', async () => {
+    await start()
+    const client = new AbortController()
+    const read = fetch(`${url}/api/v1/units/never?wait=5000`, { signal: client.signal }).catch(() => null)
+    await until(() => server.waitingReads() === 1, { what: 'the read to wait' })
+    client.abort()
+    await read
+    await until(() => server.waitingReads() === 0, { what: 'the server to let the read go', timeoutMs: 3000 }) // before its 5 s
   })
 
   it('lets a page whose origin its agent reports during the wait read the unit it waited for', async () => {
     await start()
     const unit = quietUnit()
     const read = getJson(`${url}/api/v1/units/${unit.id}?wait=5000`, { origin: 'http://127.0.0.1:8000' })
-    await new Promise((done) => setTimeout(done, 50))
+    const stranger = getJson(`${url}/api/v1/units/${unit.id}?wait=5000`, { origin: 'http://evil.example' })
+    await until(() => server.waitingReads() === 2, { what: 'the reads to wait' })
     await ingest(url, payloadOf([unit], { app: { ...BOOKSHOP, origin: 'http://127.0.0.1:8000' } }))
     expect((await read).headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8000')
+    const strangerAnswer = await stranger
+    expect(strangerAnswer.status).toBe(200) // read, but not by a page of that origin: its browser withholds it
+    expect(strangerAnswer.headers.get('access-control-allow-origin')).toBeNull()
   })
 
   it('analyses without storing on /api/v1/analyze', async () => {

@@ -40,6 +40,8 @@ export interface RunningServer {
   close: () => Promise<void>
   /** Live socket clients and what backpressure did to them. */
   liveStats: () => HubStats
+  /** Reads of one unit waiting for it to arrive (`?wait=`). */
+  waitingReads: () => number
 }
 
 export const defaultDbPath = () => join(homedir(), '.querysight', 'querysight.db')
@@ -93,6 +95,7 @@ export async function startServer({
       url,
       port: info.port,
       liveStats: hub.stats,
+      waitingReads: arrivals.waiting,
       close: () =>
         (closing ??= (async () => {
           arrivals.close()

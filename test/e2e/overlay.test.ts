@@ -338,6 +338,7 @@ describeBrowser('the dev-server overlay on a hand-made page', () => {
     })
     await page.goto(`${siteUrl}/page?unit=${late.id}`)
     await page.locator('[data-testid="qs-badge"][data-tone="pending"]').waitFor()
+    await until(() => server.waitingReads() === 1, { what: "the overlay's read to wait on the server" })
     await report([late])
     await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
     const { body } = await getJson(`${server.url}/api/v1/units/${late.id}`)
@@ -356,6 +357,9 @@ describeBrowser('the dev-server overlay on a hand-made page', () => {
       await page.locator('[data-testid="qs-badge"][data-tone="pending"]').waitFor()
       const refused = await page.evaluate((url) => fetch(url).then(() => 'read', () => 'refused'), `${server.url}/api/v1/units/${unit.id}`)
       expect(refused).toBe('refused')
+      // The overlay's first read has waited its 2 s and been refused too: the unit comes by its retries.
+      await until(() => restarted.waitingReads() === 1, { what: "the overlay's first read to wait" })
+      await until(() => restarted.waitingReads() === 0, { what: "the overlay's first read to give up" })
       await report([unit])
       await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
     } finally {

@@ -36,8 +36,8 @@ export const MAX_UNIT_WAIT_MS = 5000
 /** `?wait=ms`: how long a read of one unit may wait for it to arrive (0 when not given). */
 export function parseWait(wait: string | undefined): number {
   if (wait === undefined) return 0
-  const ms = Number(wait)
-  if (!Number.isInteger(ms) || ms < 0 || ms > MAX_UNIT_WAIT_MS) throw new InvalidQueryError('wait', `must be an integer from 0 to ${MAX_UNIT_WAIT_MS} (milliseconds), got ${JSON.stringify(wait)}`)
+  const ms = /^\d{1,5}$/.test(wait) ? Number(wait) : NaN
+  if (!(ms <= MAX_UNIT_WAIT_MS)) throw new InvalidQueryError('wait', `must be an integer from 0 to ${MAX_UNIT_WAIT_MS} (milliseconds), got ${JSON.stringify(wait)}`)
   return ms
 }
 
@@ -49,7 +49,7 @@ export const unitsRoutes = ({ store, hub, arrivals }: { store: Store; hub: Hub; 
       const wait = parseWait(c.req.query('wait'))
       let json = store.getUnitJson(id)
       // Nothing runs between the look-up and the wait's registration, so a batch cannot slip in between.
-      if (json === null && (await arrivals.wait(id, wait))) json = store.getUnitJson(id)
+      if (json === null && (await arrivals.wait(id, wait, c.req.raw.signal))) json = store.getUnitJson(id)
       if (json === null) throw new NotFoundError(`no unit ${c.req.param('id')}; it may have been removed by retention (--max-units) or a clear`)
       return c.body(`{"unit":${json}}`, 200, { 'Content-Type': 'application/json' })
     })

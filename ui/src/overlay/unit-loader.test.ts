@@ -53,7 +53,7 @@ describe('loading units for the overlay', () => {
       return response
     }
     createUnitLoader({ base: server.url, onUnit: (u) => loaded.push(u), onMissing: (id) => missing.push(id), fetchFn: recordingFetch, WebSocketImpl: NodeWebSocket, firstWaitMs: 5000 }).load(unit.id)
-    await new Promise((done) => setTimeout(done, 100)) // the read waits on the server
+    await until(() => server.waitingReads() === 1, { what: 'the first read to wait on the server' })
     await ingest(server.url, payloadOf([unit]))
     await until(() => loaded.length === 1, { what: 'the unit from the first read' })
     expect(statuses).toEqual([200])
