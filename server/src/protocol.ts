@@ -209,6 +209,7 @@ export interface RouteStats {
   queries_p50: number
   queries_p95: number
   queries_max: number
+  /** N+1 findings in the route's units, and their queries that repeat an earlier one exactly (summed). */
   n_plus_one: number
   duplicates: number
   /** Units of the route with repeated writes, and with a slow query. */

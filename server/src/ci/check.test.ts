@@ -3,6 +3,7 @@ import { AUTHOR_BY_ID, BOOKS, fp, nPlusOneUnit, REVIEWS_OF_BOOK, unit } from '..
 import { baselineOf } from './baseline.js'
 import { parseBudget } from './budget.js'
 import { checkUnits } from './check.js'
+import { verdict } from './report-common.js'
 
 const clean = (name: string, n = 2) => unit({ name, queries: Array.from({ length: n }, () => ({ sql: BOOKS })) })
 
@@ -112,13 +113,19 @@ describe('checking units against a budget', () => {
   it('says first that the command failed, and does not blame the agent for a run it cut short', () => {
     const cutShort = checkUnits([], { commandExit: 4 })
     expect(cutShort.violations.map((v) => v.kind)).toEqual(['command_failed', 'no_units'])
-    expect(cutShort.violations[0].message).toBe('the command exited 4; its output is above. The checks ran on the units it recorded before it ended')
+    expect(cutShort.violations[0]).toMatchObject({
+      exit_code: 4,
+      message: 'the command exited 4 (see its output); the checks ran on the units it recorded before it ended',
+    })
     expect(cutShort.violations[1].message).not.toContain('pip install')
 
     const clean = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }] })
     const failed = checkUnits([clean], { commandExit: 1 })
     expect(failed.passed).toBe(false)
     expect(failed.violations.map((v) => v.kind)).toEqual(['command_failed'])
+    expect(verdict(failed)).toBe('FAILED: the command exited 1; 1 unit, 1 query')
+    const alsoOverBudget = checkUnits([clean], { commandExit: 1, budget: parseBudget({ defaults: { max_queries: 0 } }) })
+    expect(verdict(alsoOverBudget)).toBe('FAILED: the command exited 1; 1 violation in 1 of 1 unit')
     expect(checkUnits([clean], { commandExit: 0 }).passed).toBe(true)
     expect(checkUnits([clean]).passed).toBe(true) // check runs no command
   })

@@ -39,6 +39,8 @@ export interface Violation {
   actual?: number
   /** Where the limit came from: `defaults`, `units["GET books/"]`, `marker`, `built-in`, `baseline`. */
   source?: string
+  /** For `command_failed`: the command's exit code. */
+  exit_code?: number
   /** For `baseline`: snapshot-diff lines, `+ 2× select …`. */
   diff?: string[]
   /** For `max_queries`: what the unit ran most, `12× select …`, the most repeated first (at most 5). */
@@ -209,7 +211,8 @@ export function checkUnits(
       unit_kind: null,
       unit_id: null,
       kind: 'command_failed',
-      message: `the command exited ${commandExit}; its output is above. The checks ran on the units it recorded before it ended`,
+      exit_code: commandExit,
+      message: `the command exited ${commandExit} (see its output); the checks ran on the units it recorded before it ended`,
     })
   }
   if (units.length === 0) {

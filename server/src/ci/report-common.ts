@@ -4,10 +4,17 @@ import { callsiteText, findingTitle } from './check.js'
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
-/** `FAILED: 3 violations in 2 of 14 units, 1 warning` or `passed: 14 units, 212 queries, 1 warning`. */
+/** `FAILED: 3 violations in 2 of 14 units, 1 warning`, `passed: 14 units, 212 queries, 1 warning`, or, when the command
+ * itself failed, `FAILED: the command exited 3; 14 units, 212 queries` (then the violations of its units, if any). */
 export function verdict(result: CheckResult): string {
   const { totals } = result
   const warnings = totals.warnings ? `, ${plural(totals.warnings, 'warning')}` : ''
+  const command = result.violations.find((v) => v.kind === 'command_failed')
+  if (command) {
+    const others = totals.violations - 1 - (totals.units === 0 ? 1 : 0) // the command's, and "nothing recorded"
+    const checked = others > 0 ? `${plural(others, 'violation')} in ${totals.failed} of ${plural(totals.units, 'unit')}` : `${plural(totals.units, 'unit')}, ${plural(totals.queries, 'query', 'queries')}`
+    return `FAILED: the command exited ${command.exit_code}; ${checked}${warnings}`
+  }
   if (!result.passed) {
     const where = totals.units ? ` in ${totals.failed} of ${plural(totals.units, 'unit')}` : ''
     return `FAILED: ${plural(totals.violations, 'violation')}${where}${warnings}`

@@ -60,8 +60,8 @@ function RouteRow({ route, now }: { route: RouteStats; now: number }) {
       <span class="num mono">{formatCount(route.queries_p95)}</span>
       <span class="num mono">{formatCount(route.queries_max)}</span>
       <span class="badges">
-        {route.n_plus_one > 0 ? <Badge tone="error" title="units with an N+1">{formatCount(route.n_plus_one)} N+1</Badge> : null}
-        {route.duplicates > 0 ? <Badge tone="warning" title="units with duplicates">{formatCount(route.duplicates)} dup</Badge> : null}
+        {route.n_plus_one > 0 ? <Badge tone="error" title="N+1 findings in the units of this route">{formatCount(route.n_plus_one)} N+1</Badge> : null}
+        {route.duplicates > 0 ? <Badge tone="warning" title="queries that repeat an earlier one exactly, in the units of this route">{formatCount(route.duplicates)} dup</Badge> : null}
         {route.repeated_writes > 0 ? (
           <Badge tone="warning" title="units with repeated writes">
             {formatCount(route.repeated_writes)} writes
