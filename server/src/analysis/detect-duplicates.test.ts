@@ -97,6 +97,12 @@ describe('duplicates', () => {
       expect(findingsOf(unitOf(read(10), q('CALL restock_all()', [], { at: site('shop/views.py', 11) }), read(12)))).toEqual([])
       expect(findingsOf(unitOf(read(10), q('BEGIN', [], { at: site('shop/views.py', 11) }), read(12)))).toHaveLength(1)
     })
+
+    it('counts a read whose tables cannot be known as a read of every table', () => {
+      const stockOf = (line: number) => q('SELECT book_stock(%s)', [1], { at: site('shop/views.py', line) })
+      expect(findingsOf(unitOf(stockOf(10), q(RESTOCK, [5, 1], { at: site('shop/views.py', 11) }), stockOf(12)))).toEqual([])
+      expect(findingsOf(unitOf(stockOf(10), stockOf(12)))).toHaveLength(1)
+    })
   })
 
   it('counts the redundant copies in the unit summary', () => {

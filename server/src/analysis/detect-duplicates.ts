@@ -9,7 +9,7 @@
  * A read run again after a write to a table it reads (on the same database) is not a duplicate of the read before
  * the write: it may see other rows (re-reading stock after a restock is right). The copies are split there, and each
  * part is judged on its own. A statement whose tables cannot be read, or that is neither a read nor a known write,
- * counts as a write to every table.
+ * counts as a write to every table; a read whose tables cannot be read, as a read of every table.
  * @module
  */
 import type { Finding } from '../protocol.js'
@@ -68,7 +68,8 @@ function writesOf(all: QueryFacts[]): Write[] {
 function splitAtWrites(copies: QueryFacts[], writes: Write[]): QueryFacts[][] {
   const read = copies[0]
   if (read.shape.kind !== 'select' || writes.length === 0) return [copies]
-  const tables = new Set(read.shape.tables.map((t) => t.name))
+  // A read whose tables cannot be told (a function, a view the parser does not see through) may read any of them.
+  const tables = read.shape.tables.length ? new Set(read.shape.tables.map((t) => t.name)) : null
   const parts: QueryFacts[][] = [[read]]
   for (let i = 1; i < copies.length; i++) {
     if (writtenBetween(writes, copies[i - 1].index, copies[i].index, read.query.db, tables)) parts.push([copies[i]])
@@ -77,7 +78,7 @@ function splitAtWrites(copies: QueryFacts[], writes: Write[]): QueryFacts[][] {
   return parts
 }
 
-function writtenBetween(writes: Write[], after: number, before: number, db: string, tables: ReadonlySet<string>): boolean {
+function writtenBetween(writes: Write[], after: number, before: number, db: string, tables: ReadonlySet<string> | null): boolean {
   let low = 0
   let high = writes.length
   while (low < high) {
@@ -87,7 +88,7 @@ function writtenBetween(writes: Write[], after: number, before: number, db: stri
   }
   for (let i = low; i < writes.length && writes[i].index < before; i++) {
     const write = writes[i]
-    if (write.db === db && (write.tables === null || write.tables.some((table) => tables.has(table)))) return true
+    if (write.db === db && (write.tables === null || tables === null || write.tables.some((table) => tables.has(table)))) return true
   }
   return false
 }
