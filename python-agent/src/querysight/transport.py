@@ -344,9 +344,9 @@ class Transport:
                 envelope = self._envelope(settings)
             if envelope is not None:
                 taken: list[bool] = []
-                for count, took in self._send(envelope, [unit for unit, _ in batch], settings):
+                for count, body_taken in self._send(envelope, [unit for unit, _ in batch], settings):
                     went += count
-                    taken.append(took)
+                    taken.append(body_taken)
                 first_taken = taken[:1] == [True]  # the schema travels in the first body
                 # sent_batches counts the batches whose every body the server took
                 self._after_attempt(
