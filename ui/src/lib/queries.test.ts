@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { AnalysedQuery, Finding } from '../../../server/src/protocol.js'
-import { findingsByQuery, groupByFingerprint, orderFindings, totalDbTime } from './queries.js'
+import { badgesOf, findingsByQuery, groupByFingerprint, orderFindings, totalDbTime } from './queries.js'
 
 function q(fingerprint: string, duration_ms: number, sql = `SELECT ${fingerprint}`): AnalysedQuery {
   return { sql, params: [], db: 'default', vendor: 'sqlite', start_ms: 0, duration_ms, many: false, error: null, callsite: null, stack: [], fingerprint }
@@ -39,6 +39,20 @@ describe('findingsByQuery', () => {
     expect(links.get(0)).toEqual([{ finding: 0, kind: 'n_plus_one', severity: 'error', role: 'trigger' }])
     expect(links.get(3)?.map((l) => l.kind)).toEqual(['n_plus_one', 'duplicate'])
     expect(links.has(4)).toBe(false)
+  })
+})
+
+describe('badgesOf', () => {
+  it('shows the links of one kind and role once, with their number, opening the first finding', () => {
+    const links = findingsByQuery([
+      finding({ query_indexes: [1, 2], trigger_index: 0 }),
+      finding({ query_indexes: [3, 4], trigger_index: 0, severity: 'error' }),
+      finding({ kind: 'duplicate', query_indexes: [0, 5] }),
+    ])
+    expect(badgesOf(links.get(0)!)).toEqual([
+      { finding: 0, kind: 'n_plus_one', severity: 'error', role: 'trigger', count: 2 },
+      { finding: 2, kind: 'duplicate', severity: 'warning', role: 'repeat', count: 1 },
+    ])
   })
 })
 

@@ -54,6 +54,25 @@ export function findingsByQuery(findings: Finding[]): Map<number, QueryFindingLi
   return links
 }
 
+/** A query row's badge: the links of one kind and role, shown once with their number (a book list that is the
+ * trigger of two N+1s, one per foreign key, gets one "N+1 trigger ×2"); it opens the first of their findings. */
+export interface QueryBadge extends QueryFindingLink {
+  count: number
+}
+
+export function badgesOf(links: readonly QueryFindingLink[]): QueryBadge[] {
+  const badges = new Map<string, QueryBadge>()
+  for (const link of links) {
+    const badge = badges.get(`${link.kind}\0${link.role}`)
+    if (!badge) badges.set(`${link.kind}\0${link.role}`, { ...link, count: 1 })
+    else {
+      badge.count++
+      if (link.severity === 'error') badge.severity = 'error'
+    }
+  }
+  return [...badges.values()]
+}
+
 const SEVERITY_RANK = { error: 0, warning: 1, info: 2 } as const
 const KIND_RANK: Record<FindingKind, number> = { n_plus_one: 0, repeated_write: 1, duplicate: 2, slow_query: 3 }
 

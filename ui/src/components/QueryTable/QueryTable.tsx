@@ -2,7 +2,7 @@
 import { useMemo } from 'preact/hooks'
 import type { AnalysedQuery } from '../../../../server/src/protocol.js'
 import { formatDuration, formatOffset } from '../../lib/format.js'
-import { findingShortLabel, type QueryFindingLink } from '../../lib/queries.js'
+import { badgesOf, findingShortLabel, type QueryFindingLink } from '../../lib/queries.js'
 import { barOf, ticksOf, timelineSpan } from '../../lib/waterfall.js'
 import { Badge } from '../Badge/Badge.js'
 import { Callsite } from '../Callsite/Callsite.js'
@@ -82,14 +82,19 @@ function QueryRow({ index, query, span, ticks, links, onOpenFinding }: QueryRowP
       </span>
       <Callsite site={query.callsite} template={query.template} compact />
       <span class="badges">
-        {links?.map((link) => (
+        {badgesOf(links ?? []).map((badge) => (
           <Badge
-            tone={link.severity}
+            tone={badge.severity}
             testid="query-finding-badge"
-            title={link.role === 'trigger' ? 'the query that produced the keys of this N+1' : 'open the finding'}
-            onClick={() => onOpenFinding(link.finding)}
+            title={
+              badge.role === 'trigger'
+                ? `the query that produced the keys of ${badge.count > 1 ? `${badge.count} N+1s (opens the first)` : 'this N+1'}`
+                : 'open the finding'
+            }
+            onClick={() => onOpenFinding(badge.finding)}
           >
-            {link.role === 'trigger' ? `${findingShortLabel(link.kind)} trigger` : findingShortLabel(link.kind)}
+            {badge.role === 'trigger' ? `${findingShortLabel(badge.kind)} trigger` : findingShortLabel(badge.kind)}
+            {badge.count > 1 ? ` ×${badge.count}` : ''}
           </Badge>
         ))}
       </span>
