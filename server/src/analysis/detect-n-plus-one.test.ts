@@ -267,15 +267,38 @@ describe('N+1 over relations, with the schema', () => {
       expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.filter(title="Dune")))')
     })
 
-    it('writes the Prefetch of a nested loop with the joined path', () => {
+    it('names the Prefetch of a nested loop with the joined path, without code: the outer hop may be filtered too', () => {
       const ordersOf = ORDERS_OF_CUSTOMER.replace(' AND NOT ("shop_order"."status" = %s)', '')
       const bigItems = ITEMS_OF_ORDER.replace('"shop_orderitem"."order_id" = %s', '("shop_orderitem"."order_id" = %s AND "shop_orderitem"."quantity" > %s)')
       const perCustomer = times(3, (c) => [
         q(ordersOf, [c + 1], { at: site('shop/views.py', 61) }),
         times(2, (o) => q(bigItems, [c * 2 + o + 1, 1], { at: site('shop/views.py', 62) })),
       ])
-      const codes = findingsOf(unitOf(q(CUSTOMERS, [], { at: VIEW }), perCustomer.flat(2))).map((f) => f.suggestion.code)
-      expect(codes).toContain('Customer.objects.prefetch_related(Prefetch("orders__items", queryset=OrderItem.objects.filter(quantity__gt=1).order_by("id")))')
+      const inner = findingsOf(unitOf(q(CUSTOMERS, [], { at: VIEW }), perCustomer.flat(2))).find((f) => f.count === 6)!
+      expect(inner.suggestion.code).toBeNull()
+      expect(inner.suggestion.text).toContain('Prefetch("orders__items", queryset=OrderItem.objects.filter(<the loop\'s other conditions>).order_by("id"))')
+    })
+
+    it('gives no code for anything else that shapes the rows: OFFSET, DISTINCT, GROUP BY, a subquery, another join', () => {
+      const cases: [string, (i: number) => unknown[]][] = [
+        [`${newest.replace(' LIMIT 1', ' LIMIT 5 OFFSET 5')}`, (i) => [i + 1]], // a slice [5:10]
+        [hasStock.replace(' LIMIT 1', ' LIMIT 1 OFFSET 5'), (i) => [i + 1, 0]], // [5:].exists()
+        [`SELECT COUNT(*) FROM (SELECT "shop_book"."id" AS "col1" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."stock" > %s) LIMIT 5) subquery`, (i) => [i + 1, 0]],
+        [inStock.replace('SELECT ', 'SELECT DISTINCT '), (i) => [i + 1, 0]],
+        [`${inStock} GROUP BY "shop_book"."publisher_id"`, (i) => [i + 1, 0]],
+        [inStock.replace('FROM "shop_book" WHERE', 'FROM "shop_book" LEFT OUTER JOIN "shop_review" ON ("shop_book"."id" = "shop_review"."book_id") WHERE'), (i) => [i + 1, 0]],
+        [inStock.replace('"shop_book"."stock" > %s', '"shop_book"."stock" <> %s'), (i) => [i + 1, 0]], // exclude() keeps NULLs, <> does not
+        [inStock.replace('"shop_book"."stock" > %s', '"shop_book"."stock" = %s'), (i) => [i + 1, null]], // = NULL matches nothing
+        [inStock.replace('"shop_book"."stock" > %s', '"shop_book"."title" LIKE %s'), (i) => [i + 1, '%war%']], // case rules differ by database
+        [inStock.replace('"shop_book"."stock" > %s', '"shop_book"."Stock Level" > %s'), (i) => [i + 1, 0]], // a db_column
+      ]
+      for (const [sql, params] of cases) expect(fix(sql, params).code, sql).toBeNull()
+    })
+
+    it('reads a slice of more than one row from the list', () => {
+      const { code, text } = fix(newest.replace('LIMIT 1', 'LIMIT 3'), (i) => [i + 1])
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:3], to_attr="books_list"))')
+      expect(text).toContain('read .books_list in the loop: a slice of the related manager')
     })
   })
 

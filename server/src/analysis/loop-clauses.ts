@@ -17,6 +17,10 @@ export interface Condition {
 }
 
 export interface LoopClauses {
+  /** Nothing else shapes the rows: no OFFSET, DISTINCT, GROUP BY, HAVING, UNION, subquery or FOR UPDATE. */
+  plain: boolean
+  /** How many JOINs the query has (an M2M's through table is one). */
+  joins: number
   /** The WHERE's conditions, all ANDed; null when it has any other form. Empty without a WHERE. */
   conditions: Condition[] | null
   /** Whether the query has an ORDER BY at all. */
@@ -31,11 +35,14 @@ const IDENT = '(?:"([^"]+)"|`([^`]+)`|([a-z_][a-z0-9_$]*))'
 const COLUMN = new RegExp(`^(?:${IDENT}\\.)?${IDENT}$`)
 const CONDITION = new RegExp(`^(.+?) (=|!=|<>|<|<=|>|>=|like|in) (\\?|\\(\\.\\.\\.\\))$`)
 const TAIL = / (?:group by|having|order by|limit|offset|for update|returning) /
+const NOT_PLAIN = / offset | distinct | group by | having | union | intersect | except | for update|\blimit \?, \?/
 
 export function loopClauses(facts: QueryFacts): LoopClauses {
   const sql = facts.normalized
   const limit = /\blimit\s+(\d+)\b/i.exec(facts.query.sql)
   return {
+    plain: !NOT_PLAIN.test(` ${sql} `) && !sql.includes(' select ', 1) && !sql.includes('(select '),
+    joins: sql.split(' join ').length - 1,
     conditions: conditionsOf(sql),
     ordered: sql.includes(' order by '),
     order: orderOf(sql),

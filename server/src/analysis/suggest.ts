@@ -98,7 +98,7 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
   const clauses = loopClauses(loop)
   // The loop's other conditions as lookups, or null when they cannot all be written exactly: no code then.
-  const lookups = exactLookups(relation, clauses, last.targetTable)
+  const lookups = clauses.plain ? exactLookups(relation, clauses, loop, last.targetTable) : null
   if (relation.aggregate === 'count') {
     const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_count`
     const only = qOf(lookups, `${queryPath(relation.path)}__`)
@@ -111,17 +111,18 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   }
   if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
     const name = `has_${queryPath(relation.path)}`
-    const exists = `Exists(${djangoQueryset(last.target, lookups, [`${relation.backField}=OuterRef("pk")`])})`
+    const sameRows = lookups && clauses.joins === (relation.pattern === 'm2m' ? 1 : 0) ? lookups : null
+    const exists = `Exists(${djangoQueryset(last.target, sameRows, [`${relation.backField}=OuterRef("pk")`])})`
     return {
       text: `Annotate the check on ${iterated} with .annotate(${name}=${exists}) and read .${name} instead of ${count} EXISTS queries, one per row`,
-      code: lookups ? `${qs}.annotate(${name}=${exists})` : null,
+      code: sameRows ? `${qs}.annotate(${name}=${exists})` : null,
     }
   }
   const filtered = isFiltered(relation, clauses)
   // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
   const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
   if ((relation.prefetched && relation.path.length === 1) || filtered || cut) {
-    return djangoPrefetchObject(relation, clauses, lookups, qs, iterated, count, cut)
+    return djangoPrefetchObject(relation, loop, clauses, lookups, qs, iterated, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   return {
@@ -139,6 +140,7 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
  */
 function djangoPrefetchObject(
   relation: LoopRelation,
+  loop: QueryFacts,
   clauses: LoopClauses,
   lookups: Lookups | null,
   qs: string,
@@ -148,20 +150,25 @@ function djangoPrefetchObject(
 ): Suggestion {
   const path = lookupPath(relation.path)
   const last = relation.path[relation.path.length - 1]
-  const order = clauses.ordered ? djangoOrder(clauses, last.targetTable) : []
-  let queryset = djangoQueryset(last.target, lookups)
+  const order = clauses.ordered ? djangoOrder(clauses, loop, last.targetTable) : []
+  // Only the rows of the related table itself (an M2M joins its through table), and only for one hop: in a nested
+  // loop the outer hop may be filtered or cut too, which the joined path would not repeat.
+  const exact = lookups && order && clauses.joins === (relation.pattern === 'm2m' ? 1 : 0) && relation.path.length === 1
+  let queryset = djangoQueryset(last.target, exact ? lookups : null)
   if (clauses.ordered) queryset = `${queryset.replace(/\.all\(\)$/, '')}.order_by(${order ? order.map(quote).join(', ') : "<the loop's order>"})`
   if (cut) queryset += `[:${clauses.limit}]`
   const list = `${last.field}_list`
   const prefetch = `Prefetch("${path}", queryset=${queryset}${cut ? `, to_attr="${list}"` : ''})`
   const how = cut
-    ? `in the loop take the first of .${list} (empty where .first() gave None): .first() or a slice of the related manager`
+    ? clauses.limit === 1
+      ? `in the loop take the first of .${list} (empty where .first() gave None): .first() or a slice of the related manager`
+      : `read .${list} in the loop: a slice of the related manager`
     : `read them with .all() in the loop: ${isFiltered(relation, clauses) ? 'a filtered related manager' : 'the related manager, queried this way,'}`
   const what = relation.prefetched ? `Replace the plain prefetch of "${path}" with ${prefetch}` : `Prefetch the rows with ${prefetch}`
   const version = cut ? ' (a sliced queryset in Prefetch needs Django 4.2 or later)' : ''
   return {
     text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")${version}`,
-    code: lookups && order ? `${qs}.prefetch_related(${prefetch})` : null,
+    code: exact ? `${qs}.prefetch_related(${prefetch})` : null,
   }
 }
 
@@ -170,11 +177,11 @@ const isFiltered = (relation: LoopRelation, clauses: LoopClauses): boolean =>
   relation.filters.length > 0 || clauses.conditions === null || clauses.conditions.length > 1
 
 /** The loop's ORDER BY as order_by() fields, when it orders by columns named with the related table. */
-function djangoOrder(clauses: LoopClauses, table: string): string[] | null {
+function djangoOrder(clauses: LoopClauses, loop: QueryFacts, table: string): string[] | null {
   if (!clauses.order) return null
   const fields: string[] = []
   for (const [owner, column, descending] of clauses.order) {
-    if (owner === null || !same(owner, table)) return null // an alias or another table's column: not a field here
+    if (owner === null || !same(owner, table) || !fieldLike(column, loop)) return null // an alias, another table's column
     fields.push(`${descending ? '-' : ''}${column}`)
   }
   return fields
@@ -190,38 +197,34 @@ interface Lookups {
  * the WHERE has exactly the key and those conditions, each a plain comparison on `table` with a value that can be
  * written exactly. Null otherwise: a lookup left out or turned into another would load other rows than the loop.
  */
-function exactLookups(relation: LoopRelation, clauses: LoopClauses, table: string): Lookups | null {
+function exactLookups(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts, table: string): Lookups | null {
   if (clauses.conditions === null || clauses.conditions.length !== relation.filters.length + 1) return null
   const lookups: Lookups = { includes: [], excludes: [] }
   for (const filter of relation.filters) {
-    if (filter.table !== null && !same(filter.table, table)) return null
+    if ((filter.table !== null && !same(filter.table, table)) || !fieldLike(filter.column, loop)) return null
     const value = exactValue(filter.value)
     if (value === null) return null
+    // Only = and the ranges: != drops NULLs where exclude() keeps them, and LIKE's case rules differ by database.
     const range = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte' }[filter.op]
     if (filter.role === 'eq' && filter.op === '=') lookups.includes.push(`${filter.column}=${value}`)
-    else if (filter.role === 'ne' && (filter.op === '!=' || filter.op === '<>')) lookups.excludes.push(`${filter.column}=${value}`)
     else if (filter.role === 'range' && range) lookups.includes.push(`${filter.column}${range}=${value}`)
-    else if (filter.role === 'like' && typeof filter.value === 'string') {
-      const like = likeLookup(filter.value)
-      if (!like) return null
-      lookups.includes.push(`${filter.column}__${like[0]}=${JSON.stringify(like[1])}`)
-    } else return null
+    else return null
   }
   return lookups
 }
 
-/** A parameter value as Python source, when it can be written in full (py() shortens long strings). */
-function exactValue(value: ParamValue | undefined): string | null {
-  if (value === undefined || Array.isArray(value) || (typeof value === 'object' && value !== null)) return null
-  if (typeof value === 'string' && value.length > 40) return null
-  return py(value)
+/** A column that can stand for its field in a lookup: a plain lower-case name, written so in the SQL (no quoted
+ * name with spaces or capitals, which Django would only write for a `db_column`). */
+function fieldLike(column: string, loop: QueryFacts): boolean {
+  return /^[a-z_][a-z0-9_]*$/.test(column) && (loop.query.sql.includes(`"${column}"`) || loop.query.sql.includes(`\`${column}\``))
 }
 
-/** `%war%` → contains "war", `war%` → startswith, `%war` → endswith; null for any other pattern or escape. */
-function likeLookup(pattern: string): [string, string] | null {
-  const match = /^(%?)([^%_\\]*)(%?)$/.exec(pattern)
-  if (!match || (!match[1] && !match[3])) return null
-  return [match[1] && match[3] ? 'contains' : match[1] ? 'endswith' : 'startswith', match[2]]
+/** A parameter value as Python source, when it can be written in full and compares as SQL does (py() shortens long
+ * strings; `= NULL` matches nothing, where a lookup `=None` means IS NULL). */
+function exactValue(value: ParamValue | undefined): string | null {
+  if (value === undefined || value === null || Array.isArray(value) || typeof value === 'object') return null
+  if (typeof value === 'string' && value.length > 40) return null
+  return py(value)
 }
 
 /** `Review.objects.filter(rating__gte=4)` (`extra` lookups first); the conditions named in words when not known. */

@@ -43,14 +43,14 @@ describe('findingsByQuery', () => {
 })
 
 describe('badgesOf', () => {
-  it('shows the links of one kind and role once, with their number, opening the first finding', () => {
+  it('shows the links of one kind and role once, with their number, opening the worst of their findings', () => {
     const links = findingsByQuery([
       finding({ query_indexes: [1, 2], trigger_index: 0 }),
       finding({ query_indexes: [3, 4], trigger_index: 0, severity: 'error' }),
       finding({ kind: 'duplicate', query_indexes: [0, 5] }),
     ])
     expect(badgesOf(links.get(0)!)).toEqual([
-      { finding: 0, kind: 'n_plus_one', severity: 'error', role: 'trigger', count: 2 },
+      { finding: 1, kind: 'n_plus_one', severity: 'error', role: 'trigger', count: 2 },
       { finding: 2, kind: 'duplicate', severity: 'warning', role: 'repeat', count: 1 },
     ])
   })

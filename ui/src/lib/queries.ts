@@ -55,7 +55,8 @@ export function findingsByQuery(findings: Finding[]): Map<number, QueryFindingLi
 }
 
 /** A query row's badge: the links of one kind and role, shown once with their number (a book list that is the
- * trigger of two N+1s, one per foreign key, gets one "N+1 trigger ×2"); it opens the first of their findings. */
+ * trigger of two N+1s, one per foreign key, gets one "N+1 trigger ×2"), coloured by the worst of them; it opens that
+ * one's finding (the first of them when all are alike). */
 export interface QueryBadge extends QueryFindingLink {
   count: number
 }
@@ -67,7 +68,7 @@ export function badgesOf(links: readonly QueryFindingLink[]): QueryBadge[] {
     if (!badge) badges.set(`${link.kind}\0${link.role}`, { ...link, count: 1 })
     else {
       badge.count++
-      if (link.severity === 'error') badge.severity = 'error'
+      if (link.severity === 'error' && badge.severity !== 'error') Object.assign(badge, { severity: 'error', finding: link.finding })
     }
   }
   return [...badges.values()]
