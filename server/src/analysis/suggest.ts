@@ -187,27 +187,25 @@ function djangoOrder(clauses: LoopClauses, loop: QueryFacts, table: string): str
   return fields
 }
 
-interface Lookups {
-  includes: string[]
-  excludes: string[]
-}
+/** Django lookups that filter as the loop's conditions did: `stock__gt=0`. */
+type Lookups = string[]
 
 /**
- * The loop's conditions besides its key as Django lookups (`stock__gt=0` to filter on, `status=3` to exclude), when
- * the WHERE has exactly the key and those conditions, each a plain comparison on `table` with a value that can be
- * written exactly. Null otherwise: a lookup left out or turned into another would load other rows than the loop.
+ * The loop's conditions besides its key as Django lookups, when the WHERE has exactly the key and those conditions,
+ * each a plain comparison on `table` with a value that can be written exactly. Null otherwise: a lookup left out or
+ * turned into another would load other rows than the loop.
  */
 function exactLookups(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts, table: string): Lookups | null {
   if (clauses.conditions === null || clauses.conditions.length !== relation.filters.length + 1) return null
-  const lookups: Lookups = { includes: [], excludes: [] }
+  const lookups: Lookups = []
   for (const filter of relation.filters) {
     if ((filter.table !== null && !same(filter.table, table)) || !fieldLike(filter.column, loop)) return null
     const value = exactValue(filter.value)
     if (value === null) return null
     // Only = and the ranges: != drops NULLs where exclude() keeps them, and LIKE's case rules differ by database.
     const range = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte' }[filter.op]
-    if (filter.role === 'eq' && filter.op === '=') lookups.includes.push(`${filter.column}=${value}`)
-    else if (filter.role === 'range' && range) lookups.includes.push(`${filter.column}${range}=${value}`)
+    if (filter.role === 'eq' && filter.op === '=') lookups.push(`${filter.column}=${value}`)
+    else if (filter.role === 'range' && range) lookups.push(`${filter.column}${range}=${value}`)
     else return null
   }
   return lookups
@@ -229,21 +227,14 @@ function exactValue(value: ParamValue | undefined): string | null {
 
 /** `Review.objects.filter(rating__gte=4)` (`extra` lookups first); the conditions named in words when not known. */
 function djangoQueryset(model: string, lookups: Lookups | null, extra: string[] = []): string {
-  if (!lookups) return `${model}.objects.filter(${[...extra, "<the loop's other conditions>"].join(', ')})`
-  const all = [...extra, ...lookups.includes]
-  const parts = [all.length ? `filter(${all.join(', ')})` : '', lookups.excludes.length ? `exclude(${lookups.excludes.join(', ')})` : '']
-  const chain = parts.filter(Boolean).join('.')
-  return `${model}.objects.${chain || 'all()'}`
+  const all = [...extra, ...(lookups ?? ["<the loop's other conditions>"])]
+  return `${model}.objects.${all.length ? `filter(${all.join(', ')})` : 'all()'}`
 }
 
-/** `Q(books__stock__gt=0) & ~Q(books__status=3)`: the conditions of an aggregate's `filter=` ('' for none). */
+/** `Q(books__stock__gt=0)`: the conditions of an aggregate's `filter=` ('' for none). */
 function qOf(lookups: Lookups | null, prefix: string): string {
   if (!lookups) return "Q(<the loop's other conditions>)"
-  const { includes, excludes } = lookups
-  return [
-    ...(includes.length ? [`Q(${includes.map((l) => prefix + l).join(', ')})`] : []),
-    ...excludes.map((l) => `~Q(${prefix}${l})`),
-  ].join(' & ')
+  return lookups.length ? `Q(${lookups.map((lookup) => prefix + lookup).join(', ')})` : ''
 }
 
 function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: string): Suggestion {
