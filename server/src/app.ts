@@ -78,9 +78,11 @@ export function createApp({
     c.header('Vary', 'Origin')
     if (allowed && c.req.method === 'GET') c.header('Access-Control-Allow-Origin', allowed)
     await next()
-    // A read that waited (?wait=) for the agent's batch may have seen that batch report this page's origin.
-    const allowedNow = allowed ?? (c.req.method === 'GET' ? security.corsOrigin(origin) : null)
-    if (allowedNow && !allowed) c.res.headers.set('Access-Control-Allow-Origin', allowedNow)
+    if (!allowed && c.req.method === 'GET') {
+      // A read that waited (?wait=) for the agent's batch may have seen that batch report this page's origin.
+      const allowedNow = security.corsOrigin(origin)
+      if (allowedNow) c.res.headers.set('Access-Control-Allow-Origin', allowedNow)
+    }
   }
 
   const deps = { store, hub, arrivals, analyse, analysisOptions, bodyLimit }

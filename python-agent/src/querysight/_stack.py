@@ -253,9 +253,13 @@ def _awaits(task: Any, call: Any) -> bool:
 
 def _task_frames(task: Any) -> list[FrameType]:
     """The frames of an asyncio task's await chain, innermost first (none for a task without a coroutine)."""
-    get_coro = getattr(task, "get_coro", None)
-    coro = get_coro() if get_coro is not None else None
+    coro = _coroutine_of(task)
     return _coroutine_frames(coro) if coro is not None else []
+
+
+def _coroutine_of(task: Any) -> Any:
+    get_coro = getattr(task, "get_coro", None)
+    return get_coro() if get_coro is not None else None
 
 
 def _live_stack(outermost: FrameType) -> list[FrameType] | None:
@@ -299,15 +303,14 @@ def _greenlet_caller_frames(unit_task: Any) -> list[FrameType]:
 def _awaited_task_end(unit_task: Any) -> FrameType | None:
     """The frame of the running task's own coroutine (its outermost), when the running task is one ``unit_task``
     awaits."""
-    running = _current_task()
+    running = current_task()
     if running is None or running is unit_task or not _awaited_by(running, unit_task):
         return None
-    get_coro = getattr(running, "get_coro", None)
-    coro = get_coro() if get_coro is not None else None
-    return getattr(coro, "cr_frame", None)
+    return getattr(_coroutine_of(running), "cr_frame", None)
 
 
-def _current_task() -> Any:
+def current_task() -> Any:
+    """The asyncio task running in this thread, or None (also when asyncio is not even imported)."""
     asyncio = sys.modules.get("asyncio")
     if asyncio is None or asyncio._get_running_loop() is None:  # current_task()'s RuntimeError costs more
         return None

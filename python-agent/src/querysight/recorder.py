@@ -18,7 +18,6 @@ Framework integrations use this module directly:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import codecs
 import datetime
@@ -79,9 +78,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def _running_task() -> tuple[Any, int | None]:
-    if asyncio._get_running_loop() is None:  # not get_running_loop(): its RuntimeError costs every sync request
-        return None, None
-    return asyncio.current_task(), threading.get_ident()
+    task = _stack.current_task()
+    return (task, threading.get_ident()) if task is not None else (None, None)
 
 
 # Ints within JavaScript's safe range go as JSON numbers; larger ones as strings: the server (JSON.parse) would lose

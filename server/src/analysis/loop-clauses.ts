@@ -9,20 +9,14 @@
  */
 import type { QueryFacts } from './query-facts.js'
 
-/** One condition of the WHERE: `"shop_book"."stock" > ?` is `{ table: 'shop_book', column: 'stock', op: '>' }`. */
-export interface Condition {
-  table: string | null
-  column: string
-  op: string
-}
-
 export interface LoopClauses {
   /** Nothing else shapes the rows: no OFFSET, DISTINCT, GROUP BY, HAVING, UNION, subquery or FOR UPDATE. */
   plain: boolean
   /** How many JOINs the query has (an M2M's through table is one). */
   joins: number
-  /** The WHERE's conditions, all ANDed; null when it has any other form. Empty without a WHERE. */
-  conditions: Condition[] | null
+  /** How many conditions the WHERE has, each a column compared with one value, all ANDed (`"shop_book"."stock" > ?`);
+   * null when it has any other form; 0 without a WHERE. */
+  conditions: number | null
   /** Whether the query has an ORDER BY at all. */
   ordered: boolean
   /** The ORDER BY as `[table, column, descending]` items; null when absent or not plain columns. */
@@ -50,23 +44,21 @@ export function loopClauses(facts: QueryFacts): LoopClauses {
   }
 }
 
-function conditionsOf(sql: string): Condition[] | null {
+function conditionsOf(sql: string): number | null {
   const at = sql.indexOf(' where ')
-  if (at < 0) return sql.includes(' select ', 1) ? null : []
+  if (at < 0) return sql.includes(' select ', 1) ? null : 0
   if (sql.indexOf(' where ', at + 1) >= 0 || sql.includes(' select ', at)) return null // a subquery
   let clause = sql.slice(at + ' where '.length)
   const tail = TAIL.exec(` ${clause} `)
   if (tail) clause = ` ${clause} `.slice(0, tail.index).trim()
   clause = unwrap(clause)
   if (/ or |\bnot\b|\bis\b|\bbetween\b|\bexists\b/.test(clause)) return null
-  const conditions: Condition[] = []
-  for (const part of clause.split(' and ')) {
+  const parts = clause.split(' and ')
+  for (const part of parts) {
     const match = CONDITION.exec(unwrap(part.trim()))
-    const column = match ? columnOf(match[1]) : null
-    if (!match || !column) return null
-    conditions.push({ ...column, op: match[2] })
+    if (!match || !columnOf(match[1])) return null
   }
-  return conditions
+  return parts.length
 }
 
 function orderOf(sql: string): LoopClauses['order'] {

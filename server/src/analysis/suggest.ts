@@ -174,7 +174,7 @@ function djangoPrefetchObject(
 
 /** Whether the loop's WHERE has more than its key (Django's own related-manager query is the key alone). */
 const isFiltered = (relation: LoopRelation, clauses: LoopClauses): boolean =>
-  relation.filters.length > 0 || clauses.conditions === null || clauses.conditions.length > 1
+  relation.filters.length > 0 || clauses.conditions === null || clauses.conditions > 1
 
 /** The loop's ORDER BY as order_by() fields, when it orders by columns named with the related table. */
 function djangoOrder(clauses: LoopClauses, loop: QueryFacts, table: string): string[] | null {
@@ -196,7 +196,7 @@ type Lookups = string[]
  * turned into another would load other rows than the loop.
  */
 function exactLookups(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts, table: string): Lookups | null {
-  if (clauses.conditions === null || clauses.conditions.length !== relation.filters.length + 1) return null
+  if (clauses.conditions !== relation.filters.length + 1) return null
   const lookups: Lookups = []
   for (const filter of relation.filters) {
     if ((filter.table !== null && !same(filter.table, table)) || !fieldLike(filter.column, loop)) return null
