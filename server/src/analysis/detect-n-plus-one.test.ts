@@ -100,19 +100,44 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[1].suggestion.text).toContain('iterated at shop/views.py:60')
   })
 
-  it('chains single-valued hops into one select_related: the profile of each reviewer', () => {
+  const CUSTOMER_BY_ID =
+    'SELECT "shop_customer"."id", "shop_customer"."name", "shop_customer"."email", "shop_customer"."joined" FROM "shop_customer" WHERE "shop_customer"."id" = %s LIMIT 21'
+
+  it('chains single-valued hops into one select_related on the related manager iterated: the profile of each reviewer', () => {
     const reviews = q(REVIEWS_OF_BOOK, [1], { at: VIEW })
-    const CUSTOMER_BY_ID =
-      'SELECT "shop_customer"."id", "shop_customer"."name", "shop_customer"."email", "shop_customer"."joined" FROM "shop_customer" WHERE "shop_customer"."id" = %s LIMIT 21'
     const perReview = times(3, (i) => [
       q(CUSTOMER_BY_ID, [i + 1], { at: site('shop/views.py', 44) }),
       q(PROFILE_OF_CUSTOMER, [i + 1], { at: site('shop/views.py', 45) }),
     ])
     const findings = findingsOf(unitOf(reviews, perReview.flat()))
     expect(findings.map((f) => f.suggestion.code)).toEqual([
-      'Review.objects.select_related("customer")',
-      'Review.objects.select_related("customer__profile")',
+      'book.reviews.select_related("customer")',
+      'book.reviews.select_related("customer__profile")',
     ])
+    expect(findings[0].suggestion.text).toContain('Add .select_related("customer") to book.reviews, the related manager iterated at shop/views.py:')
+    expect(findings[0].suggestion.text).not.toContain('template')
+  })
+
+  it('prefetches a related manager iterated in a template where its parent is loaded, since a template cannot call it', () => {
+    const render = site('shop/views.py', 41, 'book_detail')
+    const inTemplate = (line: number) => ({ at: render, template: { name: 'shop/book_detail.html', line } })
+    const reviews = q(REVIEWS_OF_BOOK, [1], inTemplate(12))
+    const customers = times(3, (i) => q(CUSTOMER_BY_ID, [i + 1], inTemplate(15)))
+    const [finding] = findingsOf(unitOf(reviews, customers))
+    expect(finding.suggestion.code).toBe('Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("customer")))')
+    expect(finding.suggestion.text).toContain(
+      'to book.reviews, the related manager iterated at shop/book_detail.html:12 (rendered from shop/views.py:41)',
+    )
+    expect(finding.suggestion.text).toContain('a template cannot call it: prefetch "reviews" with a Prefetch where the Book is loaded')
+  })
+
+  it('names the model queryset, not a related manager, when the iterated query has more than the parent key', () => {
+    const FILTERED_REVIEWS = REVIEWS_OF_BOOK.replace('WHERE "shop_review"."book_id" = %s', 'WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s)')
+    const reviews = q(FILTERED_REVIEWS, [1, 4], { at: VIEW })
+    const customers = times(3, (i) => q(CUSTOMER_BY_ID, [i + 1], { at: site('shop/views.py', 44) }))
+    const [finding] = findingsOf(unitOf(reviews, customers))
+    expect(finding.suggestion.code).toBe('Review.objects.select_related("customer")')
+    expect(finding.suggestion.text).toContain('to the queryset iterated at shop/views.py:')
   })
 
   it('reports a loop in a template with its template position and the queryset iterated there', () => {

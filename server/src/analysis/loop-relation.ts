@@ -5,6 +5,7 @@
  * @module
  */
 import type { ModelInfo, ParamValue, WireQuery } from '../protocol.js'
+import { loopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
 import type { SlotRole } from './sql-shape.js'
@@ -70,6 +71,18 @@ export interface LoopRelation {
   filters: LoopFilter[]
   /** The FK attribute on the target pointing back at the parent (`book`), for `Exists(... OuterRef)`. */
   backField: string | null
+  /** The queryset to change is a parent's related manager (`book.reviews`), with the schema. */
+  manager: RelatedManager | null
+}
+
+/** A parent row's related manager, read with nothing but its key: `book.reviews.all()` runs
+ * `... FROM "shop_review" WHERE "shop_review"."book_id" = ?`. */
+export interface RelatedManager {
+  /** The parent's model class (`Book`) and its accessor (`reviews`). */
+  parent: string
+  accessor: string
+  /** As code, the parent named after its model: `book.reviews`. */
+  expression: string
 }
 
 export interface ExplainContext {
@@ -100,14 +113,45 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     prefetched: false,
     filters: [],
     backField: null,
+    manager: null,
   }
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
   if (relation.pattern === 'reverse' || relation.pattern === 'm2m' || relation.pattern === 'reverse_one') {
     relation.prefetched = wasPrefetched(first, table, column, ctx.all)
   }
-  return chain(relation, ctx)
+  const chained = chain(relation, ctx)
+  const place = chained.place ? ctx.all.find((facts) => facts.query === chained.place) : undefined
+  const ownerTable = chained.path[0]?.ownerTable
+  chained.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
+  return chained
 }
+
+/** The related manager `place` read, when it read one of `ownerTable`'s rows by their FK to a parent and nothing
+ * else (no other condition, join, cut or aggregate), so that the fix can name it. */
+function relatedManager(place: QueryFacts, ownerTable: string, schema: SchemaIndex): RelatedManager | null {
+  const { shape } = place
+  if (shape.kind !== 'select' || shape.aggregate || shape.mainTables.length !== 1 || !same(shape.mainTables[0], ownerTable)) {
+    return null
+  }
+  const clauses = loopClauses(place)
+  if (!clauses.plain || clauses.joins !== 0 || clauses.conditions !== 1 || clauses.limit !== null) return null
+  const keys = shape.slots.filter((slot) => slot.column)
+  const key = keys.length === 1 && keys[0].role === 'eq' && keys[0].op === '=' ? keys[0].column! : null
+  if (!key || (key.table !== null && !same(key.table, ownerTable))) return null
+  const owner = schema.byTable(ownerTable)
+  const fk = owner?.relations.find((r) => r.kind === 'fk' && same(r.column, key.column))
+  const parent = fk ? schema.byName(fk.target) : undefined
+  const accessor = parent?.relations.find(
+    (r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, key.column),
+  )?.field
+  if (!parent || !accessor) return null
+  const name = className(parent.model)
+  return { parent: name, accessor, expression: `${snakeCase(name)}.${accessor}` }
+}
+
+/** `OrderItem` → `order_item`: how a variable holding one is usually named. */
+const snakeCase = (name: string): string => name.replace(/(?<=[a-z0-9])([A-Z])/g, '_$1').toLowerCase()
 
 /** The nearest SELECT before `before` that reads one of `tables`. */
 function nearestOn(all: QueryFacts[], before: number, test: (facts: QueryFacts) => boolean): QueryFacts | null {

@@ -51,9 +51,38 @@ const lookupPath = (path: LoopStep[]): string => path.map((s) => s.field).join('
 const queryPath = (path: LoopStep[]): string => path.map((s) => s.queryName ?? s.field).join('__')
 const root = (relation: LoopRelation): string => relation.path[0]?.owner ?? relation.table
 
-function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+/**
+ * Where the fix goes: `the queryset iterated at ...`, or `book.reviews, the related manager iterated at ...` when it
+ * is one. A template cannot call a manager's methods, so there the fix prefetches the manager where its parent is
+ * loaded (see {@link onIterated}), and the text says so.
+ */
+function iteratedOf(relation: LoopRelation, loop: QueryFacts): { iterated: string; note: string } {
   const where = at(relation.place)
-  const iterated = relation.place ? `the queryset iterated${where}` : `the queryset whose rows are looped over${at(loop.query)}`
+  const { manager } = relation
+  if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
+  if (!manager) return { iterated: `the queryset iterated${where}`, note: '' }
+  return {
+    iterated: `${manager.expression}, the related manager iterated${where}`,
+    note: relation.place.template
+      ? `; a template cannot call it: prefetch "${manager.accessor}" with a Prefetch where the ${manager.parent} is loaded`
+      : '',
+  }
+}
+
+/**
+ * The code of the iterated queryset with `calls` added (`.select_related("customer")`): `queryset` (the model's
+ * `objects`, or `queryset` without the schema), or the related manager (`book.reviews`); for a related manager
+ * iterated in a template, `Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects...))`.
+ */
+function onIterated(relation: LoopRelation, queryset: string, calls: string): string {
+  const { manager } = relation
+  if (!manager) return `${queryset}${calls}`
+  if (!relation.place?.template) return `${manager.expression}${calls}`
+  return `${manager.parent}.objects.prefetch_related(Prefetch("${manager.accessor}", queryset=${root(relation)}.objects${calls}))`
+}
+
+function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+  const { iterated, note } = iteratedOf(relation, loop)
   const model = root(relation)
   const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
   switch (relation.pattern) {
@@ -63,8 +92,8 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       const loaded = (relation.parentColumns ?? []).filter((c) => !same(c, pk)).map((c) => fieldOfColumn(relation.target, c))
       const fields = [...loaded, field].map(quote).join(', ')
       return {
-        text: `Include "${field}" in .only(...) (or remove it from .defer(...)) on ${iterated}: the deferred field is fetched with its own query for each of the ${count} rows`,
-        code: `${model}.objects.only(${fields})`,
+        text: `Include "${field}" in .only(...) (or remove it from .defer(...)) on ${iterated}: the deferred field is fetched with its own query for each of the ${count} rows${note}`,
+        code: onIterated(relation, `${model}.objects`, `.only(${fields})`),
       }
     }
     case 'get': {
@@ -83,7 +112,7 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
     case 'reverse':
     case 'reverse_one':
     case 'm2m':
-      if (named) return djangoEagerLoad(relation, loop, model, iterated, count)
+      if (named) return djangoEagerLoad(relation, loop, model, iterated, note, count)
       return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
     default:
       return relation.triggerIndex === null
@@ -92,7 +121,14 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
   }
 }
 
-function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string, iterated: string, count: number): Suggestion {
+function djangoEagerLoad(
+  relation: LoopRelation,
+  loop: QueryFacts,
+  model: string,
+  iterated: string,
+  note: string,
+  count: number,
+): Suggestion {
   const path = lookupPath(relation.path)
   const last = relation.path[relation.path.length - 1]
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
@@ -105,8 +141,8 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     // distinct=True: a second Count() over another join on the same queryset would otherwise multiply this one.
     const counted = `Count("${queryPath(relation.path)}"${only ? `, filter=${only}` : ''}, distinct=True)`
     return {
-      text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row`,
-      code: lookups ? `${qs}.annotate(${name}=${counted})` : null,
+      text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row${note}`,
+      code: lookups ? onIterated(relation, qs, `.annotate(${name}=${counted})`) : null,
     }
   }
   if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
@@ -114,20 +150,20 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     const sameRows = lookups && clauses.joins === (relation.pattern === 'm2m' ? 1 : 0) ? lookups : null
     const exists = `Exists(${djangoQueryset(last.target, sameRows, [`${relation.backField}=OuterRef("pk")`])})`
     return {
-      text: `Annotate the check on ${iterated} with .annotate(${name}=${exists}) and read .${name} instead of ${count} EXISTS queries, one per row`,
-      code: sameRows ? `${qs}.annotate(${name}=${exists})` : null,
+      text: `Annotate the check on ${iterated} with .annotate(${name}=${exists}) and read .${name} instead of ${count} EXISTS queries, one per row${note}`,
+      code: sameRows ? onIterated(relation, qs, `.annotate(${name}=${exists})`) : null,
     }
   }
   const filtered = isFiltered(relation, clauses)
   // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
   const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
   if ((relation.prefetched && relation.path.length === 1) || filtered || cut) {
-    return djangoPrefetchObject(relation, loop, clauses, lookups, qs, iterated, count, cut)
+    return djangoPrefetchObject(relation, loop, clauses, lookups, qs, iterated, note, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   return {
-    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row`,
-    code: `${qs}.${method}("${path}")`,
+    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${note}`,
+    code: onIterated(relation, qs, `.${method}("${path}")`),
   }
 }
 
@@ -145,6 +181,7 @@ function djangoPrefetchObject(
   lookups: Lookups | null,
   qs: string,
   iterated: string,
+  note: string,
   count: number,
   cut: boolean,
 ): Suggestion {
@@ -167,8 +204,8 @@ function djangoPrefetchObject(
   const what = relation.prefetched ? `Replace the plain prefetch of "${path}" with ${prefetch}` : `Prefetch the rows with ${prefetch}`
   const version = cut ? ' (a sliced queryset in Prefetch needs Django 4.2 or later)' : ''
   return {
-    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")${version}`,
-    code: exact ? `${qs}.prefetch_related(${prefetch})` : null,
+    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")${version}${note}`,
+    code: exact ? onIterated(relation, qs, `.prefetch_related(${prefetch})`) : null,
   }
 }
 
