@@ -177,6 +177,13 @@ describe('querysight ci over a Django test suite', () => {
     expect(failed.stdout).not.toContain('pip install')
   })
 
+  it('says which signal ended a command killed by one, with the exit code a shell would give', async () => {
+    const killed = await querysight(['ci', '--', PYTHON, '-c', 'import os, signal; os.kill(os.getpid(), signal.SIGKILL)'])
+    expect(killed.code).toBe(137)
+    expect(killed.stdout).toContain('the command was killed by SIGKILL (exit 137) (see its output)')
+    expect(killed.stdout.trim().split('\n').at(-1)).toBe('querysight FAILED: the command was killed by SIGKILL (exit 137); 0 units, 0 queries')
+  })
+
   it('forwards SIGTERM to the command and closes its server with it', async () => {
     const ready = file('ready')
     const script = [

@@ -126,6 +126,9 @@ describe('checking units against a budget', () => {
     expect(verdict(failed)).toBe('FAILED: the command exited 1; 1 unit, 1 query')
     const alsoOverBudget = checkUnits([clean], { commandExit: 1, budget: parseBudget({ defaults: { max_queries: 0 } }) })
     expect(verdict(alsoOverBudget)).toBe('FAILED: the command exited 1; 1 violation in 1 of 1 unit')
+    const killed = checkUnits([clean], { commandExit: 143, commandSignal: 'SIGTERM' })
+    expect(killed.violations[0]).toMatchObject({ exit_code: 143, signal: 'SIGTERM' })
+    expect(verdict(killed)).toBe('FAILED: the command was killed by SIGTERM (exit 143); 1 unit, 1 query')
     expect(checkUnits([clean], { commandExit: 0 }).passed).toBe(true)
     expect(checkUnits([clean]).passed).toBe(true) // check runs no command
   })

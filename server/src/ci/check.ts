@@ -39,8 +39,10 @@ export interface Violation {
   actual?: number
   /** Where the limit came from: `defaults`, `units["GET books/"]`, `marker`, `built-in`, `baseline`. */
   source?: string
-  /** For `command_failed`: the command's exit code. */
+  /** For `command_failed`: the command's exit code (128 + the signal's number when a signal ended it). */
   exit_code?: number
+  /** For `command_failed`: the signal that ended the command (`SIGTERM`), when one did. */
+  signal?: string
   /** For `baseline`: snapshot-diff lines, `+ 2× select …`. */
   diff?: string[]
   /** For `max_queries`: what the unit ran most, `12× select …`, the most repeated first (at most 5). */
@@ -88,7 +90,13 @@ export interface CheckOptions {
   baselineFile?: string | null
   /** The exit code of the command `querysight ci` ran (null for `querysight check`, which runs none). */
   commandExit?: number | null
+  /** The signal that ended the command, when one did (its exit code is then 128 + the signal's number). */
+  commandSignal?: string | null
 }
+
+/** `exited 3`, or `was killed by SIGTERM (exit 143)`: how the command ended, for the reports. */
+export const commandEnd = (exit: number | undefined, signal: string | null | undefined): string =>
+  signal ? `was killed by ${signal} (exit ${exit})` : `exited ${exit}`
 
 const FINDING_TITLES: Record<FindingKind, string> = {
   n_plus_one: 'N+1',
@@ -110,7 +118,7 @@ export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): s
 
 export function checkUnits(
   units: readonly Unit[],
-  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null }: CheckOptions = {},
+  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null, commandSignal = null }: CheckOptions = {},
 ): CheckResult {
   const violations: Violation[] = []
   const notes: Note[] = []
@@ -212,7 +220,8 @@ export function checkUnits(
       unit_id: null,
       kind: 'command_failed',
       exit_code: commandExit,
-      message: `the command exited ${commandExit} (see its output); the checks ran on the units it recorded before it ended`,
+      ...(commandSignal ? { signal: commandSignal } : {}),
+      message: `the command ${commandEnd(commandExit, commandSignal)} (see its output); the checks ran on the units it recorded before it ended`,
     })
   }
   if (units.length === 0) {

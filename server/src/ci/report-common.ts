@@ -1,6 +1,6 @@
 /** What every reporter says the same way: the verdict line and the details of a violation or a note. @module */
 import type { CheckResult, Note, Outcome, ReportedFinding, Violation } from './check.js'
-import { callsiteText, findingTitle } from './check.js'
+import { callsiteText, commandEnd, findingTitle } from './check.js'
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
@@ -13,7 +13,7 @@ export function verdict(result: CheckResult): string {
   if (command) {
     const others = totals.violations - 1 - (totals.units === 0 ? 1 : 0) // the command's, and "nothing recorded"
     const checked = others > 0 ? `${plural(others, 'violation')} in ${totals.failed} of ${plural(totals.units, 'unit')}` : `${plural(totals.units, 'unit')}, ${plural(totals.queries, 'query', 'queries')}`
-    return `FAILED: the command exited ${command.exit_code}; ${checked}${warnings}`
+    return `FAILED: the command ${commandEnd(command.exit_code, command.signal)}; ${checked}${warnings}`
   }
   if (!result.passed) {
     const where = totals.units ? ` in ${totals.failed} of ${plural(totals.units, 'unit')}` : ''

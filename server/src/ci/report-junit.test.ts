@@ -41,6 +41,14 @@ describe('the JUnit report', () => {
     expect(findAll(root, 'failure')[0].attrs).toMatchObject({ type: 'no_units' })
   })
 
+  it("puts the failed command's testcase before the units' when the command failed", () => {
+    const clean = unit({ name: 'tests/t.py::test_a', queries: [{ sql: 'select 1' }] })
+    const root = parseXml(junitReport(checkUnits([clean], { commandExit: 143, commandSignal: 'SIGTERM' })))
+    const cases = findAll(root, 'testcase')
+    expect(cases.map((c) => c.attrs.name)).toEqual(['querysight run', 'tests/t.py::test_a'])
+    expect(findAll(cases[0], 'failure')[0].attrs).toMatchObject({ type: 'command_failed', message: expect.stringContaining('killed by SIGTERM (exit 143)') })
+  })
+
   it('is refused by the parser when it is not well-formed', () => {
     expect(() => parseXml('<a><b></a></b>')).toThrow(/closes/)
     expect(() => parseXml('<a>x & y</a>')).toThrow(/entity/)

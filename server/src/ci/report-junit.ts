@@ -31,8 +31,9 @@ export function junitReport(result: CheckResult): string {
   }
   const run = byUnit.get(null)
   if (run?.violations.length) {
+    // First: a failed command is the first thing to read, and the units' results may be cut short by it.
     const failures = run.violations.map((v) => `      <failure type="${attr(v.kind)}" message="${attr(violationHeadline(v))}">${text(violationLines(v).join('\n'))}</failure>`)
-    cases.push(`    <testcase classname="querysight.run" name="querysight run">\n${failures.join('\n')}\n    </testcase>`)
+    cases.unshift(`    <testcase classname="querysight.run" name="querysight run">\n${failures.join('\n')}\n    </testcase>`)
   }
   const tests = result.units.length + (run?.violations.length ? 1 : 0)
   const failures = result.units.filter((u) => u.outcome === 'fail').length + (run?.violations.length ? 1 : 0)

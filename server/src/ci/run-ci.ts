@@ -135,9 +135,9 @@ export async function runCi(args: string[], io: RunIo = {}): Promise<number> {
       const before = flags.db ? new Set((await listUnits(server.url)).map((u) => u.id)) : new Set<string>()
       const childEnv: NodeJS.ProcessEnv = { ...env, QUERYSIGHT_URL: server.url }
       delete childEnv.QUERYSIGHT_OUTPUT // the units must reach this server, not a file
-      const exitCode = await runChild(rest, { cwd, env: childEnv, stderr })
+      const ended = await runChild(rest, { cwd, env: childEnv, stderr })
       const units = await readUnits(server.url, before)
-      return finish(units, flags, inputs, exitCode, { ...io, cwd, stderr })
+      return finish(units, flags, inputs, ended, { ...io, cwd, stderr })
     } finally {
       await server.close()
     }
@@ -210,14 +210,16 @@ function readText(path: string, shown: string, error: (message: string) => Error
 }
 
 /** Checks, writes every report asked for, updates the baseline, and picks the exit code (the command's when it failed;
- * `commandExit` is null for `check`, which runs none). */
-function finish(units: Unit[], flags: CiFlags, inputs: Inputs, commandExit: number | null, io: RunIo & { cwd: string; stderr: (text: string) => void }): number {
+ * `command` is null for `check`, which runs none). */
+function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd | null, io: RunIo & { cwd: string; stderr: (text: string) => void }): number {
   const stdout = io.stdout ?? ((t: string) => process.stdout.write(t))
+  const commandExit = command?.code ?? null
   const result: CheckResult = checkUnits(units, {
     budget: inputs.budget,
     baseline: inputs.baseline,
     baselineFile: inputs.baselineShown,
     commandExit,
+    commandSignal: command?.signal ?? null,
   })
   const reports = { text: () => textReport(result), json: () => jsonReport(result), markdown: () => markdownReport(result) }
   stdout(reports[flags.format]())
@@ -253,23 +255,29 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, commandExit: numb
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
 
-/** Runs CMD with stdio passed through and our signals forwarded; resolves to its exit code (128 + signal when killed). */
-function runChild(command: string[], { cwd, env, stderr }: { cwd: string; env: NodeJS.ProcessEnv; stderr: (text: string) => void }): Promise<number> {
+/** How the command ended: its exit code (128 + the signal's number when a signal ended it, as a shell reports it). */
+interface ChildEnd {
+  code: number
+  signal: NodeJS.Signals | null
+}
+
+/** Runs CMD with stdio passed through and our signals forwarded; resolves to how it ended. */
+function runChild(command: string[], { cwd, env, stderr }: { cwd: string; env: NodeJS.ProcessEnv; stderr: (text: string) => void }): Promise<ChildEnd> {
   return new Promise((done) => {
     const child = spawn(command[0], command.slice(1), { cwd, env, stdio: 'inherit' })
     const forward = (signal: NodeJS.Signals) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     }
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
-    const settle = (code: number) => {
+    const settle = (code: number, signal: NodeJS.Signals | null = null) => {
       for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
-      done(code)
+      done({ code, signal })
     }
     child.once('error', (err: NodeJS.ErrnoException) => {
       stderr(`querysight: cannot run ${JSON.stringify(command[0])} (${err.code ?? err.message}); check the command after --\n`)
       settle(err.code === 'ENOENT' ? 127 : 126)
     })
-    child.once('exit', (code, signal) => settle(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)))
+    child.once('exit', (code, signal) => settle(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0), signal))
   })
 }
 
