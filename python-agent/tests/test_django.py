@@ -146,6 +146,22 @@ def test_is_on_without_debug_when_a_url_is_set(receiver):
     assert "X-QuerySight-Unit" in response
 
 
+def test_a_setting_that_cannot_be_used_stops_startup_naming_it(receiver):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from querysight.django import QuerySightAppConfig
+
+    bad = {"URL": receiver.url, "MAX_QUERIES": "many"}
+    with override_settings(DEBUG=True, QUERYSIGHT=bad), pytest.raises(ImproperlyConfigured) as raised:
+        Client().get("/books/1/")  # the handler builds its middleware chain on its first request
+    assert str(raised.value) == "QUERYSIGHT: querysight setting MAX_QUERIES='many' is not an integer"
+    with override_settings(QUERYSIGHT={"MAX_QUERY": 5}), pytest.raises(ImproperlyConfigured, match="'MAX_QUERY'"):
+        QuerySightAppConfig.ready(None)  # type: ignore[arg-type]
+    config.reset()
+    with override_settings(QUERYSIGHT={"URL": receiver.url}):
+        assert Client().get("/books/1/").status_code == 200
+
+
 def assert_called_from_async_books(queries):
     """`async for` (line 108, inside an async comprehension) then `aget` (line 109) of views.async_books."""
     assert len(queries) == 2

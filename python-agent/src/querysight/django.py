@@ -136,25 +136,52 @@ def instrument_existing_connections() -> None:
 
 
 def load_settings() -> config.Settings:
-    """Read ``settings.QUERYSIGHT`` and ``DEBUG`` into querysight's settings and describe the app."""
+    """Read ``settings.QUERYSIGHT`` and ``DEBUG`` into querysight's settings and describe the app.
+
+    A setting that cannot be used (``"MAX_QUERIES": "many"``, an unknown key, ``QUERYSIGHT_ENABLED=maybe``) raises
+    ``ImproperlyConfigured`` naming it, as Django does for its own settings: it is the developer's to fix, and
+    swallowing it would leave the app running with nothing recorded."""
     import django
     from django.conf import settings as dj
+    from django.core.exceptions import ImproperlyConfigured
 
     values = dict(getattr(dj, "QUERYSIGHT", None) or {})
-    values = {key.lower(): value for key, value in values.items()}
-    values.setdefault("console", _under_runserver())
-    if "ignore_paths" not in values:
+    given = {str(key).lower() for key in values}
+    if "console" not in given:
+        values["CONSOLE"] = _under_runserver()
+    if "ignore_paths" not in given:
         served = [getattr(dj, name, None) for name in ("STATIC_URL", "MEDIA_URL")]
         extra = [url for url in served if isinstance(url, str) and url.startswith("/") and url != "/"]
-        values["ignore_paths"] = (*config.DEFAULT_IGNORE_PATHS, *extra)
-    config.set_framework_settings(values, debug=bool(getattr(dj, "DEBUG", False)))
+        values["IGNORE_PATHS"] = (*config.DEFAULT_IGNORE_PATHS, *extra)
+    try:
+        config.set_framework_settings(values, debug=bool(getattr(dj, "DEBUG", False)))
+        settings = config.current()
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(f"QUERYSIGHT: {exc}") from exc
     info = transport.app
     info.framework = "django"
     info.framework_version = django.get_version()
     module = getattr(dj, "SETTINGS_MODULE", None) or ""
     info.name = module.split(".")[0] or None
     info.schema_provider = build_schema
-    return config.current()
+    return settings
+
+
+def _instrument_at_startup(what: str) -> config.Settings | None:
+    """:func:`instrument` inside the guard, except that a setting that cannot be used stops startup (see
+    :func:`load_settings`); the settings, or None when the agent failed."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    unusable: ImproperlyConfigured | None = None
+    with _guard.guard(what):
+        try:
+            instrument()
+            return config.current()
+        except ImproperlyConfigured as exc:
+            unusable = exc
+    if unusable is not None:
+        raise unusable
+    return None
 
 
 def _under_runserver() -> bool:
@@ -293,11 +320,8 @@ class QuerySightMiddleware:
             from asgiref.sync import markcoroutinefunction
 
             markcoroutinefunction(self)
-        enabled = False
-        with _guard.guard("set up the middleware"):
-            instrument()
-            enabled = config.current().enabled
-        if not enabled:
+        settings = _instrument_at_startup("set up the middleware")
+        if settings is None or not settings.enabled:
             raise MiddlewareNotUsed("querysight is disabled (DEBUG is off and no QUERYSIGHT URL is set)")
 
     def __call__(self, request: Any) -> Any:
@@ -465,5 +489,4 @@ class QuerySightAppConfig(AppConfig):
     verbose_name = "querysight"
 
     def ready(self) -> None:
-        with _guard.guard("instrument Django"):
-            instrument()
+        _instrument_at_startup("instrument Django")
