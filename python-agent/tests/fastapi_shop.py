@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import sa_models
@@ -56,6 +56,13 @@ def create_app(engine: Engine, async_engine: AsyncEngine, *, debug: bool = False
         if book is None:
             raise HTTPException(status_code=404)
         return {"title": book.title}
+
+    @app.get("/partial/")
+    def partial() -> Response:  # the end of a page, as a server answers a Range request
+        page = PAGE.format(items="").encode()
+        tail = page[10:]
+        headers = {"Content-Range": f"bytes 10-{len(page) - 1}/{len(page)}"}
+        return Response(tail, status_code=206, media_type="text/html", headers=headers)
 
     @app.get("/stream/")
     def streamed() -> StreamingResponse:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import io
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, render_template_string, stream_with_context
+from flask import Flask, Response, abort, jsonify, render_template_string, send_file, stream_with_context
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 import sa_models
 from querysight.wsgi import QuerySightMiddleware
 
+DOCUMENT = b"<!doctype html><html><body><p>" + b"a page served as a file " * 10 + b"</p></body></html>"
 PAGE = """<!doctype html>
 <html><body><h1>Books</h1><ul>{% for line in lines %}<li>{{ line }}</li>{% endfor %}</ul></body></html>"""
 
@@ -53,6 +55,10 @@ def create_app(engine: Engine, **config: Any) -> Flask:
     def gzipped() -> Response:
         body = gzip.compress(b"<html><body>compressed</body></html>")
         return Response(body, mimetype="text/html", headers={"Content-Encoding": "gzip"})
+
+    @app.get("/document/")
+    def document() -> Response:  # answers a Range request with 206 Partial Content
+        return send_file(io.BytesIO(DOCUMENT), mimetype="text/html", conditional=True)
 
     @app.get("/fragment/")
     def fragment() -> str:

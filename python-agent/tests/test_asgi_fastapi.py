@@ -136,7 +136,9 @@ def test_the_overlay_goes_into_complete_html_with_a_fixed_content_length(engines
         assert int(response.headers["content-length"]) == len(response.content)
 
 
-@pytest.mark.parametrize(("path", "why"), [("/stream/", "a streamed body"), ("/books/1", "JSON")])
+@pytest.mark.parametrize(
+    ("path", "why"), [("/stream/", "a streamed body"), ("/books/1", "JSON"), ("/partial/", "206 Partial Content")]
+)
 def test_the_overlay_leaves_other_responses_untouched(engines: Any, receiver: Receiver, path: str, why: str) -> None:
     config.configure(overlay=True)
     response = TestClient(make_app(engines)).get(path)

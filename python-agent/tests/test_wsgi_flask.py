@@ -107,6 +107,18 @@ def test_the_overlay_leaves_other_responses_untouched(app: Flask, receiver: Rece
         assert int(response.headers["Content-Length"]) == len(response.get_data())
 
 
+def test_the_overlay_leaves_a_partial_answer_to_a_range_request_untouched(app: Flask, receiver: Receiver) -> None:
+    config.configure(overlay=True)
+    response = app.test_client().get("/document/", headers={"Range": "bytes=200-"})
+
+    assert response.status_code == 206
+    assert response.get_data() == flask_shop.DOCUMENT[200:]
+    assert response.headers["Content-Range"] == f"bytes 200-{len(flask_shop.DOCUMENT) - 1}/{len(flask_shop.DOCUMENT)}"
+    assert response.headers["X-QuerySight-Unit"]
+    whole = app.test_client().get("/document/")  # the same document asked for whole gets the overlay
+    assert b"overlay.js" in whole.get_data()
+
+
 def test_the_overlay_follows_flask_debug_mode_by_default(engine: Engine, receiver: Receiver) -> None:
     instrument(engine)
     try:

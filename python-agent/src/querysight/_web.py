@@ -75,11 +75,14 @@ def loopback_origin(origin: str) -> bool:
 
 def injectable(headers: Iterable[tuple[str, str]]) -> bool:
     """Whether a response with these headers (names in any case) may get the overlay script: complete
-    (``Content-Length`` declared, at most 5 MiB), ``text/html`` in an 8-bit charset, not compressed, not a download."""
+    (``Content-Length`` declared, at most 5 MiB), ``text/html`` in an 8-bit charset, not compressed, not a download,
+    not a part of a document (a ``Content-Range``: 206 Partial Content, whose byte range would no longer add up)."""
     content_type = encoding = disposition = ""
     length: int | None = None
     for name, value in headers:
         lower = name.lower()
+        if lower == "content-range":
+            return False
         if lower == "content-type":
             content_type = value.lower()
         elif lower == "content-encoding":
