@@ -3,6 +3,8 @@ header, the overlay rules, errors passing through, and an N+1 read back from the
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +55,43 @@ def test_records_a_request_with_its_route_view_status_and_queries(app: Flask, re
     assert len(unit["queries"]) == 1 + sa_models.AUTHORS
     assert {q["callsite"]["file"] for q in unit["queries"]} == {"sa_models.py"}
     assert response.headers["X-QuerySight-Unit"] == unit["id"]
+
+
+def test_test_client_requests_are_recorded_though_the_test_never_closes_or_reads_the_response(
+    app: Flask, recorded: Recorded
+) -> None:
+    client = app.test_client()
+    assert client.get("/books/").status_code == 200  # never read, never closed: dropped at once
+    assert client.get("/books/3").get_json() == {"title": "Book 1.0"}  # read to the end, never closed
+    kept = client.get("/authors/")  # neither read nor closed while the test goes on
+    assert kept.status_code == 200
+
+    listed, detail = recorded.units()
+    assert (listed["name"], listed["status"], len(listed["queries"])) == ("GET /books/", 200, 1 + sa_models.AUTHORS)
+    assert (detail["name"], detail["status"], len(detail["queries"])) == ("GET /books/3", 200, 1)
+    del kept
+    assert [u["name"] for u in recorded.units()] == ["GET /books/", "GET /books/3", "GET /authors/"]
+
+
+def test_a_body_collected_in_a_reference_cycle_ends_its_unit_without_taking_a_lock_the_collector_may_hold(
+    app: Flask, recorded: Recorded
+) -> None:
+    response = app.test_client().get("/books/")
+    response.itself = response  # type: ignore[attr-defined]  # only the cycle collector can free it now
+    del response
+    collected = threading.Event()
+
+    def collect_while_the_transport_is_locked() -> None:
+        with transport.transport._idle:  # as when a collection starts inside the agent's own locked section
+            gc.collect()
+        collected.set()
+
+    worker = threading.Thread(target=collect_while_the_transport_is_locked, daemon=True)
+    worker.start()
+    if not collected.wait(10):
+        transport.transport._idle.release()  # (a plain Lock: any thread may release it) so that teardown can flush
+        pytest.fail("the body's finalizer waited on a lock held by the collecting thread")
+    assert [u["name"] for u in recorded.units()] == ["GET /books/"]
 
 
 def test_a_route_with_a_converter_is_recorded_as_its_url_rule(app: Flask, recorded: Recorded) -> None:

@@ -300,6 +300,12 @@ class Unit:
         self.task = None  # do not keep the request's task (or frames) alive while the unit waits to be sent
         self._memo = None
 
+    def forget_frames(self) -> None:
+        """Drop the frames the unit's walks remembered (see ``querysight._stack.Memo``), before it finishes: once
+        the call they were on has returned they can never match again, and they would keep its locals alive (a WSGI
+        server's frame holds the response body, whose end finishes the unit: a cycle). The next walk is a full one."""
+        self._memo = None
+
     def duplicated(self) -> int:
         """How many queries repeat an earlier one exactly (same database, SQL and parameters).
 

@@ -107,6 +107,7 @@ class Transport:
         self._pid = os.getpid()
         self._wake = threading.Event()
         self._idle = threading.Condition(threading.Lock())
+        self._later: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()  # see finish_later()
         self._pending = 0  # units submitted and neither delivered nor given up on
         self._pending_queries = 0  # the queries those units hold (memory while the server is down)
         self._in_flight = 0  # of those, the units of the batch being sent
@@ -130,6 +131,8 @@ class Transport:
         """Hand a finished unit to the worker; never blocks and never touches the network."""
         if self._pid != os.getpid():  # a fork() that register_at_fork did not see (e.g. os.fork in C code)
             self._after_fork()
+        if not self._later.empty():
+            self._run_later()
         size = len(unit.queries)
         settings = config.current()
         with self._idle:
@@ -159,8 +162,26 @@ class Transport:
             self._wake.set()  # a whole batch waits: the polling worker sends it now
         self._ensure_worker()
 
+    def finish_later(self, finish: Callable[[], None]) -> None:
+        """Have ``finish`` (which ends a unit and submits it) run soon, by the worker or the next submit or flush.
+
+        For finalizers: one may run inside any code, the agent's own sections that hold a lock included, so it must
+        not submit a unit itself. ``SimpleQueue.put`` is safe there (it takes no lock a Python thread could hold)."""
+        self._later.put_nowait(finish)
+        _nudge(self._queue)
+
+    def _run_later(self) -> None:
+        while True:
+            try:
+                finish = self._later.get_nowait()
+            except queue.Empty:
+                return
+            with _guard.guard("finish a unit left behind"):
+                finish()
+
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until all submitted units are delivered (or given up on); False when the timeout passed first."""
+        self._run_later()
         deadline = time.monotonic() + max(timeout, 0.0)
         idle = self._idle  # the one it holds, should a reset() (tests) replace it while it waits
         with idle:
@@ -213,6 +234,7 @@ class Transport:
         retry_at = 0.0
         last_unit_at = -_QUIET_AFTER  # when the worker last took a unit: it starts asleep on the queue
         while not self._stale(generation):  # stop(), or a reset (fork, tests) that leaves this worker behind
+            self._run_later()
             settings = config.current()
             retry_in = max(retry_at - time.monotonic(), 0.0) if outbox else None
             polling = time.monotonic() - last_unit_at < _QUIET_AFTER
@@ -532,6 +554,10 @@ def submit(unit: Unit) -> None:
 
 def flush(timeout: float = 2.0) -> bool:
     return transport.flush(timeout)
+
+
+def finish_later(finish: Callable[[], None]) -> None:
+    transport.finish_later(finish)
 
 
 def _at_exit() -> None:

@@ -8,8 +8,9 @@ Flask::
 Any WSGI app: ``application = QuerySightMiddleware(application)``.
 
 - The unit is named ``METHOD /path`` and carries ``method``, ``path`` (with the query string), ``status``,
-  ``duration_ms`` (until the server closes the response body, so streamed bodies count) and, for Flask, ``route`` (the
-  URL rule, ``/books/<int:book_id>``) and ``view`` (the view function's dotted path). They are read, when the app
+  ``duration_ms`` (until the body has been read to its end or closed, so streamed bodies count; a body the test
+  client drops unread ends it too) and, for Flask, ``route`` (the URL rule, ``/books/<int:book_id>``) and ``view``
+  (the view function's dotted path). They are read, when the app
   calls ``start_response``, from the request object Werkzeug keeps in ``environ["werkzeug.request"]`` while Flask's
   request context is active; so a request whose exception Flask propagates (testing mode) has no route, nor has a URL
   that matched no rule or an app that is not Flask.
@@ -30,11 +31,12 @@ is set explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from . import _guard, _web
+from . import _guard, _web, transport
 from .recorder import Unit, current_unit
 
 __all__ = ["QuerySightMiddleware"]
@@ -68,6 +70,7 @@ class QuerySightMiddleware:
         finally:
             if token is not None:
                 current_unit.reset(token)
+        unit.forget_frames()
         return response.body(result, lambda status: self._end(unit, environ, status))
 
     def _start(self, environ: dict[str, Any]) -> Unit | None:
@@ -165,14 +168,19 @@ class _Response:
 
 
 class _Body:
-    """The app's body iterable, iterated with the request's unit current and closed exactly once; closing it ends
-    the unit."""
+    """The app's body iterable, iterated with the request's unit current and closed exactly once.
 
-    def __init__(self, result: Iterable[bytes], unit: Unit, on_close: Callable[[], None]) -> None:
+    The unit ends when the body has been read to its end or is closed, whichever comes first, and at the latest when
+    the body is dropped: a server closes it, but Werkzeug's test client closes it only in ``response.close()`` (or a
+    ``with`` block), which tests seldom call, and reads it only when asked (``client.get(...).status_code`` never
+    does); the request's queries would otherwise be lost with its unit."""
+
+    def __init__(self, result: Iterable[bytes], unit: Unit, on_end: Callable[[], None]) -> None:
         self.result = result
         self.unit = unit
-        self.on_close = on_close
+        self.on_end = on_end
         self.closed = False
+        self.ended = False
 
     def __iter__(self) -> Iterator[bytes]:
         iterator = iter(self.result)
@@ -182,6 +190,7 @@ class _Body:
             try:
                 chunk = next(iterator)
             except StopIteration:
+                self._end()
                 return
             finally:
                 current_unit.reset(token)
@@ -191,14 +200,28 @@ class _Body:
         if self.closed:
             return
         self.closed = True
-        token = current_unit.set(self.unit)
+        # Once the unit has ended (read to the end), what closing runs is no longer the request's.
+        token = None if self.ended else current_unit.set(self.unit)
         try:
             close = getattr(self.result, "close", None)
             if close is not None:
                 close()
         finally:
-            current_unit.reset(token)
-            self.on_close()
+            if token is not None:
+                current_unit.reset(token)
+            self._end()
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.on_end()
+
+    def __del__(self) -> None:
+        if not self.ended:
+            # Not here: a finalizer may run inside any code, a lock of the agent's held. (At interpreter exit the
+            # modules it needs may be gone already.)
+            with contextlib.suppress(Exception):
+                transport.finish_later(self._end)
 
 
 def _path(environ: dict[str, Any]) -> str:
