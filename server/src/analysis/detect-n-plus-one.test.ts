@@ -36,6 +36,9 @@ const COUNT_REVIEWS_OF_AUTHOR =
 const loopOf = (n: number, sql: string, key: (i: number) => unknown = (i) => i + 1, at = LOOP) =>
   times(n, (i) => q(sql, [key(i)] as never, { at }))
 
+const booksIn = (n: number) =>
+  `SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE "shop_book"."id" IN (${Array(n).fill('%s').join(', ')})`
+
 describe('N+1 over relations, with the schema', () => {
   it('reports a loop of author lookups after the book list as one N+1 fixed by select_related', () => {
     const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(12, AUTHOR_BY_ID)))
@@ -378,13 +381,35 @@ describe('N+1 in other spellings', () => {
   })
 
   it('reports a prefetch_related issued inside a loop (an IN lookup per row)', () => {
-    const reviewsIn = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s)'
-    const unit = unitOf(q(BOOKS, [], { at: VIEW }), times(3, (i) => q(reviewsIn, [i * 2 + 1, i * 2 + 2], { at: LOOP })))
+    const reviewsIn = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s)'
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), times(3, (i) => q(reviewsIn, [i + 1], { at: LOOP })))
     expect(findingsOf(unit)).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
+  })
+
+  it("reports a list of keys per row, as long as each row's relations", () => {
+    const perOrder = [[1, 2, 3], [4], [5, 6]].map((ids) => q(booksIn(ids.length), ids, { at: LOOP }))
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perOrder))).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
+  })
+
+  it('reports lists of one length that share keys: not chunks of one list', () => {
+    const perRow = [[1, 2], [2, 3], [3, 4]].map((ids) => q(booksIn(2), ids, { at: LOOP }))
+    expect(findingsOf(unitOf(perRow))).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
   })
 })
 
 describe('what is not an N+1', () => {
+  it('does not report a loop over chunks of one list of keys (iterator(chunk_size=) with a prefetch, in_bulk per chunk)', () => {
+    const TAGS_IN =
+      'SELECT ("shop_book_tags"."book_id") AS "_prefetch_related_val_book_id", "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" INNER JOIN "shop_book_tags" ON ("shop_tag"."id" = "shop_book_tags"."tag_id") WHERE "shop_book_tags"."book_id" IN (%s, %s, %s, %s) ORDER BY "shop_tag"."name" ASC'
+    const chunks = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+    const prefetches = chunks.map((ids) => q(TAGS_IN.replace('%s, %s, %s, %s', ids.map(() => '%s').join(', ')), ids, { at: LOOP }))
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), prefetches))).toEqual([])
+    const inBulk = chunks.map((ids) => q(booksIn(ids.length), ids, { at: LOOP }))
+    expect(findingsOf(unitOf(inBulk))).toEqual([])
+    const anyArray = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."id" = ANY(%s)'
+    expect(findingsOf(unitOf(chunks.map((ids) => q(anyArray, [ids], { at: LOOP, vendor: 'postgresql' }))))).toEqual([])
+  })
+
   it('does not report the same helper called from two different lines with different values', () => {
     const helper = (line: number, id: number) =>
       q(AUTHOR_BY_ID, [id], { at: site('shop/helpers.py', 8, 'author_of', ...site('shop/views.py', line)) })

@@ -1,7 +1,8 @@
 /**
  * N+1 (DESIGN.md §6): at least `minRepeats` SELECTs of one unit with the same fingerprint, the same application
  * stack (template position included) and the same database, whose values differ, and whose differing values are
- * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not.
+ * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not,
+ * nor is a loop over batches of one list of keys (see {@link isBatched}).
  * @module
  */
 import type { Finding, Suggestion } from '../protocol.js'
@@ -20,7 +21,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats) continue
     const keySlot = keySlotOf(group)
-    if (keySlot === null) continue
+    if (keySlot === null || isBatched(group, keySlot)) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, previous })
     for (const facts of group) previous.set(facts.index, relation)
     findings.push(
@@ -60,4 +61,34 @@ export function keySlotOf(group: QueryFacts[]): number | null {
     else if (slot.role !== 'ne') return null
   }
   return key
+}
+
+/**
+ * A loop over batches, not rows: the key is an IN list (or an `= ANY` array) of several values in every query, all
+ * lists of one length but the last, which may be shorter, and no value in two of them: chunks of one list of keys
+ * (`iterator(chunk_size=...)` with a prefetch, `in_bulk()` or `IN` per chunk). Already what the fix would do. A list
+ * per row (a prefetch inside a loop) holds one key, or as many as the row has relations, lengths that vary.
+ */
+export function isBatched(group: QueryFacts[], keySlot: number): boolean {
+  if (group[0].shape.slots[keySlot].role !== 'in') return false
+  const lists = group.map((facts) => keyList(facts.slotValues[keySlot]))
+  const size = lists[0]?.length ?? 0
+  if (size < 2 || lists.some((list) => list === null)) return false
+  if (lists.slice(0, -1).some((list) => list!.length !== size) || lists.at(-1)!.length > size) return false
+  const seen = new Set<string>()
+  for (const list of lists) {
+    for (const value of list!) {
+      const key = JSON.stringify(value)
+      if (seen.has(key)) return false
+      seen.add(key)
+    }
+  }
+  return true
+}
+
+/** The values of an IN slot (`slotValues` text), an `= ANY(%s)` array's elements; null when not captured. */
+function keyList(text: string | undefined): unknown[] | null {
+  if (text === undefined) return null
+  const values = JSON.parse(text) as unknown[]
+  return values.length === 1 && Array.isArray(values[0]) ? values[0] : values
 }
