@@ -409,6 +409,26 @@ def test_exits_promptly_when_the_server_is_down(tmp_path):
     assert result.stdout == "done\n"
 
 
+def test_the_exit_does_not_wait_again_for_units_a_flush_already_waited_for_in_vain():
+    config.configure(url="http://127.0.0.1:9")
+    transport.submit(finished_unit("undeliverable"))
+    assert querysight.flush(0.2) is False  # pytest's session end, with the server down
+    stopped = threading.Event()
+    exiting = threading.Thread(target=lambda: (transport.transport.stop(60.0), stopped.set()), daemon=True)
+    exiting.start()
+    assert stopped.wait(10), "the exit waited its whole timeout again"
+
+
+def test_the_exit_waits_for_units_submitted_after_a_flush_gave_up(receiver):
+    config.configure(url="http://127.0.0.1:9")
+    transport.submit(finished_unit("undeliverable"))
+    assert querysight.flush(0.2) is False
+    config.configure(url=receiver.url)
+    transport.submit(finished_unit("later"))
+    assert transport.transport.stop(10.0) is True
+    assert "later" in [u["name"] for u in receiver.units()]
+
+
 def test_backs_off_from_one_second_doubling_up_to_thirty():
     delays = transport.backoff(1.0, 30.0)
     assert [next(delays) for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]

@@ -144,7 +144,12 @@ class QuerySightPlugin:
         with _guard.guard("flush at the end of the test session"):
             settings = config.current()
             if not transport.flush(settings.exit_flush_timeout):
-                sys.stderr.write(f"[querysight] could not deliver every test unit to {settings.server_url}\n")
+                message = f"[querysight] could not deliver every test unit to {settings.server_url}"
+                terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+                if terminal is not None:
+                    terminal.write_line(message)  # on a line of its own, not after the progress dots
+                else:
+                    sys.stderr.write(f"\n{message}\n")
 
 
 _SAVED_UNITS: list[Any] = []

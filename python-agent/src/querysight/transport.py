@@ -118,6 +118,7 @@ class Transport:
         self._schema_sent_at = 0.0
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._stopping = False
+        self._flush_gave_up = False  # a flush waited out its time, and no unit came since (see stop())
         self._generation = getattr(self, "_generation", 0) + 1
         if previous is not None and end_previous:
             # The worker left behind waits on one of them: it wakes, sees the new generation and ends.
@@ -133,6 +134,7 @@ class Transport:
             self._after_fork()
         if not self._later.empty():
             self._run_later()
+        self._flush_gave_up = False
         size = len(unit.queries)
         settings = config.current()
         with self._idle:
@@ -190,6 +192,7 @@ class Transport:
             while self._pending > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    self._flush_gave_up = True
                     return False
                 if self._pending > self._in_flight:  # not while the worker sends the last batch: nothing to take
                     self._wake.set()  # again each turn: the worker clears it when it takes units
@@ -483,8 +486,9 @@ class Transport:
             raise DeliveryError(f"{settings.server_url} answered {status} with a body that is not JSON") from exc
 
     def stop(self, timeout: float) -> bool:
-        """Flush, then make a worker stuck in backoff give up (at exit)."""
-        done = self.flush(timeout)
+        """Flush, then make a worker stuck in backoff give up (at exit). The flush does not wait again for units an
+        earlier flush already waited for in vain (pytest's session end, then exit): ``timeout`` bounds the exit."""
+        done = self.flush(0.0 if self._flush_gave_up else timeout)
         self._stopping = True
         _nudge(self._queue)  # a worker waiting for its next retry wakes and gives up
         self._wake.set()
