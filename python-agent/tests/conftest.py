@@ -3,6 +3,7 @@ server, and a throwaway PostgreSQL 15 cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -118,6 +119,13 @@ def client() -> Any:
 @pytest.fixture(scope="session")
 def querysight_server() -> Iterator[str]:
     """The real server (`node dist/cli.js serve --port 0 --db :memory:`); yields its URL."""
+    with running_server() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(*args: str) -> Iterator[str]:
+    """`node dist/cli.js serve --port 0 --db :memory: ARGS...` for the length of the block; its URL."""
     cli = REPO / "dist" / "cli.js"
     node = shutil.which("node")
     if not cli.exists() or node is None:
@@ -125,7 +133,7 @@ def querysight_server() -> Iterator[str]:
             pytest.fail("dist/cli.js is missing: run `node server/build.mjs` (make build) before the agent tests")
         pytest.skip("the querysight server is not built (dist/cli.js missing); run `make build`")
     proc = subprocess.Popen(
-        [node, str(cli), "serve", "--port", "0", "--db", ":memory:"],
+        [node, str(cli), "serve", "--port", "0", "--db", ":memory:", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

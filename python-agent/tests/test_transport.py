@@ -11,9 +11,11 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 from typing import Any
 
 import querysight
+from conftest import running_server
 from helpers import Receiver, read_ndjson, until
 from querysight import config, transport
 from querysight.recorder import run_of
@@ -168,17 +170,46 @@ def test_a_body_the_server_refuses_loses_only_its_own_units(receiver, swallow_in
     assert querysight.flush(10)
     assert [u["name"] for u in receiver.units()] == ["a", "c"]
     assert receiver.attempts == 3
+    assert transport.transport.refused == 1
+    # A payload the server finds invalid is the agent's fault: an internal error, which fails the agent's tests.
     assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
+    assert "refused a batch (400: invalid_payload: no)" in str(querysight._guard.swallowed()[0][1])
 
 
-def test_a_url_that_is_not_http_given_while_backing_off_drops_the_batch_as_refused(receiver, swallow_internal_errors):
+def test_a_url_that_is_not_http_given_while_backing_off_drops_the_batch_as_refused(receiver, caplog):
     receiver.mode = "error"
     transport.submit(finished_unit("first"))
     until(lambda: transport.transport.failed_attempts >= 1, what="a failed attempt")
     config.configure(url="ftp://nowhere")  # checked before the next body, by the probe of a server that was down
     assert querysight.flush(5)
-    assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
+    assert "QUERYSIGHT_URL 'ftp://nowhere' is not an http(s) URL like http://127.0.0.1:8321; 1 units dropped" in (
+        caplog.text
+    )
     assert not transport.transport._backing_off  # a new unit's whole batch wakes the worker again
+
+
+def test_a_server_started_with_a_token_refuses_batches_without_it_and_says_what_to_set(caplog):
+    with running_server("--token", "s3cret") as url:
+        config.configure(url=url)
+        transport.submit(finished_unit("without"))
+        transport.submit(finished_unit("without either"))
+        assert querysight.flush(10)
+        config.configure(token="s3cret")
+        with querysight.capture("with") as unit:  # a real unit: the real server checks every field
+            unit.record("SELECT 1", None, run_of("default", "sqlite"), time.perf_counter(), time.perf_counter())
+        assert querysight.flush(10)
+        listed = json.loads(
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}/api/v1/units", headers={"Authorization": "Bearer s3cret"}), timeout=10
+            ).read()
+        )
+    assert [u["name"] for u in listed["units"]] == ["with"]
+    assert transport.transport.refused == 2
+    warnings = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(warnings) == 1  # once per kind of refusal, however many batches
+    assert warnings[0].startswith(f"querysight: the server at {url} refused a batch (401: unauthorized: ")
+    assert "QUERYSIGHT_TOKEN (or the TOKEN setting) must be the token the server was started with" in warnings[0]
+    assert not any(r.exc_info for r in caplog.records)  # a refusal is not an internal error: no traceback
 
 
 def count_connections(receiver) -> list[int]:
@@ -259,7 +290,7 @@ def test_drops_a_batch_the_server_refuses_without_retrying(receiver, swallow_int
     transport.submit(finished_unit())
     assert querysight.flush(5)
     assert receiver.attempts == 1
-    assert [what for what, _ in querysight._guard.swallowed()] == ["send a batch the server accepts"]
+    assert transport.transport.refused == 1
 
 
 def test_sends_the_schema_first_and_again_after_the_server_comes_back(receiver):

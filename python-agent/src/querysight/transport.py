@@ -92,6 +92,20 @@ class DeliveryError(Exception):
 class RejectedError(Exception):
     """The server refused the body itself (4xx), or its URL is not one to send to; retrying would not help."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# Refusals that come from how the agent or the server is set up, not from a fault of the agent's: what to do about
+# them, when the server's own message may not say it.
+_SETUP_REFUSALS: dict[int | None, str | None] = {
+    None: None,  # a URL that is not http(s), a unit over max_body_bytes: the message says which
+    401: "QUERYSIGHT_TOKEN (or the TOKEN setting) must be the token the server was started with",
+    403: None,
+    413: "a batch is over the server's size limit: lower max_body_bytes",
+}
+
 
 class Transport:
     def __init__(self) -> None:
@@ -114,6 +128,8 @@ class Transport:
         self.dropped = 0
         self.sent_batches = 0
         self.failed_attempts = 0
+        self.refused = 0  # units dropped because the server refused their body (see _refused)
+        self._refusals_logged: set[int | str] = set()
         self._schema_due = True
         self._schema_sent_at = 0.0
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
@@ -384,7 +400,7 @@ class Transport:
             batch, rest_waits = batch[:went], True  # from here on, `batch` is the part done with
         except RejectedError as exc:  # before any body: the URL is not one to send to
             self._after_attempt(generation, answered=True)
-            _guard.report("send a batch the server accepts", exc)
+            self._refused(exc, len(batch))
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything
             _guard.report("send a batch", exc)
         finally:
@@ -421,7 +437,7 @@ class Transport:
             self._reachable(settings)  # while the server is down, do not assemble bodies nobody will take
         for body, count in _bodies(envelope, units, settings.max_body_bytes):
             if body is None:
-                _guard.report("send a unit within the body limit", RejectedError("a unit is too large to send"))
+                self._refused(RejectedError(f"a unit is over the body limit ({settings.max_body_bytes} bytes)"), count)
                 yield count, False
                 continue
             try:
@@ -430,7 +446,7 @@ class Transport:
                 else:
                     self._post(settings, body)
             except RejectedError as exc:
-                _guard.report("send a batch the server accepts", exc)
+                self._refused(exc, count)
                 yield count, False
             else:
                 yield count, True
@@ -477,13 +493,35 @@ class Transport:
         finally:
             conn.close()
         if 400 <= status < 500:
-            raise RejectedError(f"the server at {settings.server_url} refused a batch ({status}): {answer[:500]!r}")
+            raise RejectedError(
+                f"the server at {settings.server_url} refused a batch ({status}: {_error_text(answer)})", status
+            )
         if status != 202 and not 200 <= status < 300:
             raise DeliveryError(f"the server at {settings.server_url} answered {status}")
         try:
             json.loads(answer)
         except ValueError as exc:
             raise DeliveryError(f"{settings.server_url} answered {status} with a body that is not JSON") from exc
+
+    def _refused(self, exc: RejectedError, units: int) -> None:
+        """A body the server refused (or that cannot be sent): its units are dropped, which a retry would not change.
+        A refusal of the setup's (a token, a URL, a size) is a warning saying what to do, once per kind (the units
+        are counted); any other (400: a payload the server finds invalid) is an error of the agent's."""
+        self.refused += units
+        if exc.status not in _SETUP_REFUSALS:
+            _guard.report("send a batch the server accepts", exc)
+            return
+        kind = exc.status or str(exc)
+        if kind in self._refusals_logged:
+            return
+        self._refusals_logged.add(kind)
+        hint = _SETUP_REFUSALS[exc.status]
+        _guard.logger.warning(
+            "querysight: %s; %d units dropped%s (further refusals like it are counted, not logged)",
+            exc,
+            units,
+            f"; {hint}" if hint else "",
+        )
 
     def stop(self, timeout: float) -> bool:
         """Flush, then make a worker stuck in backoff give up (at exit). The flush does not wait again for units an
@@ -493,6 +531,15 @@ class Transport:
         _nudge(self._queue)  # a worker waiting for its next retry wakes and gives up
         self._wake.set()
         return done
+
+
+def _error_text(answer: bytes) -> str:
+    """The message of the server's error answer (``{"error": {"code": ..., "message": ...}}``), else its start."""
+    try:
+        error = json.loads(answer)["error"]
+        return f"{error['code']}: {error['message']}"
+    except (ValueError, KeyError, TypeError):
+        return repr(answer[:500])
 
 
 def _server_address(settings: config.Settings) -> Any:
