@@ -478,6 +478,26 @@ def test_postgresql_queries_carry_vendor_database_named_params_and_errors(pg_url
     assert inserts[0]["params"] in ([{"name": "pg1"}, {"name": "pg2"}], {"name__0": "pg1", "name__1": "pg2"})
 
 
+def test_the_dialects_checks_on_the_first_connection_are_not_counted_in_the_unit_that_connects(
+    pg_url: str, recorded: Recorded
+) -> None:
+    engine = create_engine(pg_url)  # a new engine: its dialect has not met the server yet
+    instrument(engine)
+    try:
+        for name, pk in (("first", 1), ("second", 2)):
+            with Session(engine) as session, querysight.capture(name):
+                session.get(Author, pk)
+    finally:
+        uninstrument(engine)
+        engine.dispose()
+
+    first, second = recorded.units()
+    # Not `select pg_catalog.version()`, `select current_schema()`, `show standard_conforming_strings`: a budget
+    # or a baseline would otherwise depend on which test connects first.
+    assert [q["sql"].split(" FROM ")[0][:6] for q in first["queries"]] == ["SELECT"]
+    assert len(first["queries"]) == len(second["queries"]) == 1
+
+
 def test_the_app_gets_its_rows_and_its_exceptions_unchanged_when_recording_fails(
     engine: Any, recorded: Recorded, monkeypatch: pytest.MonkeyPatch, swallow_internal_errors: list[Any]
 ) -> None:

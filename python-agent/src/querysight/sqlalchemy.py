@@ -167,7 +167,7 @@ class _Hooks:
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         unit = current_unit.get()
-        if unit is None:
+        if unit is None or _dialect_setup(context):
             return False
         listeners, mine = self._execute
         if listeners[-1] is not mine and not self._last("do_execute"):
@@ -187,7 +187,7 @@ class _Hooks:
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
         unit = current_unit.get()
-        if unit is None or not self._last("do_execute_no_params"):
+        if unit is None or _dialect_setup(context) or not self._last("do_execute_no_params"):
             return False
         start = perf_counter()
         try:
@@ -220,6 +220,14 @@ class _Hooks:
         except Exception as exc:  # noqa: BLE001 - the guard, inlined
             _guard.failed("record a query", exc)
         return True
+
+
+def _dialect_setup(context: Any) -> bool:
+    """Whether the statement is one of the dialect's own checks on the engine's first connection (the server's
+    version, the schema, string quoting: ``dialect.initialize``), which SQLAlchemy runs on a connection of its own,
+    the only one that may not begin a transaction. Connection setup, not the app's (Django's is not recorded either):
+    counted, it would make the query count of whichever unit connects first depend on the order units run in."""
+    return getattr(context.root_connection, "_allow_autobegin", True) is False
 
 
 def _remember_failure(context: Any, start: float, many: bool) -> None:
