@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import sys
 from typing import Any
 
 import pytest
@@ -209,6 +210,24 @@ def test_gives_queries_awaited_in_tasks_of_their_own_the_call_site_of_their_coro
         [("_author_name", 123), ("_author_name_then_set", 229)],
         [("_author_name", 123), ("async_tasks", 136), client_line],
         [("_book_count", 128), ("async_tasks", 136), client_line],
+    ]
+
+
+def test_gives_queries_awaited_in_tasks_of_their_own_their_coroutine_also_when_wsgi_runs_the_async_view(recorded):
+    """views.async_tasks under the sync test client (WSGI: async_to_sync runs the view on a loop of its own, and the
+    ORM calls come back to this thread): the same call sites as under ASGI."""
+
+    def fetch():
+        return Client().get("/async/tasks/")
+
+    test_line = (sys._getframe().f_code.co_name, sys._getframe().f_lineno + 1)
+    assert fetch().status_code == 200
+    stacks = sorted([(f["function"], f["line"]) for f in q["stack"]] for q in recorded.unit()["queries"])
+    callers = [("fetch", fetch.__code__.co_firstlineno + 1), test_line]  # this thread's: it ran the view
+    assert stacks == [
+        [("_author_name", 123), ("_author_name_then_set", 229)],  # left to run: its own chain only
+        [("_author_name", 123), ("async_tasks", 136), *callers],
+        [("_book_count", 128), ("async_tasks", 136), *callers],
     ]
 
 

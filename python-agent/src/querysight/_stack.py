@@ -10,7 +10,9 @@ Two kinds of library frames are looked at on the way:
 - Django's ``Node.render_annotated``: the innermost one gives the template name and line being rendered.
 - asgiref's ``AsyncToSync.__call__``: the sync code below it is running on behalf of a coroutine that is suspended
   while it waits; its await chain is walked so that queries made through ``sync_to_async`` carry the call site of the
-  code that awaited them.
+  code that awaited them. (An async view under WSGI: ``async_to_sync`` runs it on a loop of its own, and the ORM
+  calls come back to this thread through its executor; one awaited in a task of its own has that task's chain first,
+  then, when the view awaits the task, the view's.)
 
 Units started inside an asyncio task remember that task (``Unit.task``); a query made on another thread (an executor
 thread of ``sync_to_async``) appends the await chain of the task that awaits it to its own frames for the same
@@ -307,6 +309,22 @@ def _awaited_task_end(unit_task: Any) -> FrameType | None:
     if running is None or running is unit_task or not _awaited_by(running, unit_task):
         return None
     return getattr(_coroutine_of(running), "cr_frame", None)
+
+
+def _task_running(awaitable: Any, sibling: Any) -> Any:
+    """The task of ``sibling``'s loop that runs ``awaitable`` (directly, or as asgiref's ``new_loop_wrap`` awaiting
+    it), or None."""
+    import asyncio
+
+    try:
+        tasks = asyncio.all_tasks(sibling.get_loop())
+    except RuntimeError:  # the set of tasks changed too often while it was being copied
+        return None
+    for task in tasks:
+        coro = _coroutine_of(task)
+        if coro is awaitable or getattr(coro, "cr_await", None) is awaitable:
+            return task
+    return None
 
 
 def current_task() -> Any:
@@ -626,9 +644,19 @@ def _walk(
         elif kind == _EXECUTOR_BRIDGE:
             awaiting = _awaiting_task(frame, task)
         elif kind == _ASYNC_BRIDGE:
-            awaiting = None  # this thread's own stack goes on to the awaiting coroutine
             node_depth = -1  # templates found from here on are not on this stack: no Chain from one
             awaitable = frame.f_locals.get("awaitable")
+            if awaiting is not None:
+                # The sync code ran on this thread for a task of the loop this async_to_sync drives (its
+                # CurrentThreadExecutor: an async view under WSGI): that task's chain first, unless it is the
+                # coroutine async_to_sync runs; then that coroutine's, when it awaits the task.
+                main, task_of_its_own = _task_running(awaitable, awaiting), awaiting
+                awaiting = None
+                if task_of_its_own is not main:
+                    _walk_chain(_task_frames(task_of_its_own), frames, templates, limit)
+                    if main is not None and not _awaited_by(task_of_its_own, main):
+                        break  # a task left to run: its own chain is all of its callers
+            awaiting = None  # this thread's own stack goes on to the awaiting coroutine
             if awaitable is not None:
                 _walk_chain(_coroutine_frames(awaitable), frames, templates, limit)
                 if len(frames) >= limit:
