@@ -311,6 +311,61 @@ def test_queries_of_tasks_carry_the_line_that_awaits_the_task_and_no_line_that_d
     }
 
 
+async def tasks_awaited_one_by_one(engine: Any) -> None:
+    """Four tasks of one coroutine made in a loop and awaited one by one: the first waits until the three others have
+    queried, which they do while the unit's coroutine awaits the first; then asyncio.wait of two more."""
+    counted: list[int] = []
+    others = asyncio.Event()
+
+    async def count(author_id: int) -> int | None:
+        if author_id == 1:
+            await others.wait()
+        result = await book_count(engine, author_id)
+        counted.append(author_id)
+        if len(counted) == 3:
+            others.set()
+        return result
+
+    with querysight.capture("tasks one by one"):
+        tasks = [asyncio.create_task(count(author_id)) for author_id in (1, 2, 3, 4)]
+        for task in tasks:
+            await task
+        await asyncio.wait([asyncio.create_task(book_count(engine, n)) for n in (1, 2)])
+
+
+def test_tasks_made_in_a_loop_and_awaited_one_by_one_all_carry_the_awaiting_line(
+    tmp_path: Path, recorded: Recorded
+) -> None:
+    """Whichever of them the unit's coroutine awaits while one queries, each query has the same stack: the loop's N+1
+    is found whole, not split by timing (an awaited sibling stands for all; asyncio.wait awaits them all)."""
+    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
+    instrument(engine)
+
+    async def main() -> None:
+        try:
+            await tasks_awaited_one_by_one(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        uninstrument(engine)
+
+    first = tasks_awaited_one_by_one.__code__.co_firstlineno
+    awaiting = [
+        [f["function"], f["line"]]
+        for q in recorded.unit()["queries"]
+        for f in q["stack"]
+        if f["function"] == "tasks_awaited_one_by_one"
+    ]
+    assert (
+        sorted(map(tuple, awaiting))
+        == [("tasks_awaited_one_by_one", first + 18)] * 4 + [("tasks_awaited_one_by_one", first + 19)] * 2
+    )
+
+
 @pytest.mark.skipif(not hasattr(asyncio, "TaskGroup"), reason="asyncio.TaskGroup is new in Python 3.11")
 def test_queries_of_a_task_group_carry_the_line_of_its_parent_task(tmp_path: Path, recorded: Recorded) -> None:
     seeded_sqlite(tmp_path / "async.sqlite3").dispose()

@@ -337,8 +337,10 @@ def current_task() -> Any:
 
 def _awaited_by(task: Any, waiter: Any) -> bool:
     """Whether the task ``waiter`` is suspended awaiting ``task``: directly, through ``asyncio.gather`` (nested ones
-    too) or ``wait_for``, or as the parent task of its ``TaskGroup``. A task created and left to run is awaited by
-    nobody: the frames of whatever its creator awaits meanwhile are not its callers."""
+    too), ``wait_for`` or ``asyncio.wait``, as the parent task of its ``TaskGroup``, or awaiting a sibling of it: a
+    task of the same coroutine function (tasks made in a loop and awaited one by one run while the first is awaited;
+    their queries are one loop's, and must not get different stacks by timing). A task created and left to run is
+    awaited by nobody: the frames of whatever its creator awaits meanwhile are not its callers."""
     waiting_on = getattr(waiter, "_fut_waiter", None)
     futures = [waiting_on]
     looked = 0
@@ -348,12 +350,31 @@ def _awaited_by(task: Any, waiter: Any) -> bool:
         if future is task:
             return True
         futures.extend(getattr(future, "_children", None) or ())  # a gather's
+    if waiting_on is not None and _same_function(waiting_on, task):
+        return True
     for callback, _context in getattr(task, "_callbacks", None) or ():
         if getattr(getattr(callback, "__self__", None), "_parent_task", None) is waiter:  # TaskGroup._on_task_done
             return True
         if waiting_on is not None and any(arg is waiting_on for arg in getattr(callback, "args", ())):
             return True  # wait_for's partial(_release_waiter, waiter) (Python 3.11)
+        cells = getattr(callback, "__closure__", None) or ()
+        if waiting_on is not None and any(_cell_holds(cell, waiting_on) for cell in cells):
+            return True  # asyncio.wait's _on_completion, whose closure holds its waiter
     return False
+
+
+def _same_function(other: Any, task: Any) -> bool:
+    """Whether ``other`` is a task running the same coroutine function as ``task``."""
+    mine, theirs = _coroutine_of(task), _coroutine_of(other) if hasattr(other, "get_coro") else None
+    code = getattr(mine, "cr_code", None)
+    return code is not None and other is not task and getattr(theirs, "cr_code", None) is code
+
+
+def _cell_holds(cell: Any, value: Any) -> bool:
+    try:
+        return cell.cell_contents is value
+    except ValueError:  # an empty cell
+        return False
 
 
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
