@@ -52,6 +52,10 @@ describe('N+1 over relations, with the schema', () => {
       suggestion: { code: 'Book.objects.select_related("author")' },
     })
     expect(findings[0].suggestion.text).toMatch(/^Add \.select_related\("author"\) to the queryset iterated at shop\/views\.py:40/)
+    // The same SQL comes from Author.objects.get(pk=book.author_id), which select_related does not serve.
+    expect(findings[0].suggestion.text).toContain(
+      'read it as .author in the loop: a query of its own, such as Author.objects.get(pk=...), is not served by it',
+    )
   })
 
   it('picks the foreign key of the looked-up table when the parent has several', () => {
@@ -535,6 +539,7 @@ describe('SQLAlchemy units', () => {
     const unit = unitOf(q(BOOKS_SA, [], { at: VIEW }), loopOf(3, LAZY_AUTHOR))
     const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('select(Book).options(joinedload(Book.author))')
+    expect(finding.suggestion.text).toContain('read it through Book.author in the loop: a select(Author) of its own is not served by it')
   })
 
   it('chains loader options for nested lazy loads, many-to-many included', () => {

@@ -161,8 +161,10 @@ function djangoEagerLoad(
     return djangoPrefetchObject(relation, loop, clauses, lookups, qs, iterated, note, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
+  // The same SQL comes from `book.author` and from `Author.objects.get(pk=book.author_id)`, which no loader serves.
+  const readIt = relation.pattern === 'forward' ? ` (read it as .${last.field} in the loop: a query of its own, such as ${last.target}.objects.get(pk=...), is not served by it)` : ''
   return {
-    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${note}`,
+    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${readIt}${note}`,
     code: onIterated(relation, qs, `.${method}("${path}")`),
   }
 }
@@ -340,8 +342,10 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
           return `${loader}(${attr})`
         })
         .join('.')
+      // A select() of the app's own makes the same kind of lookup as a lazy load, and no loader option serves it.
+      const readIt = relation.pattern === 'forward' ? ` (read it through ${last.owner}.${last.field} in the loop: a select(${last.target}) of its own is not served by it)` : ''
       return {
-        text: `Add .options(${options}) to ${iterated}: it loads the related rows up front instead of ${count} lazy loads, one per row`,
+        text: `Add .options(${options}) to ${iterated}: it loads the related rows up front instead of ${count} lazy loads, one per row${readIt}`,
         code: `select(${model}).options(${options})`,
       }
     }
