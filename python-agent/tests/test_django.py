@@ -59,6 +59,23 @@ def test_marks_the_template_line_of_queries_made_while_rendering(client, recorde
         assert query["callsite"]["function"] == "book_list"
 
 
+def test_gives_queries_made_while_a_jinja2_template_renders_the_templates_own_lines(client, recorded):
+    """shop/jinja2/shop/book_list.jinja through Django's Jinja2 backend: its loop is on line 4, the author on line 5
+    (not the lines of the Python Jinja compiled it to)."""
+    response = client.get("/jinja/books/")
+    assert response.status_code == 200
+    books, *authors = recorded.unit()["queries"]
+    assert len(authors) == 6
+    assert books["template"] == {"name": "shop/book_list.jinja", "line": 4}
+    assert books["callsite"] == {"file": "djangoapp/shop/jinja2/shop/book_list.jinja", "line": 4, "function": "root"}
+    for query in authors:
+        assert query["template"] == {"name": "shop/book_list.jinja", "line": 5}
+        assert [(f["file"], f["line"]) for f in query["stack"]][:2] == [
+            ("djangoapp/shop/jinja2/shop/book_list.jinja", 5),
+            ("djangoapp/shop/views.py", 236),
+        ]
+
+
 def test_records_a_failing_query_and_lets_the_apps_exception_through(client, recorded):
     with pytest.raises(OperationalError, match="no such table: no_such_table"):
         client.get("/broken/")

@@ -60,6 +60,47 @@ class _Resumable(str):
     __slots__ = ()
 
 
+class _JinjaCode:
+    """A Jinja2 template's compiled code (Django's Jinja2 backend, Flask): its frames are shown at the template's own
+    lines, not those of the Python Jinja wrote, and the innermost one is the query's template position. Its render
+    functions are generators: never stopping points, like :class:`_Resumable`."""
+
+    __slots__ = ("lines", "name", "path")
+
+    def __init__(self, path: str, name: str, debug_info: str) -> None:
+        self.path, self.name = path, name
+        # Jinja's "template line=code line&..." pairs, as (code line, template line), in code order.
+        pairs = (part.split("=") for part in debug_info.split("&") if "=" in part)
+        self.lines = sorted((int(code), int(template)) for template, code in pairs)
+
+    def line(self, code_line: int) -> int:
+        """The template line of a line of the compiled code (as Jinja's ``Template.get_corresponding_lineno``)."""
+        found = 1
+        for code, template in self.lines:
+            if code > code_line:
+                break
+            found = template
+        return found
+
+
+_APP_KINDS = (str, _Resumable, _JinjaCode)  # the classes of an application frame's kind
+
+
+def _jinja_code(frame: FrameType) -> _JinjaCode | None:
+    names = frame.f_globals
+    environment, name, debug_info = names.get("environment"), names.get("name"), names.get("debug_info")
+    if not (isinstance(name, str) and isinstance(debug_info, str)):
+        return None
+    if not type(environment).__module__.startswith("jinja2."):
+        return None
+    filename = frame.f_code.co_filename
+    path = name if not filename or filename.startswith("<") else display_path(filename)
+    try:
+        return _JinjaCode(path, name, debug_info)
+    except ValueError:  # debug_info in a form this does not know
+        return None
+
+
 # Keyed by id(code): hashing a code object hashes its contents, an id is free. The code objects are kept alive in
 # _classified, so an id in the cache can never be reused by another code object.
 _cache: dict[int, Any] = {}
@@ -141,6 +182,10 @@ def _classify(frame: FrameType) -> Any:
         return _ASYNC_BRIDGE
     if module == "asgiref.sync" and name == "thread_handler":
         return _EXECUTOR_BRIDGE
+    if not module and "debug_info" in frame.f_globals:  # Jinja's compiled templates have no module name
+        jinja = _jinja_code(frame)
+        if jinja is not None:
+            return jinja
     filename = code.co_filename
     if not filename or filename.startswith("<"):
         return _NOT_APP
@@ -378,6 +423,10 @@ def _cell_holds(cell: Any, value: Any) -> bool:
 
 
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
+    """The template name and line of a Django ``render_annotated`` frame or a Jinja2 template's frame."""
+    jinja = _cache.get(id(frame.f_code))
+    if jinja.__class__ is _JinjaCode:
+        return jinja.name, jinja.line(frame.f_lineno)
     node = frame.f_locals.get("self")
     token = getattr(node, "token", None)
     origin = getattr(node, "origin", None)
@@ -583,13 +632,13 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
                     return None
                 kind = _cache.get(id(frame.f_code))
                 if kind is not _NOT_APP and kind is not _TEMPLATE:
-                    if kind.__class__ is not str and kind.__class__ is not _Resumable:
+                    if kind.__class__ not in _APP_KINDS:
                         return None  # an await bridge
                     between.append((at, frame.f_code))
                     key.append(frame.f_lasti)
                 frame = frame.f_back
             break
-        if kind is not _NOT_APP and kind.__class__ is not str and kind.__class__ is not _Resumable:
+        if kind is not _NOT_APP and kind.__class__ not in _APP_KINDS:
             return None  # an await bridge: the walk went on through another stack
         codes.append(code)
         key.append(frame.f_lasti)
@@ -656,6 +705,15 @@ def _walk(
             if not frames and not templates:
                 start = (frame, steps - 1)
             frames.append(_frame(str(kind), frame.f_lineno, code.co_name))
+            if len(frames) >= limit:
+                break
+        elif cls is _JinjaCode:
+            if not frames and not templates:
+                start = (frame, steps - 1)
+            if not templates:  # the innermost template is the query's template position
+                node_depth = -1  # (no Chain from a Django template frame beyond it)
+                templates.append((len(frames), frame))
+            frames.append(_frame(kind.path, kind.line(frame.f_lineno), code.co_name))
             if len(frames) >= limit:
                 break
         elif kind == _TEMPLATE:
@@ -815,6 +873,9 @@ def _walk_chain(
         kind = _kind(frame)
         if kind.__class__ in (str, _Resumable):
             frames.append(_frame(str(kind), frame.f_lineno, frame.f_code.co_name))
+        elif kind.__class__ is _JinjaCode:
+            templates.append((len(frames), frame))
+            frames.append(_frame(kind.path, kind.line(frame.f_lineno), frame.f_code.co_name))
         elif kind == _TEMPLATE:
             templates.append((len(frames), frame))
 

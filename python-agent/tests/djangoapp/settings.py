@@ -24,7 +24,8 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
         "OPTIONS": {"debug": True},
-    }
+    },
+    {"BACKEND": "django.template.backends.jinja2.Jinja2", "APP_DIRS": True},  # shop/jinja2/
 ]
 
 _DB_DIR = os.environ.get("QUERYSIGHT_TEST_DB_DIR")

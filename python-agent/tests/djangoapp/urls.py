@@ -4,6 +4,7 @@ from djangoapp.shop import views
 
 urlpatterns = [
     path("books/", views.book_list, name="book_list"),
+    path("jinja/books/", views.jinja_book_list),
     path("books/<int:pk>/", views.book_detail, name="book_detail"),
     path("authors/twice/", views.authors_twice),
     path("many/<int:n>/", views.many_queries),

@@ -229,3 +229,8 @@ async def _author_name_then_set(pk, event):
     name = await _author_name(pk)
     event.set()
     return name
+
+
+def jinja_book_list(request):
+    books = Book.objects.order_by("id")
+    return render(request, "shop/book_list.jinja", {"books": books})
