@@ -60,6 +60,17 @@ def create_app(engine: Engine, **config: Any) -> Flask:
     def document() -> Response:  # answers a Range request with 206 Partial Content
         return send_file(io.BytesIO(DOCUMENT), mimetype="text/html", conditional=True)
 
+    @app.get("/closing/")
+    def closing() -> Response:  # work done when the server closes the body is the request's too
+        response = Response("closing")
+
+        @response.call_on_close
+        def count_books() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT count(*) FROM books"))
+
+        return response
+
     @app.get("/fragment/")
     def fragment() -> str:
         return "<p>no body tag here</p>"

@@ -101,9 +101,9 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 that stands in for the querysight server in transport tests.
 
     ``mode`` decides the answer: ``ok`` (202 + JSON), ``error`` (500), ``garbage`` (200, not JSON),
-    ``reject`` (400), ``hang`` (holds the request until ``release()``, then closes it unanswered), ``slow`` (holds
-    it until ``release()``, then answers as ``ok``). ``script`` lists the modes of the next requests, one each, before
-    ``mode`` applies again.
+    ``reject`` (400), ``not found`` (404, HTML), ``hang`` (holds the request until ``release()``, then closes it
+    unanswered), ``slow`` (holds it until ``release()``, then answers as ``ok``). ``script`` lists the modes of the
+    next requests, one each, before ``mode`` applies again.
     """
 
     def __init__(self) -> None:
@@ -134,6 +134,9 @@ class Receiver:
                     return
                 if mode == "reject":
                     self._answer(400, b'{"error":{"code":"invalid_payload","message":"no"}}')
+                    return
+                if mode == "not found":  # what an app that is not querysight answers
+                    self._answer(404, b"<h1>Not Found</h1>")
                     return
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 body = json.loads(data)

@@ -285,6 +285,26 @@ def test_drops_and_counts_units_when_the_queue_is_full(receiver):
     assert sorted(u["name"] for u in receiver.units()) == ["first", "queued0", "queued1", "queued2"]
 
 
+def test_a_url_that_is_not_querysights_gets_a_warning_with_a_hint_not_an_internal_error(receiver, caplog):
+    receiver.mode = "not found"
+    transport.submit(finished_unit())
+    assert querysight.flush(5)
+    assert transport.transport.refused == 1
+    [warning] = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert "(404: " in warning.getMessage() and "is QUERYSIGHT_URL the querysight server's address" in (
+        warning.getMessage()
+    )
+    assert warning.exc_info is None
+
+
+def test_a_flush_that_times_out_while_the_server_is_up_leaves_the_exit_its_whole_wait(receiver):
+    config.configure(batch_interval=0.3)
+    transport.submit(finished_unit("job"))
+    assert querysight.flush(0.0) is False  # the batch interval has not passed: not given up on
+    assert transport.transport.stop(5.0) is True
+    assert [u["name"] for u in receiver.units()] == ["job"]
+
+
 def test_drops_a_batch_the_server_refuses_without_retrying(receiver, swallow_internal_errors):
     receiver.mode = "reject"
     transport.submit(finished_unit())

@@ -66,11 +66,19 @@ def test_test_client_requests_are_recorded_though_the_test_never_closes_or_reads
     kept = client.get("/authors/")  # neither read nor closed while the test goes on
     assert kept.status_code == 200
 
-    listed, detail = recorded.units()
+    # (Handed on by their finalizers: in no particular order.)
+    listed, detail = sorted(recorded.units(), key=lambda unit: unit["name"])
     assert (listed["name"], listed["status"], len(listed["queries"])) == ("GET /books/", 200, 1 + sa_models.AUTHORS)
     assert (detail["name"], detail["status"], len(detail["queries"])) == ("GET /books/3", 200, 1)
     del kept
-    assert [u["name"] for u in recorded.units()] == ["GET /books/", "GET /books/3", "GET /authors/"]
+    assert sorted(u["name"] for u in recorded.units()) == ["GET /authors/", "GET /books/", "GET /books/3"]
+
+
+def test_queries_run_when_the_server_closes_the_body_belong_to_the_request(app: Flask, recorded: Recorded) -> None:
+    assert app.test_client().get("/closing/", buffered=True).get_data() == b"closing"  # read, then closed
+
+    [query] = recorded.unit()["queries"]
+    assert query["sql"] == "SELECT count(*) FROM books"
 
 
 def test_a_body_collected_in_a_reference_cycle_ends_its_unit_without_taking_a_lock_the_collector_may_hold(

@@ -97,12 +97,13 @@ class RejectedError(Exception):
         self.status = status
 
 
-# Refusals that come from how the agent or the server is set up, not from a fault of the agent's: what to do about
-# them, when the server's own message may not say it.
-_SETUP_REFUSALS: dict[int | None, str | None] = {
-    None: None,  # a URL that is not http(s), a unit over max_body_bytes: the message says which
+# What to do about a refusal that comes from how the agent or the server is set up, when the server's own message
+# may not say it. Every 4xx but 400 is one (and a URL that is not http, a unit over max_body_bytes); a 400, a payload
+# the querysight server finds invalid, is the agent's fault.
+_REFUSAL_HINTS: dict[int, str] = {
     401: "QUERYSIGHT_TOKEN (or the TOKEN setting) must be the token the server was started with",
-    403: None,
+    404: "is QUERYSIGHT_URL the querysight server's address (not the app's)?",
+    405: "is QUERYSIGHT_URL the querysight server's address (not the app's)?",
     413: "a batch is over the server's size limit: lower max_body_bytes",
 }
 
@@ -150,10 +151,10 @@ class Transport:
             self._after_fork()
         if not self._later.empty():
             self._run_later()
-        self._flush_gave_up = False
         size = len(unit.queries)
         settings = config.current()
         with self._idle:
+            self._flush_gave_up = False
             # The worker takes units off the queue as they come, so what is bounded is the units it holds that are not
             # being sent yet (queued or encoded), and the queries of all it holds.
             waiting = self._pending - self._in_flight
@@ -208,7 +209,9 @@ class Transport:
             while self._pending > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self._flush_gave_up = True
+                    # While the server is unreachable (not merely slower than the timeout), the exit need not wait
+                    # for these units again.
+                    self._flush_gave_up = self._backing_off
                     return False
                 if self._pending > self._in_flight:  # not while the worker sends the last batch: nothing to take
                     self._wake.set()  # again each turn: the worker clears it when it takes units
@@ -505,17 +508,17 @@ class Transport:
 
     def _refused(self, exc: RejectedError, units: int) -> None:
         """A body the server refused (or that cannot be sent): its units are dropped, which a retry would not change.
-        A refusal of the setup's (a token, a URL, a size) is a warning saying what to do, once per kind (the units
-        are counted); any other (400: a payload the server finds invalid) is an error of the agent's."""
+        A refusal of the setup's (a token, a URL, a size: any 4xx but 400) is a warning saying what to do, once per
+        kind (the units are counted); a 400, a payload the server finds invalid, is an error of the agent's."""
         self.refused += units
-        if exc.status not in _SETUP_REFUSALS:
+        if exc.status == 400:
             _guard.report("send a batch the server accepts", exc)
             return
         kind = exc.status or str(exc)
         if kind in self._refusals_logged:
             return
         self._refusals_logged.add(kind)
-        hint = _SETUP_REFUSALS[exc.status]
+        hint = _REFUSAL_HINTS.get(exc.status or 0)
         _guard.logger.warning(
             "querysight: %s; %d units dropped%s (further refusals like it are counted, not logged)",
             exc,

@@ -8,8 +8,8 @@ Flask::
 Any WSGI app: ``application = QuerySightMiddleware(application)``.
 
 - The unit is named ``METHOD /path`` and carries ``method``, ``path`` (with the query string), ``status``,
-  ``duration_ms`` (until the body has been read to its end or closed, so streamed bodies count; a body the test
-  client drops unread ends it too) and, for Flask, ``route`` (the URL rule, ``/books/<int:book_id>``) and ``view``
+  ``duration_ms`` (until the body is closed, so streamed bodies count; or dropped unclosed, as the test client
+  does) and, for Flask, ``route`` (the URL rule, ``/books/<int:book_id>``) and ``view``
   (the view function's dotted path). They are read, when the app
   calls ``start_response``, from the request object Werkzeug keeps in ``environ["werkzeug.request"]`` while Flask's
   request context is active; so a request whose exception Flask propagates (testing mode) has no route, nor has a URL
@@ -170,10 +170,10 @@ class _Response:
 class _Body:
     """The app's body iterable, iterated with the request's unit current and closed exactly once.
 
-    The unit ends when the body has been read to its end or is closed, whichever comes first, and at the latest when
-    the body is dropped: a server closes it, but Werkzeug's test client closes it only in ``response.close()`` (or a
-    ``with`` block), which tests seldom call, and reads it only when asked (``client.get(...).status_code`` never
-    does); the request's queries would otherwise be lost with its unit."""
+    The unit ends when the body is closed (what runs then, ``call_on_close`` callbacks, a session's removal, is the
+    request's too), or when the body is dropped unclosed: a server always closes it, but Werkzeug's test client does
+    only in ``response.close()`` (or a ``with`` block), which tests seldom call; the request's queries would
+    otherwise be lost with its unit. (The app's own close is not called then: it would run on another thread.)"""
 
     def __init__(self, result: Iterable[bytes], unit: Unit, on_end: Callable[[], None]) -> None:
         self.result = result
@@ -190,7 +190,6 @@ class _Body:
             try:
                 chunk = next(iterator)
             except StopIteration:
-                self._end()
                 return
             finally:
                 current_unit.reset(token)
@@ -200,15 +199,13 @@ class _Body:
         if self.closed:
             return
         self.closed = True
-        # Once the unit has ended (read to the end), what closing runs is no longer the request's.
-        token = None if self.ended else current_unit.set(self.unit)
+        token = current_unit.set(self.unit)
         try:
             close = getattr(self.result, "close", None)
             if close is not None:
                 close()
         finally:
-            if token is not None:
-                current_unit.reset(token)
+            current_unit.reset(token)
             self._end()
 
     def _end(self) -> None:
@@ -218,9 +215,10 @@ class _Body:
 
     def __del__(self) -> None:
         if not self.ended:
-            # Not here: a finalizer may run inside any code, a lock of the agent's held. (At interpreter exit the
-            # modules it needs may be gone already.)
+            # The unit ends now; it is handed on later, not here: a finalizer may run inside any code, a lock of the
+            # agent's held. (At interpreter exit the modules it needs may be gone already.)
             with contextlib.suppress(Exception):
+                self.unit.stop_clock()
                 transport.finish_later(self._end)
 
 

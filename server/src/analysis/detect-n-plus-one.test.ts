@@ -395,6 +395,21 @@ describe('N+1 in other spellings', () => {
     expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perOrder))).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
   })
 
+  it('reports lists of one length without shared keys when each follows the lookup of its own parent row', () => {
+    // author.books.prefetch_related("reviews") per author: fixtures with two books per author give lists like chunks.
+    const booksOf = 'SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE "shop_book"."author_id" = %s'
+    const reviewsIn = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s)'
+    const perAuthor = times(3, (i) => [
+      q(booksOf, [i + 1], { at: site('shop/views.py', 50) }),
+      q(reviewsIn, [i * 2 + 1, i * 2 + 2], { at: site('shop/views.py', 51) }),
+    ])
+    const kinds = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perAuthor.flat())).map((f) => [f.kind, f.count, f.callsite?.line])
+    expect(kinds).toEqual([
+      ['n_plus_one', 3, 50],
+      ['n_plus_one', 3, 51],
+    ])
+  })
+
   it('reports lists of one length that share keys: not chunks of one list', () => {
     const perRow = [[1, 2], [2, 3], [3, 4]].map((ids) => q(booksIn(2), ids, { at: LOOP }))
     expect(findingsOf(unitOf(perRow))).toMatchObject([{ kind: 'n_plus_one', count: 3 }])

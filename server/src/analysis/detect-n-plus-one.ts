@@ -21,7 +21,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats) continue
     const keySlot = keySlotOf(group)
-    if (keySlot === null || isBatched(group, keySlot)) continue
+    if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all))) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, previous })
     for (const facts of group) previous.set(facts.index, relation)
     findings.push(
@@ -84,6 +84,21 @@ export function isBatched(group: QueryFacts[], keySlot: number): boolean {
     }
   }
   return true
+}
+
+/**
+ * Whether each query of the group comes right after a lookup of its own parent row: one SELECT by a varying key
+ * (`author.books.prefetch_related("reviews")` in a loop: the author's books, then their reviews by IN). Lists that
+ * look like chunks are then one per row (fixtures often give every parent as many children).
+ */
+function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
+  const parents = group.map((facts) => all[facts.index - 1])
+  const first = parents[0]
+  if (!first) return false
+  const lookup = (facts: QueryFacts | undefined): boolean =>
+    facts !== undefined && facts.shape.kind === 'select' && facts.shape.slots.some((slot) => slot.role === 'eq' && slot.column !== null)
+  if (!parents.every((facts) => lookup(facts) && facts.fingerprint === first.fingerprint)) return false
+  return new Set(parents.map((facts) => facts.paramsKey)).size === parents.length
 }
 
 /** The values of an IN slot (`slotValues` text), an `= ANY(%s)` array's elements; null when not captured. */
