@@ -175,6 +175,8 @@ def test_a_setting_that_cannot_be_used_stops_startup_naming_it(receiver):
     assert str(raised.value) == "QUERYSIGHT: querysight setting MAX_QUERIES='many' is not an integer"
     with override_settings(QUERYSIGHT={"MAX_QUERY": 5}), pytest.raises(ImproperlyConfigured, match="'MAX_QUERY'"):
         QuerySightAppConfig.ready(None)  # type: ignore[arg-type]
+    with override_settings(QUERYSIGHT=receiver.url), pytest.raises(ImproperlyConfigured, match="must be a dict"):
+        QuerySightAppConfig.ready(None)  # type: ignore[arg-type]
     config.reset()
     with override_settings(QUERYSIGHT={"URL": receiver.url}):
         assert Client().get("/books/1/").status_code == 200

@@ -63,6 +63,18 @@ class Settings:
         return self.url.rstrip("/")
 
 
+class InvalidSetting(Exception):
+    """A setting (or ``QUERYSIGHT_*`` variable) whose value cannot be used; the message names it."""
+
+
+class InvalidSettingType(InvalidSetting, TypeError):
+    pass
+
+
+class InvalidSettingValue(InvalidSetting, ValueError):
+    pass
+
+
 _FIELDS = {f.name for f in fields(Settings)}
 _DEFAULTS = Settings()
 _lock = threading.Lock()
@@ -77,7 +89,8 @@ def _normalise(opts: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in opts.items():
         name = key.lower()
         if name not in _FIELDS:
-            raise TypeError(f"unknown querysight setting {key!r}; known settings: {', '.join(sorted(_FIELDS))}")
+            known = ", ".join(sorted(_FIELDS))
+            raise InvalidSettingType(f"unknown querysight setting {key!r}; known settings: {known}")
         out[name] = _coerce(name, value, key)
     return out
 
@@ -94,7 +107,7 @@ def _coerce(name: str, value: Any, key: str | None = None) -> Any:
         if isinstance(value, str):
             return parse_bool(value, label)
         if not isinstance(value, bool):
-            raise TypeError(f"querysight setting {label}={value!r} must be a boolean (True/False)")
+            raise InvalidSettingType(f"querysight setting {label}={value!r} must be a boolean (True/False)")
         return value
     if isinstance(default, (int, float)):
         kind = int if isinstance(default, int) else float
@@ -103,17 +116,17 @@ def _coerce(name: str, value: Any, key: str | None = None) -> Any:
             try:
                 value = kind(value.strip())
             except ValueError:
-                raise ValueError(f"querysight setting {label}={value!r} is not {noun}") from None
+                raise InvalidSettingValue(f"querysight setting {label}={value!r} is not {noun}") from None
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"querysight setting {label}={value!r} must be {noun}")
+            raise InvalidSettingType(f"querysight setting {label}={value!r} must be {noun}")
         elif kind is int and isinstance(value, float):
             if not value.is_integer():
-                raise ValueError(f"querysight setting {label}={value!r} must be a whole number")
+                raise InvalidSettingValue(f"querysight setting {label}={value!r} must be a whole number")
             value = int(value)
         else:
             value = kind(value)
         if value < 0 or value != value or value == float("inf"):
-            raise ValueError(f"querysight setting {label}={given!r} must be a finite number, 0 or more")
+            raise InvalidSettingValue(f"querysight setting {label}={given!r} must be a finite number, 0 or more")
         return value
     if name == "ignore_paths":
         if value is None:
@@ -122,14 +135,14 @@ def _coerce(name: str, value: Any, key: str | None = None) -> Any:
             return (value,)
         paths = tuple(value)
         if not all(isinstance(path, str) for path in paths):
-            raise TypeError(f"querysight setting {label}={value!r} must be a list of path prefixes (strings)")
+            raise InvalidSettingType(f"querysight setting {label}={value!r} must be a list of path prefixes (strings)")
         return paths
     if value is None:
         return None
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str):
-        raise TypeError(f"querysight setting {label}={value!r} must be a string")
+        raise InvalidSettingType(f"querysight setting {label}={value!r} must be a string")
     return value
 
 
@@ -170,7 +183,7 @@ def parse_bool(value: str, name: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
+    raise InvalidSettingValue(f"{name}={value!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
 
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -138,14 +138,18 @@ def instrument_existing_connections() -> None:
 def load_settings() -> config.Settings:
     """Read ``settings.QUERYSIGHT`` and ``DEBUG`` into querysight's settings and describe the app.
 
-    A setting that cannot be used (``"MAX_QUERIES": "many"``, an unknown key, ``QUERYSIGHT_ENABLED=maybe``) raises
-    ``ImproperlyConfigured`` naming it, as Django does for its own settings: it is the developer's to fix, and
-    swallowing it would leave the app running with nothing recorded."""
+    A setting that cannot be used (``"MAX_QUERIES": "many"``, an unknown key, ``QUERYSIGHT_ENABLED=maybe``, a
+    ``QUERYSIGHT`` that is not a dict) raises ``config.InvalidSetting`` naming it (see
+    :func:`_instrument_at_startup`)."""
     import django
     from django.conf import settings as dj
-    from django.core.exceptions import ImproperlyConfigured
 
-    values = dict(getattr(dj, "QUERYSIGHT", None) or {})
+    given_settings = getattr(dj, "QUERYSIGHT", None) or {}
+    if not isinstance(given_settings, dict):
+        raise config.InvalidSettingType(
+            f"settings.QUERYSIGHT={given_settings!r} must be a dict such as {{'URL': 'http://127.0.0.1:8321'}}"
+        )
+    values = dict(given_settings)
     given = {str(key).lower() for key in values}
     if "console" not in given:
         values["CONSOLE"] = _under_runserver()
@@ -153,11 +157,8 @@ def load_settings() -> config.Settings:
         served = [getattr(dj, name, None) for name in ("STATIC_URL", "MEDIA_URL")]
         extra = [url for url in served if isinstance(url, str) and url.startswith("/") and url != "/"]
         values["IGNORE_PATHS"] = (*config.DEFAULT_IGNORE_PATHS, *extra)
-    try:
-        config.set_framework_settings(values, debug=bool(getattr(dj, "DEBUG", False)))
-        settings = config.current()
-    except (TypeError, ValueError) as exc:
-        raise ImproperlyConfigured(f"QUERYSIGHT: {exc}") from exc
+    config.set_framework_settings(values, debug=bool(getattr(dj, "DEBUG", False)))
+    settings = config.current()
     info = transport.app
     info.framework = "django"
     info.framework_version = django.get_version()
@@ -168,19 +169,20 @@ def load_settings() -> config.Settings:
 
 
 def _instrument_at_startup(what: str) -> config.Settings | None:
-    """:func:`instrument` inside the guard, except that a setting that cannot be used stops startup (see
-    :func:`load_settings`); the settings, or None when the agent failed."""
+    """:func:`instrument` inside the guard, except that a setting that cannot be used stops startup with
+    ``ImproperlyConfigured`` naming it, as Django does for its own settings: it is the developer's to fix, and
+    swallowing it would leave the app running with nothing recorded. The settings, or None when the agent failed."""
     from django.core.exceptions import ImproperlyConfigured
 
-    unusable: ImproperlyConfigured | None = None
+    unusable: config.InvalidSetting | None = None
     with _guard.guard(what):
         try:
             instrument()
             return config.current()
-        except ImproperlyConfigured as exc:
+        except config.InvalidSetting as exc:
             unusable = exc
     if unusable is not None:
-        raise unusable
+        raise ImproperlyConfigured(f"QUERYSIGHT: {unusable}") from unusable
     return None
 
 
