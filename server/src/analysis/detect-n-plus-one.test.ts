@@ -121,7 +121,9 @@ describe('N+1 over relations, with the schema', () => {
       'book.reviews.select_related("customer")',
       'book.reviews.select_related("customer__profile")',
     ])
-    expect(findings[0].suggestion.text).toContain('Add .select_related("customer") to book.reviews, the related manager iterated at shop/views.py:')
+    expect(findings[0].suggestion.text).toContain(
+      'Add .select_related("customer") to book.reviews (or the queryset filtered the same way) iterated at shop/views.py:',
+    )
     expect(findings[0].suggestion.text).not.toContain('template')
   })
 
@@ -133,9 +135,11 @@ describe('N+1 over relations, with the schema', () => {
     const [finding] = findingsOf(unitOf(reviews, customers))
     expect(finding.suggestion.code).toBe('Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("customer")))')
     expect(finding.suggestion.text).toContain(
-      'to book.reviews, the related manager iterated at shop/book_detail.html:12 (rendered from shop/views.py:41)',
+      'to book.reviews (or the queryset filtered the same way) iterated at shop/book_detail.html:12 (rendered from shop/views.py:41)',
     )
-    expect(finding.suggestion.text).toContain('a template cannot call it: prefetch "reviews" with a Prefetch where the Book is loaded')
+    expect(finding.suggestion.text).toContain(
+      'a template cannot call it: add it in the view, to the queryset it passes, or for book.reviews with a Prefetch("reviews", ...) where the Book is loaded',
+    )
   })
 
   it('names the model queryset, not a related manager, when the iterated query has more than the parent key', () => {

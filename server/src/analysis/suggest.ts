@@ -52,9 +52,10 @@ const queryPath = (path: LoopStep[]): string => path.map((s) => s.queryName ?? s
 const root = (relation: LoopRelation): string => relation.path[0]?.owner ?? relation.table
 
 /**
- * Where the fix goes: `the queryset iterated at ...`, or `book.reviews, the related manager iterated at ...` when it
- * is one. A template cannot call a manager's methods, so there the fix prefetches the manager where its parent is
- * loaded (see {@link onIterated}), and the text says so.
+ * Where the fix goes: `the queryset iterated at ...`, named `book.reviews` when its SQL is a related manager's (the
+ * same SQL as `Review.objects.filter(book=book)`, which the text allows for). A template cannot call a queryset's
+ * methods, so there the text says to add the fix in the view, and the code prefetches the manager where its parent
+ * is loaded (see {@link onIterated}).
  */
 function iteratedOf(relation: LoopRelation, loop: QueryFacts): { iterated: string; note: string } {
   const where = at(relation.place)
@@ -62,9 +63,9 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): { iterated: strin
   if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
   if (!manager) return { iterated: `the queryset iterated${where}`, note: '' }
   return {
-    iterated: `${manager.expression}, the related manager iterated${where}`,
+    iterated: `${manager.expression} (or the queryset filtered the same way) iterated${where}`,
     note: relation.place.template
-      ? `; a template cannot call it: prefetch "${manager.accessor}" with a Prefetch where the ${manager.parent} is loaded`
+      ? `; a template cannot call it: add it in the view, to the queryset it passes, or for ${manager.expression} with a Prefetch("${manager.accessor}", ...) where the ${manager.parent} is loaded`
       : '',
   }
 }

@@ -33,7 +33,7 @@ export function junitReport(result: CheckResult): string {
   if (run?.violations.length) {
     // First: a failed command is the first thing to read, and the units' results may be cut short by it.
     const failures = run.violations.map((v) => `      <failure type="${attr(v.kind)}" message="${attr(violationHeadline(v))}">${text(violationLines(v).join('\n'))}</failure>`)
-    cases.unshift(`    <testcase classname="querysight.run" name="querysight run">\n${failures.join('\n')}\n    </testcase>`)
+    cases.unshift(`    <testcase classname="querysight.run" name="querysight run" assertions="1">\n${failures.join('\n')}\n    </testcase>`)
   }
   const tests = result.units.length + (run?.violations.length ? 1 : 0)
   const failures = result.units.filter((u) => u.outcome === 'fail').length + (run?.violations.length ? 1 : 0)
