@@ -333,6 +333,26 @@ def test_sends_the_schema_first_and_again_after_the_server_comes_back(receiver):
     assert with_schema == [(True, ["a"]), (False, ["b"]), (True, ["c"]), (False, ["d"])]
 
 
+def test_sends_the_schema_again_when_the_app_is_known_by_another_name(receiver):
+    """A script's units go out under its name; its Flask app's first request names the app (the server keeps a
+    schema per app name, so the app's units would meet none)."""
+    transport.app.schema_provider = lambda: {"models": []}
+    try:
+        transport.submit(finished_unit("script block"))
+        assert querysight.flush(5)
+        transport.app.name = "shop.flask_app"
+        transport.submit(finished_unit("request"))
+        assert querysight.flush(5)
+        transport.submit(finished_unit("another request"))
+        assert querysight.flush(5)
+    finally:
+        transport.app.schema_provider = None
+        transport.app.name = None
+    sent = [(r.body["app"]["name"], "schema" in r.body) for r in receiver.requests]
+    assert sent[1:] == [("shop.flask_app", True), ("shop.flask_app", False)]
+    assert sent[0][1] is True
+
+
 def stuck_worker_left_behind_by_a_reset(receiver: Receiver) -> threading.Thread:
     """Submits a unit whose request the receiver holds, then resets the transport: its worker is left behind, still
     in that request."""

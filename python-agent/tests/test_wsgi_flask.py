@@ -102,6 +102,23 @@ def test_a_body_collected_in_a_reference_cycle_ends_its_unit_without_taking_a_lo
     assert [u["name"] for u in recorded.units()] == ["GET /books/"]
 
 
+def test_the_flask_app_is_found_under_wsgi_middleware_that_wraps_it_first(engine: Engine, recorded: Recorded) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app = flask_shop.create_app(engine)
+    app.wsgi_app = ProxyFix(app.wsgi_app.app)  # type: ignore[attr-defined,method-assign]  # without querysight's
+    app.wsgi_app = QuerySightMiddleware(app.wsgi_app)  # type: ignore[method-assign]  # then around the proxy fix
+    instrument(engine, base=sa_models.Base)
+    try:
+        response = app.test_client().get("/books/", buffered=True)
+    finally:
+        uninstrument(engine)
+
+    assert response.headers["X-QuerySight-Unit"]
+    unit = recorded.unit()
+    assert (unit["route"], unit["view"]) == ("/books/", "flask_shop.create_app.<locals>.book_list")
+
+
 def test_a_route_with_a_converter_is_recorded_as_its_url_rule(app: Flask, recorded: Recorded) -> None:
     client = app.test_client()
     assert client.get("/books/3", buffered=True).json == {"title": "Book 1.0"}
@@ -201,6 +218,7 @@ def test_an_exception_of_the_app_passes_through_unchanged_and_the_unit_still_fin
 
     unit = recorded.unit()
     assert (unit["name"], unit["status"]) == ("GET /broken/", 500)
+    assert (unit["route"], unit["view"]) == ("/broken/", "flask_shop.create_app.<locals>.broken")  # debug mode too
     [query] = unit["queries"]
     assert "no such table: no_such_table" in query["error"]
 

@@ -133,6 +133,10 @@ class Transport:
         self._refusals_logged: set[int | str] = set()
         self._schema_due = True
         self._schema_sent_at = 0.0
+        # The app name the last schema went with, and the one the batch being sent carries it for: the server keeps a
+        # schema per app, and the name can change (a script's, then its Flask app's at the first request).
+        self._schema_app: str | None = None
+        self._schema_app_sending: str | None = None
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._stopping = False
         self._flush_gave_up = False  # a flush waited out its time, and no unit came since (see stop())
@@ -370,6 +374,7 @@ class Transport:
             if schema_sent:
                 self._schema_due = False
                 self._schema_sent_at = time.monotonic()
+                self._schema_app = self._schema_app_sending
 
     def _stale(self, generation: int) -> bool:
         return self._stopping or self._generation != generation
@@ -420,14 +425,16 @@ class Transport:
             "app": app.to_wire(settings),
         }
         now = time.monotonic()
+        name = envelope["app"].get("name")
         if app.schema_provider is not None and (
-            self._schema_due or now - self._schema_sent_at >= settings.schema_every
+            self._schema_due or name != self._schema_app or now - self._schema_sent_at >= settings.schema_every
         ):
             schema = None
             with _guard.guard("build the schema"):
                 schema = app.schema_provider()
             if schema is not None:
                 envelope["schema"] = schema
+                self._schema_app_sending = name
         return envelope
 
     def _send(

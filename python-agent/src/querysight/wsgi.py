@@ -12,8 +12,8 @@ Any WSGI app: ``application = QuerySightMiddleware(application)``.
   does) and, for Flask, ``route`` (the URL rule, ``/books/<int:book_id>``) and ``view``
   (the view function's dotted path). They are read, when the app
   calls ``start_response``, from the request object Werkzeug keeps in ``environ["werkzeug.request"]`` while Flask's
-  request context is active; so a request whose exception Flask propagates (testing mode) has no route, nor has a URL
-  that matched no rule or an app that is not Flask.
+  request context is active, or, for an exception Flask propagates (debug and testing modes), from Flask's
+  ``got_request_exception`` signal; a URL that matched no rule or an app that is not Flask has no route.
 - Queries run while the body is being iterated (a streamed template, a generator) belong to the request too.
 - ``X-QuerySight-Unit: <id>`` is added to every recorded response. With ``OVERLAY`` on (Flask's debug mode by
   default) the overlay ``<script>`` is inserted before the last ``</body>`` of complete HTML responses only: the app
@@ -53,6 +53,12 @@ class QuerySightMiddleware:
         self._described = False
         with _guard.guard("set up the WSGI middleware"):
             self._flask_app = _flask_app_of(app)
+            if self._flask_app is not None:
+                from flask import got_request_exception
+
+                # Flask lets go of the request (and its URL rule) before an exception it propagates (debug and
+                # testing modes) reaches the middleware: the route is read while it handles the exception.
+                got_request_exception.connect(_note_route_of_failure, self._flask_app, weak=False)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         unit = self._start(environ)
@@ -242,12 +248,28 @@ def _origin(environ: dict[str, Any]) -> str | None:
 
 
 def _flask_app_of(app: Any) -> Any:
-    """The Flask application behind ``app`` (``flask_app.wsgi_app`` or the Flask object itself), else None."""
+    """The Flask application behind ``app`` (``flask_app.wsgi_app`` or the Flask object itself, also under WSGI
+    middleware that keeps the app it wraps as ``.app``, as Werkzeug's ``ProxyFix`` does), else None."""
     flask = sys.modules.get("flask")
     if flask is None:
         return None
-    owner = getattr(app, "__self__", app)
-    return owner if isinstance(owner, flask.Flask) else None
+    for _ in range(10):  # a few layers of middleware at most
+        owner = getattr(app, "__self__", app)
+        if isinstance(owner, flask.Flask):
+            return owner
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+def _note_route_of_failure(sender: Any, **extra: Any) -> None:
+    with _guard.guard("read the route of a request that raised"):
+        unit = current_unit.get()
+        if unit is not None and unit.route is None:
+            from flask import request
+
+            unit.route, unit.view = _route_of({"werkzeug.request": request._get_current_object()}, sender)
 
 
 def _route_of(environ: dict[str, Any], flask_app: Any) -> tuple[str | None, str | None]:
