@@ -110,6 +110,17 @@ describe('N+1 over relations, with the schema', () => {
   const CUSTOMER_BY_ID =
     'SELECT "shop_customer"."id", "shop_customer"."name", "shop_customer"."email", "shop_customer"."joined" FROM "shop_customer" WHERE "shop_customer"."id" = %s LIMIT 21'
 
+  it('puts the loop over rows a prefetch_related loaded on the parent queryset, one hop further', () => {
+    // for author in Author.objects.prefetch_related("books"): for book in author.books.all(): book.tags.all()
+    const BOOKS_OF_AUTHORS =
+      'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."author_id" IN (%s, %s, %s) ORDER BY "shop_book"."title" ASC'
+    const loaded = site('shop/views.py', 60)
+    const unit = unitOf(q(AUTHORS, [], { at: loaded }), q(BOOKS_OF_AUTHORS, [1, 2, 3], { at: loaded }), loopOf(6, TAGS_OF_BOOK))
+    const [finding] = findingsOf(unit)
+    expect(finding.suggestion.code).toBe('Author.objects.prefetch_related("books__tags")')
+    expect(finding.suggestion.text).toContain('to the queryset iterated at shop/views.py:60')
+  })
+
   it('chains single-valued hops into one select_related on the related manager iterated: the profile of each reviewer', () => {
     const reviews = q(REVIEWS_OF_BOOK, [1], { at: VIEW })
     const perReview = times(3, (i) => [
@@ -590,6 +601,33 @@ describe('SQLAlchemy units', () => {
       [3, 0, 'select(Author).options(selectinload(Author.books))'],
       [6, 1, 'select(Author).options(selectinload(Author.books).selectinload(Book.tags))'],
     ])
+  })
+
+  it('puts the loop over rows a selectinload loaded on the parent query, one hop further', () => {
+    // select(Author).options(selectinload(Author.books)), then book.tags for each book of each author.
+    const authors = 'SELECT authors.id, authors.name \nFROM authors'
+    const booksIn = 'SELECT books.author_id AS books_author_id, books.id AS books_id, books.title AS books_title \nFROM books \nWHERE books.author_id IN (?, ?, ?)'
+    const tagsOf = 'SELECT tags.id, tags.name \nFROM tags, book_tags \nWHERE ? = book_tags.book_id AND tags.id = book_tags.tag_id'
+    const schema = {
+      models: [
+        { model: 'Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: 'Book', target_column: 'author_id' }] },
+        {
+          model: 'Book',
+          table: 'books',
+          pk: 'id',
+          relations: [
+            { field: 'author', kind: 'fk' as const, column: 'author_id', target: 'Author' },
+            { field: 'tags', kind: 'm2m' as const, target: 'Tag', through_table: 'book_tags', source_column: 'book_id', target_column: 'tag_id' },
+          ],
+        },
+        { model: 'Tag', table: 'tags', pk: 'id', relations: [] },
+      ],
+    }
+    const loaded = site('run.py', 139)
+    const unit = unitOf(q(authors, [], { at: loaded }), q(booksIn, [1, 2, 3], { at: loaded }), times(6, (b) => q(tagsOf, [b + 1], { at: site('run.py', 141) })))
+    const [finding] = findingsOf(unit, { app: FLASK, schema })
+    expect(finding.suggestion.code).toBe('select(Author).options(selectinload(Author.books).selectinload(Book.tags))')
+    expect(finding.suggestion.text).toContain('to the query iterated at run.py:139')
   })
 
   it('recognises SQLAlchemy SQL when the app does not name its framework', () => {

@@ -120,7 +120,8 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   if (relation.pattern === 'reverse' || relation.pattern === 'm2m' || relation.pattern === 'reverse_one') {
     relation.prefetched = wasPrefetched(first, table, column, ctx.all)
   }
-  const chained = chain(relation, ctx)
+  const outer = chain(relation, ctx)
+  const chained = outer === relation ? throughPrefetch(relation, ctx) : outer
   const place = chained.place ? ctx.all.find((facts) => facts.query === chained.place) : undefined
   const ownerTable = chained.path[0]?.ownerTable
   chained.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
@@ -388,6 +389,32 @@ function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
     filters.push({ table: slot.column.table, column: slot.column.column, op: slot.op, role: slot.role, value: firstValue(first, i) })
   })
   return filters
+}
+
+/**
+ * A loop over rows a prefetch loaded: the trigger fetched the owner's rows by IN on their FK to a parent, right after
+ * and from the same place as a query of the parent's table (`prefetch_related("books")`, `selectinload(Author.books)`,
+ * run when the authors are loaded). The fix belongs on the parent's queryset, one hop further:
+ * `Author.objects.prefetch_related("books__tags")`, `selectinload(Author.books).selectinload(Book.tags)`. (Adding
+ * the loop's hop to a Book queryset would name a relation the Author query has not got.)
+ */
+function throughPrefetch(relation: LoopRelation, ctx: ExplainContext): LoopRelation {
+  const { schema } = ctx
+  const first = relation.path[0]
+  if (!schema || relation.triggerIndex === null || !first || first.field === null || relation.pattern === 'deferred') return relation
+  const trigger = ctx.all[relation.triggerIndex]
+  const parentQuery = ctx.all[relation.triggerIndex - 1]
+  if (!parentQuery || parentQuery.stackKey !== trigger.stackKey || trigger.shape.kind !== 'select') return relation
+  if (trigger.shape.mainTables.length !== 1 || !same(trigger.shape.mainTables[0], first.ownerTable)) return relation
+  const key = trigger.shape.slots.find((slot) => slot.role === 'in' && slot.column !== null)?.column
+  if (!key || (key.table !== null && !same(key.table, first.ownerTable))) return relation
+  const owner = schema.byTable(first.ownerTable)
+  const fk = owner?.relations.find((r) => r.kind === 'fk' && same(r.column, key.column))
+  const parent = fk ? schema.byName(fk.target) : undefined
+  const accessor = parent?.relations.find((r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, key.column))
+  if (!parent || !accessor || !parentQuery.shape.mainTables.some((table) => same(table, parent.table))) return relation
+  const hop = step(parent, accessor.field, queryNameOf(accessor.field, owner!, true), false, owner!)
+  return { ...relation, path: [hop, ...relation.path] }
 }
 
 /**
