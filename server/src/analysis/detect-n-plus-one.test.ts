@@ -353,7 +353,7 @@ describe('N+1 over relations, with the schema', () => {
     const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 4, trigger_index: null })
     expect(finding.suggestion.code).toBe('Author.objects.in_bulk(ids)')
-    expect(finding.suggestion.text).toContain('before the loop at shop/views.py:42')
+    expect(finding.suggestion.text).toContain('before the loop with Author.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of 4 lookups by primary key at shop/views.py:42')
   })
 
   it('suggests one filter(__in=) for a lookup by another column in a loop, like get_or_create per row', () => {

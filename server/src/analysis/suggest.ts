@@ -101,11 +101,11 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       const target = relation.target ? className(relation.target.model) : null
       return target
         ? {
-            text: `Fetch the ${target} rows at once before the loop${at(loop.query)} with ${target}.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key`,
+            text: `Fetch the ${target} rows at once before the loop with ${target}.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key${at(loop.query)}`,
             code: `${target}.objects.in_bulk(ids)`,
           }
         : {
-            text: `Fetch the "${relation.table}" rows at once before the loop${at(loop.query)} with .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"`,
+            text: `Fetch the "${relation.table}" rows at once before the loop with .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
             code: null,
           }
     }
@@ -280,7 +280,7 @@ function qOf(lookups: Lookups | null, prefix: string): string {
 function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: string): Suggestion {
   const parent = relation.path[0]
   const from = parent && parent.ownerTable !== relation.table ? ` for every "${parent.ownerTable}" row` : ''
-  const place = relation.place ? `on the queryset iterated${at(relation.place)}` : `before the loop${at(loop.query)}`
+  const place = relation.place ? `on the queryset iterated${at(relation.place)}` : `before the loop that runs the query${at(loop.query)}`
   return {
     text: `Load the "${relation.table}" rows${from} in one query (WHERE "${relation.column}" IN (...)) instead of ${count} queries by "${relation.table}"."${relation.column}", one per row: use ${how} ${place}`,
     code: null,
@@ -297,7 +297,7 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
       : `session.scalars(select(${model}).where(${model}.${relation.column}.in_(values))).all()`
     : null
   return {
-    text: `Fetch the rows for every key at once before the loop${at(loop.query)}${code ? ` with ${code}` : ` (WHERE ${column} IN (...))`} instead of ${count} queries by ${column}, one per row`,
+    text: `Fetch the rows for every key at once before the loop${code ? ` with ${code}` : ` (WHERE ${column} IN (...))`} instead of ${count} queries by ${column}, one per row${at(loop.query)}`,
     code,
   }
 }
@@ -317,7 +317,7 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       const target = relation.target ? className(relation.target.model) : relation.table
       const pk = relation.target?.pk ?? relation.column
       return {
-        text: `Fetch the ${target} rows at once before the loop${at(loop.query)} with select(${target}).where(${target}.${pk}.in_(ids)) instead of ${count} lookups by primary key`,
+        text: `Fetch the ${target} rows at once before the loop with select(${target}).where(${target}.${pk}.in_(ids)) instead of ${count} lookups by primary key${at(loop.query)}`,
         code: `session.scalars(select(${target}).where(${target}.${pk}.in_(ids))).all()`,
       }
     }
