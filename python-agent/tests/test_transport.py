@@ -478,6 +478,9 @@ def test_exits_promptly_when_the_server_is_down(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "done\n"
+    # Said, not silent: the outage once, and what was lost at exit.
+    assert result.stderr.count("querysight: could not reach http://127.0.0.1:9") == 1, result.stderr
+    assert "querysight: 1 units could not be delivered to http://127.0.0.1:9 before exit" in result.stderr
 
 
 def test_the_exit_does_not_wait_again_for_units_a_flush_already_waited_for_in_vain():

@@ -401,7 +401,11 @@ class Transport:
                 self._after_attempt(
                     generation, answered=True, delivered=all(taken), schema_sent=first_taken and "schema" in envelope
                 )
-        except DeliveryError:
+        except DeliveryError as exc:
+            if not self._backing_off:  # once per outage: the app's console keeps printing links meanwhile
+                _guard.logger.warning(
+                    "querysight: %s; units wait (up to %d) and are sent when it answers", exc, settings.queue_size
+                )
             self._after_attempt(generation, answered=False)
             if not went:
                 return False
@@ -623,7 +627,12 @@ def finish_later(finish: Callable[[], None]) -> None:
 
 def _at_exit() -> None:
     with contextlib.suppress(Exception), _guard.guard("flush at exit"):
-        transport.stop(config.current().exit_flush_timeout)
+        settings = config.current()
+        said = transport._flush_gave_up  # an earlier flush said so already (the pytest plugin's)
+        if not transport.stop(settings.exit_flush_timeout) and not said:
+            _guard.logger.warning(
+                "querysight: %d units could not be delivered to %s before exit", transport._pending, settings.server_url
+            )
 
 
 def _after_fork_in_child() -> None:
