@@ -9,11 +9,11 @@ Any WSGI app: ``application = QuerySightMiddleware(application)``.
 
 - The unit is named ``METHOD /path`` and carries ``method``, ``path`` (with the query string), ``status``,
   ``duration_ms`` (until the body is closed, so streamed bodies count; or dropped unclosed, as the test client
-  does) and, for Flask, ``route`` (the URL rule, ``/books/<int:book_id>``) and ``view``
-  (the view function's dotted path). They are read, when the app
-  calls ``start_response``, from the request object Werkzeug keeps in ``environ["werkzeug.request"]`` while Flask's
-  request context is active, or, for an exception Flask propagates (debug and testing modes), from Flask's
-  ``got_request_exception`` signal; a URL that matched no rule or an app that is not Flask has no route.
+  does) and, for Flask, ``route`` (the URL rule, ``/books/<int:book_id>``) and ``view`` (the view function's
+  dotted path). They are read, when the app calls ``start_response``, from the request object Werkzeug keeps in
+  ``environ["werkzeug.request"]`` while Flask's request context is active, or, for an exception Flask propagates
+  (debug and testing modes), from Flask's ``got_request_exception`` signal; a URL that matched no rule or an app
+  that is not Flask has no route.
 - Queries run while the body is being iterated (a streamed template, a generator) belong to the request too.
 - ``X-QuerySight-Unit: <id>`` is added to every recorded response. With ``OVERLAY`` on (Flask's debug mode by
   default) the overlay ``<script>`` is inserted before the last ``</body>`` of complete HTML responses only: the app
