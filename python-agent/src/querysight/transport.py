@@ -139,7 +139,7 @@ class Transport:
         self._schema_app_sending: str | None = None
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._stopping = False
-        self._flush_gave_up = False  # a flush waited out its time, and no unit came since (see stop())
+        self._flush_gave_up = False  # a flush gave up while the server was unreachable, and no unit came since
         self._generation = getattr(self, "_generation", 0) + 1
         if previous is not None and end_previous:
             # The worker left behind waits on one of them: it wakes, sees the new generation and ends.
