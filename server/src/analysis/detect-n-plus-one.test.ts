@@ -121,6 +121,27 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain('to the queryset iterated at shop/views.py:60')
   })
 
+  describe('over rows a prefetch loaded, keeps the one-hop fix for what a plain prefetch would not serve', () => {
+    const BOOKS_OF_AUTHORS =
+      'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."author_id" IN (%s, %s, %s) ORDER BY "shop_book"."title" ASC'
+    const loaded = site('shop/views.py', 60)
+    const prefetched = [q(AUTHORS, [], { at: loaded }), q(BOOKS_OF_AUTHORS, [1, 2, 3], { at: loaded })]
+    const perBook = (sql: string, params: (i: number) => (number | string)[]) => times(6, (i) => q(sql, params(i), { at: site('shop/views.py', 62) }))
+
+    it('a count per book: annotated on the books, not added up per author', () => {
+      const COUNT_REVIEWS = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+      const [finding] = findingsOf(unitOf(...prefetched, perBook(COUNT_REVIEWS, (i) => [i + 1])))
+      expect(finding.suggestion.code).toBe('Book.objects.annotate(reviews_count=Count("reviews", distinct=True))')
+    })
+
+    it('a filtered requery per book: a Prefetch with its conditions', () => {
+      const FILTERED =
+        'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s)'
+      const [finding] = findingsOf(unitOf(...prefetched, perBook(FILTERED, (i) => [i + 1, 4])))
+      expect(finding.suggestion.code).toContain('Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4))')
+    })
+  })
+
   it('chains single-valued hops into one select_related on the related manager iterated: the profile of each reviewer', () => {
     const reviews = q(REVIEWS_OF_BOOK, [1], { at: VIEW })
     const perReview = times(3, (i) => [
@@ -432,6 +453,26 @@ describe('N+1 in other spellings', () => {
 })
 
 describe('what is not an N+1', () => {
+  it('does not report the prefetch of keyset pages: each follows its page, a query whose varying value is a range', () => {
+    const page =
+      'SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE ("shop_book"."stock" = %s AND "shop_book"."id" > %s) ORDER BY "shop_book"."id" ASC LIMIT 3'
+    const reviewsIn = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s, %s)'
+    const at = site('shop/jobs.py', 10)
+    const pages = times(4, (i) => [q(page, [5, i * 3], { at }), q(reviewsIn, [i * 3 + 1, i * 3 + 2, i * 3 + 3], { at })])
+    expect(findingsOf(unitOf(pages.flat()))).toEqual([])
+  })
+
+  it("does not report a chunk's second prefetch, which follows the first prefetch of the same chunk", () => {
+    const reviewsIn =
+      'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE ("shop_review"."rating" = %s AND "shop_review"."book_id" IN (%s, %s, %s))'
+    const tagsIn =
+      'SELECT ("shop_book_tags"."book_id") AS "_prefetch_related_val_book_id", "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" INNER JOIN "shop_book_tags" ON ("shop_tag"."id" = "shop_book_tags"."tag_id") WHERE "shop_book_tags"."book_id" IN (%s, %s, %s)'
+    const at = site('shop/jobs.py', 20)
+    const ids = (c: number) => [c * 3 + 1, c * 3 + 2, c * 3 + 3]
+    const chunks = times(4, (c) => [q(reviewsIn, [5, ...ids(c)], { at }), q(tagsIn, ids(c), { at })])
+    expect(findingsOf(unitOf(q(BOOKS, [], { at }), chunks.flat()))).toEqual([])
+  })
+
   it('does not report a loop over chunks of one list of keys (iterator(chunk_size=) with a prefetch, in_bulk per chunk)', () => {
     const TAGS_IN =
       'SELECT ("shop_book_tags"."book_id") AS "_prefetch_related_val_book_id", "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" INNER JOIN "shop_book_tags" ON ("shop_tag"."id" = "shop_book_tags"."tag_id") WHERE "shop_book_tags"."book_id" IN (%s, %s, %s, %s) ORDER BY "shop_tag"."name" ASC'

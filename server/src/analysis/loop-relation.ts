@@ -121,7 +121,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     relation.prefetched = wasPrefetched(first, table, column, ctx.all)
   }
   const outer = chain(relation, ctx)
-  const chained = outer === relation ? throughPrefetch(relation, ctx) : outer
+  const chained = outer === relation ? throughPrefetch(relation, first, ctx) : outer
   const place = chained.place ? ctx.all.find((facts) => facts.query === chained.place) : undefined
   const ownerTable = chained.path[0]?.ownerTable
   chained.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
@@ -392,16 +392,27 @@ function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
 }
 
 /**
+ * Whether the loop loads a relation as a plain prefetch or join would: not a count or an exists per row (a count on
+ * the parent's queryset would add up its rows' children), not a relation already prefetched and queried again,
+ * nor one filtered or cut per row (`Prefetch(queryset=...)` fixes, written for one hop).
+ */
+function plainLoad(relation: LoopRelation, loop: QueryFacts): boolean {
+  if (relation.aggregate || relation.prefetched || relation.filters.length > 0 || relation.pattern === 'deferred') return false
+  const clauses = loopClauses(loop)
+  return clauses.plain && clauses.limit === null
+}
+
+/**
  * A loop over rows a prefetch loaded: the trigger fetched the owner's rows by IN on their FK to a parent, right after
  * and from the same place as a query of the parent's table (`prefetch_related("books")`, `selectinload(Author.books)`,
  * run when the authors are loaded). The fix belongs on the parent's queryset, one hop further:
  * `Author.objects.prefetch_related("books__tags")`, `selectinload(Author.books).selectinload(Book.tags)`. (Adding
  * the loop's hop to a Book queryset would name a relation the Author query has not got.)
  */
-function throughPrefetch(relation: LoopRelation, ctx: ExplainContext): LoopRelation {
+function throughPrefetch(relation: LoopRelation, loop: QueryFacts, ctx: ExplainContext): LoopRelation {
   const { schema } = ctx
   const first = relation.path[0]
-  if (!schema || relation.triggerIndex === null || !first || first.field === null || relation.pattern === 'deferred') return relation
+  if (!schema || relation.triggerIndex === null || !first || first.field === null || !plainLoad(relation, loop)) return relation
   const trigger = ctx.all[relation.triggerIndex]
   const parentQuery = ctx.all[relation.triggerIndex - 1]
   if (!parentQuery || parentQuery.stackKey !== trigger.stackKey || trigger.shape.kind !== 'select') return relation
@@ -422,7 +433,7 @@ function throughPrefetch(relation: LoopRelation, ctx: ExplainContext): LoopRelat
  * hop further: `Order.objects.prefetch_related("items__book")`.
  */
 function chain(relation: LoopRelation, ctx: ExplainContext): LoopRelation {
-  if (relation.triggerIndex === null || relation.path.length === 0 || relation.pattern === 'deferred') return relation
+  if (relation.triggerIndex === null || relation.path.length === 0 || relation.aggregate || relation.pattern === 'deferred') return relation
   const outer = ctx.previous.get(relation.triggerIndex)
   if (!outer || outer.path.length === 0 || outer.pattern === 'deferred' || outer.pattern === 'get' || outer.pattern === 'unknown') {
     return relation
