@@ -101,7 +101,8 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 that stands in for the querysight server in transport tests.
 
     ``mode`` decides the answer: ``ok`` (202 + JSON), ``error`` (500), ``garbage`` (200, not JSON),
-    ``reject`` (400), ``not found`` (404, HTML), ``hang`` (holds the request until ``release()``, then closes it
+    ``reject`` (400), ``not found`` (404, HTML), ``bad request`` (400, HTML), ``other protocol`` (400 for a
+    protocol version), ``hang`` (holds the request until ``release()``, then closes it
     unanswered), ``slow`` (holds it until ``release()``, then answers as ``ok``). ``script`` lists the modes of the
     next requests, one each, before ``mode`` applies again.
     """
@@ -137,6 +138,15 @@ class Receiver:
                     return
                 if mode == "not found":  # what an app that is not querysight answers
                     self._answer(404, b"<h1>Not Found</h1>")
+                    return
+                if mode == "bad request":  # Django's DisallowedHost, say
+                    self._answer(400, b"<h1>Bad Request (400)</h1>")
+                    return
+                if mode == "other protocol":
+                    message = (
+                        b"protocol: this server speaks protocol 9, got 1; use an agent and server of matching versions"
+                    )
+                    self._answer(400, b'{"error":{"code":"invalid_payload","message":"' + message + b'"}}')
                     return
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 body = json.loads(data)

@@ -14,6 +14,8 @@ import time
 import urllib.request
 from typing import Any
 
+import pytest
+
 import querysight
 from conftest import running_server
 from helpers import Receiver, read_ndjson, until
@@ -285,15 +287,22 @@ def test_drops_and_counts_units_when_the_queue_is_full(receiver):
     assert sorted(u["name"] for u in receiver.units()) == ["first", "queued0", "queued1", "queued2"]
 
 
-def test_a_url_that_is_not_querysights_gets_a_warning_with_a_hint_not_an_internal_error(receiver, caplog):
-    receiver.mode = "not found"
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("not found", "(404: b'<h1>Not Found</h1>'); 1 units dropped; is QUERYSIGHT_URL the querysight server's"),
+        ("bad request", "(400: b'<h1>Bad Request (400)</h1>'); 1 units dropped"),
+        ("other protocol", "(400: invalid_payload: protocol: this server speaks protocol 9, got 1; use an agent"),
+    ],
+)
+def test_a_refusal_of_the_setup_gets_a_warning_not_an_internal_error(receiver, caplog, mode, said):
+    """Another server at QUERYSIGHT_URL (the app itself), or a querysight server of another protocol version."""
+    receiver.mode = mode
     transport.submit(finished_unit())
     assert querysight.flush(5)
     assert transport.transport.refused == 1
     [warning] = [r for r in caplog.records if "refused" in r.getMessage()]
-    assert "(404: " in warning.getMessage() and "is QUERYSIGHT_URL the querysight server's address" in (
-        warning.getMessage()
-    )
+    assert said in warning.getMessage()
     assert warning.exc_info is None
 
 
@@ -451,6 +460,8 @@ def test_writes_ndjson_batches_to_querysight_output(tmp_path, monkeypatch):
 
 
 SCRIPT = """
+import pytest
+
 import querysight
 from querysight.recorder import run_of
 with querysight.capture("at exit") as unit:

@@ -119,6 +119,49 @@ def test_the_flask_app_is_found_under_wsgi_middleware_that_wraps_it_first(engine
     assert (unit["route"], unit["view"]) == ("/books/", "flask_shop.create_app.<locals>.book_list")
 
 
+def test_queries_made_while_a_flask_template_renders_carry_the_templates_line(
+    engine: Engine, recorded: Recorded, tmp_path: Any
+) -> None:
+    from flask import render_template
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    page = "<ul>\n{% for book in books %}\n<li>{{ book.author.name }}</li>\n{% endfor %}\n</ul>"
+    (tmp_path / "books.html").write_text(page)
+    app = Flask("templated", template_folder=str(tmp_path))
+
+    @app.get("/books/")
+    def books() -> str:
+        with Session(engine) as session:
+            return render_template("books.html", books=session.scalars(select(sa_models.Book)).all())
+
+    app.wsgi_app = QuerySightMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    instrument(engine, base=sa_models.Base)
+    try:
+        assert app.test_client().get("/books/", buffered=True).status_code == 200
+    finally:
+        uninstrument(engine)
+
+    lazy = recorded.unit()["queries"][1:]
+    assert len(lazy) == sa_models.AUTHORS
+    assert {q["template"]["name"] for q in lazy} == {"books.html"} and {q["template"]["line"] for q in lazy} == {3}
+    assert {q["callsite"]["function"] for q in lazy} == {"books"}  # the view that rendered it
+
+
+def test_no_flask_app_is_taken_for_a_dispatcher_of_several(recorded: Recorded) -> None:
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    front, api = Flask("front"), Flask("api")
+    front.add_url_rule("/", "index", lambda: "front")
+    api.add_url_rule("/", "index", lambda: "api")
+    client = Client(QuerySightMiddleware(DispatcherMiddleware(front.wsgi_app, {"/api": api.wsgi_app})))
+    assert client.get("/api/", buffered=True).get_data() == b"api"
+
+    unit = recorded.unit()
+    assert (unit["route"], unit["view"]) == ("/", "index")  # the endpoint, not front's function of that name
+
+
 def test_a_route_with_a_converter_is_recorded_as_its_url_rule(app: Flask, recorded: Recorded) -> None:
     client = app.test_client()
     assert client.get("/books/3", buffered=True).json == {"title": "Book 1.0"}

@@ -61,14 +61,15 @@ class _Resumable(str):
 
 
 class _JinjaCode:
-    """A Jinja2 template's compiled code (Django's Jinja2 backend, Flask): its frames are shown at the template's own
-    lines, not those of the Python Jinja wrote, and the innermost one is the query's template position. Its render
-    functions are generators: never stopping points, like :class:`_Resumable`."""
+    """A Jinja2 template's compiled code (Django's Jinja2 backend, Flask). Its frames are not shown in the stack (the
+    Python Jinja wrote is nobody's code): the innermost one gives the query's template position, at the template's
+    own line, as a Django template's ``render_annotated`` frame does. Its render functions are generators: a Chain
+    may start there (see :func:`_path_below`), as from a :class:`_Resumable` frame."""
 
-    __slots__ = ("lines", "name", "path")
+    __slots__ = ("lines", "name")
 
-    def __init__(self, path: str, name: str, debug_info: str) -> None:
-        self.path, self.name = path, name
+    def __init__(self, name: str, debug_info: str) -> None:
+        self.name = name
         # Jinja's "template line=code line&..." pairs, as (code line, template line), in code order.
         pairs = (part.split("=") for part in debug_info.split("&") if "=" in part)
         self.lines = sorted((int(code), int(template)) for template, code in pairs)
@@ -91,12 +92,10 @@ def _jinja_code(frame: FrameType) -> _JinjaCode | None:
     environment, name, debug_info = names.get("environment"), names.get("name"), names.get("debug_info")
     if not (isinstance(name, str) and isinstance(debug_info, str)):
         return None
-    if not type(environment).__module__.startswith("jinja2."):
+    if not any(cls.__module__.startswith("jinja2.") for cls in type(environment).__mro__):  # Flask's subclasses it
         return None
-    filename = frame.f_code.co_filename
-    path = name if not filename or filename.startswith("<") else display_path(filename)
     try:
-        return _JinjaCode(path, name, debug_info)
+        return _JinjaCode(name, debug_info)
     except ValueError:  # debug_info in a form this does not know
         return None
 
@@ -713,9 +712,6 @@ def _walk(
             if not templates:  # the innermost template is the query's template position
                 node_depth = -1  # (no Chain from a Django template frame beyond it)
                 templates.append((len(frames), frame))
-            frames.append(_frame(kind.path, kind.line(frame.f_lineno), code.co_name))
-            if len(frames) >= limit:
-                break
         elif kind == _TEMPLATE:
             if not templates and node_depth >= 0:
                 node_depth = steps - 1
@@ -873,10 +869,7 @@ def _walk_chain(
         kind = _kind(frame)
         if kind.__class__ in (str, _Resumable):
             frames.append(_frame(str(kind), frame.f_lineno, frame.f_code.co_name))
-        elif kind.__class__ is _JinjaCode:
-            templates.append((len(frames), frame))
-            frames.append(_frame(kind.path, kind.line(frame.f_lineno), frame.f_code.co_name))
-        elif kind == _TEMPLATE:
+        elif kind.__class__ is _JinjaCode or kind == _TEMPLATE:
             templates.append((len(frames), frame))
 
 

@@ -92,14 +92,15 @@ class DeliveryError(Exception):
 class RejectedError(Exception):
     """The server refused the body itself (4xx), or its URL is not one to send to; retrying would not help."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, agents_fault: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.agents_fault = agents_fault  # a payload the querysight server finds invalid: a bug of the agent's
 
 
 # What to do about a refusal that comes from how the agent or the server is set up, when the server's own message
-# may not say it. Every 4xx but 400 is one (and a URL that is not http, a unit over max_body_bytes); a 400, a payload
-# the querysight server finds invalid, is the agent's fault.
+# may not say it. Every refusal is one (a URL that is not http, a unit over max_body_bytes, a token, another server)
+# but the querysight server's 400 for a payload it finds invalid, the agent's fault (a protocol version apart).
 _REFUSAL_HINTS: dict[int, str] = {
     401: "QUERYSIGHT_TOKEN (or the TOKEN setting) must be the token the server was started with",
     404: "is QUERYSIGHT_URL the querysight server's address (not the app's)?",
@@ -507,8 +508,11 @@ class Transport:
         finally:
             conn.close()
         if 400 <= status < 500:
+            code, text = _error_of(answer)
             raise RejectedError(
-                f"the server at {settings.server_url} refused a batch ({status}: {_error_text(answer)})", status
+                f"the server at {settings.server_url} refused a batch ({status}: {text})",
+                status,
+                agents_fault=status == 400 and code == "invalid_payload" and "speaks protocol" not in text,
             )
         if status != 202 and not 200 <= status < 300:
             raise DeliveryError(f"the server at {settings.server_url} answered {status}")
@@ -519,10 +523,10 @@ class Transport:
 
     def _refused(self, exc: RejectedError, units: int) -> None:
         """A body the server refused (or that cannot be sent): its units are dropped, which a retry would not change.
-        A refusal of the setup's (a token, a URL, a size: any 4xx but 400) is a warning saying what to do, once per
-        kind (the units are counted); a 400, a payload the server finds invalid, is an error of the agent's."""
+        A refusal of the setup's (a token, a URL, a size, another server) is a warning saying what to do, once per
+        kind (the units are counted); a payload the querysight server finds invalid is an error of the agent's."""
         self.refused += units
-        if exc.status == 400:
+        if exc.agents_fault:
             _guard.report("send a batch the server accepts", exc)
             return
         kind = exc.status or str(exc)
@@ -547,13 +551,14 @@ class Transport:
         return done
 
 
-def _error_text(answer: bytes) -> str:
-    """The message of the server's error answer (``{"error": {"code": ..., "message": ...}}``), else its start."""
+def _error_of(answer: bytes) -> tuple[str | None, str]:
+    """The code and the text of the server's error answer (``{"error": {"code": ..., "message": ...}}``); no code
+    and the answer's start when it is not one (another server answered)."""
     try:
         error = json.loads(answer)["error"]
-        return f"{error['code']}: {error['message']}"
+        return str(error["code"]), f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
-        return repr(answer[:500])
+        return None, repr(answer[:500])
 
 
 def _server_address(settings: config.Settings) -> Any:

@@ -257,6 +257,8 @@ def _flask_app_of(app: Any) -> Any:
         owner = getattr(app, "__self__", app)
         if isinstance(owner, flask.Flask):
             return owner
+        if hasattr(owner, "mounts"):  # Werkzeug's DispatcherMiddleware: several apps, none of them is the app
+            return None
         app = getattr(app, "app", None)
         if app is None:
             return None
@@ -265,8 +267,8 @@ def _flask_app_of(app: Any) -> Any:
 
 def _note_route_of_failure(sender: Any, **extra: Any) -> None:
     with _guard.guard("read the route of a request that raised"):
-        unit = current_unit.get()
-        if unit is not None and unit.route is None:
+        unit = current_unit.get()  # (a request the middleware does not record runs in a test's or block's unit)
+        if unit is not None and unit.kind == "request" and unit.route is None:
             from flask import request
 
             unit.route, unit.view = _route_of({"werkzeug.request": request._get_current_object()}, sender)
