@@ -119,11 +119,14 @@ class _Hooks:
     listener of its event: a listener the app added later still runs (its queries then go unrecorded, and the log
     says so once; ``instrument()`` again puts the hooks back at the end)."""
 
-    __slots__ = ("_execute", "_listeners", "_many", "_single", "db", "dialect", "vendor")
+    __slots__ = ("_connected", "_execute", "_listeners", "_many", "_single", "db", "dialect", "vendor")
 
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
         self.vendor = dialect.name
+        # Once a statement has run on a connection of the app's, the dialect's first-connect checks are over (see
+        # _dialect_setup): from then on, one attribute read a query instead of two.
+        self._connected = False
         self.name("default")
         # event name -> (the dialect's deque of listeners of that event, the listener that is ours)
         self._listeners: dict[str, tuple[Any, Any]] = {}
@@ -165,9 +168,15 @@ class _Hooks:
         )
         return False
 
+    def _setting_up(self, context: Any) -> bool:
+        if _dialect_setup(context):
+            return True
+        self._connected = True
+        return False
+
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         unit = current_unit.get()
-        if unit is None or _dialect_setup(context):
+        if unit is None or (not self._connected and self._setting_up(context)):
             return False
         listeners, mine = self._execute
         if listeners[-1] is not mine and not self._last("do_execute"):
@@ -187,7 +196,9 @@ class _Hooks:
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
         unit = current_unit.get()
-        if unit is None or _dialect_setup(context) or not self._last("do_execute_no_params"):
+        if unit is None or (not self._connected and self._setting_up(context)):
+            return False
+        if not self._last("do_execute_no_params"):
             return False
         start = perf_counter()
         try:
