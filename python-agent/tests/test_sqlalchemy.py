@@ -7,7 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +311,24 @@ def test_queries_of_tasks_carry_the_line_that_awaits_the_task_and_no_line_that_d
     }
 
 
+def run_on_an_async_engine(tmp_path: Path, work: Callable[[Any], Awaitable[None]]) -> None:
+    """``work(engine)`` on an instrumented aiosqlite engine over a seeded database file, disposed of after."""
+    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
+    instrument(engine)
+
+    async def main() -> None:
+        try:
+            await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        uninstrument(engine)
+
+
 async def tasks_awaited_one_by_one(engine: Any) -> None:
     """Four tasks of one coroutine made in a loop and awaited one by one: the first waits until the three others have
     queried, which they do while the unit's coroutine awaits the first; then asyncio.wait of two more."""
@@ -338,20 +356,7 @@ def test_tasks_made_in_a_loop_and_awaited_one_by_one_all_carry_the_awaiting_line
 ) -> None:
     """Whichever of them the unit's coroutine awaits while one queries, each query has the same stack: the loop's N+1
     is found whole, not split by timing (an awaited sibling stands for all; asyncio.wait awaits them all)."""
-    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
-    instrument(engine)
-
-    async def main() -> None:
-        try:
-            await tasks_awaited_one_by_one(engine)
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(main())
-    finally:
-        uninstrument(engine)
+    run_on_an_async_engine(tmp_path, tasks_awaited_one_by_one)
 
     first = tasks_awaited_one_by_one.__code__.co_firstlineno
     awaiting = [
@@ -368,27 +373,17 @@ def test_tasks_made_in_a_loop_and_awaited_one_by_one_all_carry_the_awaiting_line
 
 @pytest.mark.skipif(not hasattr(asyncio, "TaskGroup"), reason="asyncio.TaskGroup is new in Python 3.11")
 def test_queries_of_a_task_group_carry_the_line_of_its_parent_task(tmp_path: Path, recorded: Recorded) -> None:
-    seeded_sqlite(tmp_path / "async.sqlite3").dispose()
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'async.sqlite3'}")
-    instrument(engine)
+    async def grouped(engine: Any) -> None:
+        with querysight.capture("task group"):
+            async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
+                group.create_task(book_count(engine, 1))
 
-    async def grouped() -> None:
-        try:
-            with querysight.capture("task group"):
-                async with asyncio.TaskGroup() as group:  # type: ignore[attr-defined]
-                    group.create_task(book_count(engine, 1))
-        finally:
-            await engine.dispose()
-
-    try:
-        asyncio.run(grouped())
-    finally:
-        uninstrument(engine)
+    run_on_an_async_engine(tmp_path, grouped)
 
     [query] = recorded.unit()["queries"]
     assert [(f["function"], f["line"]) for f in query["stack"]][:2] == [
         ("book_count", book_count.__code__.co_firstlineno + 2),
-        ("grouped", grouped.__code__.co_firstlineno + 3),
+        ("grouped", grouped.__code__.co_firstlineno + 2),
     ]
 
 

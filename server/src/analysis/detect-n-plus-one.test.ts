@@ -613,25 +613,28 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.text).toContain('read it through Book.author in the loop: a select(Author) of its own is not served by it')
   })
 
+  const tagsOf = 'SELECT tags.id, tags.name \nFROM tags, book_tags \nWHERE ? = book_tags.book_id AND tags.id = book_tags.tag_id'
+  /** Authors, their books, and the books' tags (many-to-many through book_tags), the models named under `module`. */
+  const schemaWithTags = (module: string) => ({
+    models: [
+      { model: `${module}Author`, table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: `${module}Book`, target_column: 'author_id' }] },
+      {
+        model: `${module}Book`,
+        table: 'books',
+        pk: 'id',
+        relations: [
+          { field: 'author', kind: 'fk' as const, column: 'author_id', target: `${module}Author` },
+          { field: 'tags', kind: 'm2m' as const, target: `${module}Tag`, through_table: 'book_tags', source_column: 'book_id', target_column: 'tag_id' },
+        ],
+      },
+      { model: `${module}Tag`, table: 'tags', pk: 'id', relations: [] },
+    ],
+  })
+
   it('chains loader options for nested lazy loads, many-to-many included', () => {
     const authors = 'SELECT authors.id AS authors_id, authors.name AS authors_name \nFROM authors'
     const booksOf = 'SELECT books.id, books.title, books.author_id \nFROM books \nWHERE ? = books.author_id'
-    const tagsOf = 'SELECT tags.id, tags.name \nFROM tags, book_tags \nWHERE ? = book_tags.book_id AND tags.id = book_tags.tag_id'
-    const schema = {
-      models: [
-        { model: 'app.models.Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: 'app.models.Book', target_column: 'author_id' }] },
-        {
-          model: 'app.models.Book',
-          table: 'books',
-          pk: 'id',
-          relations: [
-            { field: 'author', kind: 'fk' as const, column: 'author_id', target: 'app.models.Author' },
-            { field: 'tags', kind: 'm2m' as const, target: 'app.models.Tag', through_table: 'book_tags', source_column: 'book_id', target_column: 'tag_id' },
-          ],
-        },
-        { model: 'app.models.Tag', table: 'tags', pk: 'id', relations: [] },
-      ],
-    }
+    const schema = schemaWithTags('app.models.')
     const perAuthor = times(3, (a) => [
       q(booksOf, [a + 1], { at: site('run.py', 33) }),
       times(2, (b) => q(tagsOf, [a * 2 + b + 1], { at: site('run.py', 34) })),
@@ -648,22 +651,7 @@ describe('SQLAlchemy units', () => {
     // select(Author).options(selectinload(Author.books)), then book.tags for each book of each author.
     const authors = 'SELECT authors.id, authors.name \nFROM authors'
     const booksIn = 'SELECT books.author_id AS books_author_id, books.id AS books_id, books.title AS books_title \nFROM books \nWHERE books.author_id IN (?, ?, ?)'
-    const tagsOf = 'SELECT tags.id, tags.name \nFROM tags, book_tags \nWHERE ? = book_tags.book_id AND tags.id = book_tags.tag_id'
-    const schema = {
-      models: [
-        { model: 'Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: 'Book', target_column: 'author_id' }] },
-        {
-          model: 'Book',
-          table: 'books',
-          pk: 'id',
-          relations: [
-            { field: 'author', kind: 'fk' as const, column: 'author_id', target: 'Author' },
-            { field: 'tags', kind: 'm2m' as const, target: 'Tag', through_table: 'book_tags', source_column: 'book_id', target_column: 'tag_id' },
-          ],
-        },
-        { model: 'Tag', table: 'tags', pk: 'id', relations: [] },
-      ],
-    }
+    const schema = schemaWithTags('')
     const loaded = site('run.py', 139)
     const unit = unitOf(q(authors, [], { at: loaded }), q(booksIn, [1, 2, 3], { at: loaded }), times(6, (b) => q(tagsOf, [b + 1], { at: site('run.py', 141) })))
     const [finding] = findingsOf(unit, { app: FLASK, schema })
