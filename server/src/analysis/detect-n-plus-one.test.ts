@@ -121,7 +121,7 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain('to the queryset iterated at shop/views.py:60')
   })
 
-  describe('over rows a prefetch loaded, keeps the one-hop fix for what a plain prefetch would not serve', () => {
+  describe('over rows a prefetch loaded, puts the one-hop fix for what a plain prefetch would not serve in a Prefetch of them', () => {
     const BOOKS_OF_AUTHORS =
       'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."author_id" IN (%s, %s, %s) ORDER BY "shop_book"."title" ASC'
     const loaded = site('shop/views.py', 60)
@@ -131,14 +131,20 @@ describe('N+1 over relations, with the schema', () => {
     it('a count per book: annotated on the books, not added up per author', () => {
       const COUNT_REVIEWS = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
       const [finding] = findingsOf(unitOf(...prefetched, perBook(COUNT_REVIEWS, (i) => [i + 1])))
-      expect(finding.suggestion.code).toBe('Book.objects.annotate(reviews_count=Count("reviews", distinct=True))')
+      expect(finding.suggestion.code).toBe(
+        'Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.annotate(reviews_count=Count("reviews", distinct=True))))',
+      )
+      expect(finding.suggestion.text).toContain('Annotate the count on the Book rows prefetched into author.books at shop/views.py:60')
+      expect(finding.suggestion.text).toContain('put it in a Prefetch("books", queryset=...) of that query')
     })
 
     it('a filtered requery per book: a Prefetch with its conditions', () => {
       const FILTERED =
         'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s)'
       const [finding] = findingsOf(unitOf(...prefetched, perBook(FILTERED, (i) => [i + 1, 4])))
-      expect(finding.suggestion.code).toContain('Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4))')
+      expect(finding.suggestion.code).toBe(
+        'Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4)))))',
+      )
     })
   })
 
@@ -443,6 +449,18 @@ describe('N+1 in other spellings', () => {
     expect(kinds).toEqual([
       ['n_plus_one', 3, 50],
       ['n_plus_one', 3, 51],
+    ])
+  })
+
+  it('reports a forward prefetch per parent row too: its IN is on the target table\'s key', () => {
+    // publisher.books.prefetch_related("author") per publisher, two books (by two authors) each.
+    const booksOf = 'SELECT "shop_book"."id", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."publisher_id" = %s'
+    const authorsIn = 'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE "shop_author"."id" IN (%s, %s)'
+    const perPublisher = times(3, (i) => [q(booksOf, [i + 1], { at: site('shop/views.py', 70) }), q(authorsIn, [i * 2 + 1, i * 2 + 2], { at: site('shop/views.py', 70) })])
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perPublisher.flat()))
+    expect(findings.map((f) => [f.kind, f.count])).toEqual([
+      ['n_plus_one', 3],
+      ['n_plus_one', 3],
     ])
   })
 

@@ -9,8 +9,6 @@ import type { Finding, Suggestion } from '../protocol.js'
 import { groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import type { QueryFacts } from './query-facts.js'
-import { same } from './schema-index.js'
-import type { ColumnRef } from './sql-shape.js'
 import { suggestLoop } from './suggest.js'
 
 const isLoopRead = (facts: QueryFacts): boolean =>
@@ -23,7 +21,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats) continue
     const keySlot = keySlotOf(group)
-    if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, keySlot, all, ctx))) continue
+    if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all))) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, previous })
     for (const facts of group) previous.set(facts.index, relation)
     findings.push(
@@ -89,33 +87,25 @@ export function isBatched(group: QueryFacts[], keySlot: number): boolean {
 }
 
 /**
- * Whether each query of the group comes right after a lookup of its own parent rows: one SELECT of the table the IN
- * column points at (`book_id` → `…book`), of one fingerprint, whose `=` key is all that varies from one to the next
- * (`author.books.prefetch_related("reviews")` in a loop: the author's books, then their reviews by IN). Lists that
- * look like chunks are then one per row (fixtures often give every parent as many children). A page of a keyset loop
- * (a varying `>`) or another prefetch of the same chunk (an IN) is not a lookup of parent rows.
+ * Whether each query of the group comes right after a lookup of its own parent rows: one SELECT of one fingerprint
+ * whose `=` key is all that varies from one to the next (`author.books.prefetch_related("reviews")` in a loop: the
+ * author's books, then their reviews by IN). Lists that look like chunks are then one per row (fixtures often give
+ * every parent as many children). A page of a keyset loop (a varying `>`) or another prefetch of the same chunk (a
+ * varying IN) is not such a lookup.
  */
-function perRowParent(group: QueryFacts[], keySlot: number, all: QueryFacts[], ctx: DetectContext): boolean {
+function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
   const parents = group.map((facts) => all[facts.index - 1])
   const first = parents[0]
   if (!first || first.shape.kind !== 'select' || !parents.every((facts) => facts?.fingerprint === first.fingerprint)) return false
-  const inColumn = group[0].shape.slots[keySlot].column
-  if (!inColumn || !first.shape.mainTables.some((table) => pointsAt(inColumn, table, group[0], ctx))) return false
   const slots = first.shape.slots
+  let keyed = false
   for (let i = 0; i < slots.length; i++) {
     const varies = parents.some((facts) => facts.slotValues[i] === undefined || facts.slotValues[i] !== first.slotValues[i])
-    if (varies && slots[i].role !== 'eq') return false
+    if (!varies) continue
+    if (slots[i].role !== 'eq') return false
+    keyed = true
   }
-  return new Set(parents.map((facts) => facts.paramsKey)).size === parents.length
-}
-
-/** Whether the IN column (`"shop_review"."book_id"`) is an FK to `table`: by the schema, else by Django's naming. */
-function pointsAt(column: ColumnRef, table: string, facts: QueryFacts, ctx: DetectContext): boolean {
-  const owner = ctx.schema?.byTable(column.table ?? facts.shape.mainTables[0] ?? '')
-  const fk = owner?.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(r.column, column.column))
-  if (fk) return same(ctx.schema!.byName(fk.target)?.table, table)
-  const stem = column.column.toLowerCase().replace(/_id$/, '')
-  return stem !== column.column.toLowerCase() && (table === stem || table.endsWith(`_${stem}`))
+  return keyed
 }
 
 /** The values of an IN slot (`slotValues` text), an `= ANY(%s)` array's elements; null when not captured. */

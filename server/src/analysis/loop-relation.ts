@@ -83,6 +83,8 @@ export interface RelatedManager {
   accessor: string
   /** As code, the parent named after its model: `book.reviews`. */
   expression: string
+  /** Its rows come from a prefetch of the parent's query (`prefetch_related("reviews")`): the fix goes there. */
+  prefetched: boolean
 }
 
 export interface ExplainContext {
@@ -121,11 +123,19 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     relation.prefetched = wasPrefetched(first, table, column, ctx.all)
   }
   const outer = chain(relation, ctx)
-  const chained = outer === relation ? throughPrefetch(relation, first, ctx) : outer
-  const place = chained.place ? ctx.all.find((facts) => facts.query === chained.place) : undefined
-  const ownerTable = chained.path[0]?.ownerTable
-  chained.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
-  return chained
+  const prefetch = outer === relation && ctx.schema ? prefetchOf(relation, ctx.schema, ctx) : null
+  if (prefetch && plainLoad(relation, first)) {
+    // One hop further on the parent's query: Author.objects.prefetch_related("books__tags").
+    return { ...relation, path: [prefetch.hop, ...relation.path] }
+  }
+  if (prefetch) {
+    // A count, a filter, a cut or a re-query of prefetched rows: its one-hop fix goes into a Prefetch of them.
+    return { ...relation, manager: { ...prefetch.manager, prefetched: true } }
+  }
+  const place = outer.place ? ctx.all.find((facts) => facts.query === outer.place) : undefined
+  const ownerTable = outer.path[0]?.ownerTable
+  outer.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
+  return outer
 }
 
 /** The related manager `place` read, when it read one of `ownerTable`'s rows by their FK to a parent and nothing
@@ -147,8 +157,12 @@ function relatedManager(place: QueryFacts, ownerTable: string, schema: SchemaInd
     (r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, key.column),
   )?.field
   if (!parent || !accessor) return null
+  return managerOf(parent, accessor, false)
+}
+
+function managerOf(parent: ModelInfo, accessor: string, prefetched: boolean): RelatedManager {
   const name = className(parent.model)
-  return { parent: name, accessor, expression: `${snakeCase(name)}.${accessor}` }
+  return { parent: name, accessor, expression: `${snakeCase(name)}.${accessor}`, prefetched }
 }
 
 /** `OrderItem` → `order_item`: how a variable holding one is usually named. */
@@ -397,6 +411,7 @@ function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
  * nor one filtered or cut per row (`Prefetch(queryset=...)` fixes, written for one hop).
  */
 function plainLoad(relation: LoopRelation, loop: QueryFacts): boolean {
+  // (the loop's own conditions: a Prefetch(queryset=...) fix is written for one hop)
   if (relation.aggregate || relation.prefetched || relation.filters.length > 0 || relation.pattern === 'deferred') return false
   const clauses = loopClauses(loop)
   return clauses.plain && clauses.limit === null
@@ -405,27 +420,32 @@ function plainLoad(relation: LoopRelation, loop: QueryFacts): boolean {
 /**
  * A loop over rows a prefetch loaded: the trigger fetched the owner's rows by IN on their FK to a parent, right after
  * and from the same place as a query of the parent's table (`prefetch_related("books")`, `selectinload(Author.books)`,
- * run when the authors are loaded). The fix belongs on the parent's queryset, one hop further:
- * `Author.objects.prefetch_related("books__tags")`, `selectinload(Author.books).selectinload(Book.tags)`. (Adding
- * the loop's hop to a Book queryset would name a relation the Author query has not got.)
+ * run when the authors are loaded). The fix belongs on the parent's query: one hop further for a plain load
+ * (`Author.objects.prefetch_related("books__tags")`, `selectinload(Author.books).selectinload(Book.tags)`), else in
+ * a `Prefetch("books", queryset=...)` of it. (A fix on a Book queryset would name rows the Author query loads.)
  */
-function throughPrefetch(relation: LoopRelation, loop: QueryFacts, ctx: ExplainContext): LoopRelation {
-  const { schema } = ctx
+function prefetchOf(
+  relation: LoopRelation,
+  schema: SchemaIndex,
+  ctx: ExplainContext,
+): { hop: LoopStep; manager: RelatedManager } | null {
   const first = relation.path[0]
-  if (!schema || relation.triggerIndex === null || !first || first.field === null || !plainLoad(relation, loop)) return relation
+  if (relation.triggerIndex === null || !first || first.field === null || relation.pattern === 'deferred') return null
   const trigger = ctx.all[relation.triggerIndex]
   const parentQuery = ctx.all[relation.triggerIndex - 1]
-  if (!parentQuery || parentQuery.stackKey !== trigger.stackKey || trigger.shape.kind !== 'select') return relation
-  if (trigger.shape.mainTables.length !== 1 || !same(trigger.shape.mainTables[0], first.ownerTable)) return relation
+  if (!parentQuery || parentQuery.stackKey !== trigger.stackKey || trigger.shape.kind !== 'select') return null
+  if (trigger.shape.mainTables.length !== 1 || !same(trigger.shape.mainTables[0], first.ownerTable)) return null
   const key = trigger.shape.slots.find((slot) => slot.role === 'in' && slot.column !== null)?.column
-  if (!key || (key.table !== null && !same(key.table, first.ownerTable))) return relation
+  if (!key || (key.table !== null && !same(key.table, first.ownerTable))) return null
   const owner = schema.byTable(first.ownerTable)
   const fk = owner?.relations.find((r) => r.kind === 'fk' && same(r.column, key.column))
   const parent = fk ? schema.byName(fk.target) : undefined
   const accessor = parent?.relations.find((r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, key.column))
-  if (!parent || !accessor || !parentQuery.shape.mainTables.some((table) => same(table, parent.table))) return relation
-  const hop = step(parent, accessor.field, queryNameOf(accessor.field, owner!, true), false, owner!)
-  return { ...relation, path: [hop, ...relation.path] }
+  if (!parent || !accessor || !parentQuery.shape.mainTables.some((table) => same(table, parent.table))) return null
+  return {
+    hop: step(parent, accessor.field, queryNameOf(accessor.field, owner!, true), false, owner!),
+    manager: managerOf(parent, accessor.field, true),
+  }
 }
 
 /**

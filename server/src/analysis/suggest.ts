@@ -62,6 +62,12 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): { iterated: strin
   const { manager } = relation
   if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
   if (!manager) return { iterated: `the queryset iterated${where}`, note: '' }
+  if (manager.prefetched) {
+    return {
+      iterated: `the ${root(relation)} rows prefetched into ${manager.expression}${where}`,
+      note: `; they come from the ${manager.parent} query's prefetch there: put it in a Prefetch("${manager.accessor}", queryset=...) of that query`,
+    }
+  }
   return {
     iterated: `${manager.expression} (or the queryset filtered the same way) iterated${where}`,
     note: relation.place.template
@@ -78,7 +84,7 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): { iterated: strin
 function onIterated(relation: LoopRelation, queryset: string, calls: string): string {
   const { manager } = relation
   if (!manager) return `${queryset}${calls}`
-  if (!relation.place?.template) return `${manager.expression}${calls}`
+  if (!manager.prefetched && !relation.place?.template) return `${manager.expression}${calls}`
   return `${manager.parent}.objects.prefetch_related(Prefetch("${manager.accessor}", queryset=${root(relation)}.objects${calls}))`
 }
 
