@@ -148,18 +148,26 @@ def test_queries_made_while_a_flask_template_renders_carry_the_templates_line(
     assert {q["callsite"]["function"] for q in lazy} == {"books"}  # the view that rendered it
 
 
-def test_no_flask_app_is_taken_for_a_dispatcher_of_several(recorded: Recorded) -> None:
+def test_under_a_dispatcher_the_default_app_is_the_flask_app_and_a_mounted_apps_views_are_not_its(
+    recorded: Recorded,
+) -> None:
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
     from werkzeug.test import Client
 
+    def front_index() -> str:
+        return "front"
+
     front, api = Flask("front"), Flask("api")
-    front.add_url_rule("/", "index", lambda: "front")
+    front.add_url_rule("/", "index", front_index)
     api.add_url_rule("/", "index", lambda: "api")
-    client = Client(QuerySightMiddleware(DispatcherMiddleware(front.wsgi_app, {"/api": api.wsgi_app})))
+    front.wsgi_app = DispatcherMiddleware(front.wsgi_app, {"/api": api.wsgi_app})  # type: ignore[method-assign]
+    client = Client(QuerySightMiddleware(front.wsgi_app))
+    assert client.get("/", buffered=True).get_data() == b"front"
     assert client.get("/api/", buffered=True).get_data() == b"api"
 
-    unit = recorded.unit()
-    assert (unit["route"], unit["view"]) == ("/", "index")  # the endpoint, not front's function of that name
+    served_by_front, served_by_api = recorded.units()
+    assert served_by_front["view"] == f"{__name__}.{front_index.__qualname__}"  # the default app is found
+    assert (served_by_api["route"], served_by_api["view"]) == ("/", "index")  # the endpoint, not front's function
 
 
 def test_a_route_with_a_converter_is_recorded_as_its_url_rule(app: Flask, recorded: Recorded) -> None:

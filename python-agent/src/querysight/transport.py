@@ -109,6 +109,9 @@ _REFUSAL_HINTS: dict[int, str] = {
 }
 
 
+_AGENT_FAULTS = ("invalid_payload", "invalid_json", "invalid_gzip")  # error codes of the querysight server's 400s
+
+
 class Transport:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -512,7 +515,8 @@ class Transport:
             raise RejectedError(
                 f"the server at {settings.server_url} refused a batch ({status}: {text})",
                 status,
-                agents_fault=status == 400 and code == "invalid_payload" and "speaks protocol" not in text,
+                # The querysight server's refusals of what the agent wrote; its protocol check is the setup's.
+                agents_fault=code in _AGENT_FAULTS and not text.startswith("invalid_payload: protocol:"),
             )
         if status != 202 and not 200 <= status < 300:
             raise DeliveryError(f"the server at {settings.server_url} answered {status}")

@@ -249,7 +249,8 @@ def _origin(environ: dict[str, Any]) -> str | None:
 
 def _flask_app_of(app: Any) -> Any:
     """The Flask application behind ``app`` (``flask_app.wsgi_app`` or the Flask object itself, also under WSGI
-    middleware that keeps the app it wraps as ``.app``, as Werkzeug's ``ProxyFix`` does), else None."""
+    middleware that keeps the app it wraps as ``.app``: Werkzeug's ``ProxyFix``, or ``DispatcherMiddleware``'s
+    default app, whose settings then apply to the mounted apps' requests too), else None."""
     flask = sys.modules.get("flask")
     if flask is None:
         return None
@@ -257,8 +258,6 @@ def _flask_app_of(app: Any) -> Any:
         owner = getattr(app, "__self__", app)
         if isinstance(owner, flask.Flask):
             return owner
-        if hasattr(owner, "mounts"):  # Werkzeug's DispatcherMiddleware: several apps, none of them is the app
-            return None
         app = getattr(app, "app", None)
         if app is None:
             return None
@@ -283,7 +282,8 @@ def _route_of(environ: dict[str, Any], flask_app: Any) -> tuple[str | None, str 
         return None, None
     view = None
     endpoint = getattr(rule, "endpoint", None)
-    func = flask_app.view_functions.get(endpoint) if flask_app is not None and endpoint else None
+    ours = flask_app is not None and getattr(rule, "map", None) is flask_app.url_map  # (not a mounted app's rule)
+    func = flask_app.view_functions.get(endpoint) if ours and endpoint else None
     if func is not None:
         view = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', endpoint)}"
     elif isinstance(endpoint, str):
