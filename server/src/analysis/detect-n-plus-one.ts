@@ -97,15 +97,8 @@ function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
   const parents = group.map((facts) => all[facts.index - 1])
   const first = parents[0]
   if (!first || first.shape.kind !== 'select' || !parents.every((facts) => facts?.fingerprint === first.fingerprint)) return false
-  const slots = first.shape.slots
-  let keyed = false
-  for (let i = 0; i < slots.length; i++) {
-    const varies = parents.some((facts) => facts.slotValues[i] === undefined || facts.slotValues[i] !== first.slotValues[i])
-    if (!varies) continue
-    if (slots[i].role !== 'eq') return false
-    keyed = true
-  }
-  return keyed
+  const key = keySlotOf(parents) // the lookup's key, as for a loop of its own
+  return key !== null && first.shape.slots[key].role === 'eq'
 }
 
 /** The values of an IN slot (`slotValues` text), an `= ANY(%s)` array's elements; null when not captured. */
