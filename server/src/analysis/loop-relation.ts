@@ -130,7 +130,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   }
   if (prefetch) {
     // A count, a filter, a cut or a re-query of prefetched rows: its one-hop fix goes into a Prefetch of them.
-    return { ...relation, manager: { ...prefetch.manager, prefetched: true } }
+    return { ...relation, manager: prefetch.manager }
   }
   const place = outer.place ? ctx.all.find((facts) => facts.query === outer.place) : undefined
   const ownerTable = outer.path[0]?.ownerTable
@@ -150,14 +150,18 @@ function relatedManager(place: QueryFacts, ownerTable: string, schema: SchemaInd
   const keys = shape.slots.filter((slot) => slot.column)
   const key = keys.length === 1 && keys[0].role === 'eq' && keys[0].op === '=' ? keys[0].column! : null
   if (!key || (key.table !== null && !same(key.table, ownerTable))) return null
+  const found = parentOf(ownerTable, key.column, schema)
+  return found && managerOf(found.parent, found.accessor, false)
+}
+
+/** The model `column` of `ownerTable` is an FK to, and its reverse accessor back (`shop_review.book_id` → Book,
+ * `reviews`); null when either is not in the schema (a `related_name="+"` has none). */
+function parentOf(ownerTable: string, column: string, schema: SchemaIndex): { owner: ModelInfo; parent: ModelInfo; accessor: string } | null {
   const owner = schema.byTable(ownerTable)
-  const fk = owner?.relations.find((r) => r.kind === 'fk' && same(r.column, key.column))
+  const fk = owner?.relations.find((r) => r.kind === 'fk' && same(r.column, column))
   const parent = fk ? schema.byName(fk.target) : undefined
-  const accessor = parent?.relations.find(
-    (r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, key.column),
-  )?.field
-  if (!parent || !accessor) return null
-  return managerOf(parent, accessor, false)
+  const accessor = parent?.relations.find((r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, column))
+  return owner && parent && accessor ? { owner, parent, accessor: accessor.field } : null
 }
 
 function managerOf(parent: ModelInfo, accessor: string, prefetched: boolean): RelatedManager {
@@ -411,7 +415,6 @@ function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
  * nor one filtered or cut per row (`Prefetch(queryset=...)` fixes, written for one hop).
  */
 function plainLoad(relation: LoopRelation, loop: QueryFacts): boolean {
-  // (the loop's own conditions: a Prefetch(queryset=...) fix is written for one hop)
   if (relation.aggregate || relation.prefetched || relation.filters.length > 0 || relation.pattern === 'deferred') return false
   const clauses = loopClauses(loop)
   return clauses.plain && clauses.limit === null
@@ -437,15 +440,10 @@ function prefetchOf(
   if (trigger.shape.mainTables.length !== 1 || !same(trigger.shape.mainTables[0], first.ownerTable)) return null
   const key = trigger.shape.slots.find((slot) => slot.role === 'in' && slot.column !== null)?.column
   if (!key || (key.table !== null && !same(key.table, first.ownerTable))) return null
-  const owner = schema.byTable(first.ownerTable)
-  const fk = owner?.relations.find((r) => r.kind === 'fk' && same(r.column, key.column))
-  const parent = fk ? schema.byName(fk.target) : undefined
-  const accessor = parent?.relations.find((r) => r.kind === 'reverse_fk' && r.target === owner!.model && same(r.target_column, key.column))
-  if (!parent || !accessor || !parentQuery.shape.mainTables.some((table) => same(table, parent.table))) return null
-  return {
-    hop: step(parent, accessor.field, queryNameOf(accessor.field, owner!, true), false, owner!),
-    manager: managerOf(parent, accessor.field, true),
-  }
+  const found = parentOf(first.ownerTable, key.column, schema)
+  if (!found || !parentQuery.shape.mainTables.some((table) => same(table, found.parent.table))) return null
+  const { owner, parent, accessor } = found
+  return { hop: step(parent, accessor, queryNameOf(accessor, owner, true), false, owner), manager: managerOf(parent, accessor, true) }
 }
 
 /**
