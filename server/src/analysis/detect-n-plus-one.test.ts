@@ -579,6 +579,18 @@ describe('raw SQL and units without schema', () => {
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: 0, sql: 'select id, name from shop_author where id = ?' })
   })
 
+  it("tells a raw SQL loop to fetch every key at once or join, not to add a loader to a queryset it has not got", () => {
+    const unit = unitOf(
+      q('SELECT id, author_id FROM shop_book', [], { at: site('shop/views.py', 62) }),
+      times(3, (i) => q('SELECT name FROM shop_author WHERE id = %s', [i + 1], { at: site('shop/views.py', 65) })),
+    )
+    const [finding] = findingsOf(unit)
+    expect(finding.suggestion).toEqual({
+      text: 'Fetch the "shop_author" rows for every key in one query (WHERE "shop_author"."id" IN (...)), or join it in the query at shop/views.py:62, instead of 3 queries by "shop_author"."id", one per row at shop/views.py:65',
+      code: null,
+    })
+  })
+
   it('reports a raw SQL loop with placeholders', () => {
     const unit = unitOf(times(3, (i) => q('SELECT name FROM shop_author WHERE id = %s', [i + 1], { at: LOOP })))
     expect(findingsOf(unit)).toMatchObject([{ kind: 'n_plus_one', count: 3 }])

@@ -88,7 +88,22 @@ function onIterated(relation: LoopRelation, queryset: string, calls: string): st
   return `${manager.parent}.objects.prefetch_related(Prefetch("${manager.accessor}", queryset=${root(relation)}.objects${calls}))`
 }
 
+/** Django's ORM quotes every identifier it writes (`"shop_author"."id"`, MySQL's backticks); SQL written by hand
+ * for `cursor.execute()` seldom does. */
+const ORM_COLUMN = /(?:"[^"]+"\."[^"]+")|(?:`[^`]+`\.`[^`]+`)/
+
+/** A loop of raw SQL (`cursor.execute()` per row): no queryset to add a loader to. */
+function rawLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+  const column = `"${relation.table}"."${relation.column}"`
+  const where = relation.place ? `, or join it in the query${at(relation.place)}` : ''
+  return {
+    text: `Fetch the "${relation.table}" rows for every key in one query (WHERE ${column} IN (...))${where}, instead of ${count} queries by ${column}, one per row${at(loop.query)}`,
+    code: null,
+  }
+}
+
 function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+  if (!ORM_COLUMN.test(loop.query.sql)) return rawLoop(relation, loop, count)
   const { iterated, note } = iteratedOf(relation, loop)
   const model = root(relation)
   const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
