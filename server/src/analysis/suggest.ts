@@ -57,7 +57,13 @@ const root = (relation: LoopRelation): string => relation.path[0]?.owner ?? rela
  * methods, so there the text says to add the fix in the view, and the code prefetches the manager where its parent
  * is loaded (see {@link onIterated}).
  */
-function iteratedOf(relation: LoopRelation, loop: QueryFacts): { iterated: string; note: string } {
+/** Where a Django loop's fix goes, in words: the queryset (`iterated`), and what a template or a prefetch adds. */
+interface Place {
+  iterated: string
+  note: string
+}
+
+function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
   const where = at(relation.place)
   const { manager } = relation
   if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
@@ -104,7 +110,8 @@ function rawLoop(relation: LoopRelation, loop: QueryFacts, count: number): Sugge
 
 function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
   if (!ORM_COLUMN.test(loop.query.sql)) return rawLoop(relation, loop, count)
-  const { iterated, note } = iteratedOf(relation, loop)
+  const place = iteratedOf(relation, loop)
+  const { iterated, note } = place
   const model = root(relation)
   const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
   switch (relation.pattern) {
@@ -134,7 +141,7 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
     case 'reverse':
     case 'reverse_one':
     case 'm2m':
-      if (named) return djangoEagerLoad(relation, loop, model, iterated, note, count)
+      if (named) return djangoEagerLoad(relation, loop, model, place, count)
       return unnamed(relation, loop, count, 'select_related() or prefetch_related()')
     default:
       return relation.triggerIndex === null
@@ -143,14 +150,8 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
   }
 }
 
-function djangoEagerLoad(
-  relation: LoopRelation,
-  loop: QueryFacts,
-  model: string,
-  iterated: string,
-  note: string,
-  count: number,
-): Suggestion {
+function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string, place: Place, count: number): Suggestion {
+  const { iterated, note } = place
   const path = lookupPath(relation.path)
   const last = relation.path[relation.path.length - 1]
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
@@ -180,7 +181,7 @@ function djangoEagerLoad(
   // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
   const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
   if ((relation.prefetched && relation.path.length === 1) || filtered || cut) {
-    return djangoPrefetchObject(relation, loop, clauses, lookups, qs, iterated, note, count, cut)
+    return djangoPrefetchObject(relation, loop, clauses, lookups, qs, place, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   // The same SQL comes from `book.author` and from `Author.objects.get(pk=book.author_id)`, which no loader serves.
@@ -204,8 +205,7 @@ function djangoPrefetchObject(
   clauses: LoopClauses,
   lookups: Lookups | null,
   qs: string,
-  iterated: string,
-  note: string,
+  { iterated, note }: Place,
   count: number,
   cut: boolean,
 ): Suggestion {
