@@ -257,7 +257,8 @@ describe('N+1 over relations, with the schema', () => {
     expect(findingsOf(unit)[0]).toMatchObject({ trigger_index: 1, suggestion: { code: 'Profile.objects.select_related("favourite_tag")' } })
   })
 
-  it('asks for Prefetch(queryset=) when a prefetched relation is filtered again per row, never for a plain prefetch', () => {
+  it('asks for a Prefetch(queryset=) into a list of its own, beside the plain prefetch, when a prefetched relation is filtered again per row', () => {
+    // The plain prefetch may serve the loop's other reads (book.reviews.all()): replacing it would change them.
     const prefetch =
       'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."customer_id", "shop_review"."rating", "shop_review"."body", "shop_review"."created" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s, %s) ORDER BY "shop_review"."created" DESC'
     const goodReviews =
@@ -271,9 +272,13 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings).toHaveLength(1)
     expect(findings[0]).toMatchObject({ kind: 'n_plus_one', count: 3, trigger_index: 0 })
     expect(findings[0].suggestion.code).toBe(
-      'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4).order_by("-created")))',
+      'Book.objects.prefetch_related("reviews", Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4).order_by("-created"), to_attr="reviews_rating_gte_4"))',
     )
-    expect(findings[0].suggestion.text).not.toContain('.prefetch_related("reviews")')
+    expect(findings[0].suggestion.text).toContain(
+      'Add Prefetch("reviews", queryset=Review.objects.filter(rating__gte=4).order_by("-created"), to_attr="reviews_rating_gte_4") beside the plain prefetch_related("reviews")',
+    )
+    expect(findings[0].suggestion.text).toContain('read .reviews_rating_gte_4 (a list) in the loop instead: a filtered related manager')
+    expect(findings[0].suggestion.text).toContain('keep the plain prefetch for the loop\'s other reads of .reviews, or drop it if there are none')
   })
 
   describe('a related manager filtered, ordered or cut per row (a plain prefetch_related would not be used)', () => {

@@ -218,19 +218,39 @@ function djangoPrefetchObject(
   let queryset = djangoQueryset(last.target, exact ? lookups : null)
   if (clauses.ordered) queryset = `${queryset.replace(/\.all\(\)$/, '')}.order_by(${order ? order.map(quote).join(', ') : "<the loop's order>"})`
   if (cut) queryset += `[:${clauses.limit}]`
-  const list = `${last.field}_list`
-  const prefetch = `Prefetch("${path}", queryset=${queryset}${cut ? `, to_attr="${list}"` : ''})`
+  // Beside a plain prefetch the rows go to a list of their own: that prefetch may serve other reads of the relation
+  // (`.all()` elsewhere in the loop), which the filtered rows would replace; and Django refuses one lookup prefetched
+  // twice with different querysets.
+  const besidePlain = relation.prefetched
+  const list = cut || !besidePlain ? `${last.field}_list` : listName(`${last.field}`, exact ? lookups : null)
+  const toList = cut || besidePlain
+  const prefetch = `Prefetch("${path}", queryset=${queryset}${toList ? `, to_attr="${list}"` : ''})`
+  const manager = isFiltered(relation, clauses) ? 'a filtered related manager' : 'the related manager, queried this way,'
   const how = cut
     ? clauses.limit === 1
       ? `in the loop take the first of .${list} (empty where .first() gave None): .first() or a slice of the related manager`
       : `read .${list} in the loop: a slice of the related manager`
-    : `read them with .all() in the loop: ${isFiltered(relation, clauses) ? 'a filtered related manager' : 'the related manager, queried this way,'}`
-  const what = relation.prefetched ? `Replace the plain prefetch of "${path}" with ${prefetch}` : `Prefetch the rows with ${prefetch}`
+    : toList
+      ? `read .${list} (a list) in the loop instead: ${manager}`
+      : `read them with .all() in the loop: ${manager}`
+  const what = besidePlain
+    ? `Add ${prefetch} beside the plain prefetch_related("${path}")`
+    : `Prefetch the rows with ${prefetch}`
+  const keep = besidePlain ? `; keep the plain prefetch for the loop's other reads of .${last.field}, or drop it if there are none` : ''
   const version = cut ? ' (a sliced queryset in Prefetch needs Django 4.2 or later)' : ''
+  const lookupsToAdd = besidePlain ? `"${path}", ${prefetch}` : prefetch
   return {
-    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")${version}${note}`,
-    code: exact ? onIterated(relation, qs, `.prefetch_related(${prefetch})`) : null,
+    text: `${what} on ${iterated} and ${how} queries again for each row (${count} queries), even after a plain prefetch_related("${path}")${keep}${version}${note}`,
+    code: exact ? onIterated(relation, qs, `.prefetch_related(${lookupsToAdd})`) : null,
   }
+}
+
+/** A `to_attr` name for filtered rows kept beside the relation's own: `reviews_rating_gte_4`, or `reviews_list` when
+ * the conditions are not known or make too long a name. */
+function listName(field: string, lookups: Lookups | null): string {
+  if (!lookups || lookups.length === 0) return `${field}_list`
+  const name = `${field}_${lookups.join('_').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '')}`.toLowerCase()
+  return name.length <= 40 && /^[a-z_][a-z0-9_]*$/.test(name) ? name : `${field}_list`
 }
 
 /** Whether the loop's WHERE has more than its key (Django's own related-manager query is the key alone). */
