@@ -68,12 +68,17 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })
     expect(finding.suggestion.code).toBe('Book.objects.prefetch_related("reviews")')
     expect(finding.suggestion.text).toContain('Add .prefetch_related("reviews") to the queryset iterated at shop/views.py:40')
+    // Review.objects.filter(book=book) per book is the same SQL, and the prefetch does not serve it.
+    expect(finding.suggestion.text).toContain(
+      '(read them as .reviews.all() in the loop: a query of its own, such as Review.objects.filter(book=...), is not served by it)',
+    )
   })
 
   it('reports the tags of each book (many-to-many through table) as fixed by prefetch_related', () => {
     const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(4, TAGS_OF_BOOK)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 4, trigger_index: 0 })
     expect(finding.suggestion.code).toBe('Book.objects.prefetch_related("tags")')
+    expect(finding.suggestion.text).toContain('(read them as .tags.all() in the loop: a query of its own, such as Tag.objects.filter(')
   })
 
   it('reports the profile of each customer (reverse one-to-one) as fixed by select_related', () => {
@@ -639,6 +644,8 @@ describe('SQLAlchemy units', () => {
     const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })
     expect(finding).toMatchObject({ kind: 'n_plus_one', trigger_index: 0 })
     expect(finding.suggestion.code).toBe('select(Author).options(selectinload(Author.books))')
+    // A select(Book).where(Book.author_id == a.id) per author is the same SQL, and no loader serves it.
+    expect(finding.suggestion.text).toContain('read them through Author.books in the loop: a select(Book) of its own is not served by it')
   })
 
   it('suggests joinedload for a lazy-loaded many-to-one', () => {

@@ -184,11 +184,32 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     return djangoPrefetchObject(relation, loop, clauses, lookups, qs, place, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
-  // The same SQL comes from `book.author` and from `Author.objects.get(pk=book.author_id)`, which no loader serves.
-  const readIt = relation.pattern === 'forward' ? ` (read it as .${last.field} in the loop: a query of its own, such as ${last.target}.objects.get(pk=...), is not served by it)` : ''
+  const readIt = djangoReadIt(relation)
   return {
     text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${readIt}${note}`,
     code: onIterated(relation, qs, `.${method}("${path}")`),
+  }
+}
+
+/**
+ * How the loop must read what the loader brings. The same SQL comes from `book.author` and from
+ * `Author.objects.get(pk=book.author_id)`, from `book.reviews.all()` and from `Review.objects.filter(book=book)`: no
+ * loader serves a query of the app's own, and the SQL cannot tell which one the loop wrote. One hop only: further
+ * hops are read the same way from each row of the one before.
+ */
+function djangoReadIt(relation: LoopRelation): string {
+  const last = relation.path[relation.path.length - 1]
+  if (relation.path.length !== 1 || !last.field) return ''
+  const notServed = (example: string) => `a query of its own, such as ${last.target}.objects.${example}, is not served by it`
+  switch (relation.pattern) {
+    case 'forward':
+    case 'reverse_one':
+      return ` (read it as .${last.field} in the loop: ${notServed('get(pk=...)')})`
+    case 'reverse':
+    case 'm2m':
+      return ` (read them as .${last.field}.all() in the loop: ${notServed(`filter(${relation.backField ?? '...'}=...)`)})`
+    default:
+      return ''
   }
 }
 
@@ -385,7 +406,10 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
         })
         .join('.')
       // A select() of the app's own makes the same kind of lookup as a lazy load, and no loader option serves it.
-      const readIt = relation.pattern === 'forward' ? ` (read it through ${last.owner}.${last.field} in the loop: a select(${last.target}) of its own is not served by it)` : ''
+      const readIt =
+        relation.path.length === 1 && ['forward', 'reverse_one', 'reverse', 'm2m'].includes(relation.pattern)
+          ? ` (read ${last.single ? 'it' : 'them'} through ${last.owner}.${last.field} in the loop: a select(${last.target}) of its own is not served by it)`
+          : ''
       return {
         text: `Add .options(${options}) to ${iterated}: it loads the related rows up front instead of ${count} lazy loads, one per row${readIt}`,
         code: `select(${model}).options(${options})`,
