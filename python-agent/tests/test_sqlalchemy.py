@@ -22,7 +22,7 @@ import sa_models
 from conftest import Recorded
 from helpers import read_ndjson
 from querysight import _guard, config, transport
-from querysight.sqlalchemy import build_schema, instrument
+from querysight.sqlalchemy import build_schema, instrument, model_name
 from sa_models import Author, Book, Tag
 from sa_support import fresh_app_info, seeded_sqlite, uninstrument
 
@@ -443,6 +443,48 @@ def test_the_schema_names_tables_keys_and_every_kind_of_relationship(engine: Any
         {"field": "author", "kind": "o2o", "column": "author_id", "target": "sa_models.Author"}
     ]
     assert models["sa_models.Tag"]["relations"][0]["source_column"] == "tag_id"
+
+
+def test_the_schema_leaves_out_collections_that_cannot_be_eager_loaded(engine: Any) -> None:
+    # selectinload(Shelf.notes) of a write_only or dynamic relationship raises InvalidRequestError: the server must
+    # not suggest it. A plain collection beside them is still described.
+    from sqlalchemy import Column, ForeignKey, Integer
+    from sqlalchemy.orm import DeclarativeBase, configure_mappers, relationship
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Shelf(Base):
+        __tablename__ = "shelves"
+        id = Column(Integer, primary_key=True)
+        notes = relationship("Note", lazy="write_only")
+        pins = relationship("Pin", lazy="dynamic")
+        cards = relationship("Card")
+
+    class Note(Base):
+        __tablename__ = "notes"
+        id = Column(Integer, primary_key=True)
+        shelf_id = Column(ForeignKey("shelves.id"))
+
+    class Pin(Base):
+        __tablename__ = "pins"
+        id = Column(Integer, primary_key=True)
+        shelf_id = Column(ForeignKey("shelves.id"))
+
+    class Card(Base):
+        __tablename__ = "cards"
+        id = Column(Integer, primary_key=True)
+        shelf_id = Column(ForeignKey("shelves.id"))
+
+    configure_mappers()
+    instrument(engine, base=Base)
+    schema = build_schema()
+
+    assert schema is not None
+    [shelf] = [m for m in schema["models"] if m["table"] == "shelves"]
+    assert shelf["relations"] == [
+        {"field": "cards", "kind": "reverse_fk", "target": model_name(Card), "target_column": "shelf_id"}
+    ]
 
 
 def test_a_plain_script_sends_its_capture_block_with_the_schema_and_the_sqlalchemy_framework(tmp_path: Path) -> None:

@@ -318,6 +318,11 @@ def _describe_mapper(mapper: Any) -> dict[str, Any] | None:
 def _describe_relationship(prop: Any) -> dict[str, Any] | None:
     from sqlalchemy.orm import interfaces
 
+    if prop.lazy in ("dynamic", "write_only"):
+        # Its collection is a query object of its own, never loaded: selectinload() or joinedload() of it raises
+        # InvalidRequestError, so the server must not be told it can be eager-loaded (it then says to load the rows
+        # of every parent in one query with IN, which is the fix).
+        return None
     target = model_name(prop.mapper.class_)
     direction = prop.direction
     if prop.secondary is not None and direction is interfaces.MANYTOMANY:

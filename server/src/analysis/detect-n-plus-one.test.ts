@@ -648,6 +648,19 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.text).toContain('read them through Author.books in the loop: a select(Book) of its own is not served by it')
   })
 
+  it('selects the rows of a collection the schema does not name (dynamic, write_only) with .in_(), never an eager load', () => {
+    // The agent leaves dynamic and write_only relationships out of the schema: selectinload() of them raises.
+    const unnamedSchema = { models: SCHEMA.models.map((m) => ({ ...m, relations: [] })) }
+    const [finding] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, LAZY_BOOKS)), { app: FLASK, schema: unnamedSchema })
+    expect(finding.suggestion.code).toBe('session.scalars(select(Book).where(Book.author_id.in_(values))).all()')
+    // Book.author described but not Author.books: the loop is over the authors' books, which cannot be named, and
+    // the text says what to do for either kind of relationship.
+    const backOnly = { models: SCHEMA.models.map((m) => (m.model === 'Author' ? { ...m, relations: [] } : m)) }
+    const [unnamed] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, LAZY_BOOKS)), { app: FLASK, schema: backOnly })
+    expect(unnamed).toMatchObject({ trigger_index: 0, suggestion: { code: null } })
+    expect(unnamed.suggestion.text).toContain('a dynamic or write_only one cannot be eager-loaded: select the rows with .in_() and group them')
+  })
+
   it('suggests joinedload for a lazy-loaded many-to-one', () => {
     const unit = unitOf(q(BOOKS_SA, [], { at: VIEW }), loopOf(3, LAZY_AUTHOR))
     const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })

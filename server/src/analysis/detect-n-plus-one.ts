@@ -22,7 +22,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     if (group.length < ctx.options.minRepeats) continue
     const keySlot = keySlotOf(group)
     if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all))) continue
-    const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, previous })
+    const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
     for (const facts of group) previous.set(facts.index, relation)
     findings.push(
       repeatedGroupFinding('n_plus_one', group, ctx, {

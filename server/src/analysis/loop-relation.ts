@@ -5,6 +5,7 @@
  * @module
  */
 import type { ModelInfo, ParamValue, WireQuery } from '../protocol.js'
+import type { Orm } from './detect-context.js'
 import { loopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
@@ -90,6 +91,9 @@ export interface RelatedManager {
 export interface ExplainContext {
   all: QueryFacts[]
   schema: SchemaIndex | null
+  /** Django gives every FK a reverse accessor (`review_set`) the schema may leave out; SQLAlchemy has only those
+   * the schema names. */
+  orm: Orm
   /** Relations of the loops found so far, by the index of each of their queries, for nested loops. */
   previous: Map<number, LoopRelation>
 }
@@ -243,8 +247,13 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
     const parent = reverse?.model ?? (forward ? schema.byName(forward.target) : undefined)
     if (parent) {
       const one = reverse ? reverse.relation.kind === 'reverse_o2o' : forward!.kind === 'o2o'
-      const field = reverse?.relation.field ?? defaultAccessor(target, one)
       const trigger = nearestOn(ctx.all, before, (facts) => reads(facts, parent.table))
+      if (!reverse && ctx.orm === 'sqlalchemy') {
+        // No relationship from the parent (none declared, or a dynamic/write_only one the agent leaves out): nothing
+        // to name; the loop's parent query is still known.
+        return { ...base, pattern: one ? 'reverse_one' : 'reverse', triggerIndex: trigger?.index ?? null, place: trigger?.query ?? null }
+      }
+      const field = reverse?.relation.field ?? defaultAccessor(target, one)
       const path = [step(parent, field, queryNameOf(field, target, !!reverse), one, target)]
       // `Review.objects.filter(book__author=a)`: the key sits on a joined table; hop on to the selected one.
       const selected = first.shape.mainTables[0]

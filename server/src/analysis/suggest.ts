@@ -364,6 +364,11 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
   }
 }
 
+// The agent leaves dynamic and write_only relationships out of the schema (eager loading them raises): a loop over
+// one reaches here without a named relationship.
+const SQLALCHEMY_LOADERS =
+  'selectinload() or joinedload() of the relationship (a dynamic or write_only one cannot be eager-loaded: select the rows with .in_() and group them)'
+
 function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
   const iterated = relation.place ? `the query iterated${at(relation.place)}` : `the query whose rows are looped over${at(loop.query)}`
   const model = root(relation)
@@ -387,7 +392,7 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
     case 'reverse':
     case 'reverse_one':
     case 'm2m': {
-      if (!named) return unnamed(relation, loop, count, 'selectinload() or joinedload()')
+      if (!named) return unnamed(relation, loop, count, SQLALCHEMY_LOADERS)
       if (relation.aggregate && relation.path.length === 1) {
         const target = last.target
         return {
@@ -418,7 +423,7 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
     default:
       return relation.triggerIndex === null
         ? keysAtOnce(relation, loop, count, 'sqlalchemy')
-        : unnamed(relation, loop, count, 'selectinload() or joinedload()')
+        : unnamed(relation, loop, count, SQLALCHEMY_LOADERS)
   }
 }
 
