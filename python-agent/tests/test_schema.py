@@ -96,3 +96,24 @@ def test_goes_with_the_first_batch_of_a_django_process(client, receiver):
     first = receiver.requests[0].body
     assert "shop.Book" in {m["model"] for m in first["schema"]["models"]}
     assert all("schema" not in r.body for r in receiver.requests[1:])
+
+
+def test_describes_the_default_ordering_of_a_model_in_field_names():
+    # A related manager read in that order is what a plain prefetch_related loads; an order_by() of the loop's is not.
+    models = models_by_label()
+    assert models["shop.Membership"]["ordering"] == ["-since", "id"]
+    assert models["shop.Book"]["ordering"] == []
+
+
+def test_leaves_out_an_ordering_by_expression():
+    from django.db.models import F
+
+    from djangoapp.shop.models import Membership
+
+    meta = Membership._meta
+    saved = meta.ordering
+    meta.ordering = [F("since").desc(nulls_last=True)]
+    try:
+        assert "ordering" not in models_by_label()["shop.Membership"]
+    finally:
+        meta.ordering = saved

@@ -83,6 +83,8 @@ export interface ModelInfo {
   model: string
   table: string
   pk: string
+  /** Django's `Meta.ordering` in field names (`["-created"]`), when the agent could tell it; absent when unknown. */
+  ordering?: string[]
   relations: Relation[]
 }
 
@@ -295,7 +297,7 @@ interface TextLimits {
   empty?: boolean
 }
 
-function string(value: unknown, container: Place | null, key: string, { max = LIMITS.textLength as number, empty = false }: TextLimits = {}): string {
+function string(value: unknown, container: Place | null, key: string | number, { max = LIMITS.textLength as number, empty = false }: TextLimits = {}): string {
   if (typeof value !== 'string') return fail(pathOf(container, key), `must be a string, got ${describe(value)}`)
   if (!empty && value.length === 0) fail(pathOf(container, key), 'must not be empty')
   if (value.length > max) fail(pathOf(container, key), `is longer than ${max} characters`)
@@ -502,10 +504,13 @@ function parseSchema(value: unknown): Schema | null {
       const at = placeOf(modelsAt, i)
       const relations = model.relations === undefined ? [] : array(model.relations, at, 'relations')
       const relationsAt = placeOf(at, 'relations')
+      const ordering = model.ordering === undefined || model.ordering === null ? null : array(model.ordering, at, 'ordering')
+      const orderingAt = placeOf(at, 'ordering')
       return {
         model: string(required(model.model, at, 'model'), at, 'model', { max: 500 }),
         table: string(required(model.table, at, 'table'), at, 'table', { max: 500 }),
         pk: string(required(model.pk, at, 'pk'), at, 'pk', { max: 500 }),
+        ...(ordering ? { ordering: ordering.map((field, k) => string(field, orderingAt, k, { max: 500 })) } : {}),
         relations: relations.map((relation, j) => parseRelation(relation, relationsAt, j)),
       }
     }),

@@ -267,8 +267,24 @@ def build_schema() -> dict[str, Any]:
                         "target_column": field.remote_field.column,
                     }
                 )
-        out.append({"model": meta.label, "table": meta.db_table, "pk": meta.pk.column, "relations": relations})
+        described: dict[str, Any] = {"model": meta.label, "table": meta.db_table, "pk": meta.pk.column}
+        ordering = _ordering(meta)
+        if ordering is not None:
+            described["ordering"] = ordering
+        out.append({**described, "relations": relations})
     return {"models": out}
+
+
+def _ordering(meta: Any) -> list[str] | None:
+    """The model's default ``Meta.ordering`` when it is plain field names (``["-created", "id"]``), else None.
+
+    With it the server tells a related manager ordered the model's own way, which a plain ``prefetch_related`` serves,
+    from one ordered by an ``order_by()`` of the loop's, which it does not. An expression (``F("x").desc()``) cannot
+    be compared with the SQL: None, and the server assumes nothing."""
+    ordering = list(meta.ordering or ())
+    if not all(isinstance(item, str) for item in ordering):
+        return None
+    return ordering
 
 
 def _hidden(rel: Any) -> bool:

@@ -3,6 +3,7 @@ import {
   analyse,
   AUTHOR_BY_ID,
   BOOKS,
+  BOOKSHOP,
   findingsOf,
   FLASK,
   PUBLISHER_BY_ID,
@@ -406,6 +407,66 @@ describe('N+1 in other spellings', () => {
     const hasReviews = 'SELECT 1 AS "a" FROM "shop_review" WHERE "shop_review"."book_id" = %s LIMIT 1'
     const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, hasReviews)))
     expect(finding.suggestion.code).toBe('Book.objects.annotate(has_reviews=Exists(Review.objects.filter(book=OuterRef("pk"))))')
+  })
+
+  it("prefetches a through model's own rows by its reverse foreign key, not the many-to-many's targets", () => {
+    // for b in books: b.booktag_set.order_by("added_at"), where Book.tags is an M2M through BookTag.
+    const throughModel = {
+      models: [
+        {
+          model: 'shop.Book',
+          table: 'shop_book',
+          pk: 'id',
+          relations: [
+            { field: 'tags', kind: 'm2m' as const, target: 'shop.Tag', through_table: 'shop_booktag', source_column: 'book_id', target_column: 'tag_id' },
+            { field: 'booktag_set', kind: 'reverse_fk' as const, target: 'shop.BookTag', target_column: 'book_id' },
+          ],
+        },
+        { model: 'shop.Tag', table: 'shop_tag', pk: 'id', relations: [] },
+        {
+          model: 'shop.BookTag',
+          table: 'shop_booktag',
+          pk: 'id',
+          ordering: [],
+          relations: [
+            { field: 'book', kind: 'fk' as const, column: 'book_id', target: 'shop.Book' },
+            { field: 'tag', kind: 'fk' as const, column: 'tag_id', target: 'shop.Tag' },
+          ],
+        },
+      ],
+    }
+    const rowsOfBook =
+      'SELECT "shop_booktag"."id", "shop_booktag"."book_id", "shop_booktag"."tag_id", "shop_booktag"."added_at" FROM "shop_booktag" WHERE "shop_booktag"."book_id" = %s ORDER BY "shop_booktag"."added_at" ASC'
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, rowsOfBook)), { schema: throughModel })
+    expect(finding).toMatchObject({ kind: 'n_plus_one', trigger_index: 0 })
+    expect(finding.suggestion.code).toBe('Book.objects.prefetch_related(Prefetch("booktag_set", queryset=BookTag.objects.order_by("added_at")))')
+    // The targets through the same table are still the M2M's.
+    const tagsOfBook =
+      'SELECT "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" INNER JOIN "shop_booktag" ON ("shop_tag"."id" = "shop_booktag"."tag_id") WHERE "shop_booktag"."book_id" = %s'
+    const [tags] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, tagsOfBook)), { schema: throughModel })
+    expect(tags.suggestion.code).toBe('Book.objects.prefetch_related("tags")')
+  })
+
+  describe("a related manager's rows in an order of the loop's own, which a plain prefetch does not serve", () => {
+    const withOrdering = (ordering: string[] | undefined) => ({
+      models: BOOKSHOP.models.map((m) => (m.model === 'shop.Review' ? { ...m, ...(ordering ? { ordering } : {}) } : m)),
+    })
+    const byStars =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."stars" FROM "shop_review" WHERE "shop_review"."book_id" = %s ORDER BY "shop_review"."stars" DESC'
+    const codeFor = (ordering: string[] | undefined) =>
+      findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, byStars)), { schema: withOrdering(ordering) })[0].suggestion.code
+
+    it('prefetches them with Prefetch(queryset=...order_by()) when the order is not the model\'s default', () => {
+      const prefetch = 'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.order_by("-stars")))'
+      expect(codeFor([])).toBe(prefetch)
+      expect(codeFor(['-id'])).toBe(prefetch)
+    })
+
+    it("keeps the plain prefetch when the order is the model's Meta.ordering, or when that ordering is not known", () => {
+      expect(codeFor(['-stars'])).toBe('Book.objects.prefetch_related("reviews")')
+      expect(codeFor(undefined)).toBe('Book.objects.prefetch_related("reviews")')
+      expect(codeFor(['book__title'])).toBe('Book.objects.prefetch_related("reviews")')
+    })
   })
 
   it("uses Django's default accessor when the schema lists only the forward foreign key", () => {

@@ -39,6 +39,8 @@ export interface LoopStep {
   single: boolean
   target: string
   targetTable: string
+  /** The target model's default ordering (`Meta.ordering`), when the schema gives it. */
+  targetOrdering?: string[]
 }
 
 export interface LoopFilter {
@@ -215,13 +217,18 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
     }
     return { ...base, pattern: 'get' }
   }
-  // A join through a many-to-many table, looked up by the column pointing at the parent.
-  const m2m = schema.relations.find(
-    ({ relation }) =>
-      (relation.kind === 'm2m' || relation.kind === 'reverse_m2m') &&
-      same(relation.through_table, table) &&
-      same(relation.source_column, column),
-  )
+  // A join through a many-to-many table, looked up by the column pointing at the parent. Rows of a through model of
+  // the app's own, selected from its table (`book.booktag_set.all()`), are its reverse FK's instead: prefetching the
+  // M2M's targets would not load them.
+  const throughRows = target !== null && same(first.shape.mainTables[0] ?? '', table)
+  const m2m = throughRows
+    ? undefined
+    : schema.relations.find(
+        ({ relation }) =>
+          (relation.kind === 'm2m' || relation.kind === 'reverse_m2m') &&
+          same(relation.through_table, table) &&
+          same(relation.source_column, column),
+      )
   if (m2m) {
     const trigger = nearestOn(ctx.all, before, (facts) => reads(facts, m2m.model.table))
     const targetModel = schema.byName(m2m.relation.target) ?? null
@@ -375,6 +382,7 @@ function step(
     single,
     target: target ? className(target.model) : className(targetName ?? ''),
     targetTable: target?.table ?? '',
+    targetOrdering: target?.ordering,
   }
 }
 

@@ -40,3 +40,6 @@ class Membership(models.Model):
     club = models.ForeignKey(Club, on_delete=models.CASCADE)
     person = models.ForeignKey(Author, on_delete=models.CASCADE)
     since = models.DateField(null=True)
+
+    class Meta:
+        ordering = ("-since", "id")
