@@ -105,6 +105,31 @@ describe('duplicates', () => {
     })
   })
 
+  describe('writes', () => {
+    const AT = site('shop/seed.py', 12, 'seed')
+
+    it('never reports the same INSERT as a duplicate: each run adds rows (bulk_create batches of equal objects)', () => {
+      const batch = 'INSERT INTO "shop_tag" ("name") VALUES (%s), (%s)'
+      expect(findingsOf(unitOf(times(3, () => q(batch, ['x', 'x'], { at: AT }))))).toEqual([])
+    })
+
+    it('never reports an UPDATE that computes its value as a duplicate: each run changes the row again', () => {
+      const addStock = 'UPDATE "shop_book" SET "stock" = ("shop_book"."stock" + %s) WHERE "shop_book"."id" = %s'
+      const unit = unitOf(q(addStock, [1, 11], { at: site('shop/views.py', 10) }), q(addStock, [1, 11], { at: site('shop/views.py', 20) }))
+      expect(findingsOf(unit)).toEqual([])
+    })
+
+    it('reports the same plain UPDATE as a duplicate that changes nothing after the first', () => {
+      const ship = 'UPDATE "shop_order" SET "status" = %s WHERE "shop_order"."id" = %s'
+      const unit = unitOf(q(ship, ['shipped', 7], { at: site('shop/views.py', 10) }), q(ship, ['shipped', 7], { at: site('shop/views.py', 20) }))
+      const [finding] = findingsOf(unit)
+      expect(finding).toMatchObject({ kind: 'duplicate', count: 2 })
+      expect(finding.suggestion.text).toBe(
+        'The same UPDATE runs 2 times with the same values, from shop/views.py:10, shop/views.py:20: after the first it changes nothing; run it once',
+      )
+    })
+  })
+
   it('counts the redundant copies in the unit summary', () => {
     const unit = unitOf(times(3, () => q(SETTINGS, [], { at: SHOP })), q(AUTHOR_BY_ID, [1], { at: SHOP }), q(AUTHOR_BY_ID, [1], { at: CART }))
     expect(analyse(unit).summary).toMatchObject({ duplicates: 3, findings: 2, n_plus_one: 0, severity: 'warning' })

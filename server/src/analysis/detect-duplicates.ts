@@ -6,6 +6,8 @@
  * them too. Copies spread over places outside such a finding are reported, all of them. Without captured
  * parameters, only SQL without placeholders can be known to repeat.
  *
+ * An INSERT, or an UPDATE that computes its value, is never a duplicate: each run changes rows (see changesEachTime).
+ *
  * A read run again after a write to a table it reads (on the same database) is not a duplicate of the read before
  * the write: it may see other rows (re-reading stock after a restock is right). The copies are split there, and each
  * part is judged on its own. A statement whose tables cannot be read, or that is neither a read nor a known write,
@@ -15,12 +17,13 @@
 import type { Finding } from '../protocol.js'
 import { groupBy, wastedMs, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
+import { same } from './schema-index.js'
 import { suggestDuplicate } from './suggest.js'
 
 export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered: readonly (readonly number[])[] = []): Finding[] {
   const owner = new Map<number, number>()
   covered.forEach((indexes, n) => indexes.forEach((index) => owner.set(index, n)))
-  const comparable = all.filter((f) => !f.shape.control && (f.query.params !== null || !f.hasParams))
+  const comparable = all.filter((f) => !f.shape.control && (f.query.params !== null || !f.hasParams) && !changesEachTime(f))
   const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.sqlId}\0${f.paramsKey}`)
   const writes = writesOf(all)
   const findings: Finding[] = []
@@ -44,6 +47,19 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
     })
   }
   return findings
+}
+
+/**
+ * A write that does something each time it runs, so that running it again is no waste: an INSERT adds rows (identical
+ * ones too: `bulk_create` batches of equal objects), an UPDATE that computes its value (`SET stock = stock + 1`,
+ * `NOW()`) changes the row again. An UPDATE of plain values, a DELETE, is done after the first time.
+ */
+function changesEachTime(f: QueryFacts): boolean {
+  const { kind, setColumns, slots } = f.shape
+  if (kind === 'insert') return true
+  if (kind !== 'update') return false
+  const plain = (column: string) => slots.some((s) => s.role === 'set' && s.column !== null && same(s.column.column, column) && s.op === '=')
+  return !setColumns.every(plain)
 }
 
 /** A statement that may change rows: where it ran, and the tables it writes (null: any table, as far as we know). */

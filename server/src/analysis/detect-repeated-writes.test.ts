@@ -72,6 +72,40 @@ describe('repeated writes', () => {
     expect(findingsOf(unitOf(q(batch, ['a', 'b', 'c'], { at: LOOP }), q(batch, ['d', 'e', 'f'], { at: LOOP })))).toEqual([])
   })
 
+  it("does not report PostgreSQL's bulk_create batches (arrays of rows through UNNEST) as repeated writes", () => {
+    const unnest = 'INSERT INTO "shop_tag" ("name", "rank") SELECT * FROM UNNEST((%s)::varchar[], (%s)::integer[])'
+    const batches = times(3, (i) => q(unnest, [[`a${i}`, `b${i}`], [i, i + 1]], { at: LOOP, vendor: 'postgresql' }))
+    expect(findingsOf(unitOf(batches))).toEqual([])
+  })
+
+  describe('writes of one row again and again', () => {
+    const ADD_STOCK = 'UPDATE "shop_book" SET "stock" = ("shop_book"."stock" + %s) WHERE "shop_book"."id" = %s'
+
+    it('says to combine the changes of a computed UPDATE, never to update an IN list of the same key (one step of the change)', () => {
+      // for line in order.lines: Book.objects.filter(pk=line.book_id).update(stock=F("stock") + 1), one book each time
+      const findings = findingsOf(unitOf(times(3, () => q(ADD_STOCK, [1, 11], { at: LOOP }))))
+      expect(findings.map((f) => f.kind)).toEqual(['repeated_write'])
+      expect(findings[0].suggestion).toEqual({
+        text: 'The 3 UPDATEs at shop/api.py:57 change the same row (pk=11) each time: combine the changes into one UPDATE after the loop (for a counter, add up the steps: .update(stock=F("stock") + total))',
+        code: null,
+      })
+    })
+
+    it('says only the last values of a plain UPDATE of one row stay', () => {
+      const [finding] = findingsOf(unitOf(times(3, (i) => q(SHIP_ORDER, [`step ${i}`, 7], { at: LOOP }))))
+      expect(finding.suggestion.text).toBe('The 3 UPDATEs at shop/api.py:57 write the same row (pk=7) each time and only the last values stay: write it once, after the loop')
+      expect(finding.suggestion.code).toBeNull()
+    })
+
+    it('says a DELETE of one row is done after the first', () => {
+      const one = 'DELETE FROM "shop_review" WHERE "shop_review"."id" = %s'
+      const findings = findingsOf(unitOf(times(2, () => q(one, [5], { at: LOOP }))))
+      expect(findings.find((f) => f.kind === 'repeated_write')?.suggestion.text).toBe(
+        'The 2 DELETEs at shop/api.py:57 delete the same row (pk=5) each time: after the first, none is left; run it once',
+      )
+    })
+  })
+
   it('words the fix for SQLAlchemy units', () => {
     const update = 'UPDATE books SET stock=? WHERE books.id = ?'
     const [finding] = findingsOf(unitOf(times(3, (i) => q(update, [i, i + 1], { at: LOOP }))), { app: FLASK, schema: null })

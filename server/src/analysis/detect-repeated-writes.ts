@@ -1,8 +1,8 @@
 /**
  * Repeated writes (DESIGN.md §6): at least `minRepeats` INSERT/UPDATE/DELETE statements with the same fingerprint,
  * the same application stack and the same database in one unit. Never an N+1. Writes that are batches already (an
- * `executemany`, a multi-row VALUES, an UPDATE/DELETE of an IN list of several keys, as `bulk_create` and
- * `bulk_update` send them in batches) are not repeated writes.
+ * `executemany`, a multi-row VALUES, an UPDATE/DELETE of an IN list of several keys, arrays of rows, as `bulk_create`
+ * and `bulk_update` send them in batches) are not repeated writes.
  * @module
  */
 import type { Finding } from '../protocol.js'
@@ -13,8 +13,14 @@ import { suggestWrites } from './suggest.js'
 const isWrite = (f: QueryFacts): boolean =>
   (f.shape.kind === 'insert' || f.shape.kind === 'update' || f.shape.kind === 'delete') && !f.shape.control
 
+/** A write of several rows at once: executemany, multi-row VALUES, an IN list of several keys, or parameters that
+ * are arrays of several values (PostgreSQL's `bulk_create`: `INSERT ... SELECT * FROM UNNEST(%s::integer[], ...)`,
+ * an `= ANY(%s)`). */
 const isBatch = (f: QueryFacts): boolean =>
-  f.query.many || f.shape.multiRowValues || f.shape.slots.some((s) => s.role === 'in' && s.values.length > 1)
+  f.query.many ||
+  f.shape.multiRowValues ||
+  f.shape.slots.some((s) => s.role === 'in' && s.values.length > 1) ||
+  (Array.isArray(f.query.params) && f.query.params.some((value) => Array.isArray(value) && value.length > 1))
 
 export function detectRepeatedWrites(all: QueryFacts[], ctx: DetectContext): Finding[] {
   const groups = groupBy(all.filter(isWrite), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)

@@ -485,6 +485,22 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       const setSlots = shape.slots.map((s, i) => ({ s, i })).filter(({ s }) => s.role === 'set' && s.column)
       const varying = [...new Set(setSlots.filter(({ i }) => group.some((f) => f.slotValues[i] !== first.slotValues[i])).map(({ s }) => fieldOf(s.column!.column)))]
       const assigned = [...new Set(shape.setColumns.map(fieldOf))]
+      const row = sameRow(group, keyIndex)
+      if (row !== null) {
+        // One row written again and again (`filter(pk=b.pk).update(stock=F("stock") + 1)` per order line): an IN
+        // list of its keys would write it once, with one step of the change.
+        const computed = assigned.filter((field) => !setSlots.some(({ s }) => fieldOf(s.column!.column) === field && s.op === '='))
+        const rowName = `the same row (${key}=${row})`
+        return computed.length > 0
+          ? {
+              text: `The ${count} UPDATEs${where} change ${rowName} each time: combine the changes into one UPDATE after the loop${sa ? '' : ` (for a counter, add up the steps: .update(${computed[0]}=F("${computed[0]}") + total))`}`,
+              code: null,
+            }
+          : {
+              text: `The ${count} UPDATEs${where} write ${rowName} each time and only the last values stay: write it once, after the loop`,
+              code: null,
+            }
+      }
       if (varying.length === 0) {
         const values = assigned.map((field) => {
           const slot = setSlots.find(({ s }) => fieldOf(s.column!.column) === field)
@@ -515,6 +531,10 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       }
     }
     case 'delete': {
+      const row = sameRow(group, keyIndex)
+      if (row !== null) {
+        return { text: `The ${count} DELETEs${where} delete the same row (${key}=${row}) each time: after the first, none is left; run it once`, code: null }
+      }
       const code = sa
         ? `session.execute(delete(${saModel}).where(${saModel}.${keyColumn}.in_(ids)))`
         : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids).delete()`
@@ -528,6 +548,14 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
   }
 }
 
+/** The key value every write of the group has (Python source), when they all write one row; null otherwise. */
+function sameRow(group: QueryFacts[], keyIndex: number): string | null {
+  if (keyIndex < 0 || group[0].shape.slots[keyIndex].role !== 'eq') return null
+  const value = group[0].slotValues[keyIndex]
+  if (value === undefined || !group.every((f) => f.slotValues[keyIndex] === value)) return null
+  return py(firstValue(group[0], keyIndex))
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Duplicates and slow queries
 // ---------------------------------------------------------------------------------------------------------------
@@ -536,6 +564,14 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
   const places = distinctPlaces(copies)
   const oneStack = copies.every((c) => c.stackKey === copies[0].stackKey)
   const n = copies.length
+  const write = copies[0].shape.kind === 'update' ? 'UPDATE' : copies[0].shape.kind === 'delete' ? 'DELETE' : null
+  if (write) {
+    const from = places.length ? `${oneStack ? ' at' : ', from'} ${places.slice(0, 3).join(', ')}${places.length > 3 ? ` and ${places.length - 3} more` : ''}` : ''
+    return {
+      text: `The same ${write} runs ${n} times with the same values${from}: after the first it changes nothing; run it once`,
+      code: null,
+    }
+  }
   if (oneStack) {
     return {
       text: `The same query runs ${n} times with the same parameters${places.length ? ` at ${places[0]}` : ''}: run it once (before the loop) and reuse the result`,
