@@ -89,6 +89,16 @@ describe('checking units against a budget', () => {
     expect(result.violations.find((v) => v.kind === 'marker')?.message).toMatch(/n_plus_one in the @pytest\.mark\.querysight marker must be "error", "warn" or "allow", got "never"/)
   })
 
+  it('counts the units that had a finding, not its copies: one loop split by database is in one unit', () => {
+    // The same lookup from one line alternately on "default" and "replica": two N+1 findings in one request.
+    const split = nPlusOneUnit({ kind: 'request', method: 'GET', route: 'multi/', name: 'GET /multi/', n: 2 })
+    split.findings.push({ ...split.findings[0] })
+    const result = checkUnits([split])
+    const [violation] = result.violations.filter((v) => v.kind === 'n_plus_one')
+    expect(violation.finding).toMatchObject({ occurrences: 1 })
+    expect(verdict(result)).not.toContain('in 2 units')
+  })
+
   it('reports one N+1 seen in every request of a route once, with how many requests had it', () => {
     const requests = [3, 5, 4].map((n) => nPlusOneUnit({ kind: 'request', method: 'GET', route: 'books/', name: 'GET /books/', n }))
     const budget = parseBudget({ units: { 'GET books/': { max_queries: 4 } } })
@@ -98,6 +108,10 @@ describe('checking units against a budget', () => {
     expect(nPlusOnes[0].finding).toMatchObject({ count: 5, occurrences: 3, unit_id: requests[1].id })
     expect(result.violations.find((v) => v.kind === 'max_queries')).toMatchObject({ actual: 6, limit: 4, unit_id: requests[1].id })
     expect(result.units).toEqual([expect.objectContaining({ name: 'GET books/', runs: 3, queries: 6 })])
+    // The queries are those of all three runs: the line says so.
+    expect(verdict(checkUnits(requests))).toMatch(/^FAILED: 1 violation in 1 of 1 unit$/)
+    const passing = [clean('GET books/'), clean('GET books/'), clean('GET authors/')]
+    expect(verdict(checkUnits(passing))).toBe('passed: 2 units (3 runs), 6 queries')
   })
 
   it('fails a run in which nothing was recorded, saying how to install the agent', () => {

@@ -133,7 +133,8 @@ export function checkUnits(
     const groupNotes: Note[] = []
     const accepted = new Set<string>()
     acceptedNPlusOne.set(name, accepted)
-    const reported = new Map<string, { finding: ReportedFinding; level: Level | 'allowed'; allow: AllowEntry | null }>()
+    // `units`: the ids of the units it was found in. One unit may hold it twice (one loop split by database).
+    const reported = new Map<string, { finding: ReportedFinding; level: Level | 'allowed'; allow: AllowEntry | null; units: Set<string> }>()
     let worst: { unit: Unit; count: number; limits: ResolvedLimits } | null = null
     let shownLimit: number | null | undefined
 
@@ -152,9 +153,10 @@ export function checkUnits(
         if (level === 'allow') continue
         const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}`
         const seen = reported.get(key)
-        if (!seen) reported.set(key, { finding: { ...finding, unit_id: unit.id, occurrences: 1 }, level, allow })
+        if (!seen) reported.set(key, { finding: { ...finding, unit_id: unit.id, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
         else {
-          const occurrences = seen.finding.occurrences + 1
+          seen.units.add(unit.id)
+          const occurrences = seen.units.size
           seen.finding = finding.count > seen.finding.count ? { ...finding, unit_id: unit.id, occurrences } : { ...seen.finding, occurrences }
         }
       }

@@ -5,21 +5,24 @@ import { callsiteText, commandEnd, findingTitle } from './check.js'
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 
 /** `FAILED: 3 violations in 2 of 14 units, 1 warning`, `passed: 14 units, 212 queries, 1 warning`, or, when the command
- * itself failed, `FAILED: the command exited 3; 14 units, 212 queries` (then the violations of its units, if any). */
+ * itself failed, `FAILED: the command exited 3; 14 units, 212 queries` (then the violations of its units, if any). A
+ * unit is a name (a test, a route); when some ran more than once the runs are said too, since the queries are all
+ * theirs: `14 units (20 runs), 260 queries`. */
 export function verdict(result: CheckResult): string {
   const { totals } = result
+  const counted = `${plural(totals.units, 'unit')}${totals.runs > totals.units ? ` (${totals.runs} runs)` : ''}, ${plural(totals.queries, 'query', 'queries')}`
   const warnings = totals.warnings ? `, ${plural(totals.warnings, 'warning')}` : ''
   const command = result.violations.find((v) => v.kind === 'command_failed')
   if (command) {
     const others = totals.violations - 1 - (totals.units === 0 ? 1 : 0) // the command's, and "nothing recorded"
-    const checked = others > 0 ? `${plural(others, 'violation')} in ${totals.failed} of ${plural(totals.units, 'unit')}` : `${plural(totals.units, 'unit')}, ${plural(totals.queries, 'query', 'queries')}`
+    const checked = others > 0 ? `${plural(others, 'violation')} in ${totals.failed} of ${plural(totals.units, 'unit')}` : counted
     return `FAILED: the command ${commandEnd(command.exit_code, command.signal)}; ${checked}${warnings}`
   }
   if (!result.passed) {
     const where = totals.units ? ` in ${totals.failed} of ${plural(totals.units, 'unit')}` : ''
     return `FAILED: ${plural(totals.violations, 'violation')}${where}${warnings}`
   }
-  return `passed: ${plural(totals.units, 'unit')}, ${plural(totals.queries, 'query', 'queries')}${warnings}`
+  return `passed: ${counted}${warnings}`
 }
 
 export const OUTCOME_LABELS: Record<Outcome, string> = { fail: 'FAIL', warn: 'WARN', pass: 'ok' }
