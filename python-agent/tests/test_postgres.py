@@ -70,12 +70,15 @@ def pg_site(postgres: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
         "PYTHONUNBUFFERED": "1",
     }
     for alias in ("default", "other"):
-        subprocess.run(
-            [sys.executable, str(MANAGE), "migrate", "--run-syncdb", "--database", alias, "-v", "0"],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+        # contenttypes first: the shop app has no migrations, and --run-syncdb creates its tables before it applies
+        # the others' migrations, so its FK to django_content_type would name a table PostgreSQL has not got yet.
+        for args in (["contenttypes"], ["--run-syncdb"]):
+            subprocess.run(
+                [sys.executable, str(MANAGE), "migrate", *args, "--database", alias, "-v", "0"],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
     subprocess.run([sys.executable, str(MANAGE), "seed"], check=True, env=env, capture_output=True)
     port = free_port()
     proc = subprocess.Popen(

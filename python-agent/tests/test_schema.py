@@ -117,3 +117,13 @@ def test_leaves_out_an_ordering_by_expression():
         assert "ordering" not in models_by_label()["shop.Membership"]
     finally:
         meta.ordering = saved
+
+
+def test_describes_a_generic_foreign_key_by_its_columns():
+    # The server then tells comment.target read per row (pk lookups of any table): prefetch_related("target").
+    comment = models_by_label()["shop.Comment"]
+    assert comment["generic_fks"] == [{"field": "target", "ct_column": "kind_id", "fk_column": "object_pk"}]
+    assert comment["relations"] == [
+        {"field": "kind", "kind": "fk", "column": "kind_id", "target": "contenttypes.ContentType"}
+    ]
+    assert "generic_fks" not in models_by_label()["shop.Book"]

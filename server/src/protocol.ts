@@ -85,7 +85,16 @@ export interface ModelInfo {
   pk: string
   /** Django's `Meta.ordering` in field names (`["-created"]`), when the agent could tell it; absent when unknown. */
   ordering?: string[]
+  /** Django's GenericForeignKeys of the model (`target` over `content_type_id` and `object_id`), when it has any. */
+  generic_fks?: GenericForeignKeyInfo[]
   relations: Relation[]
+}
+
+/** A GenericForeignKey: the attribute, the column of its ContentType FK and the column of the object's key. */
+export interface GenericForeignKeyInfo {
+  field: string
+  ct_column: string
+  fk_column: string
 }
 
 export interface Schema {
@@ -492,6 +501,16 @@ function parseRelation(value: unknown, container: Place, index: number): Relatio
   return parsed
 }
 
+function parseGenericForeignKey(value: unknown, container: Place, index: number): GenericForeignKeyInfo {
+  const gfk = object(value, container, index)
+  const at = placeOf(container, index)
+  return {
+    field: string(required(gfk.field, at, 'field'), at, 'field', { max: 500 }),
+    ct_column: string(required(gfk.ct_column, at, 'ct_column'), at, 'ct_column', { max: 500 }),
+    fk_column: string(required(gfk.fk_column, at, 'fk_column'), at, 'fk_column', { max: 500 }),
+  }
+}
+
 function parseSchema(value: unknown): Schema | null {
   if (value === undefined || value === null) return null
   const schema = object(value, ROOT, 'schema')
@@ -506,11 +525,14 @@ function parseSchema(value: unknown): Schema | null {
       const relationsAt = placeOf(at, 'relations')
       const ordering = model.ordering === undefined || model.ordering === null ? null : array(model.ordering, at, 'ordering')
       const orderingAt = placeOf(at, 'ordering')
+      const generic = model.generic_fks === undefined || model.generic_fks === null ? null : array(model.generic_fks, at, 'generic_fks')
+      const genericAt = placeOf(at, 'generic_fks')
       return {
         model: string(required(model.model, at, 'model'), at, 'model', { max: 500 }),
         table: string(required(model.table, at, 'table'), at, 'table', { max: 500 }),
         pk: string(required(model.pk, at, 'pk'), at, 'pk', { max: 500 }),
         ...(ordering ? { ordering: ordering.map((field, k) => string(field, orderingAt, k, { max: 500 })) } : {}),
+        ...(generic ? { generic_fks: generic.map((gfk, k) => parseGenericForeignKey(gfk, genericAt, k)) } : {}),
         relations: relations.map((relation, j) => parseRelation(relation, relationsAt, j)),
       }
     }),

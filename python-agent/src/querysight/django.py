@@ -271,8 +271,28 @@ def build_schema() -> dict[str, Any]:
         ordering = _ordering(meta)
         if ordering is not None:
             described["ordering"] = ordering
+        generic = _generic_fks(meta)
+        if generic:
+            described["generic_fks"] = generic
         out.append({**described, "relations": relations})
     return {"models": out}
+
+
+def _generic_fks(meta: Any) -> list[dict[str, str]]:
+    """The model's GenericForeignKeys (a private field each): the attribute, and the columns of its ContentType FK and
+    of the object's key, so that the server can tell ``comment.target`` read per row and suggest
+    ``prefetch_related("target")``."""
+    found = []
+    for field in meta.private_fields:
+        ct_name, fk_name = getattr(field, "ct_field", None), getattr(field, "fk_field", None)
+        if not (isinstance(ct_name, str) and isinstance(fk_name, str)) or not field.is_relation:
+            continue  # not a GenericForeignKey (GenericRelation lives in private_fields too, without these)
+        try:
+            ct_column, fk_column = meta.get_field(ct_name).column, meta.get_field(fk_name).column
+        except Exception:  # noqa: BLE001 - a field named wrongly: Django's own check reports it
+            continue
+        found.append({"field": field.name, "ct_column": ct_column, "fk_column": fk_column})
+    return found
 
 
 def _ordering(meta: Any) -> list[str] | None:

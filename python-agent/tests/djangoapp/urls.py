@@ -29,6 +29,7 @@ urlpatterns = [
     path("empty/", views.no_queries),
     path("thread/", views.in_a_new_thread),
     path("authors/", views.author_list),
+    path("comments/", views.comment_targets),
     path("books.csv", views.books_csv),
     path("async/books.csv", views.books_csv_async),
 ]

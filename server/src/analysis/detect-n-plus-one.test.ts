@@ -447,6 +447,65 @@ describe('N+1 in other spellings', () => {
     expect(tags.suggestion.code).toBe('Book.objects.prefetch_related("tags")')
   })
 
+  describe('the objects of a GenericForeignKey, read per row (comment.target)', () => {
+    const withComments = {
+      models: [
+        ...BOOKSHOP.models,
+        {
+          model: 'contenttypes.ContentType',
+          table: 'django_content_type',
+          pk: 'id',
+          relations: [],
+        },
+        {
+          model: 'notes.Comment',
+          table: 'notes_comment',
+          pk: 'id',
+          generic_fks: [{ field: 'target', ct_column: 'content_type_id', fk_column: 'object_id' }],
+          relations: [{ field: 'content_type', kind: 'fk' as const, column: 'content_type_id', target: 'contenttypes.ContentType' }],
+        },
+      ],
+    }
+    const COMMENTS =
+      'SELECT "notes_comment"."id", "notes_comment"."content_type_id", "notes_comment"."object_id", "notes_comment"."body" FROM "notes_comment"'
+    const TYPE_BY_ID =
+      'SELECT "django_content_type"."id", "django_content_type"."app_label", "django_content_type"."model" FROM "django_content_type" WHERE "django_content_type"."id" = %s LIMIT 21'
+    const BOOK_BY_ID = 'SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE "shop_book"."id" = %s LIMIT 21'
+    const unit = unitOf(
+      q(COMMENTS, [], { at: VIEW }),
+      q(TYPE_BY_ID, [7], { at: LOOP }),
+      q(AUTHOR_BY_ID, [1], { at: LOOP }),
+      q(TYPE_BY_ID, [8], { at: LOOP }),
+      q(BOOK_BY_ID, [1], { at: LOOP }),
+      q(AUTHOR_BY_ID, [2], { at: LOOP }),
+      q(BOOK_BY_ID, [2], { at: LOOP }),
+      q(AUTHOR_BY_ID, [3], { at: LOOP }),
+    )
+
+    it('prefetches the GenericForeignKey for the objects of every content type', () => {
+      const findings = findingsOf(unit, { schema: withComments })
+      const objects = findings.filter((f) => f.sql.includes('shop_author') || f.sql.includes('shop_book'))
+      expect(objects.map((f) => [f.count, f.trigger_index, f.suggestion.code])).toEqual([
+        [3, 0, 'Comment.objects.prefetch_related("target")'],
+        [2, 0, 'Comment.objects.prefetch_related("target")'],
+      ])
+      expect(objects[0].suggestion.text).toContain('reading .target runs a query for each row\'s object (3 here on "shop_author")')
+    })
+
+    it('says the ContentType lookups come from the same reads, and are cached by Django afterwards', () => {
+      const types = findingsOf(unit, { schema: withComments }).find((f) => f.sql.includes('django_content_type'))!
+      expect(types.suggestion.code).toBe('Comment.objects.prefetch_related("target")')
+      expect(types.suggestion.text).toContain('looks up each row\'s ContentType by its id first')
+      expect(types.suggestion.text).toContain('(if the loop reads .content_type itself, .select_related("content_type") serves that)')
+    })
+
+    it('without GenericForeignKeys in the schema, an FK to ContentType is a plain select_related', () => {
+      const plain = { models: withComments.models.map(({ generic_fks: _gfk, ...m }: { generic_fks?: unknown } & (typeof withComments.models)[number]) => m) }
+      const types = findingsOf(unit, { schema: plain }).find((f) => f.sql.includes('django_content_type'))!
+      expect(types.suggestion.code).toBe('Comment.objects.select_related("content_type")')
+    })
+  })
+
   describe("a related manager's rows in an order of the loop's own, which a plain prefetch does not serve", () => {
     const withOrdering = (ordering: string[] | undefined) => ({
       models: BOOKSHOP.models.map((m) => (m.model === 'shop.Review' ? { ...m, ...(ordering ? { ordering } : {}) } : m)),

@@ -22,6 +22,10 @@ export type LoopPattern =
   | 'm2m'
   /** A single deferred column fetched per row: include it in `only()`. */
   | 'deferred'
+  /** Objects of a GenericForeignKey, looked up by primary key per row of its model: `prefetch_related("target")`. */
+  | 'generic'
+  /** The ContentType of each row's GenericForeignKey (cached per process by Django afterwards). */
+  | 'generic_type'
   /** A get by primary key in a loop without a parent query: `in_bulk`. */
   | 'get'
   | 'unknown'
@@ -202,11 +206,24 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
     const trigger = nearestOn(ctx.all, before, (facts) => owners.some(({ model }) => reads(facts, model.table)))
     const deferred = deferredFetch(base, first, target.pk, ctx)
     if (deferred && (!trigger || deferred.triggerIndex! > trigger.index)) return deferred
+    const generic = genericFetch(base, first, schema, ctx)
+    if (generic && (!trigger || generic.triggerIndex! > trigger.index)) return generic
     if (trigger) {
       const candidates = owners.filter(({ model }) => reads(trigger, model.table))
       const best =
         candidates.find(({ model, relation }) => relation.column && selects(trigger, model.table, relation.column)) ??
         candidates[0]
+      const viaGeneric = best.model.generic_fks?.find((gfk) => same(gfk.ct_column, best.relation.column))
+      if (viaGeneric) {
+        // The ContentType FK of a GenericForeignKey: reading .target looks the type up by its id first.
+        return {
+          ...base,
+          pattern: 'generic_type',
+          triggerIndex: trigger.index,
+          place: trigger.query,
+          path: [step(best.model, viaGeneric.field, viaGeneric.field, true, null, best.relation.target)],
+        }
+      }
       return {
         ...base,
         pattern: 'forward',
@@ -366,6 +383,27 @@ function deferredFetch(base: LoopRelation, first: QueryFacts, pk: string, ctx: E
   }
 }
 
+/**
+ * A primary-key lookup per row of a model with a GenericForeignKey (`comment.target`): the nearest earlier query on
+ * such a model that selected the object's key column. The target table says nothing: any model may be the object.
+ */
+function genericFetch(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, ctx: ExplainContext): LoopRelation | null {
+  const owners = schema.models.flatMap((model) => (model.generic_fks ?? []).map((gfk) => ({ model, gfk })))
+  if (owners.length === 0) return null
+  const selectsKey = (facts: QueryFacts, table: string, column: string) => facts.shape.selectColumns === null || selects(facts, table, column)
+  const holds = (facts: QueryFacts) => owners.find(({ model, gfk }) => reads(facts, model.table) && selectsKey(facts, model.table, gfk.fk_column))
+  const trigger = nearestOn(ctx.all, first.index, (facts) => holds(facts) !== undefined)
+  if (!trigger) return null
+  const { model, gfk } = holds(trigger)!
+  return {
+    ...base,
+    pattern: 'generic',
+    triggerIndex: trigger.index,
+    place: trigger.query,
+    path: [step(model, gfk.field, gfk.field, true, base.target)],
+  }
+}
+
 function step(
   owner: ModelInfo,
   field: string,
@@ -468,7 +506,9 @@ function prefetchOf(
  * hop further: `Order.objects.prefetch_related("items__book")`.
  */
 function chain(relation: LoopRelation, ctx: ExplainContext): LoopRelation {
-  if (relation.triggerIndex === null || relation.path.length === 0 || relation.aggregate || relation.pattern === 'deferred') return relation
+  if (relation.triggerIndex === null || relation.path.length === 0 || relation.aggregate || relation.pattern === 'deferred' || relation.pattern === 'generic_type') {
+    return relation
+  }
   const outer = ctx.previous.get(relation.triggerIndex)
   if (!outer || outer.path.length === 0 || outer.pattern === 'deferred' || outer.pattern === 'get' || outer.pattern === 'unknown') {
     return relation

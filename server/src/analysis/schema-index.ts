@@ -11,6 +11,7 @@ export interface RelationOf {
 }
 
 export interface SchemaIndex {
+  models: readonly ModelInfo[]
   byTable(table: string): ModelInfo | undefined
   byName(model: string): ModelInfo | undefined
   /** Every relation of every model, with its model. */
@@ -28,6 +29,7 @@ export function indexSchema(schema: Schema | null | undefined): SchemaIndex | nu
     for (const relation of model.relations ?? []) relations.push({ model, relation })
   }
   return {
+    models: schema.models,
     byTable: (table) => tables.get(table.toLowerCase()),
     byName: (model) => names.get(model),
     relations,

@@ -1,3 +1,5 @@
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 
@@ -43,3 +45,12 @@ class Membership(models.Model):
 
     class Meta:
         ordering = ("-since", "id")
+
+
+class Comment(models.Model):
+    """A comment on any object (a GenericForeignKey), as django-contrib-comments and django-taggit have them."""
+
+    kind = models.ForeignKey(ContentType, on_delete=models.CASCADE)
+    object_pk = models.PositiveIntegerField()
+    target = GenericForeignKey("kind", "object_pk")
+    body = models.TextField(default="")

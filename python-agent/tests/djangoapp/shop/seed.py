@@ -1,6 +1,8 @@
 """The same small catalogue for every test database."""
 
-from .models import Author, Book, Club, Membership, Profile, Review, Tag
+from django.contrib.contenttypes.models import ContentType
+
+from .models import Author, Book, Club, Comment, Membership, Profile, Review, Tag
 
 
 def seed(using: str = "default") -> None:
@@ -17,3 +19,7 @@ def seed(using: str = "default") -> None:
                 Review.objects.using(using).create(book=book, stars=stars)
     club = Club.objects.using(using).create(name="Readers")
     Membership.objects.using(using).create(club=club, person=Author.objects.using(using).first())
+    types = ContentType.objects.db_manager(using)
+    for target in [*Author.objects.using(using).order_by("id")[:2], *Book.objects.using(using).order_by("id")[:2]]:
+        kind = types.get_for_model(target)
+        Comment.objects.using(using).create(kind=kind, object_pk=target.pk, body=f"On {target.pk}")
