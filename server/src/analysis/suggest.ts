@@ -297,7 +297,7 @@ function listName(field: string, lookups: Lookups | null): string {
  */
 function reordered(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts): boolean {
   const last = relation.path[relation.path.length - 1]
-  const ordering = last?.targetOrdering
+  const ordering = last.targetOrdering
   if (!clauses.ordered || last.single || !ordering || ordering.some((field) => field.includes('__') || field.includes('?'))) return false
   const order = djangoOrder(clauses, loop, last.targetTable)
   if (!order) return true
@@ -506,7 +506,7 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
         // One row written again and again (`filter(pk=b.pk).update(stock=F("stock") + 1)` per order line): an IN
         // list of its keys would write it once, with one step of the change.
         const computed = assigned.filter((field) => !setSlots.some(({ s }) => fieldOf(s.column!.column) === field && s.op === '='))
-        const rowName = `the same row (${key}=${row})`
+        const rowName = isPk ? `the same row (pk=${row})` : `the same rows (${key}=${row})`
         return computed.length > 0
           ? {
               text: `The ${count} UPDATEs${where} change ${rowName} each time: combine the changes into one UPDATE after the loop${sa ? '' : ` (for a counter, add up the steps: .update(${computed[0]}=F("${computed[0]}") + total))`}`,
@@ -549,7 +549,8 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
     case 'delete': {
       const row = sameRow(group, keyIndex)
       if (row !== null) {
-        return { text: `The ${count} DELETEs${where} delete the same row (${key}=${row}) each time: after the first, none is left; run it once`, code: null }
+        const rows = isPk ? `the same row (pk=${row})` : `the same rows (${key}=${row})`
+        return { text: `The ${count} DELETEs${where} delete ${rows} each time: after the first, none is left; run it once`, code: null }
       }
       const code = sa
         ? `session.execute(delete(${saModel}).where(${saModel}.${keyColumn}.in_(ids)))`
