@@ -23,6 +23,9 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     const keySlot = keySlotOf(group)
     if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all))) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
+    // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
+    // removes them (its prefetch looks the types up too), and the next request does not make them.
+    if (relation.pattern === 'generic_type') continue
     for (const facts of group) previous.set(facts.index, relation)
     findings.push(
       repeatedGroupFinding('n_plus_one', group, ctx, {

@@ -206,16 +206,19 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
     const trigger = nearestOn(ctx.all, before, (facts) => owners.some(({ model }) => reads(facts, model.table)))
     const deferred = deferredFetch(base, first, target.pk, ctx)
     if (deferred && (!trigger || deferred.triggerIndex! > trigger.index)) return deferred
+    // A lookup of a table some read model holds an FK to is that FK's, unless the same line also looks up other
+    // tables by their keys: a GenericForeignKey's objects of several types.
     const generic = genericFetch(base, first, schema, ctx)
-    if (generic && (!trigger || generic.triggerIndex! > trigger.index)) return generic
+    if (generic && (!trigger || (generic.triggerIndex! > trigger.index && looksUpOtherTables(first, schema, ctx)))) return generic
     if (trigger) {
       const candidates = owners.filter(({ model }) => reads(trigger, model.table))
       const best =
         candidates.find(({ model, relation }) => relation.column && selects(trigger, model.table, relation.column)) ??
         candidates[0]
       const viaGeneric = best.model.generic_fks?.find((gfk) => same(gfk.ct_column, best.relation.column))
-      if (viaGeneric) {
-        // The ContentType FK of a GenericForeignKey: reading .target looks the type up by its id first.
+      if (viaGeneric && !repeatsAKey(first, ctx)) {
+        // The ContentType FK of a GenericForeignKey: reading .target looks each type up by its id, once per process
+        // (ContentType's cache). Reading .content_type itself, an FK like any other, would repeat keys.
         return {
           ...base,
           pattern: 'generic_type',
@@ -402,6 +405,22 @@ function genericFetch(base: LoopRelation, first: QueryFacts, schema: SchemaIndex
     place: trigger.query,
     path: [step(model, gfk.field, gfk.field, true, base.target)],
   }
+}
+
+/** Whether the loop's line also looks up another table by its primary key (one query a row, of several types). */
+function looksUpOtherTables(first: QueryFacts, schema: SchemaIndex, ctx: ExplainContext): boolean {
+  return ctx.all.some((facts) => {
+    const table = facts.shape.mainTables[0]
+    if (facts.stackKey !== first.stackKey || facts.shape.kind !== 'select' || !table || same(table, first.shape.mainTables[0])) return false
+    const pk = schema.byTable(table)?.pk
+    return pk !== undefined && facts.shape.slots.some((slot) => slot.role === 'eq' && slot.column !== null && same(slot.column.column, pk))
+  })
+}
+
+/** Whether two queries of the loop look up the same key. */
+function repeatsAKey(first: QueryFacts, ctx: ExplainContext): boolean {
+  const keys = ctx.all.filter((facts) => facts.fingerprint === first.fingerprint && facts.stackKey === first.stackKey).map((facts) => facts.paramsKey)
+  return new Set(keys).size < keys.length
 }
 
 function step(

@@ -137,20 +137,13 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
             code: null,
           }
     }
-    case 'generic':
-    case 'generic_type': {
-      // GenericForeignKey.get_prefetch_queryset() groups the rows by content type: one query per type, the types
-      // themselves from ContentType's per-process cache.
+    case 'generic': {
+      // GenericForeignKey.get_prefetch_queryset() groups the rows by content type: one query per type.
       const path = lookupPath(relation.path)
       const field = relation.path[relation.path.length - 1].field
-      const code = onIterated(relation, `${model}.objects`, `.prefetch_related("${path}")`)
-      const what =
-        relation.pattern === 'generic'
-          ? `reading .${field} runs a query for each row's object (${count} here on "${relation.table}")`
-          : `reading .${field} looks up each row's ContentType by its id first (${count} here; Django then keeps each one for the life of the process, so these come back only after a restart), then its object`
       return {
-        text: `Add .prefetch_related("${path}") to ${iterated}: ${what}; the prefetch loads the objects with one query per content type${relation.pattern === 'generic_type' ? ` (if the loop reads .content_type itself, .select_related("content_type") serves that)` : ''}${note}`,
-        code,
+        text: `Add .prefetch_related("${path}") to ${iterated}: reading .${field} runs a query for each row's object (${count} here on "${relation.table}"); the prefetch loads the objects with one query per content type${note}`,
+        code: onIterated(relation, `${model}.objects`, `.prefetch_related("${path}")`),
       }
     }
     case 'forward':
