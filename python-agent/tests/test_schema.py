@@ -98,23 +98,27 @@ def test_goes_with_the_first_batch_of_a_django_process(client, receiver):
     assert all("schema" not in r.body for r in receiver.requests[1:])
 
 
-def test_describes_the_default_ordering_of_a_model_in_field_names():
+def test_describes_the_default_ordering_of_a_model_by_the_columns_its_order_by_names():
     # A related manager read in that order is what a plain prefetch_related loads; an order_by() of the loop's is not.
     models = models_by_label()
-    assert models["shop.Membership"]["ordering"] == ["-since", "id"]
+    assert models["shop.Membership"]["ordering"] == ["-joined_on", "id"]  # since = DateField(db_column="joined_on")
     assert models["shop.Book"]["ordering"] == []
 
 
-def test_leaves_out_an_ordering_by_expression():
+def test_leaves_out_an_ordering_whose_order_by_cannot_be_foreseen():
     from django.db.models import F
 
     from djangoapp.shop.models import Membership
 
     meta = Membership._meta
     saved = meta.ordering
-    meta.ordering = [F("since").desc(nulls_last=True)]
     try:
-        assert "ordering" not in models_by_label()["shop.Membership"]
+        # An expression, random order, a field of a related model, a foreign key (its model's own ordering).
+        for ordering in ([F("since").desc(nulls_last=True)], ["?"], ["club__name"], ["club"]):
+            meta.ordering = ordering
+            assert "ordering" not in models_by_label()["shop.Membership"], ordering
+        meta.ordering = ["-pk"]
+        assert models_by_label()["shop.Membership"]["ordering"] == ["-id"]
     finally:
         meta.ordering = saved
 

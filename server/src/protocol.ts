@@ -83,7 +83,8 @@ export interface ModelInfo {
   model: string
   table: string
   pk: string
-  /** Django's `Meta.ordering` in field names (`["-created"]`), when the agent could tell it; absent when unknown. */
+  /** Django's `Meta.ordering` as the columns its ORDER BY names (`["-created_at"]`), when the agent could tell it;
+   * absent when unknown. */
   ordering?: string[]
   /** Django's GenericForeignKeys of the model (`target` over `content_type_id` and `object_id`), when it has any. */
   generic_fks?: GenericForeignKeyInfo[]

@@ -296,15 +296,25 @@ def _generic_fks(meta: Any) -> list[dict[str, str]]:
 
 
 def _ordering(meta: Any) -> list[str] | None:
-    """The model's default ``Meta.ordering`` when it is plain field names (``["-created", "id"]``), else None.
+    """The model's default ``Meta.ordering`` as the columns its ORDER BY names (``["-created_at", "id"]``), or None.
 
     With it the server tells a related manager ordered the model's own way, which a plain ``prefetch_related`` serves,
-    from one ordered by an ``order_by()`` of the loop's, which it does not. An expression (``F("x").desc()``) cannot
-    be compared with the SQL: None, and the server assumes nothing."""
-    ordering = list(meta.ordering or ())
-    if not all(isinstance(item, str) for item in ordering):
-        return None
-    return ordering
+    from one ordered by an ``order_by()`` of the loop's, which it does not. Columns, not field names: the SQL names
+    columns (a ``db_column`` differs). None when the ORDER BY cannot be foreseen: an expression (``F("x").desc()``),
+    ``"?"``, a related field (``"author__name"``) or a foreign key (ordered by its model's own ordering)."""
+    columns = []
+    for item in meta.ordering or ():
+        if not isinstance(item, str):
+            return None
+        name = item.lstrip("-")
+        try:
+            field = meta.pk if name == "pk" else meta.get_field(name)
+        except Exception:  # noqa: BLE001 - "?", a lookup through a relation, a name Django's own check reports
+            return None
+        if field.is_relation or not getattr(field, "column", None):
+            return None
+        columns.append(("-" if item.startswith("-") else "") + field.column)
+    return columns
 
 
 def _hidden(rel: Any) -> bool:

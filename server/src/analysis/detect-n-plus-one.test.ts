@@ -530,7 +530,13 @@ describe('N+1 in other spellings', () => {
     it("keeps the plain prefetch when the order is the model's Meta.ordering, or when that ordering is not known", () => {
       expect(codeFor(['-stars'])).toBe('Book.objects.prefetch_related("reviews")')
       expect(codeFor(undefined)).toBe('Book.objects.prefetch_related("reviews")')
-      expect(codeFor(['book__title'])).toBe('Book.objects.prefetch_related("reviews")')
+    })
+
+    it('compares the ordering by columns: a Meta.ordering on a field with a db_column is still the default', () => {
+      // ordering = ["-stars"] on stars = IntegerField(db_column="star_count"): the agent sends the column.
+      const byColumn = byStars.replaceAll('"stars"', '"star_count"')
+      const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, byColumn)), { schema: withOrdering(['-star_count']) })
+      expect(finding.suggestion.code).toBe('Book.objects.prefetch_related("reviews")')
     })
   })
 

@@ -189,7 +189,7 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const filtered = isFiltered(relation, clauses)
   // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
   const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
-  if ((relation.prefetched && relation.path.length === 1) || filtered || cut || reordered(relation, clauses, loop)) {
+  if ((relation.prefetched && relation.path.length === 1) || filtered || cut || reordered(relation, clauses)) {
     return djangoPrefetchObject(relation, loop, clauses, lookups, qs, place, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
@@ -285,18 +285,20 @@ function listName(field: string, lookups: Lookups | null): string {
 
 /**
  * Whether a related manager's rows come in an order of the loop's own (`book.reviews.order_by("-stars")`), which a
- * plain prefetch_related does not serve: an ORDER BY other than the target model's default ordering. Not known
- * without that ordering (an older agent, an expression), nor for one through another table (`author__name`).
+ * plain prefetch_related does not serve: an ORDER BY other than the target model's default ordering, both as columns
+ * (the agent sends `Meta.ordering` so). Not known without that ordering (an older agent, an expression, a related
+ * field): then no claim.
  */
-function reordered(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts): boolean {
+function reordered(relation: LoopRelation, clauses: LoopClauses): boolean {
   const last = relation.path[relation.path.length - 1]
   const ordering = last.targetOrdering
-  if (!clauses.ordered || last.single || !ordering || ordering.some((field) => field.includes('__') || field.includes('?'))) return false
-  const order = djangoOrder(clauses, loop, last.targetTable)
-  if (!order) return true
-  const pk = relation.target?.pk ?? 'id'
-  const named = ordering.map((field) => field.replace(/^(-?)pk$/, `$1${pk}`))
-  return order.length !== named.length || order.some((field, i) => field !== named[i])
+  if (!clauses.ordered || last.single || !ordering || !clauses.order) return false
+  const order: string[] = []
+  for (const [owner, column, descending] of clauses.order) {
+    if (owner !== null && !same(owner, last.targetTable)) return true // a known ordering names only its own columns
+    order.push(`${descending ? '-' : ''}${column}`)
+  }
+  return order.length !== ordering.length || order.some((column, i) => !same(column, ordering[i]))
 }
 
 /** Whether the loop's WHERE has more than its key (Django's own related-manager query is the key alone). */

@@ -41,7 +41,7 @@ class Club(models.Model):
 class Membership(models.Model):
     club = models.ForeignKey(Club, on_delete=models.CASCADE)
     person = models.ForeignKey(Author, on_delete=models.CASCADE)
-    since = models.DateField(null=True)
+    since = models.DateField(null=True, db_column="joined_on")
 
     class Meta:
         ordering = ("-since", "id")
