@@ -76,6 +76,14 @@ describe('repeated writes', () => {
     const unnest = 'INSERT INTO "shop_tag" ("name", "rank") SELECT * FROM UNNEST((%s)::varchar[], (%s)::integer[])'
     const batches = times(3, (i) => q(unnest, [[`a${i}`, `b${i}`], [i, i + 1]], { at: LOOP, vendor: 'postgresql' }))
     expect(findingsOf(unitOf(batches))).toEqual([])
+    const anyOf = 'DELETE FROM "shop_tag" WHERE "shop_tag"."id" = ANY(%s)'
+    expect(findingsOf(unitOf(times(2, (i) => q(anyOf, [[i * 2, i * 2 + 1]], { at: LOOP, vendor: 'postgresql' }))))).toEqual([])
+  })
+
+  it("reports a write per row whose value is an array (an ArrayField) as repeated: that array is one row's", () => {
+    const setTags = 'UPDATE "shop_book" SET "labels" = %s WHERE "shop_book"."id" = %s'
+    const perRow = times(3, (i) => q(setTags, [['new', 'sale'], i + 1], { at: LOOP, vendor: 'postgresql' }))
+    expect(findingsOf(unitOf(perRow)).map((f) => f.kind)).toEqual(['repeated_write'])
   })
 
   describe('writes of one row again and again', () => {

@@ -13,14 +13,16 @@ import { suggestWrites } from './suggest.js'
 const isWrite = (f: QueryFacts): boolean =>
   (f.shape.kind === 'insert' || f.shape.kind === 'update' || f.shape.kind === 'delete') && !f.shape.control
 
-/** A write of several rows at once: executemany, multi-row VALUES, an IN list of several keys, or parameters that
- * are arrays of several values (PostgreSQL's `bulk_create`: `INSERT ... SELECT * FROM UNNEST(%s::integer[], ...)`,
- * an `= ANY(%s)`). */
+/** A write of several rows at once: executemany, multi-row VALUES, an IN list of several keys, or rows sent as arrays
+ * (PostgreSQL's `bulk_create`: `INSERT ... SELECT * FROM UNNEST(%s::integer[], ...)`; `WHERE id = ANY(%s)`) with
+ * several values. (An array that is one row's value, an ArrayField, is no batch.) */
 const isBatch = (f: QueryFacts): boolean =>
   f.query.many ||
   f.shape.multiRowValues ||
   f.shape.slots.some((s) => s.role === 'in' && s.values.length > 1) ||
-  (Array.isArray(f.query.params) && f.query.params.some((value) => Array.isArray(value) && value.length > 1))
+  (ROWS_AS_ARRAYS.test(f.normalized) && Array.isArray(f.query.params) && f.query.params.some((value) => Array.isArray(value) && value.length > 1))
+
+const ROWS_AS_ARRAYS = /\bunnest\s*\(|=\s*any\s*\(/i
 
 export function detectRepeatedWrites(all: QueryFacts[], ctx: DetectContext): Finding[] {
   const groups = groupBy(all.filter(isWrite), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
