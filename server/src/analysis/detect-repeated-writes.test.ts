@@ -105,6 +105,26 @@ describe('repeated writes', () => {
       expect(finding.suggestion.code).toBeNull()
     })
 
+    it('takes rows told apart by another condition for different rows', () => {
+      // for item in items: OrderItem.objects.filter(order_id=7, book_id=item.book_id).update(quantity=0)
+      const zero = 'UPDATE "shop_orderitem" SET "quantity" = %s WHERE ("shop_orderitem"."order_id" = %s AND "shop_orderitem"."book_id" = %s)'
+      const [finding] = findingsOf(unitOf(times(3, (i) => q(zero, [0, 7, 100 + i], { at: LOOP }))))
+      expect(finding.suggestion.text).not.toContain('the same row')
+      // The key is the column that changes; the order's condition stays, so no code that would drop it.
+      expect(finding.suggestion).toEqual({
+        text: 'Every row gets the same change: update the 3 rows at shop/api.py:57 with one OrderItem.objects.filter(book__in=ids, <the loop\'s other conditions>).update(quantity=0) instead of 3 UPDATEs',
+        code: null,
+      })
+    })
+
+    it('gives no code for one computed change per row when a row comes back: an IN list would apply it once', () => {
+      const [finding] = findingsOf(unitOf([11, 12, 11].map((id) => q(ADD_STOCK, [-1, id], { at: LOOP }))))
+      expect(finding.suggestion).toEqual({
+        text: 'Every row gets the same computed change at shop/api.py:57, some rows more than once: add up each row\'s steps and update them with one .filter(pk__in=ids).update(stock=F("stock") ...) (the same expression) instead of 3 UPDATEs',
+        code: null,
+      })
+    })
+
     it('says a DELETE of one row is done after the first', () => {
       const one = 'DELETE FROM "shop_review" WHERE "shop_review"."id" = %s'
       const findings = findingsOf(unitOf(times(2, () => q(one, [5], { at: LOOP }))))

@@ -475,7 +475,11 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
   const count = group.length
   const where = at(first.query)
   const fieldOf = (column: string): string => fieldOfColumn(modelInfo, column)
-  const keyIndex = shape.slots.findIndex((s) => (s.role === 'eq' || s.role === 'in') && s.column)
+  // The key: the WHERE column whose value changes from write to write (`book_id` of `order_id = 7 AND book_id = ?`).
+  const keys = shape.slots.map((s, i) => i).filter((i) => (shape.slots[i].role === 'eq' || shape.slots[i].role === 'in') && shape.slots[i].column)
+  const keyIndex = keys.find((i) => group.some((f) => f.slotValues[i] !== first.slotValues[i])) ?? keys[0] ?? -1
+  // Other conditions of the WHERE, which one IN list of the key would drop: no code then.
+  const otherConditions = shape.slots.some((s, i) => i !== keyIndex && s.role !== 'set' && s.role !== 'values' && s.column)
   const keyColumn = keyIndex >= 0 ? shape.slots[keyIndex].column!.column : (modelInfo?.pk ?? 'id')
   const isPk = same(keyColumn, modelInfo?.pk ?? 'id')
   const sa = ctx.orm === 'sqlalchemy'
@@ -496,11 +500,12 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       const setSlots = shape.slots.map((s, i) => ({ s, i })).filter(({ s }) => s.role === 'set' && s.column)
       const varying = [...new Set(setSlots.filter(({ i }) => group.some((f) => f.slotValues[i] !== first.slotValues[i])).map(({ s }) => fieldOf(s.column!.column)))]
       const assigned = [...new Set(shape.setColumns.map(fieldOf))]
+      // Fields given a computed value (`F("stock") + 1`, an expression), which the SQL's slots cannot write back.
+      const computed = assigned.filter((field) => !setSlots.some(({ s }) => fieldOf(s.column!.column) === field && s.op === '='))
       const row = sameRow(group, keyIndex)
       if (row !== null) {
         // One row written again and again (`filter(pk=b.pk).update(stock=F("stock") + 1)` per order line): an IN
         // list of its keys would write it once, with one step of the change.
-        const computed = assigned.filter((field) => !setSlots.some(({ s }) => fieldOf(s.column!.column) === field && s.op === '='))
         const rowName = isPk ? `the same row (pk=${row})` : `the same rows (${key}=${row})`
         return computed.length > 0
           ? {
@@ -512,18 +517,29 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
               code: null,
             }
       }
+      if (varying.length === 0 && computed.length > 0) {
+        // An IN list applies the change once per row: a key that came back would lose its other steps.
+        const keys = new Set(group.map((f) => f.slotValues[keyIndex]))
+        const again = keys.size < group.length
+        const how = `.filter(${key}__in=ids).update(${computed.map((field) => `${field}=F("${field}") ...`).join(', ')})`
+        return {
+          text: `Every row gets the same computed change${where}${again ? ', some rows more than once' : ''}: ${again ? "add up each row's steps and " : ''}update them with one ${sa ? 'UPDATE ... WHERE ... IN (...)' : how} (the same expression) instead of ${count} UPDATEs`,
+          code: null,
+        }
+      }
       if (varying.length === 0) {
         const values = assigned.map((field) => {
           const slot = setSlots.find(({ s }) => fieldOf(s.column!.column) === field)
           const direct = slot && slot.s.op === '=' ? py(firstValue(first, slot.i)) : '...'
           return `${field}=${direct}`
         })
+        const others = otherConditions ? ", <the loop's other conditions>" : ''
         const code = sa
-          ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)).values(${values.join(', ')}))`
-          : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids).update(${values.join(', ')})`
+          ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)${others}).values(${values.join(', ')}))`
+          : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids${others}).update(${values.join(', ')})`
         return {
           text: `Every row gets the same change: update the ${count} rows${where} with one ${code} instead of ${count} UPDATEs`,
-          code,
+          code: otherConditions ? null : code,
         }
       }
       // Every field the UPDATE assigns: which of them the loop changed cannot be told from the SQL (rows differ in
@@ -547,12 +563,13 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
         const rows = isPk ? `the same row (pk=${row})` : `the same rows (${key}=${row})`
         return { text: `The ${count} DELETEs${where} delete ${rows} each time: after the first, none is left; run it once`, code: null }
       }
+      const others = otherConditions ? ", <the loop's other conditions>" : ''
       const code = sa
-        ? `session.execute(delete(${saModel}).where(${saModel}.${keyColumn}.in_(ids)))`
-        : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids).delete()`
+        ? `session.execute(delete(${saModel}).where(${saModel}.${keyColumn}.in_(ids)${others}))`
+        : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids${others}).delete()`
       return {
         text: `Delete the ${count} rows${where} with one ${code} instead of ${count} DELETEs`,
-        code,
+        code: otherConditions ? null : code,
       }
     }
     default:
@@ -560,12 +577,14 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
   }
 }
 
-/** The key value every write of the group has (Python source), when they all write one row; null otherwise. */
+/** The key value (Python source) when every write of the group has the same WHERE values, all known (one row, or the
+ * same rows, each time); null otherwise. */
 function sameRow(group: QueryFacts[], keyIndex: number): string | null {
-  if (keyIndex < 0 || group[0].shape.slots[keyIndex].role !== 'eq') return null
-  const value = group[0].slotValues[keyIndex]
-  if (value === undefined || !group.every((f) => f.slotValues[keyIndex] === value)) return null
-  return py(firstValue(group[0], keyIndex))
+  const [first] = group
+  if (keyIndex < 0 || first.shape.slots[keyIndex].role !== 'eq') return null
+  const where = first.shape.slots.map((slot, i) => i).filter((i) => first.shape.slots[i].role !== 'set')
+  const same = (f: QueryFacts) => where.every((i) => first.slotValues[i] !== undefined && f.slotValues[i] === first.slotValues[i])
+  return group.every(same) ? py(firstValue(first, keyIndex)) : null
 }
 
 // ---------------------------------------------------------------------------------------------------------------
