@@ -117,6 +117,19 @@ describe('duplicates', () => {
       const addStock = 'UPDATE "shop_book" SET "stock" = ("shop_book"."stock" + %s) WHERE "shop_book"."id" = %s'
       const unit = unitOf(q(addStock, [1, 11], { at: site('shop/views.py', 10) }), q(addStock, [1, 11], { at: site('shop/views.py', 20) }))
       expect(findingsOf(unit)).toEqual([])
+      // Raw SQL puts the parameter first: the slot reads as a plain "= ?", the clause does not.
+      const raw = 'UPDATE counters SET n = %s + n WHERE id = %s'
+      expect(findingsOf(unitOf(q(raw, [1, 3], { at: site('jobs/tally.py', 4) }), q(raw, [1, 3], { at: site('jobs/tally.py', 9) })))).toEqual([])
+    })
+
+    it('does not report the same UPDATE again after another write to its table changed the row back', () => {
+      const ship = 'UPDATE "shop_order" SET "status" = %s WHERE "shop_order"."id" = %s'
+      const unit = unitOf(
+        q(ship, ['pending', 7], { at: site('shop/views.py', 10) }),
+        q(ship, ['shipped', 7], { at: site('shop/views.py', 11) }),
+        q(ship, ['pending', 7], { at: site('shop/views.py', 12) }),
+      )
+      expect(findingsOf(unit)).toEqual([])
     })
 
     it('reports the same plain UPDATE as a duplicate that changes nothing after the first', () => {

@@ -59,7 +59,19 @@ function changesEachTime(f: QueryFacts): boolean {
   if (kind === 'insert') return true
   if (kind !== 'update') return false
   const plain = (column: string) => slots.some((s) => s.role === 'set' && s.column !== null && same(s.column.column, column) && s.op === '=')
-  return !setColumns.every(plain)
+  return !setColumns.every(plain) || COMPUTED_SET.test(setClause(f.normalized))
+}
+
+/** An operator or a call in a SET clause (`SET n = ? + n`, which the slot alone, `= ?`, does not show). */
+const COMPUTED_SET = /[-+*/|(]/
+
+/** The SET clause of a normalized UPDATE, its quoted names blanked. */
+function setClause(normalized: string): string {
+  const unquoted = normalized.replace(/"[^"]*"|`[^`]*`/g, 'x')
+  const start = unquoted.search(/\bset\b/i)
+  if (start < 0) return ''
+  const end = unquoted.slice(start).search(/\b(where|returning|from)\b/i)
+  return unquoted.slice(start + 3, end < 0 ? undefined : start + end)
 }
 
 /** A statement that may change rows: where it ran, and the tables it writes (null: any table, as far as we know). */
@@ -80,12 +92,15 @@ function writesOf(all: QueryFacts[]): Write[] {
   return writes // in query order, as `all` is
 }
 
-/** The copies of one read, split wherever a write to a table it reads ran between two of them. */
+/** The copies of one read, split wherever a write to a table it reads ran between two of them; of one UPDATE or
+ * DELETE, wherever another write to its table did (`status='shipped'` between two `status='pending'`: the second
+ * changes the row again). */
 function splitAtWrites(copies: QueryFacts[], writes: Write[]): QueryFacts[][] {
   const read = copies[0]
-  if (read.shape.kind !== 'select' || writes.length === 0) return [copies]
+  const { kind } = read.shape
+  if ((kind !== 'select' && kind !== 'update' && kind !== 'delete') || writes.length === 0) return [copies]
   // A read whose tables cannot be told (a function, a view the parser does not see through) may read any of them.
-  const tables = read.shape.tables.length ? new Set(read.shape.tables.map((t) => t.name)) : null
+  const tables = kind !== 'select' ? new Set(read.shape.mainTables) : read.shape.tables.length ? new Set(read.shape.tables.map((t) => t.name)) : null
   const parts: QueryFacts[][] = [[read]]
   for (let i = 1; i < copies.length; i++) {
     if (writtenBetween(writes, copies[i - 1].index, copies[i].index, read.query.db, tables)) parts.push([copies[i]])
