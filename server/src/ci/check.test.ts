@@ -96,7 +96,7 @@ describe('checking units against a budget', () => {
     const result = checkUnits([split])
     const [violation] = result.violations.filter((v) => v.kind === 'n_plus_one')
     expect(violation.finding).toMatchObject({ occurrences: 1 })
-    expect(verdict(result)).not.toContain('in 2 units')
+    expect(verdict(result)).not.toContain('in 2 runs')
   })
 
   it('reports one N+1 seen in every request of a route once, with how many requests had it', () => {
@@ -106,6 +106,9 @@ describe('checking units against a budget', () => {
     const nPlusOnes = result.violations.filter((v) => v.kind === 'n_plus_one')
     expect(nPlusOnes).toHaveLength(1)
     expect(nPlusOnes[0].finding).toMatchObject({ count: 5, occurrences: 3, unit_id: requests[1].id })
+    // A name is one unit; its requests are runs, as the verdict counts them.
+    expect(nPlusOnes[0].message).toContain(' in 3 runs')
+    expect(result.violations.find((v) => v.kind === 'max_queries')?.message).toContain('(the most of its 3 runs)')
     expect(result.violations.find((v) => v.kind === 'max_queries')).toMatchObject({ actual: 6, limit: 4, unit_id: requests[1].id })
     expect(result.units).toEqual([expect.objectContaining({ name: 'GET books/', runs: 3, queries: 6 })])
     // The queries are those of all three runs: the line says so.

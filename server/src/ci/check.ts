@@ -133,7 +133,7 @@ export function checkUnits(
     const groupNotes: Note[] = []
     const accepted = new Set<string>()
     acceptedNPlusOne.set(name, accepted)
-    // `units`: the ids of the units it was found in. One unit may hold it twice (one loop split by database).
+    // `units`: the ids of the units (runs) it was found in. One may hold it twice (one loop split by database).
     const reported = new Map<string, { finding: ReportedFinding; level: Level | 'allowed'; allow: AllowEntry | null; units: Set<string> }>()
     let worst: { unit: Unit; count: number; limits: ResolvedLimits } | null = null
     let shownLimit: number | null | undefined
@@ -164,7 +164,7 @@ export function checkUnits(
 
     if (worst) {
       const limit = worst.limits.max_queries as number
-      const runs = group.length > 1 ? ` (the most of its ${group.length} units)` : ''
+      const runs = group.length > 1 ? ` (the most of its ${group.length} runs)` : ''
       groupViolations.push({
         unit: name,
         unit_kind: kind,
@@ -298,7 +298,7 @@ function topQueries(unit: Unit, limit = 5): string[] {
 
 function findingLine(finding: ReportedFinding): string {
   const where = callsiteText(finding)
-  const many = finding.occurrences > 1 ? ` in ${finding.occurrences} units` : ''
+  const many = finding.occurrences > 1 ? ` in ${finding.occurrences} runs` : ''
   const count = finding.kind === 'slow_query' ? `${Math.round(finding.wasted_ms)} ms` : queriesText(finding.count)
   return `${findingTitle(finding.kind)}: ${count}${many} ${oneLine(finding.sql, 120)}${where ? ` at ${where}` : ''}`
 }

@@ -56,7 +56,7 @@ export interface FindingDetails {
 }
 
 export function findingDetails(finding: ReportedFinding): FindingDetails {
-  const times = finding.occurrences > 1 ? `, in ${finding.occurrences} units` : ''
+  const times = finding.occurrences > 1 ? `, in ${finding.occurrences} runs` : ''
   const wasted = finding.wasted_ms >= 0.05 ? `, ${formatMs(finding.wasted_ms)} ${finding.kind === 'slow_query' ? 'spent' : 'wasted'}` : ''
   const count = finding.kind === 'slow_query' ? '1 query' : `${finding.count} queries`
   return {
