@@ -287,6 +287,23 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[0].suggestion.text).toContain('keep the plain prefetch for the loop\'s other reads of .reviews, or drop it if there are none')
   })
 
+  it('says to read the rows a plain prefetch loaded through the relation when the loop queries exactly them again', () => {
+    // prefetch_related("reviews"), then Review.objects.filter(book=b) per book: the same rows, one query each.
+    const prefetch = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s, %s)'
+    const ofBook = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), q(prefetch, [1, 2, 3], { at: VIEW }), times(3, (i) => q(ofBook, [i + 1], { at: LOOP })))
+    const [finding] = findingsOf(unit)
+    expect(finding.suggestion.code).toBeNull()
+    expect(finding.suggestion.text).toContain('The rows are loaded already by the plain prefetch_related("reviews") on the queryset iterated at shop/views.py:40: read them as .reviews.all() in the loop')
+  })
+
+  it('names the list of a Prefetch beside a plain one after its conditions, a minus sign included', () => {
+    const prefetch = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE "shop_review"."book_id" IN (%s, %s, %s)'
+    const above = 'SELECT "shop_review"."id", "shop_review"."book_id" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s)'
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), q(prefetch, [1, 2, 3], { at: VIEW }), times(3, (i) => q(above, [i + 1, -1], { at: LOOP })))
+    expect(findingsOf(unit)[0].suggestion.code).toContain('to_attr="reviews_rating_gte_minus1"')
+  })
+
   describe('a related manager filtered, ordered or cut per row (a plain prefetch_related would not be used)', () => {
     const COLUMNS = '"shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."stock", "shop_book"."published"'
     const inStock = `SELECT ${COLUMNS} FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."stock" > %s)`

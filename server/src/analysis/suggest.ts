@@ -189,6 +189,13 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const filtered = isFiltered(relation, clauses)
   // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
   const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
+  if (relation.prefetched && relation.path.length === 1 && !filtered && !cut && !reordered(relation, clauses)) {
+    // The very rows a plain prefetch loaded, queried again: not through the prefetched manager (which would not query).
+    return {
+      text: `The rows are loaded already by the plain prefetch_related("${path}") on ${iterated}: read them as .${last.field}.all() in the loop instead of ${count} queries, one per row (a query of its own, such as ${last.target}.objects.${relation.backField ? `filter(${relation.backField}=...)` : 'filter(...)'}, is not served by it)${note}`,
+      code: null,
+    }
+  }
   if ((relation.prefetched && relation.path.length === 1) || filtered || cut || reordered(relation, clauses)) {
     return djangoPrefetchObject(relation, loop, clauses, lookups, qs, place, count, cut)
   }
@@ -210,13 +217,15 @@ function djangoReadIt(relation: LoopRelation): string {
   const last = relation.path[relation.path.length - 1]
   if (relation.path.length !== 1 || !last.field) return ''
   const notServed = (example: string) => `a query of its own, such as ${last.target}.objects.${example}, is not served by it`
+  const back = relation.backField
   switch (relation.pattern) {
     case 'forward':
-    case 'reverse_one':
       return ` (read it as .${last.field} in the loop: ${notServed('get(pk=...)')})`
+    case 'reverse_one':
+      return ` (read it as .${last.field} in the loop: ${notServed(back ? `get(${back}=...)` : 'get(...)')})`
     case 'reverse':
     case 'm2m':
-      return ` (read them as .${last.field}.all() in the loop: ${notServed(`filter(${relation.backField ?? '...'}=...)`)})`
+      return ` (read them as .${last.field}.all() in the loop: ${notServed(back ? `filter(${back}=...)` : 'filter(...)')})`
     default:
       return ''
   }
@@ -279,8 +288,10 @@ function djangoPrefetchObject(
  * the conditions are not known or make too long a name. */
 function listName(field: string, lookups: Lookups | null): string {
   if (!lookups || lookups.length === 0) return `${field}_list`
-  const name = `${field}_${lookups.join('_').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '')}`.toLowerCase()
-  return name.length <= 40 && /^[a-z_][a-z0-9_]*$/.test(name) ? name : `${field}_list`
+  // A minus sign and a letter's case tell values apart: `rating__gte=-1` is not `=1`, "A" not "a".
+  const words = lookups.join('_').replace(/-(?=\d)/g, 'minus').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '')
+  const name = `${field}_${words}`
+  return name.length <= 40 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? name : `${field}_list`
 }
 
 /**
