@@ -59,6 +59,22 @@ describe('N+1 over relations, with the schema', () => {
     )
   })
 
+  it('keeps in the code the foreign keys the queryset already loads with select_related', () => {
+    // Book.objects.select_related("author"), then book.publisher per row: pasting select_related("publisher") alone
+    // in place of the queryset would bring the author's N+1 back.
+    const withAuthor =
+      'SELECT "shop_book"."id", "shop_book"."author_id", "shop_book"."publisher_id", "shop_author"."id", "shop_author"."name" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id")'
+    const [finding] = findingsOf(unitOf(q(withAuthor, [], { at: VIEW }), loopOf(3, PUBLISHER_BY_ID)))
+    expect(finding.suggestion.code).toBe('Book.objects.select_related("author", "publisher")')
+    expect(finding.suggestion.text).toContain('Add .select_related("publisher") to the queryset iterated at shop/views.py:40')
+    expect(finding.suggestion.text).toContain('(the code keeps the "author" it loads already)')
+    // A join for a filter (author__name=...) selects none of the author's columns: not a select_related.
+    const filtered =
+      'SELECT "shop_book"."id", "shop_book"."author_id", "shop_book"."publisher_id" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id") WHERE "shop_author"."name" = %s'
+    const [plain] = findingsOf(unitOf(q(filtered, ['Le Guin'], { at: VIEW }), loopOf(3, PUBLISHER_BY_ID)))
+    expect(plain.suggestion.code).toBe('Book.objects.select_related("publisher")')
+  })
+
   it('picks the foreign key of the looked-up table when the parent has several', () => {
     const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, PUBLISHER_BY_ID)))
     expect(findings[0].suggestion.code).toBe('Book.objects.select_related("publisher")')

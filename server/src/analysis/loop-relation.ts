@@ -80,6 +80,8 @@ export interface LoopRelation {
   backField: string | null
   /** The queryset to change is a parent's related manager (`book.reviews`), with the schema. */
   manager: RelatedManager | null
+  /** FKs the trigger already loads with select_related (its SELECT has their tables' columns), for a complete code. */
+  joined: string[]
 }
 
 /** A parent row's related manager, read with nothing but its key: `book.reviews.all()` runs
@@ -126,6 +128,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     filters: [],
     backField: null,
     manager: null,
+    joined: [],
   }
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
@@ -233,6 +236,7 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
         triggerIndex: trigger.index,
         place: trigger.query,
         path: [step(best.model, best.relation.field, best.relation.field, true, target)],
+        joined: selectRelated(trigger, best.model, schema).filter((field) => field !== best.relation.field),
       }
     }
     return { ...base, pattern: 'get' }
@@ -405,6 +409,22 @@ function genericFetch(base: LoopRelation, first: QueryFacts, schema: SchemaIndex
     place: trigger.query,
     path: [step(model, gfk.field, gfk.field, true, base.target)],
   }
+}
+
+/**
+ * The FKs of `model` that `facts` already loads with select_related: a joined table whose columns it selects, which
+ * exactly one FK of the model points at (two FKs to one table cannot be told apart: none is named then).
+ */
+function selectRelated(facts: QueryFacts, model: ModelInfo, schema: SchemaIndex): string[] {
+  const columns = facts.shape.selectColumns ?? []
+  const fields: string[] = []
+  for (const joined of facts.shape.tables) {
+    if (joined.via !== 'join' || joined.depth !== 0) continue
+    const selected = columns.some((c) => c.table !== null && (same(c.table, joined.name) || same(c.table, joined.alias)))
+    const fks = model.relations.filter((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(schema.byName(r.target)?.table, joined.name))
+    if (selected && fks.length === 1 && !fields.includes(fks[0].field)) fields.push(fks[0].field)
+  }
+  return fields
 }
 
 /** Whether the loop's line also looks up another table by its primary key (one query a row, of several types). */

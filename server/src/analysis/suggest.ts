@@ -201,9 +201,12 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
+  // Those it joins already go into the code too: the line pasted in place of the queryset keeps loading them.
+  const joined = method === 'select_related' && !relation.manager && relation.path.length === 1 ? relation.joined : []
+  const kept = joined.length ? ` (the code keeps the ${joined.map(quote).join(', ')} it loads already)` : ''
   return {
-    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${readIt}${note}`,
-    code: onIterated(relation, qs, `.${method}("${path}")`),
+    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${readIt}${kept}${note}`,
+    code: onIterated(relation, qs, `.${method}(${[...joined, path].map(quote).join(', ')})`),
   }
 }
 
