@@ -28,7 +28,7 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
   const loops = detectNPlusOne(facts, ctx)
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
-  const findings = [...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)].sort(
+  const findings = onWhichDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit).sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
@@ -56,6 +56,19 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
     fingerprints,
     findings,
   }
+}
+
+/**
+ * In a unit that used several databases, each fix says which one its queries ran on: one loop reading from two
+ * aliases is two findings that would otherwise read alike. (A finding's queries all ran on one: each detector groups
+ * by database.)
+ */
+function onWhichDatabase(findings: Finding[], unit: WireUnit): Finding[] {
+  if (new Set(unit.queries.map((q) => q.db)).size < 2) return findings
+  return findings.map((finding) => {
+    const db = unit.queries[finding.query_indexes[0]]?.db
+    return db === undefined ? finding : { ...finding, suggestion: { ...finding.suggestion, text: `${finding.suggestion.text} (on database "${db}")` } }
+  })
 }
 
 /**

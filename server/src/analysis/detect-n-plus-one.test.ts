@@ -59,6 +59,16 @@ describe('N+1 over relations, with the schema', () => {
     )
   })
 
+  it('says which database each loop ran on when the unit used several: one line reading from two aliases', () => {
+    // for i, b in enumerate(books): Author.objects.using(("default", "replica")[i % 2]).get(pk=b.author_id)
+    const unit = unitOf(q(BOOKS, [], { at: VIEW }), ...times(6, (i) => q(AUTHOR_BY_ID, [i + 1], { at: LOOP, db: i % 2 ? 'replica' : 'default' })))
+    const texts = findingsOf(unit).map((f) => f.suggestion.text)
+    expect(texts).toHaveLength(2)
+    expect(texts.map((t) => t.slice(t.lastIndexOf(' (on database')))).toEqual([' (on database "default")', ' (on database "replica")'])
+    // One database: nothing added.
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('on database')
+  })
+
   it('keeps in the code the foreign keys the queryset already loads with select_related', () => {
     // Book.objects.select_related("author"), then book.publisher per row: pasting select_related("publisher") alone
     // in place of the queryset would bring the author's N+1 back.

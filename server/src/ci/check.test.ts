@@ -89,14 +89,18 @@ describe('checking units against a budget', () => {
     expect(result.violations.find((v) => v.kind === 'marker')?.message).toMatch(/n_plus_one in the @pytest\.mark\.querysight marker must be "error", "warn" or "allow", got "never"/)
   })
 
-  it('counts the units that had a finding, not its copies: one loop split by database is in one unit', () => {
+  it('counts the units that had a finding, not its copies, and reports a loop split by database once per database', () => {
     // The same lookup from one line alternately on "default" and "replica": two N+1 findings in one request.
-    const split = nPlusOneUnit({ kind: 'request', method: 'GET', route: 'multi/', name: 'GET /multi/', n: 2 })
-    split.findings.push({ ...split.findings[0] })
+    const split = nPlusOneUnit({ kind: 'request', method: 'GET', route: 'multi/', name: 'GET /multi/', n: 4 })
+    split.queries.forEach((query, i) => (query.db = i % 2 ? 'default' : 'replica'))
+    split.findings = [
+      { ...split.findings[0], count: 2, query_indexes: [1, 3] },
+      { ...split.findings[0], count: 2, query_indexes: [2, 4] },
+    ]
     const result = checkUnits([split])
-    const [violation] = result.violations.filter((v) => v.kind === 'n_plus_one')
-    expect(violation.finding).toMatchObject({ occurrences: 1 })
-    expect(violation.message).toBe(`N+1: 2 queries ${AUTHOR_BY_ID} at shop/views.py:14 in book_list`)
+    const violations = result.violations.filter((v) => v.kind === 'n_plus_one')
+    expect(violations.map((v) => v.finding?.occurrences)).toEqual([1, 1])
+    expect(violations[0].message).toBe(`N+1: 2 queries ${AUTHOR_BY_ID} at shop/views.py:14 in book_list`)
   })
 
   it('reports one N+1 seen in every request of a route once, with how many requests had it', () => {

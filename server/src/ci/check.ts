@@ -151,7 +151,9 @@ export function checkUnits(
         if (allow) usedAllows.add(allow)
         if (finding.kind === 'n_plus_one' && (allow || level === 'allow')) accepted.add(finding.fingerprint)
         if (level === 'allow') continue
-        const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}`
+        // The database too: one line reading from two aliases is two loops to fix, each said apart.
+        const db = unit.queries[finding.query_indexes[0]]?.db
+        const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}\0${db}`
         const seen = reported.get(key)
         if (!seen) reported.set(key, { finding: { ...finding, unit_id: unit.id, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
         else {
