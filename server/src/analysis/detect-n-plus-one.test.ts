@@ -69,6 +69,30 @@ describe('N+1 over relations, with the schema', () => {
     expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('on database')
   })
 
+  it('loads every foreign key to the looked-up table when the parent has several and the loop cannot be told which it read', () => {
+    // for m in messages: f"{m.sender.name} to {m.recipient.name}": one line, one SQL, keys of both FKs.
+    const mail = {
+      models: [
+        { model: 'mail.User', table: 'mail_user', pk: 'id', relations: [] },
+        {
+          model: 'mail.Message',
+          table: 'mail_message',
+          pk: 'id',
+          relations: [
+            { field: 'sender', kind: 'fk' as const, column: 'sender_id', target: 'mail.User' },
+            { field: 'recipient', kind: 'fk' as const, column: 'recipient_id', target: 'mail.User' },
+          ],
+        },
+      ],
+    }
+    const messages = 'SELECT "mail_message"."id", "mail_message"."sender_id", "mail_message"."recipient_id" FROM "mail_message"'
+    const userById = 'SELECT "mail_user"."id", "mail_user"."name" FROM "mail_user" WHERE "mail_user"."id" = %s LIMIT 21'
+    const unit = unitOf(q(messages, [], { at: VIEW }), ...[1, 2, 3, 1, 2, 3].map((id) => q(userById, [id], { at: LOOP })))
+    const [finding] = findingsOf(unit, { schema: mail })
+    expect(finding.suggestion.code).toBe('Message.objects.select_related("sender", "recipient")')
+    expect(finding.suggestion.text).toContain('2 foreign keys of Message point at User and its queries do not say which one each read, so it loads them all')
+  })
+
   it('keeps in the code the foreign keys the queryset already loads with select_related', () => {
     // Book.objects.select_related("author"), then book.publisher per row: pasting select_related("publisher") alone
     // in place of the queryset would bring the author's N+1 back.

@@ -82,6 +82,9 @@ export interface LoopRelation {
   manager: RelatedManager | null
   /** FKs the trigger already loads with select_related (its SELECT has their tables' columns), for a complete code. */
   joined: string[]
+  /** Other FKs of the same model to the same table whose keys the trigger selected (`sender`, `recipient`): the
+   * loop's queries cannot tell which one each read, so the fix loads them all. */
+  siblings: string[]
 }
 
 /** A parent row's related manager, read with nothing but its key: `book.reviews.all()` runs
@@ -129,6 +132,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     backField: null,
     manager: null,
     joined: [],
+    siblings: [],
   }
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
@@ -237,6 +241,9 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
         place: trigger.query,
         path: [step(best.model, best.relation.field, best.relation.field, true, target)],
         joined: selectRelated(trigger, best.model, schema).filter((field) => field !== best.relation.field),
+        siblings: candidates
+          .filter(({ model, relation }) => model === best.model && relation !== best.relation && relation.column && selects(trigger, model.table, relation.column))
+          .map(({ relation }) => relation.field),
       }
     }
     return { ...base, pattern: 'get' }

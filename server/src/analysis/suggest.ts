@@ -202,11 +202,16 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
   // Those it joins already go into the code too: the line pasted in place of the queryset keeps loading them.
-  const joined = method === 'select_related' && !relation.manager && relation.path.length === 1 ? relation.joined : []
+  const oneHop = method === 'select_related' && !relation.manager && relation.path.length === 1
+  const joined = oneHop ? relation.joined : []
   const kept = joined.length ? ` (the code keeps the ${joined.map(quote).join(', ')} it loads already)` : ''
+  // Several FKs to the looked-up table, all selected: the queries do not say which each read, so load them all.
+  const fields = oneHop ? [path, ...relation.siblings] : [path]
+  const named = fields.map(quote).join(', ')
+  const which = fields.length > 1 ? `: ${fields.length} foreign keys of ${model} point at ${last.target} and its queries do not say which one each read, so it loads them all` : ''
   return {
-    text: `Add .${method}("${path}") to ${iterated}: it loads ${last.field === path ? `"${path}"` : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${readIt}${kept}${note}`,
-    code: onIterated(relation, qs, `.${method}(${[...joined, path].map(quote).join(', ')})`),
+    text: `Add .${method}(${named}) to ${iterated}: it loads ${last.field === path ? named : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${which}${readIt}${kept}${note}`,
+    code: onIterated(relation, qs, `.${method}(${[...joined, ...fields].map(quote).join(', ')})`),
   }
 }
 
