@@ -94,6 +94,13 @@ describe('a unit and its limits', () => {
     expect(limitsFor(request('POST', 'books/'), budget).max_queries).toBe(null)
     expect(limitsFor(request('POST', 'authors/'), budget).max_queries).toBe(7)
     expect(limitsFor(request('DELETE', 'books/'), budget).max_queries).toBe(1)
+    // Flask's and FastAPI's routes start with a slash: the same keys match them.
+    expect(limitsFor(request('GET', '/books/'), budget).max_queries).toBe(5)
+    expect(limitsFor(request('POST', '/authors/'), budget).max_queries).toBe(7)
+    expect(limitsFor(request('DELETE', '/books/'), budget).max_queries).toBe(1)
+    const fastapi = parseBudget({ units: { 'GET books/{book_id}': { max_queries: 2 }, 'books/fix*': { max_queries: 3 } } })
+    expect(limitsFor(request('GET', '/books/{book_id}'), fastapi).max_queries).toBe(2)
+    expect(limitsFor(request('GET', '/books/fixed'), fastapi).max_queries).toBe(3)
   })
 
   it('lets the most specific entry win: an exact name over globs, a longer glob over a shorter one', () => {

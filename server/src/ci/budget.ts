@@ -269,7 +269,9 @@ export function unitKey(unit: UnitIdentity): string {
 export function matchNames(unit: UnitIdentity): string[] {
   const names = new Set<string>()
   if (unit.kind === 'request' && unit.route) {
-    const routes = unit.route.startsWith('/') ? [unit.route] : [unit.route, `/${unit.route}`]
+    // Django's routes have no leading slash, Flask's and FastAPI's have one: a key matches either way.
+    const bare = unit.route.replace(/^\/+/, '')
+    const routes = bare === '' ? [unit.route] : [bare, `/${bare}`]
     for (const route of routes) {
       if (unit.method) names.add(`${unit.method} ${route}`)
       names.add(route)
