@@ -300,13 +300,16 @@ export function limitsFor(unit: UnitIdentity & Pick<Unit, 'meta'>, budget: Budge
   const names = matchNames(unit)
   budget.units
     .map((rule, order) => ({ rule, order }))
-    .filter(({ rule }) => names.some((name) => globMatch(rule.pattern, name)))
+    .filter(({ rule }) => ruleMatches(rule, names))
     .sort((a, b) => specificity(a.rule.pattern) - specificity(b.rule.pattern) || a.order - b.order)
     .forEach(({ rule }) => apply(rule.limits, `units[${JSON.stringify(rule.pattern)}]`))
   const marker = parseMarker(unit.meta)
   if (marker) apply(marker, 'marker')
   return resolved
 }
+
+/** Whether a `units` entry applies to a unit known by these names (see matchNames). */
+export const ruleMatches = (rule: UnitRule, names: readonly string[]): boolean => names.some((name) => globMatch(rule.pattern, name))
 
 /** The first allow entry that covers this finding of this unit, or null. */
 export function allowFor(finding: Finding, unit: UnitIdentity & Pick<Unit, 'queries'>, budget: Budget): AllowEntry | null {

@@ -73,6 +73,14 @@ describe('checking units against a budget', () => {
     ])
   })
 
+  it('notes a units key that matched no unit of the run: its limits were never applied', () => {
+    const books = unit({ kind: 'request', method: 'GET', route: '/books/{book_id}', name: 'GET /books/3', queries: [{ sql: BOOKS }] })
+    const budget = parseBudget({ units: { 'GET books/{book_id}': { max_queries: 5 }, 'GET boks/*': { max_queries: 1 } } })
+    const notes = checkUnits([books], { budget }).notes
+    expect(notes).toEqual([expect.objectContaining({ kind: 'unused_units_key', unit: null })])
+    expect(notes[0].message).toMatch(/^units\["GET boks\/\*"\] matched no unit of this run, so its limits applied to nothing/)
+  })
+
   it('lets the pytest marker relax or tighten its own test', () => {
     const relaxed = nPlusOneUnit({ name: 'tests/t.py::test_admin', meta: { querysight: { n_plus_one: 'allow', max_queries: 10 } } })
     const tightened = clean('tests/t.py::test_tight', 3)

@@ -10,14 +10,14 @@
 import type { Finding, FindingKind, Unit, UnitKind } from '../protocol.js'
 import { FINDING_KINDS } from '../protocol.js'
 import type { AllowEntry, Budget, Level, ResolvedLimits } from './budget.js'
-import { allowFor, emptyBudget, limitsFor, MarkerError, unitKey } from './budget.js'
+import { allowFor, emptyBudget, limitsFor, MarkerError, matchNames, ruleMatches, unitKey } from './budget.js'
 import type { Baseline } from './baseline.js'
 import { baselineOf, compareBaselines, compareStrings, diffLines, oneLine, queryCount } from './baseline.js'
 
 export { queryCount }
 
 export type ViolationKind = 'max_queries' | FindingKind | 'baseline' | 'marker' | 'no_units' | 'command_failed'
-export type NoteKind = 'warning' | 'allowed' | 'improved' | 'changed' | 'new' | 'missing' | 'unused_allow'
+export type NoteKind = 'warning' | 'allowed' | 'improved' | 'changed' | 'new' | 'missing' | 'unused_allow' | 'unused_units_key'
 
 /** A finding as the check reports it: the worst copy seen under one name, and how many units had it. */
 export interface ReportedFinding extends Finding {
@@ -207,6 +207,18 @@ export function checkUnits(
   }
 
   if (baseline) compareWithBaseline(units, baseline, acceptedNPlusOne, violations, notes, results)
+
+  // A `units` key that matched nothing is most likely misspelt: its limits were never applied.
+  const names = units.map(matchNames)
+  for (const rule of budget.units) {
+    if (names.length > 0 && !names.some((unitNames) => ruleMatches(rule, unitNames))) {
+      notes.push({
+        unit: null,
+        kind: 'unused_units_key',
+        message: `units[${JSON.stringify(rule.pattern)}] matched no unit of this run, so its limits applied to nothing: a request is "METHOD route" (the URL pattern, with or without its leading slash) or its own name ("GET /books/3/"), a test its node id`,
+      })
+    }
+  }
 
   budget.allow.forEach((entry) => {
     if (!usedAllows.has(entry)) {

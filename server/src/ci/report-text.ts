@@ -19,6 +19,7 @@ const NOTE_LABELS = {
   new: 'new',
   missing: 'missing',
   unused_allow: 'unused allow',
+  unused_units_key: 'unused budget key',
 } as const
 
 export function textReport(result: CheckResult, { maxPassingRows = 40 }: TextReportOptions = {}): string {
