@@ -115,6 +115,22 @@ def test_the_app_is_described_as_fastapi_with_its_schema(engines: Any, recorded:
     assert "sa_models.Author" in {m["model"] for m in batch["schema"]["models"]}
 
 
+def test_the_wrapped_app_keeps_its_attributes_for_the_code_that_uses_it(recorded: Recorded) -> None:
+    from fastapi import APIRouter, FastAPI
+
+    from querysight.asgi import QuerySightMiddleware
+
+    app = QuerySightMiddleware(FastAPI())
+    app.state.started = "yes"  # FastAPI's app.state, dependency_overrides, include_router, through the wrapper
+    router = APIRouter()
+    router.add_api_route("/ping", lambda: {"pong": app.state.started})
+    app.include_router(router)
+    assert app.dependency_overrides == {}
+    with TestClient(app) as client:
+        assert client.get("/ping").json() == {"pong": "yes"}
+    assert [unit["route"] for unit in recorded.units()] == ["/ping"]
+
+
 def test_wrapping_the_app_from_outside_works_the_same(engines: Any, recorded: Recorded) -> None:
     response = TestClient(make_app(engines, wrap=True)).get("/books/2")
 
@@ -286,3 +302,63 @@ def test_the_origin_follows_the_host_of_the_pages_but_only_to_loopback_names(eng
         origins.append(receiver.requests[-1].body["app"]["origin"])
 
     assert origins == ["http://shop.localhost:8000", "http://shop.localhost:8000", "http://127.0.0.2:8001"]
+
+
+SHUTDOWN_APP = """
+import querysight
+from querysight.asgi import QuerySightMiddleware
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+querysight.configure(batch_interval=30)  # the unit waits in the queue: only a flush before the end can deliver it
+
+
+async def hello(request):
+    return PlainTextResponse("hi")
+
+
+app = QuerySightMiddleware(Starlette(routes=[Route("/hello", hello)]))
+"""
+
+
+def test_units_waiting_when_uvicorn_stops_are_delivered_at_the_lifespan_shutdown(
+    tmp_path: Path, querysight_server: str
+) -> None:
+    # uvicorn re-raises SIGTERM once it has shut down, so the process ends without running atexit.
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    (tmp_path / "shutdown_app.py").write_text(SHUTDOWN_APP)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUERYSIGHT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "shutdown_app:app", "--port", str(port), "--log-level", "warning"],
+        env={**env, "QUERYSIGHT_URL": querysight_server},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def answered() -> Any:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=2)
+            except OSError:
+                return None
+
+        response = until(answered, timeout=30, what="uvicorn to answer")
+        unit_id = response.headers["X-QuerySight-Unit"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == -signal.SIGTERM  # ended by the signal: atexit did not run
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with urllib.request.urlopen(f"{querysight_server}/api/v1/units/{unit_id}", timeout=5) as stored:
+        assert stored.status == 200

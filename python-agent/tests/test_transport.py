@@ -491,7 +491,7 @@ def test_exits_promptly_when_the_server_is_down(tmp_path):
     assert result.stdout == "done\n"
     # Said, not silent: the outage once, and what was lost at exit.
     assert result.stderr.count("querysight: could not reach http://127.0.0.1:9") == 1, result.stderr
-    assert "querysight: 1 units could not be delivered to http://127.0.0.1:9 before exit" in result.stderr
+    assert "querysight: 1 units were not delivered to http://127.0.0.1:9 before exit" in result.stderr
 
 
 def test_the_exit_does_not_wait_again_for_units_a_flush_already_waited_for_in_vain():
@@ -547,3 +547,29 @@ def test_keeps_waiting_units_as_json_not_as_the_apps_objects_while_the_server_is
     receiver.mode = "ok"
     assert querysight.flush(10)
     assert sorted(u["name"] for u in receiver.units()) == ["first", "waiting0", "waiting1", "waiting2"]
+
+
+@pytest.mark.parametrize(
+    ("program", "argv", "name"),
+    [
+        ("/venv/bin/uvicorn", ["shop.main:app", "--port", "8000"], "shop"),
+        ("/venv/bin/gunicorn", ["-b", "127.0.0.1:8000", "-k", "uvicorn.workers.UvicornWorker", "shop.asgi:a"], "shop"),
+        ("/venv/lib/python3.11/site-packages/uvicorn/__main__.py", ["--port", "1", "store:create_app()"], "store"),
+        ("/venv/bin/flask", ["--app", "shop.wsgi", "report"], "shop"),
+        ("/venv/bin/celery", ["-A", "shop", "worker", "--pool=solo"], "shop"),
+        ("/venv/bin/fastapi", ["run", "api.py"], "api"),
+        ("/srv/bookshop/manage.py", ["runserver"], "cwd"),
+        ("/srv/tools/import_books.py", [], "import_books"),
+    ],
+)
+def test_the_default_app_name_is_the_app_a_launcher_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, program: str, argv: list[str], name: str
+) -> None:
+    # One project is one app in the UI, whether uvicorn, gunicorn or flask started it.
+    import types
+
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=program))
+    monkeypatch.setattr(sys, "argv", [program, *argv])
+    assert transport._default_app_name() == name

@@ -5,7 +5,9 @@ FastAPI / Starlette::
     app.add_middleware(QuerySightMiddleware)     # or: app = QuerySightMiddleware(app)
     querysight.sqlalchemy.instrument(engine)     # sync Engine or AsyncEngine
 
-- Only ``http`` scopes are recorded; ``lifespan`` and ``websocket`` scopes pass straight through.
+- Only ``http`` scopes are recorded; ``lifespan`` and ``websocket`` scopes pass through. At the lifespan's
+  shutdown, once the app has finished its own, the units waiting are delivered (up to the exit timeout): uvicorn ends
+  the process on SIGTERM without running ``atexit``, where the agent's last flush would otherwise be.
 - The unit is named ``METHOD /path`` and carries ``method``, ``path`` (with the query string), ``status`` (from
   ``http.response.start``), ``duration_ms`` (until the app returns, so background tasks count), ``route`` (the path
   pattern of ``scope["route"]`` that Starlette's router sets, ``/books/{book_id}``, prefixed by the path of the
@@ -33,7 +35,7 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from . import _guard, _web
+from . import _guard, _web, transport
 from .recorder import Unit, current_unit
 
 __all__ = ["QuerySightMiddleware"]
@@ -54,7 +56,17 @@ class QuerySightMiddleware:
         self.app = app
         self._described = False
 
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped app's own attributes (``app.state``, ``app.include_router``, ``app.dependency_overrides``), so
+        that after ``app = QuerySightMiddleware(app)`` the code using ``app`` goes on working."""
+        if name == "app":  # not set yet (a copy being built): no wrapped app to ask
+            raise AttributeError(name)
+        return getattr(self.app, name)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _flushing_at_shutdown(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -108,6 +120,17 @@ class QuerySightMiddleware:
             unit.route = _route_of(scope, root_path)
             unit.view = _view_of(scope)
             _web.finish(unit, status)
+
+
+def _flushing_at_shutdown(send: Send) -> Send:
+    """The lifespan's ``send``, delivering the waiting units before it tells the server the shutdown is done."""
+
+    async def send_after_flush(message: Message) -> None:
+        if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            transport.flush_before_shutdown()  # (blocks the loop: the server is shutting down, with no request left)
+        await send(message)
+
+    return send_after_flush
 
 
 class _Response:

@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import queue
+import re
 import socket
 import sys
 import threading
@@ -74,12 +75,43 @@ class AppInfo:
 
 
 def _default_app_name() -> str:
+    """The program's name, or under a server or runner that loads the app (``uvicorn shop.main:app``, ``flask --app
+    shop run``), the app's top package: one project is then one app whichever way it runs. Else the directory."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None) or os.getcwd()
     name = os.path.splitext(os.path.basename(path))[0]
+    if name == "__main__":  # python -m some.package
+        name = os.path.basename(os.path.dirname(path))
+    if name in _LAUNCHERS:
+        name = _app_in_argv(sys.argv[1:]) or ""
     if name in ("manage", "__main__", "pytest", ""):
         name = os.path.basename(os.getcwd())
     return name or "app"
+
+
+_LAUNCHERS = frozenset(
+    {"uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "flask", "celery", "fastapi", "waitress-serve"}
+)
+# An app given as module:attribute (`shop.main:app`, `shop:create_app()`), not host:port or unix:/path.
+_APP_SPEC = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_][\w.]*(\(.*\))?$")
+
+
+def _app_in_argv(args: list[str]) -> str | None:
+    """The top package of the app a launcher was told to load: ``--app``/``-A`` (Flask, Celery), a ``module:attr``
+    argument (uvicorn, gunicorn, hypercorn, daphne, granian) or a script (``fastapi run main.py``)."""
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("--app", "-A") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith("--app="):
+            value = arg[len("--app=") :]
+        elif _APP_SPEC.match(arg):
+            value = arg
+        elif arg.endswith(".py") and not arg.startswith("-"):
+            return os.path.splitext(os.path.basename(arg))[0]
+        if value:
+            return value.split(":")[0].split(".")[0] or None
+    return None
 
 
 app = AppInfo()
@@ -142,6 +174,7 @@ class Transport:
         self._schema_app: str | None = None
         self._schema_app_sending: str | None = None
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
+        self._shutdown_said = False  # flush_before_shutdown() warned of undelivered units once
         self._stopping = False
         self._flush_gave_up = False  # a flush gave up while the server was unreachable, and no unit came since
         self._generation = getattr(self, "_generation", 0) + 1
@@ -634,13 +667,34 @@ def finish_later(finish: Callable[[], None]) -> None:
     transport.finish_later(finish)
 
 
+def flush_before_shutdown() -> None:
+    """Deliver what waits, before a server ends the process without running ``atexit`` (uvicorn re-raises SIGTERM
+    after its lifespan shutdown, and the default handler ends the process there). Waits up to the exit timeout while
+    the server answers; not for a server already found down, which an app's repeated lifespans (a test client per test)
+    would otherwise wait for each time. Says once what could not be delivered."""
+    with _guard.guard("flush before shutdown"):
+        settings = config.current()
+        if transport.flush(0.0 if transport._backing_off else settings.exit_flush_timeout):
+            return
+        if not transport._shutdown_said:
+            transport._shutdown_said = True
+            _guard.logger.warning(
+                "querysight: %d units were not delivered to %s before the server shut down (a batch already sent may"
+                " still arrive)",
+                transport._pending,
+                settings.server_url,
+            )
+
+
 def _at_exit() -> None:
     with contextlib.suppress(Exception), _guard.guard("flush at exit"):
         settings = config.current()
         said = transport._flush_gave_up  # an earlier flush said so already (the pytest plugin's)
         if not transport.stop(settings.exit_flush_timeout) and not said:
             _guard.logger.warning(
-                "querysight: %d units could not be delivered to %s before exit", transport._pending, settings.server_url
+                "querysight: %d units were not delivered to %s before exit (a batch already sent may still arrive)",
+                transport._pending,
+                settings.server_url,
             )
 
 
