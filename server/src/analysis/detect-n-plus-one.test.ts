@@ -91,6 +91,13 @@ describe('N+1 over relations, with the schema', () => {
     const [finding] = findingsOf(unit, { schema: mail })
     expect(finding.suggestion.code).toBe('Message.objects.select_related("sender", "recipient")')
     expect(finding.suggestion.text).toContain('2 foreign keys of Message point at User and its queries do not say which one each read, so it loads them all')
+    // SQLAlchemy: both relationships joined.
+    const saMessages = 'SELECT mail_message.id, mail_message.sender_id, mail_message.recipient_id FROM mail_message'
+    const saUser = 'SELECT mail_user.id, mail_user.name FROM mail_user WHERE mail_user.id = ?'
+    const saUnit = unitOf(q(saMessages, [], { at: VIEW }), ...[1, 2, 3, 1].map((id) => q(saUser, [id], { at: LOOP })))
+    expect(findingsOf(saUnit, { app: FLASK, schema: mail })[0].suggestion.code).toBe(
+      'select(Message).options(joinedload(Message.sender), joinedload(Message.recipient))',
+    )
   })
 
   it('keeps in the code the foreign keys the queryset already loads with select_related', () => {
@@ -107,6 +114,41 @@ describe('N+1 over relations, with the schema', () => {
       'SELECT "shop_book"."id", "shop_book"."author_id", "shop_book"."publisher_id" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id") WHERE "shop_author"."name" = %s'
     const [plain] = findingsOf(unitOf(q(filtered, ['Le Guin'], { at: VIEW }), loopOf(3, PUBLISHER_BY_ID)))
     expect(plain.suggestion.code).toBe('Book.objects.select_related("publisher")')
+  })
+
+  it('keeps them in a prefetch fix too, and asks to keep joins it cannot name (a nested select_related)', () => {
+    const withAuthor =
+      'SELECT "shop_book"."id", "shop_book"."author_id", "shop_author"."id", "shop_author"."name" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id")'
+    const [reviews] = findingsOf(unitOf(q(withAuthor, [], { at: VIEW }), loopOf(3, REVIEWS_OF_BOOK)))
+    expect(reviews.suggestion.code).toBe('Book.objects.select_related("author").prefetch_related("reviews")')
+    // select_related("author__country"): the country is joined from the author, not from the book.
+    const nested =
+      'SELECT "shop_book"."id", "shop_book"."author_id", "shop_book"."publisher_id", "shop_author"."id", "shop_author"."country_id", "shop_country"."id", "shop_country"."name" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id") LEFT OUTER JOIN "shop_country" ON ("shop_author"."country_id" = "shop_country"."id")'
+    const [publisher] = findingsOf(unitOf(q(nested, [], { at: VIEW }), loopOf(3, PUBLISHER_BY_ID)))
+    expect(publisher.suggestion.code).toBe('Book.objects.select_related("publisher")')
+    expect(publisher.suggestion.text).toContain('(keep the select_related() the queryset has: the code leaves it out)')
+  })
+
+  it('tells a self-join for a filter from a select_related of a foreign key to the same table', () => {
+    const staff = {
+      models: [
+        ...BOOKSHOP.models,
+        { model: 'hr.Employee', table: 'hr_employee', pk: 'id', relations: [{ field: 'manager', kind: 'fk' as const, column: 'manager_id', target: 'hr.Employee' }] },
+      ],
+    }
+    const byManagerName =
+      'SELECT "hr_employee"."id", "hr_employee"."manager_id", "hr_employee"."name" FROM "hr_employee" INNER JOIN "hr_employee" T2 ON ("hr_employee"."manager_id" = T2."id") WHERE T2."name" = %s'
+    const withManager =
+      'SELECT "hr_employee"."id", "hr_employee"."manager_id", "hr_employee"."name", T2."id", T2."name" FROM "hr_employee" LEFT OUTER JOIN "hr_employee" T2 ON ("hr_employee"."manager_id" = T2."id")'
+    const desk = 'SELECT "shop_publisher"."id" FROM "shop_publisher" WHERE "shop_publisher"."id" = %s LIMIT 21'
+    const withDesk = {
+      models: staff.models.map((m) =>
+        m.model === 'hr.Employee' ? { ...m, relations: [...m.relations, { field: 'desk', kind: 'fk' as const, column: 'desk_id', target: 'shop.Publisher' }] } : m,
+      ),
+    }
+    const code = (trigger: string) => findingsOf(unitOf(q(trigger, [], { at: VIEW }), loopOf(3, desk)), { schema: withDesk })[0].suggestion.code
+    expect(code(byManagerName)).toBe('Employee.objects.select_related("desk")')
+    expect(code(withManager)).toBe('Employee.objects.select_related("manager", "desk")')
   })
 
   it('picks the foreign key of the looked-up table when the parent has several', () => {

@@ -80,8 +80,9 @@ export interface LoopRelation {
   backField: string | null
   /** The queryset to change is a parent's related manager (`book.reviews`), with the schema. */
   manager: RelatedManager | null
-  /** FKs the trigger already loads with select_related (its SELECT has their tables' columns), for a complete code. */
-  joined: string[]
+  /** FKs the trigger already loads with select_related, for a code that keeps them; null when it joins tables this
+   * cannot explain as the root model's own FKs (`select_related("author__country")`): the text asks to keep them. */
+  joined: string[] | null
   /** Other FKs of the same model to the same table whose keys the trigger selected (`sender`, `recipient`): the
    * loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
@@ -136,6 +137,10 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   }
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
+  const root = ctx.schema && relation.path.length === 1 ? ctx.schema.byTable(relation.path[0].ownerTable) : undefined
+  if (root && relation.triggerIndex !== null && relation.pattern !== 'forward') {
+    relation.joined = selectRelated(ctx.all[relation.triggerIndex], root) // (a forward FK's are found with it)
+  }
   if (relation.pattern === 'reverse' || relation.pattern === 'm2m' || relation.pattern === 'reverse_one') {
     relation.prefetched = wasPrefetched(first, table, column, ctx.all)
   }
@@ -240,7 +245,7 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
         triggerIndex: trigger.index,
         place: trigger.query,
         path: [step(best.model, best.relation.field, best.relation.field, true, target)],
-        joined: selectRelated(trigger, best.model, schema).filter((field) => field !== best.relation.field),
+        joined: selectRelated(trigger, best.model)?.filter((field) => field !== best.relation.field) ?? null,
         siblings: candidates
           .filter(({ model, relation }) => model === best.model && relation !== best.relation && relation.column && selects(trigger, model.table, relation.column))
           .map(({ relation }) => relation.field),
@@ -419,19 +424,34 @@ function genericFetch(base: LoopRelation, first: QueryFacts, schema: SchemaIndex
 }
 
 /**
- * The FKs of `model` that `facts` already loads with select_related: a joined table whose columns it selects, which
- * exactly one FK of the model points at (two FKs to one table cannot be told apart: none is named then).
+ * The FKs of `model` that `facts` already loads with select_related, read from Django's joins: a join whose columns
+ * the SELECT list names and whose ON clause is `"<model's table>"."<fk column>" = <the join>."<pk>"`. Null when the
+ * query is not on the model's table, or selects the columns of a join it cannot explain so (a nested
+ * `author__country`): the code would then drop what the queryset loads.
  */
-function selectRelated(facts: QueryFacts, model: ModelInfo, schema: SchemaIndex): string[] {
-  const columns = facts.shape.selectColumns ?? []
+function selectRelated(facts: QueryFacts, model: ModelInfo): string[] | null {
+  const { shape } = facts
+  const sql = facts.query.sql
+  if (shape.kind !== 'select' || !same(shape.mainTables[0], model.table)) return null
+  const selectList = sql.slice(0, Math.max(0, sql.search(/\bFROM\b/i))).toLowerCase() // (the shape lower-cases aliases)
   const fields: string[] = []
-  for (const joined of facts.shape.tables) {
-    if (joined.via !== 'join' || joined.depth !== 0) continue
-    const selected = columns.some((c) => c.table !== null && (same(c.table, joined.name) || same(c.table, joined.alias)))
-    const fks = model.relations.filter((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(schema.byName(r.target)?.table, joined.name))
-    if (selected && fks.length === 1 && !fields.includes(fks[0].field)) fields.push(fks[0].field)
+  for (const join of shape.tables) {
+    if (join.via !== 'join' || join.depth !== 0) continue
+    if (!selectList.includes((join.alias ? `${join.alias}."` : `"${join.name}".`).toLowerCase())) continue // joined for a filter or an order
+    const on = joinCondition(sql, join.name, join.alias)
+    const fk = on && same(on.fkTable, model.table) && model.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && same(r.column, on.fkColumn))
+    if (!fk) return null
+    fields.push(fk.field)
   }
   return fields
+}
+
+/** The FK side of Django's `JOIN "t" [alias] ON ("a"."fk" = <alias or "t">."id")`: the table and column it joins from. */
+function joinCondition(sql: string, table: string, alias: string | null): { fkTable: string; fkColumn: string } | null {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const ref = alias ? escape(alias) : `"${escape(table)}"`
+  const join = new RegExp(`\\bJOIN\\s+"${escape(table)}"${alias ? `\\s+(?:AS\\s+)?${escape(alias)}` : ''}\\s+ON\\s+\\(\\s*"([^"]+)"\\."([^"]+)"\\s*=\\s*${ref}\\."[^"]+"\\s*\\)`, 'i').exec(sql)
+  return join ? { fkTable: join[1], fkColumn: join[2] } : null
 }
 
 /** Whether the loop's line also looks up another table by its primary key (one query a row, of several types). */

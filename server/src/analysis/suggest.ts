@@ -202,16 +202,25 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
   // Those it joins already go into the code too: the line pasted in place of the queryset keeps loading them.
-  const oneHop = method === 'select_related' && !relation.manager && relation.path.length === 1
+  // The code stands for the queryset with the fix: it keeps the FKs the queryset loads already.
+  const oneHop = !relation.manager && relation.path.length === 1
   const joined = oneHop ? relation.joined : []
-  const kept = joined.length ? ` (the code keeps the ${joined.map(quote).join(', ')} it loads already)` : ''
+  const kept =
+    joined === null
+      ? ' (keep the select_related() the queryset has: the code leaves it out)'
+      : joined.length
+        ? ` (the code keeps the ${joined.map(quote).join(', ')} it loads already)`
+        : ''
   // Several FKs to the looked-up table, all selected: the queries do not say which each read, so load them all.
-  const fields = oneHop ? [path, ...relation.siblings] : [path]
+  const fields = method === 'select_related' && oneHop ? [path, ...relation.siblings] : [path]
   const named = fields.map(quote).join(', ')
   const which = fields.length > 1 ? `: ${fields.length} foreign keys of ${model} point at ${last.target} and its queries do not say which one each read, so it loads them all` : ''
+  const keep = joined?.length ? joined.map(quote).join(', ') : ''
+  const calls =
+    method === 'select_related' ? `.select_related(${[keep, named].filter(Boolean).join(', ')})` : `${keep ? `.select_related(${keep})` : ''}.prefetch_related(${named})`
   return {
     text: `Add .${method}(${named}) to ${iterated}: it loads ${last.field === path ? named : `"${last.field}" of every row`} in ${method === 'select_related' ? 'the same query' : 'one more query'} instead of ${count} queries, one per row${which}${readIt}${kept}${note}`,
-    code: onIterated(relation, qs, `.${method}(${[...joined, ...fields].map(quote).join(', ')})`),
+    code: onIterated(relation, qs, calls),
   }
 }
 
@@ -446,7 +455,7 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
           code: `select(${model}, func.count(${target}.${relation.target?.pk ?? 'id'})).outerjoin(${model}.${last.field}).group_by(${model}.id)`,
         }
       }
-      const options = relation.path
+      const chained = relation.path
         .map((s, i) => {
           const loader = s.single ? 'joinedload' : 'selectinload'
           const attr = `${s.owner}.${s.field}`
@@ -456,6 +465,9 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
           return `${loader}(${attr})`
         })
         .join('.')
+      // Several relationships to the looked-up table, all of whose keys were selected: load them all (see siblings).
+      const siblings = relation.path.length === 1 ? relation.siblings.map((field) => `joinedload(${last.owner}.${field})`) : []
+      const options = [chained, ...siblings].join(', ')
       // A select() of the app's own makes the same kind of lookup as a lazy load, and no loader option serves it.
       const readIt =
         relation.path.length === 1 && ['forward', 'reverse_one', 'reverse', 'm2m'].includes(relation.pattern)
