@@ -73,12 +73,13 @@ describe('checking units against a budget', () => {
     ])
   })
 
-  it('notes a units key that matched no unit of the run: its limits were never applied', () => {
+  it('notes the units keys that matched no unit of the run, once for all, unless the command failed', () => {
     const books = unit({ kind: 'request', method: 'GET', route: '/books/{book_id}', name: 'GET /books/3', queries: [{ sql: BOOKS }] })
-    const budget = parseBudget({ units: { 'GET books/{book_id}': { max_queries: 5 }, 'GET boks/*': { max_queries: 1 } } })
+    const budget = parseBudget({ units: { 'GET books/{book_id}': { max_queries: 5 }, 'GET boks/*': { max_queries: 1 }, 'tests/t.py::*': { max_queries: 9 } } })
     const notes = checkUnits([books], { budget }).notes
     expect(notes).toEqual([expect.objectContaining({ kind: 'unused_units_key', unit: null })])
-    expect(notes[0].message).toMatch(/^units\["GET boks\/\*"\] matched no unit of this run, so its limits applied to nothing/)
+    expect(notes[0].message).toMatch(/^units keys "GET boks\/\*", "tests\/t\.py::\*" matched no unit of this run: not run, or misspelt/)
+    expect(checkUnits([books], { budget, commandExit: 2 }).notes.filter((n) => n.kind === 'unused_units_key')).toEqual([])
   })
 
   it('lets the pytest marker relax or tighten its own test', () => {
@@ -108,7 +109,10 @@ describe('checking units against a budget', () => {
     const result = checkUnits([split])
     const violations = result.violations.filter((v) => v.kind === 'n_plus_one')
     expect(violations.map((v) => v.finding?.occurrences)).toEqual([1, 1])
-    expect(violations[0].message).toBe(`N+1: 2 queries ${AUTHOR_BY_ID} at shop/views.py:14 in book_list`)
+    expect(violations.map((v) => v.message)).toEqual([
+      `N+1: 2 queries on database "default" ${AUTHOR_BY_ID} at shop/views.py:14 in book_list`,
+      `N+1: 2 queries on database "replica" ${AUTHOR_BY_ID} at shop/views.py:14 in book_list`,
+    ])
   })
 
   it('reports one N+1 seen in every request of a route once, with how many requests had it', () => {

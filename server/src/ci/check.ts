@@ -23,6 +23,8 @@ export type NoteKind = 'warning' | 'allowed' | 'improved' | 'changed' | 'new' | 
 export interface ReportedFinding extends Finding {
   unit_id: string
   occurrences: number
+  /** The database its queries ran on, when its unit used several (one line reading from two is two findings). */
+  db?: string
 }
 
 export interface Violation {
@@ -153,13 +155,15 @@ export function checkUnits(
         if (level === 'allow') continue
         // The database too: one line reading from two aliases is two loops to fix, each said apart.
         const db = unit.queries[finding.query_indexes[0]]?.db
+        const several = db !== undefined && unit.queries.some((query) => query.db !== db)
+        const mine = { ...finding, unit_id: unit.id, ...(several ? { db } : {}) }
         const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}\0${db}`
         const seen = reported.get(key)
-        if (!seen) reported.set(key, { finding: { ...finding, unit_id: unit.id, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
+        if (!seen) reported.set(key, { finding: { ...mine, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
         else {
           seen.units.add(unit.id)
           const occurrences = seen.units.size
-          seen.finding = finding.count > seen.finding.count ? { ...finding, unit_id: unit.id, occurrences } : { ...seen.finding, occurrences }
+          seen.finding = finding.count > seen.finding.count ? { ...mine, occurrences } : { ...seen.finding, occurrences }
         }
       }
     }
@@ -208,16 +212,16 @@ export function checkUnits(
 
   if (baseline) compareWithBaseline(units, baseline, acceptedNPlusOne, violations, notes, results)
 
-  // A `units` key that matched nothing is most likely misspelt: its limits were never applied.
+  // `units` keys that matched nothing: not run this time (pytest -k, a shard), or misspelt, their limits applied to
+  // nothing. One note for all; none when the command failed (it may have stopped before their units).
   const names = units.map(matchNames)
-  for (const rule of budget.units) {
-    if (names.length > 0 && !names.some((unitNames) => ruleMatches(rule, unitNames))) {
-      notes.push({
-        unit: null,
-        kind: 'unused_units_key',
-        message: `units[${JSON.stringify(rule.pattern)}] matched no unit of this run, so its limits applied to nothing: a request is "METHOD route" (the URL pattern, with or without its leading slash) or its own name ("GET /books/3/"), a test its node id`,
-      })
-    }
+  const unused = budget.units.filter((rule) => !names.some((unitNames) => ruleMatches(rule, unitNames)))
+  if (unused.length > 0 && names.length > 0 && !(commandExit !== null && commandExit !== 0)) {
+    notes.push({
+      unit: null,
+      kind: 'unused_units_key',
+      message: `${unused.length === 1 ? 'units key' : 'units keys'} ${unused.map((rule) => JSON.stringify(rule.pattern)).join(', ')} matched no unit of this run: not run, or misspelt (a request is "METHOD route", the URL pattern with or without its leading slash, or its own name "GET /books/3/"; a test its node id)`,
+    })
   }
 
   budget.allow.forEach((entry) => {
@@ -314,7 +318,8 @@ function findingLine(finding: ReportedFinding): string {
   const where = callsiteText(finding)
   const many = finding.occurrences > 1 ? ` in ${finding.occurrences} runs` : ''
   const count = finding.kind === 'slow_query' ? `${Math.round(finding.wasted_ms)} ms` : queriesText(finding.count)
-  return `${findingTitle(finding.kind)}: ${count}${many} ${oneLine(finding.sql, 120)}${where ? ` at ${where}` : ''}`
+  const db = finding.db ? ` on database "${finding.db}"` : ''
+  return `${findingTitle(finding.kind)}: ${count}${many}${db} ${oneLine(finding.sql, 120)}${where ? ` at ${where}` : ''}`
 }
 
 function compareWithBaseline(
