@@ -126,9 +126,11 @@ def test_the_wrapped_app_keeps_its_attributes_for_the_code_that_uses_it(recorded
     router.add_api_route("/ping", lambda: {"pong": app.state.started})
     app.include_router(router)
     assert app.dependency_overrides == {}
+    app.title = "Shop API"  # set on the app itself, as FastAPI's docs do (app.openapi = ..., dependency_overrides = {})
     with TestClient(app) as client:
         assert client.get("/ping").json() == {"pong": "yes"}
-    assert [unit["route"] for unit in recorded.units()] == ["/ping"]
+        assert client.get("/openapi.json").json()["info"]["title"] == "Shop API"
+    assert [unit["route"] for unit in recorded.units()] == ["/ping", "/openapi.json"]
 
 
 def test_wrapping_the_app_from_outside_works_the_same(engines: Any, recorded: Recorded) -> None:
@@ -302,6 +304,27 @@ def test_the_origin_follows_the_host_of_the_pages_but_only_to_loopback_names(eng
         origins.append(receiver.requests[-1].body["app"]["origin"])
 
     assert origins == ["http://shop.localhost:8000", "http://shop.localhost:8000", "http://127.0.0.2:8001"]
+
+
+def test_a_lifespan_shutdown_does_not_wait_for_a_server_that_refuses_and_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A test client per test runs the lifespan each time: with the server down, no test may wait out the timeout.
+    import time
+
+    from fastapi import FastAPI
+
+    from querysight.asgi import QuerySightMiddleware
+
+    config.configure(url="http://127.0.0.1:9", enabled=True, exit_flush_timeout=30.0, batch_interval=0.01)
+    app = QuerySightMiddleware(FastAPI())
+    started = time.monotonic()
+    for _ in range(3):
+        with TestClient(app) as client:
+            client.get("/nothing-here")
+    assert time.monotonic() - started < 15  # far below the 30 s a wait for the timeout would take
+    said = [r.getMessage() for r in caplog.records if "before the server shut down" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("querysight: 1 units were not delivered to http://127.0.0.1:9")
 
 
 SHUTDOWN_APP = """

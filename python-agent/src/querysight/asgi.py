@@ -56,12 +56,21 @@ class QuerySightMiddleware:
         self.app = app
         self._described = False
 
+    # The wrapped app's own attributes, read and set (``app.state``, ``app.include_router``,
+    # ``app.dependency_overrides = {}``, ``app.openapi = custom``), so that after ``app = QuerySightMiddleware(app)``
+    # the code using ``app`` goes on working. Only the middleware's own two attributes live on it.
+    _OWN = frozenset({"app", "_described"})
+
     def __getattr__(self, name: str) -> Any:
-        """The wrapped app's own attributes (``app.state``, ``app.include_router``, ``app.dependency_overrides``), so
-        that after ``app = QuerySightMiddleware(app)`` the code using ``app`` goes on working."""
-        if name == "app":  # not set yet (a copy being built): no wrapped app to ask
-            raise AttributeError(name)
+        if name in self._OWN or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)  # not set yet (a copy being built), or a protocol probe (pickle's __getstate__)
         return getattr(self.app, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.app, name, value)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

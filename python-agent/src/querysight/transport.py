@@ -78,12 +78,14 @@ def _default_app_name() -> str:
     """The program's name, or under a server or runner that loads the app (``uvicorn shop.main:app``, ``flask --app
     shop run``), the app's top package: one project is then one app whichever way it runs. Else the directory."""
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None) or os.getcwd()
-    name = os.path.splitext(os.path.basename(path))[0]
-    if name == "__main__":  # python -m some.package
-        name = os.path.basename(os.path.dirname(path))
+    parts = re.split(r"[\\/]", getattr(main, "__file__", None) or os.getcwd())  # (either separator: Windows paths)
+    name = os.path.splitext(parts[-1])[0]
+    if name == "__main__" and len(parts) > 1:  # python -m a.package, or a Windows script's uvicorn.exe\\__main__.py
+        name = parts[-2]
+    if name.lower().endswith(".exe"):
+        name = name[:-4]
     if name in _LAUNCHERS:
-        name = _app_in_argv(sys.argv[1:]) or ""
+        name = _app_in_argv(name, sys.argv[1:]) or ""
     if name in ("manage", "__main__", "pytest", ""):
         name = os.path.basename(os.getcwd())
     return name or "app"
@@ -92,22 +94,55 @@ def _default_app_name() -> str:
 _LAUNCHERS = frozenset(
     {"uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "flask", "celery", "fastapi", "waitress-serve"}
 )
-# An app given as module:attribute (`shop.main:app`, `shop:create_app()`), not host:port or unix:/path.
+# An app given as module:attribute (`shop.main:app`, `shop:create_app()`), not host:port.
 _APP_SPEC = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_][\w.]*(\(.*\))?$")
+# What a launcher takes in the same shape that is not the app: a socket (unix:), a config (python:, file:).
+_NOT_AN_APP = ("unix:", "python:", "file:", "fd:", "tcp:")
+# Options whose value is the next argument and never the app (a config file, an address, a class, a directory).
+_OPTION_VALUES = frozenset(
+    {
+        "-c",
+        "--config",
+        "-b",
+        "--bind",
+        "-k",
+        "--worker-class",
+        "--log-config",
+        "--uds",
+        "--host",
+        "--port",
+        "-w",
+        "--workers",
+        "--app-dir",
+        "--root-path",
+        "--env-file",
+        "--chdir",
+        "--pid",
+        "--pythonpath",
+        "--name",
+        "-n",
+    }
+)
 
 
-def _app_in_argv(args: list[str]) -> str | None:
+def _app_in_argv(launcher: str, args: list[str]) -> str | None:
     """The top package of the app a launcher was told to load: ``--app``/``-A`` (Flask, Celery), a ``module:attr``
-    argument (uvicorn, gunicorn, hypercorn, daphne, granian) or a script (``fastapi run main.py``)."""
+    argument (uvicorn, gunicorn, hypercorn, daphne, granian) or, for ``fastapi run``, a script."""
+    skip = False
     for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
         value = None
         if arg in ("--app", "-A") and i + 1 < len(args):
             value = args[i + 1]
         elif arg.startswith("--app="):
             value = arg[len("--app=") :]
-        elif _APP_SPEC.match(arg):
+        elif arg in _OPTION_VALUES:
+            skip = True
+        elif _APP_SPEC.match(arg) and not arg.startswith(_NOT_AN_APP):
             value = arg
-        elif arg.endswith(".py") and not arg.startswith("-"):
+        elif launcher == "fastapi" and arg.endswith(".py") and not arg.startswith("-"):
             return os.path.splitext(os.path.basename(arg))[0]
         if value:
             return value.split(":")[0].split(".")[0] or None
@@ -674,7 +709,12 @@ def flush_before_shutdown() -> None:
     would otherwise wait for each time. Says once what could not be delivered."""
     with _guard.guard("flush before shutdown"):
         settings = config.current()
-        if transport.flush(0.0 if transport._backing_off else settings.exit_flush_timeout):
+        deadline = time.monotonic() + settings.exit_flush_timeout
+        # In short steps: a server found down while this waits (refused at once) ends the wait too.
+        while not transport.flush(0.0 if transport._backing_off else min(0.05, deadline - time.monotonic())):
+            if transport._backing_off or time.monotonic() >= deadline:
+                break
+        else:
             return
         if not transport._shutdown_said:
             transport._shutdown_said = True
