@@ -120,6 +120,8 @@ describe('duplicates', () => {
       // Raw SQL puts the parameter first: the slot reads as a plain "= ?", the clause does not.
       const raw = 'UPDATE counters SET n = %s + n WHERE id = %s'
       expect(findingsOf(unitOf(q(raw, [1, 3], { at: site('jobs/tally.py', 4) }), q(raw, [1, 3], { at: site('jobs/tally.py', 9) })))).toEqual([])
+      const touch = 'UPDATE sessions SET seen = CURRENT_TIMESTAMP WHERE id = %s'
+      expect(findingsOf(unitOf(q(touch, [3], { at: site('jobs/tally.py', 4) }), q(touch, [3], { at: site('jobs/tally.py', 9) })))).toEqual([])
     })
 
     it('does not report the same UPDATE again after another write to its table changed the row back', () => {
