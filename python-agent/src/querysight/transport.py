@@ -274,8 +274,9 @@ class Transport:
             with _guard.guard("finish a unit left behind"):
                 finish()
 
-    def flush(self, timeout: float = 2.0) -> bool:
-        """Wait until all submitted units are delivered (or given up on); False when the timeout passed first."""
+    def flush(self, timeout: float = 2.0, *, while_answering: bool = False) -> bool:
+        """Wait until all submitted units are delivered (or given up on); False when the timeout passed first, or, with
+        ``while_answering``, as soon as the server is found down (refused, say) rather than slow."""
         self._run_later()
         deadline = time.monotonic() + max(timeout, 0.0)
         idle = self._idle  # the one it holds, should a reset() (tests) replace it while it waits
@@ -284,7 +285,7 @@ class Transport:
                 _nudge(self._queue)  # a worker asleep on the queue wakes and sends what there is
             while self._pending > 0:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or (while_answering and self._backing_off):
                     # While the server is unreachable (not merely slower than the timeout), the exit need not wait
                     # for these units again.
                     self._flush_gave_up = self._backing_off
@@ -709,21 +710,9 @@ def flush_before_shutdown() -> None:
     would otherwise wait for each time. Says once what could not be delivered."""
     with _guard.guard("flush before shutdown"):
         settings = config.current()
-        deadline = time.monotonic() + settings.exit_flush_timeout
-        # In short steps: a server found down while this waits (refused at once) ends the wait too.
-        while not transport.flush(0.0 if transport._backing_off else min(0.05, deadline - time.monotonic())):
-            if transport._backing_off or time.monotonic() >= deadline:
-                break
-        else:
-            return
-        if not transport._shutdown_said:
+        if not transport.flush(settings.exit_flush_timeout, while_answering=True) and not transport._shutdown_said:
             transport._shutdown_said = True
-            _guard.logger.warning(
-                "querysight: %d units were not delivered to %s before the server shut down (a batch already sent may"
-                " still arrive)",
-                transport._pending,
-                settings.server_url,
-            )
+            _warn_undelivered("before the server shut down", settings)
 
 
 def _at_exit() -> None:
@@ -731,11 +720,16 @@ def _at_exit() -> None:
         settings = config.current()
         said = transport._flush_gave_up  # an earlier flush said so already (the pytest plugin's)
         if not transport.stop(settings.exit_flush_timeout) and not said:
-            _guard.logger.warning(
-                "querysight: %d units were not delivered to %s before exit (a batch already sent may still arrive)",
-                transport._pending,
-                settings.server_url,
-            )
+            _warn_undelivered("before exit", settings)
+
+
+def _warn_undelivered(when: str, settings: config.Settings) -> None:
+    _guard.logger.warning(
+        "querysight: %d units were not delivered to %s %s (a batch already sent may still arrive)",
+        transport._pending,
+        settings.server_url,
+        when,
+    )
 
 
 def _after_fork_in_child() -> None:

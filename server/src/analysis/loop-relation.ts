@@ -138,8 +138,9 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
   const root = ctx.schema && relation.path.length === 1 ? ctx.schema.byTable(relation.path[0].ownerTable) : undefined
-  if (root && relation.triggerIndex !== null && relation.pattern !== 'forward') {
-    relation.joined = selectRelated(ctx.all[relation.triggerIndex], root) // (a forward FK's are found with it)
+  if (root && relation.triggerIndex !== null) {
+    const loaded = relation.path[0].field
+    relation.joined = selectRelated(ctx.all[relation.triggerIndex], root)?.filter((field) => field !== loaded) ?? null
   }
   if (relation.pattern === 'reverse' || relation.pattern === 'm2m' || relation.pattern === 'reverse_one') {
     relation.prefetched = wasPrefetched(first, table, column, ctx.all)
@@ -245,7 +246,6 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
         triggerIndex: trigger.index,
         place: trigger.query,
         path: [step(best.model, best.relation.field, best.relation.field, true, target)],
-        joined: selectRelated(trigger, best.model)?.filter((field) => field !== best.relation.field) ?? null,
         siblings: candidates
           .filter(({ model, relation }) => model === best.model && relation !== best.relation && relation.column && selects(trigger, model.table, relation.column))
           .map(({ relation }) => relation.field),
@@ -572,9 +572,7 @@ function prefetchOf(
  * hop further: `Order.objects.prefetch_related("items__book")`.
  */
 function chain(relation: LoopRelation, ctx: ExplainContext): LoopRelation {
-  if (relation.triggerIndex === null || relation.path.length === 0 || relation.aggregate || relation.pattern === 'deferred' || relation.pattern === 'generic_type') {
-    return relation
-  }
+  if (relation.triggerIndex === null || relation.path.length === 0 || relation.aggregate || relation.pattern === 'deferred') return relation
   const outer = ctx.previous.get(relation.triggerIndex)
   if (!outer || outer.path.length === 0 || outer.pattern === 'deferred' || outer.pattern === 'get' || outer.pattern === 'unknown') {
     return relation

@@ -51,18 +51,18 @@ const lookupPath = (path: LoopStep[]): string => path.map((s) => s.field).join('
 const queryPath = (path: LoopStep[]): string => path.map((s) => s.queryName ?? s.field).join('__')
 const root = (relation: LoopRelation): string => relation.path[0]?.owner ?? relation.table
 
-/**
- * Where the fix goes: `the queryset iterated at ...`, named `book.reviews` when its SQL is a related manager's (the
- * same SQL as `Review.objects.filter(book=book)`, which the text allows for). A template cannot call a queryset's
- * methods, so there the text says to add the fix in the view, and the code prefetches the manager where its parent
- * is loaded (see {@link onIterated}).
- */
 /** Where a Django loop's fix goes, in words: the queryset (`iterated`), and what a template or a prefetch adds. */
 interface Place {
   iterated: string
   note: string
 }
 
+/**
+ * Where the fix goes: `the queryset iterated at ...`, named `book.reviews` when its SQL is a related manager's (the
+ * same SQL as `Review.objects.filter(book=book)`, which the text allows for). A template cannot call a queryset's
+ * methods, so there the text says to add the fix in the view, and the code prefetches the manager where its parent
+ * is loaded (see {@link onIterated}).
+ */
 function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
   const where = at(relation.place)
   const { manager } = relation
@@ -189,20 +189,20 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const filtered = isFiltered(relation, clauses)
   // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
   const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
-  if (relation.prefetched && relation.path.length === 1 && !filtered && !cut && !reordered(relation, clauses)) {
+  const reorders = reordered(relation, clauses)
+  if (relation.prefetched && relation.path.length === 1 && !filtered && !cut && !reorders) {
     // The very rows a plain prefetch loaded, queried again: not through the prefetched manager (which would not query).
     return {
       text: `The rows are loaded already by the plain prefetch_related("${path}") on ${iterated}: read them as .${last.field}.all() in the loop instead of ${count} queries, one per row (a query of its own, such as ${last.target}.objects.${relation.backField ? `filter(${relation.backField}=...)` : 'filter(...)'}, is not served by it)${note}`,
       code: null,
     }
   }
-  if ((relation.prefetched && relation.path.length === 1) || filtered || cut || reordered(relation, clauses)) {
+  if ((relation.prefetched && relation.path.length === 1) || filtered || cut || reorders) {
     return djangoPrefetchObject(relation, loop, clauses, lookups, qs, place, count, cut)
   }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
-  // Those it joins already go into the code too: the line pasted in place of the queryset keeps loading them.
-  // The code stands for the queryset with the fix: it keeps the FKs the queryset loads already.
+  // The code stands for the queryset with the fix: pasted in its place, it keeps loading the FKs it joins already.
   const oneHop = !relation.manager && relation.path.length === 1
   const joined = oneHop ? relation.joined : []
   const kept =
@@ -533,11 +533,10 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       const assigned = [...new Set(shape.setColumns.map(fieldOf))]
       // Fields given a computed value (`F("stock") + 1`, an expression), which the SQL's slots cannot write back.
       const computed = assigned.filter((field) => !setSlots.some(({ s }) => fieldOf(s.column!.column) === field && s.op === '='))
-      const row = sameRow(group, keyIndex)
-      if (row !== null) {
+      const rowName = sameRow(group, keyIndex, key)
+      if (rowName !== null) {
         // One row written again and again (`filter(pk=b.pk).update(stock=F("stock") + 1)` per order line): an IN
         // list of its keys would write it once, with one step of the change.
-        const rowName = isPk ? `the same row (pk=${row})` : `the same rows (${key}=${row})`
         return computed.length > 0
           ? {
               text: `The ${count} UPDATEs${where} change ${rowName} each time: combine the changes into one UPDATE after the loop${sa ? '' : ` (for a counter, add up the steps: .update(${computed[0]}=F("${computed[0]}") + total))`}`,
@@ -550,8 +549,7 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       }
       if (varying.length === 0 && computed.length > 0) {
         // An IN list applies the change once per row: a key that came back would lose its other steps.
-        const keys = new Set(group.map((f) => f.slotValues[keyIndex]))
-        const again = keys.size < group.length
+        const again = new Set(group.map((f) => f.slotValues[keyIndex])).size < group.length
         const how = `.filter(${key}__in=ids).update(${computed.map((field) => `${field}=F("${field}") ...`).join(', ')})`
         return {
           text: `Every row gets the same computed change${where}${again ? ', some rows more than once' : ''}: ${again ? "add up each row's steps and " : ''}update them with one ${sa ? 'UPDATE ... WHERE ... IN (...)' : how} (the same expression) instead of ${count} UPDATEs`,
@@ -560,9 +558,8 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       }
       if (varying.length === 0) {
         const values = assigned.map((field) => {
-          const slot = setSlots.find(({ s }) => fieldOf(s.column!.column) === field)
-          const direct = slot && slot.s.op === '=' ? py(firstValue(first, slot.i)) : '...'
-          return `${field}=${direct}`
+          const plain = setSlots.find(({ s }) => fieldOf(s.column!.column) === field && s.op === '=')! // none is computed
+          return `${field}=${py(firstValue(first, plain.i))}`
         })
         const others = otherConditions ? ", <the loop's other conditions>" : ''
         const code = sa
@@ -589,9 +586,8 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
       }
     }
     case 'delete': {
-      const row = sameRow(group, keyIndex)
-      if (row !== null) {
-        const rows = isPk ? `the same row (pk=${row})` : `the same rows (${key}=${row})`
+      const rows = sameRow(group, keyIndex, key)
+      if (rows !== null) {
         return { text: `The ${count} DELETEs${where} delete ${rows} each time: after the first, none is left; run it once`, code: null }
       }
       const others = otherConditions ? ", <the loop's other conditions>" : ''
@@ -608,14 +604,15 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
   }
 }
 
-/** The key value (Python source) when every write of the group has the same WHERE values, all known (one row, or the
- * same rows, each time); null otherwise. */
-function sameRow(group: QueryFacts[], keyIndex: number): string | null {
+/** `the same row (pk=11)` (`the same rows (status="new")` by another key) when every write of the group has the same
+ * WHERE values, all known; null otherwise. */
+function sameRow(group: QueryFacts[], keyIndex: number, key: string): string | null {
   const [first] = group
   if (keyIndex < 0 || first.shape.slots[keyIndex].role !== 'eq') return null
   const where = first.shape.slots.map((slot, i) => i).filter((i) => first.shape.slots[i].role !== 'set')
-  const same = (f: QueryFacts) => where.every((i) => first.slotValues[i] !== undefined && f.slotValues[i] === first.slotValues[i])
-  return group.every(same) ? py(firstValue(first, keyIndex)) : null
+  const alike = (f: QueryFacts) => where.every((i) => first.slotValues[i] !== undefined && f.slotValues[i] === first.slotValues[i])
+  if (!group.every(alike)) return null
+  return `the same ${key === 'pk' ? 'row' : 'rows'} (${key}=${py(firstValue(first, keyIndex))})`
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -626,9 +623,10 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
   const places = distinctPlaces(copies)
   const oneStack = copies.every((c) => c.stackKey === copies[0].stackKey)
   const n = copies.length
+  const shown = places.slice(0, 3).join(', ') + (places.length > 3 ? ` and ${places.length - 3} more` : '')
   const write = copies[0].shape.kind === 'update' ? 'UPDATE' : copies[0].shape.kind === 'delete' ? 'DELETE' : null
   if (write) {
-    const from = places.length ? `${oneStack ? ' at' : ', from'} ${places.slice(0, 3).join(', ')}${places.length > 3 ? ` and ${places.length - 3} more` : ''}` : ''
+    const from = shown ? `${oneStack ? ' at' : ', from'} ${shown}` : ''
     return {
       text: `The same ${write} runs ${n} times with the same values${from}: after the first it changes nothing; run it once`,
       code: null,
@@ -640,7 +638,6 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
       code: null,
     }
   }
-  const shown = places.slice(0, 3).join(', ') + (places.length > 3 ? ` and ${places.length - 3} more` : '')
   const cache = orm === 'django' ? ' (for example on the request, or with @cached_property)' : ''
   return {
     text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,

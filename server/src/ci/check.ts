@@ -142,6 +142,7 @@ export function checkUnits(
 
     for (const unit of group) {
       const limits = resolveLimits(unit, budget, groupViolations, name)
+      const severalDatabases = new Set(unit.queries.map((query) => query.db)).size > 1
       const count = queryCount(unit)
       if (shownLimit === undefined) shownLimit = limits.max_queries
       if (limits.max_queries !== null && count > limits.max_queries && (!worst || count - limits.max_queries > worst.count - (worst.limits.max_queries ?? 0))) {
@@ -155,8 +156,7 @@ export function checkUnits(
         if (level === 'allow') continue
         // The database too: one line reading from two aliases is two loops to fix, each said apart.
         const db = unit.queries[finding.query_indexes[0]]?.db
-        const several = db !== undefined && unit.queries.some((query) => query.db !== db)
-        const mine = { ...finding, unit_id: unit.id, ...(several ? { db } : {}) }
+        const mine = { ...finding, unit_id: unit.id, ...(severalDatabases && db !== undefined ? { db } : {}) }
         const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}\0${db}`
         const seen = reported.get(key)
         if (!seen) reported.set(key, { finding: { ...mine, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
@@ -212,11 +212,12 @@ export function checkUnits(
 
   if (baseline) compareWithBaseline(units, baseline, acceptedNPlusOne, violations, notes, results)
 
+  const commandFailed = commandExit !== null && commandExit !== 0
   // `units` keys that matched nothing: not run this time (pytest -k, a shard), or misspelt, their limits applied to
   // nothing. One note for all; none when the command failed (it may have stopped before their units).
   const names = units.map(matchNames)
   const unused = budget.units.filter((rule) => !names.some((unitNames) => ruleMatches(rule, unitNames)))
-  if (unused.length > 0 && names.length > 0 && !(commandExit !== null && commandExit !== 0)) {
+  if (unused.length > 0 && names.length > 0 && !commandFailed) {
     notes.push({
       unit: null,
       kind: 'unused_units_key',
@@ -231,7 +232,6 @@ export function checkUnits(
     }
   })
 
-  const commandFailed = commandExit !== null && commandExit !== 0
   if (commandFailed) {
     // The command's own failure comes first: a run cut short records fewer units, or none, through no fault of the agent.
     violations.push({
