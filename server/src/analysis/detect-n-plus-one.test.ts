@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import type { Schema } from '../protocol.js'
 import {
   analyse,
   AUTHOR_BY_ID,
@@ -752,6 +753,60 @@ describe('what is not an N+1', () => {
     expect(findingsOf(unitOf(inBulk))).toEqual([])
     const anyArray = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."id" = ANY(%s)'
     expect(findingsOf(unitOf(chunks.map((ids) => q(anyArray, [ids], { at: LOOP, vendor: 'postgresql' }))))).toEqual([])
+  })
+
+  describe('the levels of a tree loaded by a recursive eager load', () => {
+    const TREE: Schema = {
+      models: [
+        {
+          model: 'shop.Category',
+          table: 'shop_category',
+          pk: 'id',
+          relations: [
+            { field: 'parent', kind: 'fk', column: 'parent_id', target: 'shop.Category' },
+            { field: 'children', kind: 'reverse_fk', target: 'shop.Category', target_column: 'parent_id' },
+          ],
+        },
+      ],
+    }
+    const ROOTS = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" IS NULL'
+    const childrenIn = (n: number) =>
+      `SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" IN (${Array(n).fill('%s').join(', ')})`
+    const levels = [[1, 2], [3, 4, 5, 6], [7, 8, 9, 10, 11, 12, 13, 14]]
+
+    it('does not report prefetch_related("children__children__children"): one query per level', () => {
+      const unit = unitOf(q(ROOTS, [], { at: VIEW }), levels.map((ids) => q(childrenIn(ids.length), ids, { at: VIEW })))
+      expect(findingsOf(unit, { schema: TREE })).toEqual([])
+    })
+
+    it("does not report SQLAlchemy's selectinload(Category.children, recursion_depth=-1)", () => {
+      const selectin = (n: number) =>
+        `SELECT category.parent_id AS category_parent_id, category.id AS category_id, category.name AS category_name FROM category WHERE category.parent_id IN (${Array(n).fill('?').join(', ')})`
+      const schema: Schema = {
+        // Only the `children` relationship declared: the FK to itself is known from its side.
+        models: [{ model: 'Category', table: 'category', pk: 'id', relations: [{ field: 'children', kind: 'reverse_fk', target: 'Category', target_column: 'parent_id' }] }],
+      }
+      const at = site('app/tree.py', 30)
+      const unit = unitOf(q('SELECT category.id, category.name, category.parent_id FROM category WHERE category.parent_id IS NULL', [], { at }), levels.map((ids) => q(selectin(ids.length), ids, { at })))
+      expect(findingsOf(unit, { app: FLASK, schema })).toEqual([])
+    })
+
+    it('still reports a prefetch of the children made per node (each list follows its own lookup)', () => {
+      const childrenOf = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" = %s'
+      const perNode = times(3, (i) => [q(childrenOf, [i + 1], { at: LOOP }), q(childrenIn(2), [10 + 2 * i, 11 + 2 * i], { at: LOOP })])
+      const kinds = findingsOf(unitOf(q(ROOTS, [], { at: VIEW }), perNode.flat()), { schema: TREE }).map((f) => [f.kind, f.count])
+      expect(kinds).toEqual([
+        ['n_plus_one', 3],
+        ['n_plus_one', 3],
+      ])
+    })
+
+    it('still reports children lists looked up one row at a time, when other queries run between them', () => {
+      const perRow = [[3, 4], [5], [6, 7, 8]].map((ids, i) => [q(BOOK_BY_ID, [i + 1], { at: LOOP }), q(childrenIn(ids.length), ids, { at: LOOP })])
+      const kinds = findingsOf(unitOf(q(ROOTS, [], { at: VIEW }), perRow.flat()), { schema: TREE }).map((f) => [f.kind, f.count, f.sql.slice(0, 40)])
+      expect(kinds.map(([kind, count]) => [kind, count])).toContainEqual(['n_plus_one', 3])
+      expect(kinds.some(([, , sql]) => String(sql).includes('shop_category'))).toBe(true)
+    })
   })
 
   it('does not report the same helper called from two different lines with different values', () => {

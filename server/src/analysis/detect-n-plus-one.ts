@@ -2,13 +2,15 @@
  * N+1 (DESIGN.md §6): at least `minRepeats` SELECTs of one unit with the same fingerprint, the same application
  * stack (template position included) and the same database, whose values differ, and whose differing values are
  * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not,
- * nor is a loop over batches of one list of keys (see {@link isBatched}).
+ * nor is a loop over batches of one list of keys (see {@link isBatched}), nor the levels of a tree loaded by a
+ * recursive eager load (see {@link isTreeLevels}).
  * @module
  */
 import type { Finding, Suggestion } from '../protocol.js'
 import { groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import type { QueryFacts } from './query-facts.js'
+import { same, type SchemaIndex } from './schema-index.js'
 import { suggestLoop } from './suggest.js'
 
 const isLoopRead = (facts: QueryFacts): boolean =>
@@ -21,7 +23,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats) continue
     const keySlot = keySlotOf(group)
-    if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all))) continue
+    if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all)) || isTreeLevels(group, keySlot, ctx.schema)) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
     // removes them (its prefetch looks the types up too), and the next request does not make them.
@@ -78,9 +80,38 @@ export function isBatched(group: QueryFacts[], keySlot: number): boolean {
   const size = lists[0]?.length ?? 0
   if (size < 2 || lists.some((list) => list === null)) return false
   if (lists.slice(0, -1).some((list) => list!.length !== size) || lists.at(-1)!.length > size) return false
+  return disjoint(lists)
+}
+
+/**
+ * The levels of a tree, each loaded in one query by the keys of the level above: an IN on a table's foreign key to
+ * itself, every query right after the one before it and no key in two lists (`prefetch_related("children__children")`,
+ * SQLAlchemy's `selectinload(Category.children, recursion_depth=...)`). The fix for a recursion over a tree, not a
+ * loop over rows: the lists are as long as each level is wide.
+ */
+export function isTreeLevels(group: QueryFacts[], keySlot: number, schema: SchemaIndex | null): boolean {
+  const first = group[0]
+  const slot = first.shape.slots[keySlot]
+  const table = slot.column?.table ?? first.shape.mainTables[0]
+  const model = table ? schema?.byTable(table) : undefined
+  // The FK to itself, declared on either side (a `parent` relation, or only the `children` one).
+  const column = slot.column?.column
+  const selfKey = model?.relations.some(
+    (r) =>
+      r.target === model.model &&
+      (((r.kind === 'fk' || r.kind === 'o2o') && same(r.column, column)) || (r.kind === 'reverse_fk' && same(r.target_column, column))),
+  )
+  if (slot.role !== 'in' || !selfKey) return false
+  if (group.some((facts, i) => i > 0 && facts.index !== group[i - 1].index + 1)) return false
+  return disjoint(group.map((facts) => keyList(facts.slotValues[keySlot])))
+}
+
+/** No value in two of the lists (none of them null: values not captured). */
+function disjoint(lists: (unknown[] | null)[]): boolean {
   const seen = new Set<string>()
   for (const list of lists) {
-    for (const value of list!) {
+    if (list === null) return false
+    for (const value of list) {
       const key = JSON.stringify(value)
       if (seen.has(key)) return false
       seen.add(key)
