@@ -52,6 +52,13 @@ export function ormOf(app: AppInfo, facts: QueryFacts[]): Orm {
   return sqlalchemyStyle ? 'sqlalchemy' : 'django'
 }
 
+/**
+ * Django's session store at work: a new session checks that its random key is free, then inserts itself, and logging
+ * in makes a session twice (the test client's, then `cycle_key()`'s), all under one line of the app. Neither a loop
+ * nor a batch anyone could write: never an N+1 or a repeated write.
+ */
+export const sessionBookkeeping = (facts: QueryFacts): boolean => facts.shape.mainTables.some((table) => table === 'django_session')
+
 /** Group in first-seen order. */
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>()

@@ -755,6 +755,16 @@ describe('what is not an N+1', () => {
     expect(findingsOf(unitOf(chunks.map((ids) => q(anyArray, [ids], { at: LOOP, vendor: 'postgresql' }))))).toEqual([])
   })
 
+  it("does not report Django's session store logging a test client in: its key checks and inserts under one line", () => {
+    // Client().login(): the client's own session, then login()'s cycle_key(): each checks a new random key, inserts.
+    const keyFree = 'SELECT 1 AS "a" FROM "django_session" WHERE "django_session"."session_key" = %s LIMIT 1'
+    const insert = 'INSERT INTO "django_session" ("session_key", "session_data", "expire_date") VALUES (%s, %s, %s)'
+    const at = site('tests/test_login.py', 6, 'test_login')
+    const session = (key: string) => [q(keyFree, [key], { at }), q(insert, [key, 'e30:1u', '2026-12-20 10:00:00'], { at })]
+    const unit = unitOf(q(AUTHOR_BY_ID, [1], { at }), session('k9x2mq0v7c1b'), session('p3l8zr6t5w4n'))
+    expect(findingsOf(unit)).toEqual([])
+  })
+
   describe('the levels of a tree loaded by a recursive eager load', () => {
     const TREE: Schema = {
       models: [
