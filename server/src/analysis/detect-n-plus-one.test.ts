@@ -504,6 +504,24 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain('before the loop with Author.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of 4 lookups by primary key at shop/views.py:42')
   })
 
+  it("keeps the loop's other conditions with the keys: a GenericRelation's content type, without which other models' rows come too", () => {
+    const schema: Schema = {
+      models: [
+        ...BOOKSHOP.models,
+        { model: 'shop.Comment', table: 'shop_comment', pk: 'id', relations: [], generic_fks: [{ field: 'target', ct_column: 'content_type_id', fk_column: 'object_id' }] },
+      ],
+    }
+    const commentsOf =
+      'SELECT "shop_comment"."id", "shop_comment"."text" FROM "shop_comment" WHERE ("shop_comment"."content_type_id" = %s AND "shop_comment"."object_id" = %s)'
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(commentsOf, [7, i + 1], { at: LOOP }))), { schema })
+    expect(finding.suggestion.code).toBe('Comment.objects.filter(content_type_id=7, object_id__in=values)')
+    // Conditions that cannot be written exactly: no code, and the text says they go with the keys.
+    const named = 'SELECT "shop_comment"."id" FROM "shop_comment" WHERE ("shop_comment"."text" LIKE %s AND "shop_comment"."object_id" = %s)'
+    const [like] = findingsOf(unitOf(times(3, (i) => q(named, ['%x%', i + 1], { at: LOOP }))), { schema })
+    expect(like.suggestion.code).toBeNull()
+    expect(like.suggestion.text).toContain('(WHERE "shop_comment"."object_id" IN (...) and the loop\'s other conditions)')
+  })
+
   it('suggests one filter(__in=) for a lookup by another column in a loop, like get_or_create per row', () => {
     const tagByName = 'SELECT "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" WHERE "shop_tag"."name" = %s LIMIT 21'
     const [finding] = findingsOf(unitOf(loopOf(3, tagByName, (i) => `tag ${i}`)))
@@ -965,6 +983,21 @@ describe('SQLAlchemy units', () => {
     const [unnamed] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, LAZY_BOOKS)), { app: FLASK, schema: backOnly })
     expect(unnamed).toMatchObject({ trigger_index: 0, suggestion: { code: null } })
     expect(unnamed.suggestion.text).toContain('a dynamic or write_only one cannot be eager-loaded: select the rows with .in_() and group them')
+  })
+
+  it('keeps the rows fetched for a session.get() loop in a dict: a result thrown away saves no get()', () => {
+    const [finding] = findingsOf(unitOf(loopOf(3, LAZY_AUTHOR)), { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)))}')
+    expect(finding.suggestion.text).toContain('and read author_by_id[...] in the loop instead of 3 lookups by primary key')
+  })
+
+  it("keeps the loop's other conditions beside the keys it fetches at once, and groups the rows by the key", () => {
+    const unnamedSchema = { models: SCHEMA.models.map((m) => ({ ...m, relations: [] })) }
+    const published = 'SELECT books.id AS books_id, books.title AS books_title FROM books WHERE ? = books.author_id AND books.published = ?'
+    const loop = times(3, (i) => q(published, [i + 1, true], { at: LOOP }))
+    const [finding] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loop), { app: FLASK, schema: unnamedSchema })
+    expect(finding.suggestion.code).toBe('session.scalars(select(Book).where(Book.published == True, Book.author_id.in_(values))).all()')
+    expect(finding.suggestion.text).toContain('then group them by Book.author_id and read each row\'s from that in the loop')
   })
 
   it('suggests joinedload for a lazy-loaded many-to-one', () => {

@@ -28,6 +28,8 @@ export interface LoopClauses {
 const IDENT = '(?:"([^"]+)"|`([^`]+)`|([a-z_][a-z0-9_$]*))'
 const COLUMN = new RegExp(`^(?:${IDENT}\\.)?${IDENT}$`)
 const CONDITION = new RegExp(`^(.+?) (=|!=|<>|<|<=|>|>=|like|in) (\\?|\\(\\.\\.\\.\\))$`)
+// SQLAlchemy's lazy loads put the value first: `? = book.author_id`.
+const VALUE_FIRST = /^\? (=|!=|<>) (.+)$/
 const TAIL = / (?:group by|having|order by|limit|offset|for update|returning) /
 const NOT_PLAIN = / offset | distinct | group by | having | union | intersect | except | for update|\blimit \?, \?/
 
@@ -55,8 +57,9 @@ function conditionsOf(sql: string): number | null {
   if (/ or |\bnot\b|\bis\b|\bbetween\b|\bexists\b/.test(clause)) return null
   const parts = clause.split(' and ')
   for (const part of parts) {
-    const match = CONDITION.exec(unwrap(part.trim()))
-    if (!match || !columnOf(match[1])) return null
+    const condition = unwrap(part.trim())
+    const column = CONDITION.exec(condition)?.[1] ?? VALUE_FIRST.exec(condition)?.[2]
+    if (!column || !columnOf(column)) return null
   }
   return parts.length
 }

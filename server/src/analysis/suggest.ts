@@ -353,25 +353,33 @@ type Lookups = string[]
  * turned into another would load other rows than the loop.
  */
 function exactLookups(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts, table: string): Lookups | null {
+  return exactFilters(relation, clauses, loop, table)?.map(djangoLookup) ?? null
+}
+
+const DJANGO_RANGES: Record<string, string> = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte' }
+/** A filter {@link exactFilters} let through, as a Django lookup. */
+const djangoLookup = (filter: LoopFilter): string => `${filter.column}${filter.op === '=' ? '' : DJANGO_RANGES[filter.op]}=${exactValue(filter.value)}`
+
+/** The loop's conditions besides its key, when they can all be written exactly: `=` and the ranges, of plain
+ * columns, with values written in full. (!= drops NULLs where exclude() keeps them, and LIKE's case rules differ by
+ * database.) */
+function exactFilters(relation: LoopRelation, clauses: LoopClauses, loop: QueryFacts, table: string): LoopFilter[] | null {
   if (clauses.conditions !== relation.filters.length + 1) return null
-  const lookups: Lookups = []
-  for (const filter of relation.filters) {
-    if ((filter.table !== null && !same(filter.table, table)) || !fieldLike(filter.column, loop)) return null
-    const value = exactValue(filter.value)
-    if (value === null) return null
-    // Only = and the ranges: != drops NULLs where exclude() keeps them, and LIKE's case rules differ by database.
-    const range = { '>': '__gt', '>=': '__gte', '<': '__lt', '<=': '__lte' }[filter.op]
-    if (filter.role === 'eq' && filter.op === '=') lookups.push(`${filter.column}=${value}`)
-    else if (filter.role === 'range' && range) lookups.push(`${filter.column}${range}=${value}`)
-    else return null
-  }
-  return lookups
+  const exact = relation.filters.every(
+    (filter) =>
+      (filter.table === null || same(filter.table, table)) &&
+      fieldLike(filter.column, loop) &&
+      exactValue(filter.value) !== null &&
+      ((filter.role === 'eq' && filter.op === '=') || (filter.role === 'range' && filter.op in DJANGO_RANGES)),
+  )
+  return exact ? relation.filters : null
 }
 
 /** A column that can stand for its field in a lookup: a plain lower-case name, written so in the SQL (no quoted
- * name with spaces or capitals, which Django would only write for a `db_column`). */
+ * name with spaces or capitals, which Django would only write for a `db_column`; SQLAlchemy's `books.published`). */
 function fieldLike(column: string, loop: QueryFacts): boolean {
-  return /^[a-z_][a-z0-9_]*$/.test(column) && (loop.query.sql.includes(`"${column}"`) || loop.query.sql.includes(`\`${column}\``))
+  const sql = loop.query.sql
+  return /^[a-z_][a-z0-9_]*$/.test(column) && (sql.includes(`"${column}"`) || sql.includes(`\`${column}\``) || new RegExp(`\\.${column}\\b`).test(sql))
 }
 
 /** A parameter value as Python source, when it can be written in full and compares as SQL does (py() shortens long
@@ -408,13 +416,20 @@ function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: s
 function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion {
   const model = relation.target ? className(relation.target.model) : null
   const column = `"${relation.table}"."${relation.column}"`
-  const code = model
-    ? orm === 'django'
-      ? `${model}.objects.filter(${relation.column}__in=values)`
-      : `session.scalars(select(${model}).where(${model}.${relation.column}.in_(values))).all()`
-    : null
+  // The loop's other conditions go with the keys (a GenericRelation's content type: without it, other models' rows
+  // sharing an id come too); none written when they cannot all be written exactly.
+  const clauses = loopClauses(loop)
+  const others = clauses.plain ? exactFilters(relation, clauses, loop, relation.table) : null
+  const code =
+    model && others
+      ? orm === 'django'
+        ? `${model}.objects.filter(${[...others.map(djangoLookup), `${relation.column}__in=values`].join(', ')})`
+        : `session.scalars(select(${model}).where(${[...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${relation.column}.in_(values)`].join(', ')})).all()`
+      : null
+  const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"})`
+  const grouped = orm === 'sqlalchemy' ? `, then group them by ${model ?? relation.table}.${relation.column} and read each row's from that in the loop` : ''
   return {
-    text: `Fetch the rows for every key at once before the loop${code ? ` with ${code}` : ` (WHERE ${column} IN (...))`} instead of ${count} queries by ${column}, one per row${at(loop.query)}`,
+    text: `Fetch the rows for every key at once before the loop${how}${grouped} instead of ${count} queries by ${column}, one per row${at(loop.query)}`,
     code,
   }
 }
@@ -438,9 +453,12 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
     case 'get': {
       const target = relation.target ? className(relation.target.model) : relation.table
       const pk = relation.target?.pk ?? relation.column
+      // Kept in a dict, read by key in the loop: the session holds its objects only while something refers to them,
+      // so a result thrown away saves no session.get() and adds a query.
+      const rows = `${target.toLowerCase()}_by_${pk}`
       return {
-        text: `Fetch the ${target} rows at once before the loop with select(${target}).where(${target}.${pk}.in_(ids)) instead of ${count} lookups by primary key${at(loop.query)}`,
-        code: `session.scalars(select(${target}).where(${target}.${pk}.in_(ids))).all()`,
+        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = {row.${pk}: row for row in session.scalars(select(${target}).where(${target}.${pk}.in_(ids)))}, and read ${rows}[...] in the loop instead of ${count} lookups by primary key${at(loop.query)}`,
+        code: `${rows} = {row.${pk}: row for row in session.scalars(select(${target}).where(${target}.${pk}.in_(ids)))}`,
       }
     }
     case 'forward':
