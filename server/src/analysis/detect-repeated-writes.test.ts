@@ -22,10 +22,19 @@ describe('repeated writes', () => {
     expect(findings[0].suggestion.text).toContain('.update(field=F("field") + n)')
   })
 
-  it('suggests one filter().update() when every row gets the same change', () => {
+  it('saves rows given equal values with bulk_update, and names one filter().update() for a value the code sets', () => {
+    // order.status = "shipped"; order.save() per row, or book.stock += 1 when every stock was 10: the SQL cannot tell
+    // a value the code sets from one computed from rows that held the same. bulk_update is right either way.
     const [finding] = findingsOf(unitOf(times(3, (i) => q(SHIP_ORDER, ['shipped', i + 1], { at: LOOP }))))
     expect(finding).toMatchObject({ kind: 'repeated_write', count: 3 })
-    expect(finding.suggestion.code).toBe('Order.objects.filter(pk__in=ids).update(status="shipped")')
+    expect(finding.suggestion.code).toBe('Order.objects.bulk_update(objs, ["status"])')
+    expect(finding.suggestion.text).toContain(
+      'every row was given the same status="shipped": if your code sets that value rather than computing it from each row, one Order.objects.filter(pk__in=ids).update(status="shipped") does it',
+    )
+    // A value written in the SQL itself is the code's: one UPDATE.
+    const literal = 'UPDATE "shop_order" SET "status" = \'shipped\' WHERE "shop_order"."id" = %s'
+    const [written] = findingsOf(unitOf(times(3, (i) => q(literal, [i + 1], { at: LOOP }))))
+    expect(written.suggestion.code).toBe('Order.objects.filter(pk__in=ids).update(status="shipped")')
   })
 
   it('reports an INSERT per row as a repeated write fixed by bulk_create', () => {

@@ -583,6 +583,17 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
         const code = sa
           ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)${others}).values(${values.join(', ')}))`
           : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids${others}).update(${values.join(', ')})`
+        // Rows saved one by one (by primary key) with equal parameters: the code may set that value, or compute it
+        // from rows that all held the same (`book.stock += 1` when every stock was 10). Only a value written in the
+        // SQL is surely the code's; otherwise the rows are saved as they are, and the one UPDATE is the alternative.
+        const fromRows = isPk && !otherConditions && setSlots.some(({ s }) => s.values.some((value) => 'param' in value))
+        if (fromRows && (model || sa)) {
+          const batch = sa ? `session.execute(update(${saModel}), rows)` : `${model}.objects.bulk_update(objs, [${assigned.map(quote).join(', ')}])`
+          return {
+            text: `Save the ${count} changed rows${where} with one ${batch} instead of ${count} UPDATEs; every row was given the same ${values.join(', ')}: if your code sets ${values.length > 1 ? 'those values' : 'that value'} rather than computing ${values.length > 1 ? 'them' : 'it'} from each row, one ${code} does it`,
+            code: batch,
+          }
+        }
         return {
           text: `Every row gets the same change: update the ${count} rows${where} with one ${code} instead of ${count} UPDATEs`,
           code: otherConditions ? null : code,
