@@ -150,3 +150,26 @@ describe('duplicates', () => {
     expect(analyse(unit).summary).toMatchObject({ duplicates: 3, findings: 2, n_plus_one: 0, severity: 'warning' })
   })
 })
+
+describe('what is not a duplicate', () => {
+  it('does not count a query that failed and the retry that followed it', () => {
+    const failed = { ...q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', 745) }), error: 'OperationalError: database is locked' }
+    expect(findingsOf(unitOf(failed, q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', 745) })))).toEqual([])
+  })
+
+  it('does not count reads of a volatile function: a random order, the next value of a sequence', () => {
+    const shuffled = 'SELECT "shop_book"."id" FROM "shop_book" ORDER BY RANDOM() ASC LIMIT 3'
+    expect(findingsOf(unitOf(q(shuffled, [], { at: site('shop/views.py', 20) }), q(shuffled, [], { at: site('shop/views.py', 21) })))).toEqual([])
+    const ticket = "SELECT nextval('ticket_seq')"
+    expect(findingsOf(unitOf(q(ticket, [], { at: site('shop/views.py', 30) }), q(ticket, [], { at: site('shop/views.py', 31) })))).toEqual([])
+  })
+
+  it('does not compare parameters the agent cut short: they may differ after the cut', () => {
+    const bySlug = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."slug" = %s LIMIT 21'
+    const cut = 'x'.repeat(256) + '…'
+    expect(findingsOf(unitOf(q(bySlug, [cut], { at: site('shop/views.py', 640) }), q(bySlug, [cut], { at: site('shop/views.py', 641) })))).toEqual([])
+    // Whole values are still compared.
+    const [dup] = findingsOf(unitOf(q(bySlug, ['x'], { at: site('shop/views.py', 640) }), q(bySlug, ['x'], { at: site('shop/views.py', 641) })))
+    expect(dup).toMatchObject({ kind: 'duplicate', count: 2 })
+  })
+})

@@ -7,6 +7,8 @@
  * parameters, only SQL without placeholders can be known to repeat.
  *
  * An INSERT, or an UPDATE that computes its value, is never a duplicate: each run changes rows (see changesEachTime).
+ * Nor is a statement that failed (the next run is its retry), one calling a volatile function (`RANDOM()`,
+ * `nextval()`), or one whose parameters the agent cut short (they may differ after the cut).
  *
  * A read run again after a write to a table it reads (on the same database) is not a duplicate of the read before
  * the write: it may see other rows (re-reading stock after a restock is right). The copies are split there, and each
@@ -23,7 +25,15 @@ import { suggestDuplicate } from './suggest.js'
 export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered: readonly (readonly number[])[] = []): Finding[] {
   const owner = new Map<number, number>()
   covered.forEach((indexes, n) => indexes.forEach((index) => owner.set(index, n)))
-  const comparable = all.filter((f) => !f.shape.control && (f.query.params !== null || !f.hasParams) && !changesEachTime(f))
+  const comparable = all.filter(
+    (f) =>
+      !f.shape.control &&
+      (f.query.params !== null || !f.hasParams) &&
+      !changesEachTime(f) &&
+      f.query.error === null &&
+      !VOLATILE.test(f.normalized) &&
+      !cutShort(f.query.params),
+  )
   const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.sqlId}\0${f.paramsKey}`)
   const writes = writesOf(all)
   const findings: Finding[] = []
@@ -60,6 +70,18 @@ function changesEachTime(f: QueryFacts): boolean {
   if (kind !== 'update') return false
   const plain = (column: string) => slots.some((s) => s.role === 'set' && s.column !== null && same(s.column.column, column) && s.op === '=')
   return !setColumns.every(plain) || COMPUTED_SET.test(setClause(f.normalized))
+}
+
+/** A call whose result differs each time (`ORDER BY RANDOM()`, `nextval('ticket_seq')`): running it again is not
+ * running the same query again. */
+const VOLATILE = /\b(random|rand|nextval|setval|lastval|gen_random_uuid|uuid_generate_v[14]|newid|clock_timestamp|timeofday|txid_current)\s*\(/i
+
+/** Parameters the agent cut to its length limit (a string ending with "…"): equal beginnings say nothing of the rest. */
+function cutShort(params: unknown): boolean {
+  if (typeof params === 'string') return params.endsWith('…')
+  if (Array.isArray(params)) return params.some(cutShort)
+  if (params !== null && typeof params === 'object') return Object.values(params).some(cutShort)
+  return false
 }
 
 /** An operator or a call in a SET clause (`SET n = ? + n`, which the slot alone, `= ?`, does not show). */
