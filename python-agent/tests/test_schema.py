@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from querysight.django import build_schema
+from django.db import models
+from django.db.models.signals import post_save
+from django.test.utils import isolate_apps
+
+from querysight.django import build_schema, describe_model
 
 
 def models_by_label():
@@ -131,3 +135,42 @@ def test_describes_a_generic_foreign_key_by_its_columns():
         {"field": "kind", "kind": "fk", "column": "kind_id", "target": "contenttypes.ContentType"}
     ]
     assert "generic_fks" not in models_by_label()["shop.Book"]
+
+
+def test_says_nothing_of_a_plain_objects_manager_or_of_save_signals_nobody_listens_to():
+    book = models_by_label()["shop.Book"]
+    assert "manager" not in book and "save_signals" not in book
+
+
+@isolate_apps("djangoapp.shop")
+def test_names_a_default_manager_that_leaves_rows_out_and_the_save_signals_bulk_writes_would_skip():
+    class Published(models.Manager):
+        def get_queryset(self):
+            return super().get_queryset().filter(published=True)
+
+    class Article(models.Model):
+        published = models.BooleanField(default=False)
+        objects = Published()
+        everything = models.Manager()
+
+        class Meta:
+            app_label = "shop"
+
+    class Note(models.Model):
+        notes = models.Manager()  # not called objects, and leaving nothing out
+
+        class Meta:
+            app_label = "shop"
+
+    def audit(sender, instance, **kwargs):
+        pass
+
+    post_save.connect(audit, sender=Article)
+    try:
+        article = describe_model(Article)
+    finally:
+        post_save.disconnect(audit, sender=Article)
+    assert article["manager"] == {"name": "objects", "filtered": True}
+    assert article["save_signals"] == ["post_save"]
+    assert describe_model(Note)["manager"] == {"name": "notes", "filtered": False}
+    assert "save_signals" not in describe_model(Note)

@@ -88,8 +88,20 @@ export interface ModelInfo {
   ordering?: string[]
   /** Django's GenericForeignKeys of the model (`target` over `content_type_id` and `object_id`), when it has any. */
   generic_fks?: GenericForeignKeyInfo[]
+  /** Django's default manager, when it is not a plain `objects`: its name, and whether its queryset leaves rows out. */
+  manager?: ManagerInfo
+  /** Django's save signals with receivers for the model (`pre_save`, `post_save`): bulk writes send none. */
+  save_signals?: SaveSignal[]
   relations: Relation[]
 }
+
+export interface ManagerInfo {
+  name: string
+  filtered: boolean
+}
+
+export const SAVE_SIGNALS = ['pre_save', 'post_save'] as const
+export type SaveSignal = (typeof SAVE_SIGNALS)[number]
 
 /** A GenericForeignKey: the attribute, the column of its ContentType FK and the column of the object's key. */
 export interface GenericForeignKeyInfo {
@@ -336,7 +348,7 @@ function boolean(value: unknown, container: Place | null, key: string): boolean 
   return value as boolean
 }
 
-function oneOf<T extends string>(value: unknown, allowed: readonly T[], container: Place | null, key: string): T {
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], container: Place | null, key: string | number): T {
   if (typeof value !== 'string' || !allowed.includes(value as T)) fail(pathOf(container, key), `must be one of ${allowed.join(', ')}, got ${describe(value)}`)
   return value as T
 }
@@ -512,6 +524,15 @@ function parseGenericForeignKey(value: unknown, container: Place, index: number)
   }
 }
 
+function parseManager(value: unknown, at: Place): ManagerInfo {
+  const manager = object(value, at, 'manager')
+  const managerAt = placeOf(at, 'manager')
+  return {
+    name: string(required(manager.name, managerAt, 'name'), managerAt, 'name', { max: 500 }),
+    filtered: boolean(required(manager.filtered, managerAt, 'filtered'), managerAt, 'filtered'),
+  }
+}
+
 function parseSchema(value: unknown): Schema | null {
   if (value === undefined || value === null) return null
   const schema = object(value, ROOT, 'schema')
@@ -528,12 +549,16 @@ function parseSchema(value: unknown): Schema | null {
       const orderingAt = placeOf(at, 'ordering')
       const generic = model.generic_fks === undefined || model.generic_fks === null ? null : array(model.generic_fks, at, 'generic_fks')
       const genericAt = placeOf(at, 'generic_fks')
+      const signals = model.save_signals === undefined || model.save_signals === null ? null : array(model.save_signals, at, 'save_signals')
+      const signalsAt = placeOf(at, 'save_signals')
       return {
         model: string(required(model.model, at, 'model'), at, 'model', { max: 500 }),
         table: string(required(model.table, at, 'table'), at, 'table', { max: 500 }),
         pk: string(required(model.pk, at, 'pk'), at, 'pk', { max: 500 }),
         ...(ordering ? { ordering: ordering.map((field, k) => string(field, orderingAt, k, { max: 500 })) } : {}),
         ...(generic ? { generic_fks: generic.map((gfk, k) => parseGenericForeignKey(gfk, genericAt, k)) } : {}),
+        ...(model.manager === undefined || model.manager === null ? {} : { manager: parseManager(model.manager, at) }),
+        ...(signals ? { save_signals: signals.map((signal, k) => oneOf(signal, SAVE_SIGNALS, signalsAt, k)) } : {}),
         relations: relations.map((relation, j) => parseRelation(relation, relationsAt, j)),
       }
     }),

@@ -212,70 +212,106 @@ def instrument() -> None:
 def build_schema() -> dict[str, Any]:
     """Models, tables and relations from the app registry, for suggestions in ORM terms (DESIGN.md §4)."""
     from django.apps import apps
+
+    return {
+        "models": [
+            describe_model(model) for model in apps.get_models() if not (model._meta.proxy or model._meta.swapped)
+        ]
+    }
+
+
+def describe_model(model: Any) -> dict[str, Any]:
+    """One model of the schema: label, table, primary key, relations, and what the server needs to word fixes that
+    work for it (its default ordering, GenericForeignKeys, a default manager that is not a plain ``objects``, save
+    signal receivers)."""
     from django.db import models
 
-    out = []
-    for model in apps.get_models():
-        meta = model._meta
-        if meta.proxy or meta.swapped:
-            continue
-        relations: list[dict[str, Any]] = []
-        for field in meta.get_fields():
-            if isinstance(field, models.ManyToManyField):
-                through = field.remote_field.through._meta
-                relations.append(
-                    {
-                        "field": field.name,
-                        "kind": "m2m",
-                        "target": field.related_model._meta.label,
-                        "through_table": through.db_table,
-                        "source_column": field.m2m_column_name(),
-                        "target_column": field.m2m_reverse_name(),
-                    }
-                )
-            elif isinstance(field, models.ForeignKey):
-                relations.append(
-                    {
-                        "field": field.name,
-                        "kind": "o2o" if field.one_to_one else "fk",
-                        "column": field.column,
-                        "target": field.related_model._meta.label,
-                    }
-                )
-            elif isinstance(field, models.ManyToManyRel):
-                if _hidden(field):
-                    continue
-                forward = field.remote_field
-                relations.append(
-                    {
-                        "field": field.get_accessor_name(),
-                        "kind": "reverse_m2m",
-                        "target": field.related_model._meta.label,
-                        "through_table": forward.remote_field.through._meta.db_table,
-                        "source_column": forward.m2m_reverse_name(),
-                        "target_column": forward.m2m_column_name(),
-                    }
-                )
-            elif isinstance(field, (models.ManyToOneRel, models.OneToOneRel)):
-                if _hidden(field) or not isinstance(field.remote_field, models.ForeignKey):
-                    continue
-                relations.append(
-                    {
-                        "field": field.get_accessor_name(),
-                        "kind": "reverse_o2o" if isinstance(field, models.OneToOneRel) else "reverse_fk",
-                        "target": field.related_model._meta.label,
-                        "target_column": field.remote_field.column,
-                    }
-                )
-        described: dict[str, Any] = {"model": meta.label, "table": meta.db_table, "pk": meta.pk.column}
-        ordering = _ordering(meta)
-        if ordering is not None:
-            described["ordering"] = ordering
-        generic = _generic_fks(meta)
-        if generic:
-            described["generic_fks"] = generic
-        out.append({**described, "relations": relations})
-    return {"models": out}
+    meta = model._meta
+    relations: list[dict[str, Any]] = []
+    for field in meta.get_fields():
+        if isinstance(field, models.ManyToManyField):
+            through = field.remote_field.through._meta
+            relations.append(
+                {
+                    "field": field.name,
+                    "kind": "m2m",
+                    "target": field.related_model._meta.label,
+                    "through_table": through.db_table,
+                    "source_column": field.m2m_column_name(),
+                    "target_column": field.m2m_reverse_name(),
+                }
+            )
+        elif isinstance(field, models.ForeignKey):
+            relations.append(
+                {
+                    "field": field.name,
+                    "kind": "o2o" if field.one_to_one else "fk",
+                    "column": field.column,
+                    "target": field.related_model._meta.label,
+                }
+            )
+        elif isinstance(field, models.ManyToManyRel):
+            if _hidden(field):
+                continue
+            forward = field.remote_field
+            relations.append(
+                {
+                    "field": field.get_accessor_name(),
+                    "kind": "reverse_m2m",
+                    "target": field.related_model._meta.label,
+                    "through_table": forward.remote_field.through._meta.db_table,
+                    "source_column": forward.m2m_reverse_name(),
+                    "target_column": forward.m2m_column_name(),
+                }
+            )
+        elif isinstance(field, (models.ManyToOneRel, models.OneToOneRel)):
+            if _hidden(field) or not isinstance(field.remote_field, models.ForeignKey):
+                continue
+            relations.append(
+                {
+                    "field": field.get_accessor_name(),
+                    "kind": "reverse_o2o" if isinstance(field, models.OneToOneRel) else "reverse_fk",
+                    "target": field.related_model._meta.label,
+                    "target_column": field.remote_field.column,
+                }
+            )
+    described: dict[str, Any] = {"model": meta.label, "table": meta.db_table, "pk": meta.pk.column}
+    ordering = _ordering(meta)
+    if ordering is not None:
+        described["ordering"] = ordering
+    generic = _generic_fks(meta)
+    if generic:
+        described["generic_fks"] = generic
+    manager = _default_manager(model)
+    if manager is not None:
+        described["manager"] = manager
+    signals = _save_signals(model)
+    if signals:
+        described["save_signals"] = signals
+    return {**described, "relations": relations}
+
+
+def _default_manager(model: Any) -> dict[str, Any] | None:
+    """The default manager when a fix should not say ``Model.objects``: its name, and whether its queryset leaves rows
+    out (``objects = PublishedManager()``), so that the server writes bulk fixes on ``_base_manager``, as ``save()``
+    does, instead of silently skipping rows. Whether it filters is read from the WHERE of its query (built, not run).
+    None for a plain ``objects``."""
+    try:
+        manager = model._meta.default_manager
+        filtered = bool(manager.all().query.where)
+    except Exception:  # noqa: BLE001 - a manager that cannot build a queryset here: say nothing of it
+        return None
+    if manager.name == "objects" and not filtered:
+        return None
+    return {"name": manager.name, "filtered": filtered}
+
+
+def _save_signals(model: Any) -> list[str]:
+    """The save signals with receivers for this model (connected by the time the schema is built): bulk_create,
+    bulk_update and update() send none, which a fix replacing save() per row must say."""
+    from django.db.models import signals
+
+    return [name for name in ("pre_save", "post_save") if getattr(signals, name).has_listeners(model)]
 
 
 def _generic_fks(meta: Any) -> list[dict[str, str]]:

@@ -522,6 +522,13 @@ describe('N+1 over relations, with the schema', () => {
     expect(like.suggestion.text).toContain('(WHERE "shop_comment"."object_id" IN (...) and the loop\'s other conditions)')
   })
 
+  it("gives no in_bulk code when the model's default manager leaves rows out: the loop's rows may be others", () => {
+    const schema = { models: BOOKSHOP.models.map((m) => (m.model === 'shop.Author' ? { ...m, manager: { name: 'objects', filtered: true } } : m)) }
+    const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)), { schema })
+    expect(finding.suggestion.code).toBeNull()
+    expect(finding.suggestion.text).toContain("(Author.objects, the default manager, leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or Author._base_manager)")
+  })
+
   it('suggests one filter(__in=) for a lookup by another column in a loop, like get_or_create per row', () => {
     const tagByName = 'SELECT "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" WHERE "shop_tag"."name" = %s LIMIT 21'
     const [finding] = findingsOf(unitOf(loopOf(3, tagByName, (i) => `tag ${i}`)))

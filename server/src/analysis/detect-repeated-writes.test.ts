@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { analyse, findingsOf, FLASK, q, site, times, unitOf } from './test-helpers.js'
+import type { ModelInfo, Schema } from '../protocol.js'
+import { analyse, BOOKSHOP, findingsOf, FLASK, q, site, times, unitOf } from './test-helpers.js'
 
 const LOOP = site('shop/api.py', 57, 'restock')
 const SAVE_BOOK =
@@ -154,3 +155,42 @@ describe('repeated writes', () => {
     expect(findingsOf(unitOf(times(9, saveBook)))[0].severity).toBe('warning')
   })
 })
+
+describe("the model's default manager and save signals (Django)", () => {
+  const withModel = (model: string, extra: Partial<ModelInfo>): Schema => ({
+    models: BOOKSHOP.models.map((m) => (m.model === model ? { ...m, ...extra } : m)),
+  })
+
+  it('writes UPDATE and DELETE fixes on _base_manager when the default manager leaves rows out', () => {
+    // objects = PublishedManager(): Book.objects.bulk_update() would silently skip the unpublished rows saved here.
+    const schema = withModel('shop.Book', { manager: { name: 'objects', filtered: true } })
+    const [update] = findingsOf(unitOf(times(3, saveBook)), { schema })
+    expect(update.suggestion.code).toBe('Book._base_manager.bulk_update(objs, ["title", "author", "publisher", "isbn", "price", "stock", "published"])')
+    expect(update.suggestion.text).toContain('(on Book._base_manager, as save() uses: the default manager Book.objects leaves rows out)')
+    const reviews = withModel('shop.Review', { manager: { name: 'objects', filtered: true } })
+    const [deleted] = findingsOf(unitOf(times(3, (i) => q(DELETE_REVIEW, [i + 1], { at: LOOP }))), { schema: reviews })
+    expect(deleted.suggestion.code).toBe('Review._base_manager.filter(pk__in=ids).delete()')
+  })
+
+  it('names a default manager that is not called objects', () => {
+    const schema = withModel('shop.Review', { manager: { name: 'reviews', filtered: false } })
+    const inserts = times(3, (i) => q(INSERT_REVIEW, [i + 1, 1, 5, 'great', '2024-01-01T10:00:00'], { at: LOOP }))
+    const [finding] = findingsOf(unitOf(inserts), { schema })
+    expect(finding.suggestion.code).toBe('Review.reviews.bulk_create(objs)')
+    expect(finding.suggestion.text).not.toContain('Review.objects')
+  })
+
+  it('says that bulk writes skip the save signals the model has receivers for', () => {
+    const schema = withModel('shop.Review', { save_signals: ['post_save'] })
+    const inserts = times(3, (i) => q(INSERT_REVIEW, [i + 1, 1, 5, 'great', '2024-01-01T10:00:00'], { at: LOOP }))
+    const [finding] = findingsOf(unitOf(inserts), { schema })
+    expect(finding.suggestion.code).toBe('Review.objects.bulk_create(objs)')
+    expect(finding.suggestion.text).toContain(
+      'Review has post_save receivers: save() and create() run them for each row, bulk_create() sends no signals, so do their work for these rows too',
+    )
+    // Deleting in one queryset delete() sends the delete signals for each row: nothing to say.
+    const [deleted] = findingsOf(unitOf(times(3, (i) => q(DELETE_REVIEW, [i + 1], { at: LOOP }))), { schema })
+    expect(deleted.suggestion.text).not.toContain('receivers')
+  })
+})
+

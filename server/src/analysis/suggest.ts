@@ -4,12 +4,12 @@
  * names without it.
  * @module
  */
-import type { ParamValue, Suggestion, WireQuery } from '../protocol.js'
+import type { ModelInfo, ParamValue, Suggestion, WireQuery } from '../protocol.js'
 import type { DetectContext, Orm } from './detect-context.js'
 import type { LoopFilter, LoopRelation, LoopStep } from './loop-relation.js'
 import { loopClauses, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
-import { className, fieldOfColumn, same } from './schema-index.js'
+import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
 
 /** `shop/book_list.html:12 (rendered from shop/views.py:40)` or `shop/views.py:40`. */
 export function placeOf(query: WireQuery | null | undefined): string | null {
@@ -44,7 +44,28 @@ export function py(value: ParamValue | undefined): string {
 
 /** The fix for an N+1 loop of `count` queries, `repeats` of which repeat an earlier key of the same loop. */
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
-  return ctx.orm === 'sqlalchemy' ? sqlalchemyLoop(relation, loop, count) : djangoLoop(relation, loop, count)
+  return ctx.orm === 'sqlalchemy' ? sqlalchemyLoop(relation, loop, count) : withManagers(djangoLoop(relation, loop, count), ctx.schema)
+}
+
+/**
+ * `Book.objects` written as the model's default manager when it has another name (`Book.books`): the fixes are
+ * written for `objects` first. (A default manager that leaves rows out is dealt with where it matters: the writes,
+ * and the lookups by key, whose rows it may not hold.)
+ */
+function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Suggestion {
+  const renamed = schema?.models.filter((model) => model.manager && model.manager.name !== 'objects') ?? []
+  if (renamed.length === 0) return suggestion
+  const rename = (text: string): string =>
+    renamed.reduce((out, model) => out.replace(new RegExp(`\\b${className(model.model)}\\.objects\\b`, 'g'), `${className(model.model)}.${model.manager!.name}`), text)
+  return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
+}
+
+/** What a fix that reads rows by key says when the model's default manager leaves rows out: the loop's rows may be
+ * some it does not hold (read through another manager). */
+function filteredNote(model: ModelInfo | null | undefined): string {
+  if (!model?.manager?.filtered) return ''
+  const name = className(model.model)
+  return ` (${name}.${model.manager.name}, the default manager, leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or ${name}._base_manager)`
 }
 
 const lookupPath = (path: LoopStep[]): string => path.map((s) => s.field).join('__')
@@ -129,8 +150,8 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       const target = relation.target ? className(relation.target.model) : null
       return target
         ? {
-            text: `Fetch the ${target} rows at once before the loop with ${target}.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key${at(loop.query)}`,
-            code: `${target}.objects.in_bulk(ids)`,
+            text: `Fetch the ${target} rows at once before the loop with ${target}.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
+            code: relation.target?.manager?.filtered ? null : `${target}.objects.in_bulk(ids)`,
           }
         : {
             text: `Fetch the "${relation.table}" rows at once before the loop with .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
@@ -428,9 +449,10 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
       : null
   const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"})`
   const grouped = orm === 'sqlalchemy' ? `, then group them by ${model ?? relation.table}.${relation.column} and read each row's from that in the loop` : ''
+  const filtered = orm === 'django' && relation.target?.manager?.filtered
   return {
-    text: `Fetch the rows for every key at once before the loop${how}${grouped} instead of ${count} queries by ${column}, one per row${at(loop.query)}`,
-    code,
+    text: `Fetch the rows for every key at once before the loop${how}${grouped} instead of ${count} queries by ${column}, one per row${at(loop.query)}${orm === 'django' ? filteredNote(relation.target) : ''}`,
+    code: filtered ? null : code,
   }
 }
 
@@ -515,6 +537,36 @@ function sqlalchemyCondition(model: string, filter: LoopFilter): string {
 // ---------------------------------------------------------------------------------------------------------------
 
 export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggestion {
+  const fix = writesFix(group, ctx)
+  const modelInfo = ctx.schema?.byTable(group[0].shape.mainTables[0] ?? '')
+  if (ctx.orm !== 'django' || !modelInfo) return fix
+  const kind = group[0].shape.kind
+  return withSaveSignals(onBaseManager(withManagers(fix, ctx.schema), modelInfo, kind), modelInfo, kind)
+}
+
+/** An UPDATE or DELETE fix on a default manager that leaves rows out would skip them: `_base_manager`, as save() and
+ * delete() use, instead. */
+function onBaseManager(fix: Suggestion, model: ModelInfo, kind: string): Suggestion {
+  if (!model.manager?.filtered || (kind !== 'update' && kind !== 'delete')) return fix
+  const name = className(model.model)
+  const manager = `\\b${name}\\.${model.manager.name}\\.`
+  const base = (text: string): string => text.replace(new RegExp(manager, 'g'), `${name}._base_manager.`)
+  const note = ` (on ${name}._base_manager, as ${kind === 'update' ? 'save()' : 'delete()'} uses: the default manager ${name}.${model.manager.name} leaves rows out)`
+  return { text: base(fix.text) + (new RegExp(manager).test(fix.text) ? note : ''), code: fix.code === null ? null : base(fix.code) }
+}
+
+/** A bulk fix for rows saved one by one skips the model's save signals: say so, with their receivers' work to do. */
+function withSaveSignals(fix: Suggestion, model: ModelInfo, kind: string): Suggestion {
+  const signals = model.save_signals ?? []
+  if (signals.length === 0 || (kind !== 'insert' && kind !== 'update')) return fix
+  const bulk = kind === 'insert' ? 'bulk_create()' : 'bulk_update() and update()'
+  return {
+    ...fix,
+    text: `${fix.text}. ${className(model.model)} has ${signals.join(' and ')} receivers: save() and create() run them for each row, ${bulk} send${kind === 'insert' ? 's' : ''} no signals, so do their work for these rows too`,
+  }
+}
+
+function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
   const first = group[0]
   const { shape } = first
   const table = shape.mainTables[0] ?? 'the table'
