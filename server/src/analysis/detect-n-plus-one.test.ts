@@ -862,6 +862,20 @@ describe('what is not an N+1', () => {
     expect(findingsOf(unitOf(times(4, (i) => q(page, [7, i * 100], { at: LOOP }))))).toEqual([])
   })
 
+  it("reports a key per row with a bound that changes each turn too (timezone.now(), the row's own threshold)", () => {
+    const recent =
+      'SELECT "shop_review"."id", "shop_review"."rating" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."created" <= %s)'
+    const perBook = times(4, (i) => q(recent, [i + 1, `2026-12-06 10:00:0${i}`], { at: LOOP }))
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perBook))).toMatchObject([{ kind: 'n_plus_one', count: 4 }])
+    // The same with a LIMIT is a page per parent: keyset pages of each author's books.
+    const page =
+      'SELECT "shop_book"."id" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."id" > %s) ORDER BY "shop_book"."id" ASC LIMIT 100'
+    expect(findingsOf(unitOf(times(4, (i) => q(page, [i + 1, i * 100], { at: LOOP }))))).toEqual([])
+    // A range alone is a page or a period, per day or per month: no key.
+    const perDay = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE ("shop_order"."created" >= %s AND "shop_order"."created" < %s)'
+    expect(findingsOf(unitOf(times(4, (i) => q(perDay, [`2026-12-0${i + 1}`, `2026-12-0${i + 2}`], { at: LOOP }))))).toEqual([])
+  })
+
   it('does not report offset pagination in a loop', () => {
     const pages = times(4, (i) => q(`SELECT "shop_book"."id" FROM "shop_book" ORDER BY "shop_book"."id" ASC LIMIT 100 OFFSET ${i * 100}`, [], { at: LOOP }))
     expect(findingsOf(unitOf(pages))).toEqual([])

@@ -49,23 +49,28 @@ function withRepeats(suggestion: Suggestion, group: QueryFacts[]): Suggestion {
 
 /**
  * The slot holding the loop's key: the first varying equality/IN lookup on a column. Null when nothing varies
- * (exact repeats are duplicates), or when something other than a lookup varies (a range or LIMIT/OFFSET:
- * pagination; a LIKE: a search per row). A varying `!=` / NOT IN alongside a key lookup is allowed.
+ * (exact repeats are duplicates), or when something other than a lookup varies (LIMIT/OFFSET, or a range in a
+ * statement with a LIMIT or without a varying key: pagination; a LIKE: a search per row). A varying `!=` / NOT IN
+ * alongside a key lookup is allowed, and so is a varying range in a statement without a LIMIT.
  * Values that were not captured (`params: null`) count as varying.
  */
 export function keySlotOf(group: QueryFacts[]): number | null {
   const slots = group[0].shape.slots
   if (group.some((f) => f.shape.slots.length !== slots.length)) return null
   let key: number | null = null
+  let range = false
   for (let i = 0; i < slots.length; i++) {
     const first = group[0].slotValues[i]
     const varies = group.some((f) => f.slotValues[i] === undefined || f.slotValues[i] !== first)
     if (!varies) continue
     const slot = slots[i]
     if ((slot.role === 'eq' || slot.role === 'in') && slot.column) key ??= i
+    else if (slot.role === 'range') range = true
     else if (slot.role !== 'ne') return null
   }
-  return key
+  // A range that varies is a page (`id > %s ... LIMIT`) unless a key varies too and nothing limits the rows: then it
+  // is the row's own bound (`book.reviews.filter(created__lte=now())`, a rating per book), an N+1 all the same.
+  return range && (key === null || group[0].shape.hasLimit) ? null : key
 }
 
 /**
