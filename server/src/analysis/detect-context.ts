@@ -53,11 +53,17 @@ export function ormOf(app: AppInfo, facts: QueryFacts[]): Orm {
 }
 
 /**
- * Django's session store at work: a new session checks that its random key is free, then inserts itself, and logging
- * in makes a session twice (the test client's, then `cycle_key()`'s), all under one line of the app. Neither a loop
- * nor a batch anyone could write: never an N+1 or a repeated write.
+ * Django's own bookkeeping, which no change to the app's code batches: the session store (a new session checks that
+ * its random key is free, then inserts itself, and logging in makes a session twice, the test client's then
+ * `cycle_key()`'s, all under one line of the app), and ContentType lookups by app label and model (`get_for_model()`
+ * per model, each once per process in Django's cache, so that a test's count depends on the tests before it; a
+ * `content_type` FK read per row is an FK like any other). Never an N+1 or a repeated write.
  */
-export const sessionBookkeeping = (facts: QueryFacts): boolean => facts.shape.mainTables.some((table) => table === 'django_session')
+export const djangoBookkeeping = (facts: QueryFacts): boolean =>
+  facts.shape.mainTables.some((table) => table === 'django_session') ||
+  (facts.shape.kind === 'select' &&
+    facts.shape.mainTables.some((table) => table === 'django_content_type') &&
+    facts.shape.slots.some((slot) => slot.column?.column === 'app_label'))
 
 /** Group in first-seen order. */
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {

@@ -790,6 +790,13 @@ describe('what is not an N+1', () => {
     expect(findingsOf(unit)).toEqual([])
   })
 
+  it("does not report ContentType lookups: get_for_model() per model, once per process in Django's cache", () => {
+    const byModel =
+      'SELECT "django_content_type"."id", "django_content_type"."app_label", "django_content_type"."model" FROM "django_content_type" WHERE ("django_content_type"."app_label" = %s AND "django_content_type"."model" = %s) LIMIT 21'
+    const models = ['book', 'author', 'review']
+    expect(findingsOf(unitOf(times(3, (i) => q(byModel, ['shop', models[i]], { at: LOOP }))))).toEqual([])
+  })
+
   describe('the levels of a tree loaded by a recursive eager load', () => {
     const TREE: Schema = {
       models: [

@@ -7,14 +7,14 @@
  * @module
  */
 import type { Finding, Suggestion } from '../protocol.js'
-import { groupBy, repeatedGroupFinding, sessionBookkeeping, type DetectContext } from './detect-context.js'
+import { groupBy, repeatedGroupFinding, djangoBookkeeping, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import type { QueryFacts } from './query-facts.js'
 import { same, type SchemaIndex } from './schema-index.js'
 import { suggestLoop } from './suggest.js'
 
 const isLoopRead = (facts: QueryFacts): boolean =>
-  facts.shape.kind === 'select' && !facts.shape.control && !facts.query.many && !sessionBookkeeping(facts)
+  facts.shape.kind === 'select' && !facts.shape.control && !facts.query.many && !djangoBookkeeping(facts)
 
 export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[] {
   const groups = groupBy(all.filter(isLoopRead), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)

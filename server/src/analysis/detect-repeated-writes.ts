@@ -6,12 +6,12 @@
  * @module
  */
 import type { Finding } from '../protocol.js'
-import { groupBy, repeatedGroupFinding, sessionBookkeeping, type DetectContext } from './detect-context.js'
+import { groupBy, repeatedGroupFinding, djangoBookkeeping, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
 import { suggestWrites } from './suggest.js'
 
 const isWrite = (f: QueryFacts): boolean =>
-  (f.shape.kind === 'insert' || f.shape.kind === 'update' || f.shape.kind === 'delete') && !f.shape.control && !sessionBookkeeping(f)
+  (f.shape.kind === 'insert' || f.shape.kind === 'update' || f.shape.kind === 'delete') && !f.shape.control && !djangoBookkeeping(f)
 
 /** A write of several rows at once: executemany, multi-row VALUES, an IN list of several keys, or rows sent as arrays
  * (PostgreSQL's `bulk_create`: `INSERT ... SELECT * FROM UNNEST(%s::integer[], ...)`; `WHERE id = ANY(%s)`) with
