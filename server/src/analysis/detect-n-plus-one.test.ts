@@ -522,6 +522,11 @@ describe('N+1 over relations, with the schema', () => {
     expect(like.suggestion.text).toContain('(WHERE "shop_comment"."object_id" IN (...) and the loop\'s other conditions)')
   })
 
+  it('keeps the row locks of a select_for_update() loop in the fix', () => {
+    const [finding] = findingsOf(unitOf(loopOf(3, `${AUTHOR_BY_ID} FOR UPDATE`, (i) => i + 10)))
+    expect(finding.suggestion.code).toBe('Author.objects.select_for_update().in_bulk(ids)')
+  })
+
   it("gives no in_bulk code when the model's default manager leaves rows out: the loop's rows may be others", () => {
     const schema = { models: BOOKSHOP.models.map((m) => (m.model === 'shop.Author' ? { ...m, manager: { name: 'objects', filtered: true } } : m)) }
     const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)), { schema })
@@ -1017,6 +1022,11 @@ describe('SQLAlchemy units', () => {
     const [finding] = findingsOf(unitOf(loopOf(3, LAZY_AUTHOR)), { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)))}')
     expect(finding.suggestion.text).toContain('and read author_by_id[...] in the loop instead of 3 lookups by primary key')
+  })
+
+  it('keeps the row locks of a with_for_update() loop in the fix', () => {
+    const [finding] = findingsOf(unitOf(loopOf(3, `${LAZY_AUTHOR} FOR UPDATE`)), { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)).with_for_update())}')
   })
 
   it("keeps the loop's other conditions beside the keys it fetches at once, and groups the rows by the key", () => {

@@ -60,6 +60,9 @@ function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Sugge
   return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
 }
 
+/** A read that locks its rows (`SELECT ... FOR UPDATE`, `FOR SHARE`): its fix must lock them too. */
+const locks = (loop: QueryFacts): boolean => /\sfor\s+(no\s+key\s+)?(update|share)\b/i.test(loop.normalized)
+
 /** What a fix that reads rows by key says when the model's default manager leaves rows out: the loop's rows may be
  * some it does not hold (read through another manager). */
 function filteredNote(model: ModelInfo | null | undefined): string {
@@ -148,13 +151,15 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
     }
     case 'get': {
       const target = relation.target ? className(relation.target.model) : null
+      // Rows locked one by one (select_for_update()) are locked all at once, in the same transaction.
+      const lock = locks(loop) ? '.select_for_update()' : ''
       return target
         ? {
-            text: `Fetch the ${target} rows at once before the loop with ${target}.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
-            code: relation.target?.manager?.filtered ? null : `${target}.objects.in_bulk(ids)`,
+            text: `Fetch the ${target} rows at once before the loop with ${target}.objects${lock}.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
+            code: relation.target?.manager?.filtered ? null : `${target}.objects${lock}.in_bulk(ids)`,
           }
         : {
-            text: `Fetch the "${relation.table}" rows at once before the loop with .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
+            text: `Fetch the "${relation.table}" rows at once before the loop with${lock ? ` ${lock}` : ''} .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
             code: null,
           }
     }
@@ -447,7 +452,7 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
         ? `${model}.objects.filter(${[...others.map(djangoLookup), `${relation.column}__in=values`].join(', ')})`
         : `session.scalars(select(${model}).where(${[...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${relation.column}.in_(values)`].join(', ')})).all()`
       : null
-  const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"})`
+  const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"}${locks(loop) ? ', locking them as the loop does' : ''})`
   const grouped = orm === 'sqlalchemy' ? `, then group them by ${model ?? relation.table}.${relation.column} and read each row's from that in the loop` : ''
   const filtered = orm === 'django' && relation.target?.manager?.filtered
   return {
@@ -478,9 +483,10 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       // Kept in a dict, read by key in the loop: the session holds its objects only while something refers to them,
       // so a result thrown away saves no session.get() and adds a query.
       const rows = `${target.toLowerCase()}_by_${pk}`
+      const fetch = `{row.${pk}: row for row in session.scalars(select(${target}).where(${target}.${pk}.in_(ids))${locks(loop) ? '.with_for_update()' : ''})}`
       return {
-        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = {row.${pk}: row for row in session.scalars(select(${target}).where(${target}.${pk}.in_(ids)))}, and read ${rows}[...] in the loop instead of ${count} lookups by primary key${at(loop.query)}`,
-        code: `${rows} = {row.${pk}: row for row in session.scalars(select(${target}).where(${target}.${pk}.in_(ids)))}`,
+        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = ${fetch}, and read ${rows}[...] in the loop instead of ${count} lookups by primary key${at(loop.query)}`,
+        code: `${rows} = ${fetch}`,
       }
     }
     case 'forward':
