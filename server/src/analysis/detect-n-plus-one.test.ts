@@ -534,6 +534,19 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain("(Author.objects, the default manager, leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or Author._base_manager)")
   })
 
+  it('counts the rows of every key in one grouped query for a count per key (orders per status)', () => {
+    const perStatus = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE "shop_order"."status" = %s'
+    const statuses = ['new', 'paid', 'shipped']
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(perStatus, [statuses[i]], { at: LOOP }))))
+    expect(finding.suggestion.code).toBe('Order.objects.filter(status__in=values).values("status").annotate(count=Count("pk"))')
+    expect(finding.suggestion.text).toContain("and read each key's count from it in the loop (a key with no rows is missing: 0) instead of 3 COUNT queries")
+    const [sa] = findingsOf(unitOf(times(3, (i) => q('SELECT count(*) AS count_1 FROM orders WHERE orders.status = ?', [statuses[i]], { at: LOOP }))), {
+      app: FLASK,
+      schema: { models: [{ model: 'Order', table: 'orders', pk: 'id', relations: [] }] },
+    })
+    expect(sa.suggestion.code).toBe('session.execute(select(Order.status, func.count()).where(Order.status.in_(values)).group_by(Order.status)).all()')
+  })
+
   it('suggests one filter(__in=) for a lookup by another column in a loop, like get_or_create per row', () => {
     const tagByName = 'SELECT "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" WHERE "shop_tag"."name" = %s LIMIT 21'
     const [finding] = findingsOf(unitOf(loopOf(3, tagByName, (i) => `tag ${i}`)))

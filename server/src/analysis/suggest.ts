@@ -446,17 +446,34 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
   // sharing an id come too); none written when they cannot all be written exactly.
   const clauses = loopClauses(loop)
   const others = clauses.plain ? exactFilters(relation, clauses, loop, relation.table) : null
+  const key = relation.column
+  const where = model && others ? (orm === 'django' ? [...others.map(djangoLookup), `${key}__in=values`] : [...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${key}.in_(values)`]).join(', ') : null
+  // A COUNT or EXISTS per key (a count per status): one grouped query, read by key (a key with no rows is missing).
+  const { aggregate } = relation
   const code =
-    model && others
+    model && where
       ? orm === 'django'
-        ? `${model}.objects.filter(${[...others.map(djangoLookup), `${relation.column}__in=values`].join(', ')})`
-        : `session.scalars(select(${model}).where(${[...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${relation.column}.in_(values)`].join(', ')})).all()`
+        ? `${model}.objects.filter(${where})${aggregate === 'count' ? `.values("${key}").annotate(count=Count("pk"))` : aggregate === 'exists' ? `.values_list("${key}", flat=True).distinct()` : ''}`
+        : aggregate === 'count'
+          ? `session.execute(select(${model}.${key}, func.count()).where(${where}).group_by(${model}.${key})).all()`
+          : aggregate === 'exists'
+            ? `set(session.scalars(select(${model}.${key}).where(${where}).distinct()))`
+            : `session.scalars(select(${model}).where(${where})).all()`
       : null
   const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"}${locks(loop) ? ', locking them as the loop does' : ''})`
-  const grouped = orm === 'sqlalchemy' ? `, then group them by ${model ?? relation.table}.${relation.column} and read each row's from that in the loop` : ''
+  const what = aggregate === 'count' ? 'Count the rows of every key in one grouped query' : aggregate === 'exists' ? 'Find which keys have rows in one query' : 'Fetch the rows for every key at once'
+  const readBack =
+    aggregate === 'count'
+      ? ", and read each key's count from it in the loop (a key with no rows is missing: 0)"
+      : aggregate === 'exists'
+        ? ', and check each key against it in the loop'
+        : orm === 'sqlalchemy'
+          ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
+          : ''
   const filtered = orm === 'django' && relation.target?.manager?.filtered
+  const queries = aggregate === 'count' ? 'COUNT queries' : aggregate === 'exists' ? 'EXISTS queries' : 'queries'
   return {
-    text: `Fetch the rows for every key at once before the loop${how}${grouped} instead of ${count} queries by ${column}, one per row${at(loop.query)}${orm === 'django' ? filteredNote(relation.target) : ''}`,
+    text: `${what} before the loop${how}${readBack} instead of ${count} ${queries} by ${column}, one per row${at(loop.query)}${orm === 'django' ? filteredNote(relation.target) : ''}`,
     code: filtered ? null : code,
   }
 }
