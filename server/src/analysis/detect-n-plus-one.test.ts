@@ -1051,6 +1051,41 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.text).toContain('then group them by Book.author_id and read each row\'s from that in the loop')
   })
 
+  describe('a loop over rows the parent query loaded eagerly', () => {
+    const schema = {
+      models: [
+        { model: 'Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk' as const, target: 'Book', target_column: 'author_id' }] },
+        {
+          model: 'Book',
+          table: 'books',
+          pk: 'id',
+          relations: [
+            { field: 'author', kind: 'fk' as const, column: 'author_id', target: 'Author' },
+            { field: 'reviews', kind: 'reverse_fk' as const, target: 'Review', target_column: 'book_id' },
+          ],
+        },
+        { model: 'Review', table: 'reviews', pk: 'id', relations: [{ field: 'book', kind: 'fk' as const, column: 'book_id', target: 'Book' }] },
+      ],
+    }
+    const LAZY_REVIEWS = 'SELECT reviews.id AS reviews_id, reviews.book_id AS reviews_book_id FROM reviews WHERE ? = reviews.book_id'
+    const reviewsPerBook = times(4, (i) => q(LAZY_REVIEWS, [i + 1], { at: LOOP }))
+
+    it('chains the fix from the parent query that joined them in: joinedload(Author.books).selectinload(Book.reviews)', () => {
+      const joined =
+        'SELECT authors.id AS authors_id, authors.name AS authors_name, books_1.id AS books_1_id, books_1.author_id AS books_1_author_id FROM authors LEFT OUTER JOIN books AS books_1 ON authors.id = books_1.author_id ORDER BY authors.id'
+      const [finding] = findingsOf(unitOf(q(joined, [], { at: VIEW }), reviewsPerBook), { app: FLASK, schema })
+      expect(finding.suggestion.code).toBe('select(Author).options(joinedload(Author.books).selectinload(Book.reviews))')
+    })
+
+    it("chains it from the parent's selectinload when the children's query joins their own eager loads too", () => {
+      const selectin =
+        'SELECT books.author_id AS books_author_id, books.id AS books_id, publishers_1.id AS publishers_1_id FROM books LEFT OUTER JOIN publishers AS publishers_1 ON publishers_1.id = books.publisher_id WHERE books.author_id IN (?, ?)'
+      const unit = unitOf(q('SELECT authors.id AS authors_id FROM authors', [], { at: VIEW }), q(selectin, [1, 2], { at: VIEW }), reviewsPerBook)
+      const [finding] = findingsOf(unit, { app: FLASK, schema })
+      expect(finding.suggestion.code).toBe('select(Author).options(selectinload(Author.books).selectinload(Book.reviews))')
+    })
+  })
+
   it('suggests joinedload for a lazy-loaded many-to-one', () => {
     const unit = unitOf(q(BOOKS_SA, [], { at: VIEW }), loopOf(3, LAZY_AUTHOR))
     const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })

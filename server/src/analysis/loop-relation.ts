@@ -45,6 +45,9 @@ export interface LoopStep {
   targetTable: string
   /** The target model's default ordering (`Meta.ordering`), when the schema gives it. */
   targetOrdering?: string[]
+  /** SQLAlchemy: the hop's rows came in a JOIN of the parent's query (`joinedload`, or `contains_eager` of an
+   * explicit join), the loader the chained fix keeps for it. */
+  loader?: 'joinedload' | 'contains_eager'
 }
 
 export interface LoopFilter {
@@ -154,6 +157,11 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   if (prefetch) {
     // A count, a filter, a cut or a re-query of prefetched rows: its one-hop fix goes into a Prefetch of them.
     return { ...relation, manager: prefetch.manager }
+  }
+  const joined = outer === relation && ctx.schema && ctx.orm === 'sqlalchemy' ? joinedHop(relation, ctx.schema, ctx) : null
+  if (joined && plainLoad(relation, first)) {
+    // One hop further on the parent's query, keeping its join: joinedload(Author.books).selectinload(Book.reviews).
+    return { ...relation, path: [joined, ...relation.path] }
   }
   const place = outer.place ? ctx.all.find((facts) => facts.query === outer.place) : undefined
   const ownerTable = outer.path[0]?.ownerTable
@@ -558,13 +566,37 @@ function prefetchOf(
   const trigger = ctx.all[relation.triggerIndex]
   const parentQuery = ctx.all[relation.triggerIndex - 1]
   if (!parentQuery || parentQuery.stackKey !== trigger.stackKey || trigger.shape.kind !== 'select') return null
-  if (trigger.shape.mainTables.length !== 1 || !same(trigger.shape.mainTables[0], first.ownerTable)) return null
+  // Selected from the owner's table; joins beside it are the owner's own eager loads (a lazy="joined" relationship).
+  const from = trigger.shape.tables.find((table) => table.depth === 0 && table.via === 'from')
+  if (!from || !same(from.name, first.ownerTable)) return null
   const key = trigger.shape.slots.find((slot) => slot.role === 'in' && slot.column !== null)?.column
   if (!key || (key.table !== null && !same(key.table, first.ownerTable))) return null
   const found = parentOf(first.ownerTable, key.column, schema)
   if (!found || !parentQuery.shape.mainTables.some((table) => same(table, found.parent.table))) return null
   const { owner, parent, accessor } = found
   return { hop: step(parent, accessor, queryNameOf(accessor, owner, true), false, owner), manager: managerOf(parent, accessor, true) }
+}
+
+/**
+ * A loop over rows a SQLAlchemy JOIN loaded with their parents (`joinedload(Author.books)`, or `contains_eager` of
+ * `.join(Author.books)`): the trigger selects from the parent's table and joins the owner's table, whose FK to the
+ * parent is its one relationship from it. The fix goes on the parent's query, one hop further (a `select(Book)` fix
+ * would name rows the Author query loads, and its options do not apply to it). An anonymous alias (`books_1`) is
+ * joinedload's; the table's own name, an explicit join's.
+ */
+function joinedHop(relation: LoopRelation, schema: SchemaIndex, ctx: ExplainContext): LoopStep | null {
+  const first = relation.path[0]
+  if (relation.triggerIndex === null || !first || first.field === null) return null
+  const tables = ctx.all[relation.triggerIndex].shape.tables.filter((table) => table.depth === 0)
+  const from = tables.find((table) => table.via === 'from')
+  const join = tables.find((table) => table.via === 'join' && same(table.name, first.ownerTable))
+  const parent = from && !same(from.name, first.ownerTable) ? schema.byTable(from.name) : undefined
+  const owner = schema.byTable(first.ownerTable)
+  if (!join || !parent || !owner) return null
+  const accessors = parent.relations.filter((r) => r.kind === 'reverse_fk' && r.target === owner.model)
+  if (accessors.length !== 1) return null
+  const hop = step(parent, accessors[0].field, accessors[0].field, false, owner)
+  return { ...hop, loader: join.alias && /_\d+$/.test(join.alias) ? 'joinedload' : 'contains_eager' }
 }
 
 /**

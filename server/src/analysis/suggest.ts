@@ -520,7 +520,7 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       }
       const chained = relation.path
         .map((s, i) => {
-          const loader = s.single ? 'joinedload' : 'selectinload'
+          const loader = s.loader ?? (s.single ? 'joinedload' : 'selectinload')
           const attr = `${s.owner}.${s.field}`
           if (i === relation.path.length - 1 && relation.prefetched && relation.filters.length > 0) {
             return `${loader}(${attr}.and_(${relation.filters.map((f) => sqlalchemyCondition(s.target, f)).join(', ')}))`
