@@ -156,6 +156,19 @@ describe('repeated writes', () => {
   })
 })
 
+describe('upserts', () => {
+  it('keeps the conflict clause: an upsert per row is told to send the same upsert once with every row', () => {
+    const upsert =
+      'INSERT INTO stock (sku, qty) VALUES (?, ?) ON CONFLICT (sku) DO UPDATE SET qty = excluded.qty'
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(upsert, [`sku-${i}`, i], { at: LOOP }))), { app: FLASK })
+    expect(finding).toMatchObject({ kind: 'repeated_write', count: 3, suggestion: { code: null } })
+    expect(finding.suggestion.text).toContain('Send the upsert once with every row, session.execute(stmt, rows)')
+    const djangoUpsert = 'INSERT INTO "shop_tag" ("name") VALUES (%s) ON CONFLICT DO NOTHING'
+    const [django] = findingsOf(unitOf(times(3, (i) => q(djangoUpsert, [`t${i}`], { at: LOOP }))))
+    expect(django.suggestion.text).toContain('with one Tag.objects.bulk_create(objs, update_conflicts=True')
+  })
+})
+
 describe("the model's default manager and save signals (Django)", () => {
   const withModel = (model: string, extra: Partial<ModelInfo>): Schema => ({
     models: BOOKSHOP.models.map((m) => (m.model === model ? { ...m, ...extra } : m)),

@@ -60,6 +60,10 @@ function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Sugge
   return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
 }
 
+/** An INSERT that updates or skips the rows that exist: PostgreSQL's and SQLite's ON CONFLICT, MySQL's ON DUPLICATE
+ * KEY UPDATE, SQLite's INSERT OR REPLACE / IGNORE, REPLACE INTO. */
+const UPSERT = /\bon\s+conflict\b|\bon\s+duplicate\s+key\b|^\s*insert\s+or\s+(replace|ignore)\b|^\s*replace\s+into\b/i
+
 /** A read that locks its rows (`SELECT ... FOR UPDATE`, `FOR SHARE`): its fix must lock them too. */
 const locks = (loop: QueryFacts): boolean => /\sfor\s+(no\s+key\s+)?(update|share)\b/i.test(loop.normalized)
 
@@ -611,6 +615,18 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
   const key = isPk ? 'pk' : fieldOf(keyColumn)
   switch (shape.kind) {
     case 'insert':
+      if (UPSERT.test(first.normalized)) {
+        // An upsert per row: the batch must keep the conflict clause, or the first existing row raises.
+        return sa
+          ? {
+              text: `Send the upsert once with every row, session.execute(stmt, rows) (the same insert(...).on_conflict_do_...() statement, a list of dicts), instead of ${count} upserts${where}`,
+              code: null,
+            }
+          : {
+              text: `Upsert the ${count} rows${where} with one ${model ? `${model}.objects.` : ''}bulk_create(objs, update_conflicts=True, unique_fields=[...], update_fields=[...]) (or ignore_conflicts=True, as the statement does) instead of ${count} upserts`,
+              code: null,
+            }
+      }
       return sa
         ? {
             text: `Insert the ${count} rows${where} with one session.execute(insert(${saModel}), rows) after the loop instead of one INSERT per row`,
