@@ -4,7 +4,7 @@
  * @module
  */
 import type { AppInfo, Finding, Schema, Unit, UnitSummaryCounts, WireUnit } from '../protocol.js'
-import { type AnalysisOptions, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
+import { type AnalysisOptions, isAdminChangelist, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
 import { detectDuplicates } from './detect-duplicates.js'
 import { detectNPlusOne } from './detect-n-plus-one.js'
 import { detectRepeatedWrites } from './detect-repeated-writes.js'
@@ -24,7 +24,8 @@ const KIND_ORDER: Record<Finding['kind'], number> = { n_plus_one: 0, repeated_wr
 
 export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisContext): Unit {
   const facts = queryFacts(unit.queries)
-  const ctx = { options: resolveOptions(options), orm: ormOf(app, facts), schema: indexSchema(schema) }
+  const orm = ormOf(app, facts)
+  const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' && isAdminChangelist(unit.view) }
   const loops = detectNPlusOne(facts, ctx)
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))

@@ -23,7 +23,14 @@ export interface DetectContext {
   options: DetectOptions
   orm: Orm
   schema: SchemaIndex | null
+  /** The unit is a Django admin changelist (`ModelAdmin.changelist_view`): its queryset is the ModelAdmin's, which
+   * the fixes name (`list_select_related`, `get_queryset()`), and its two row counts are the admin's own. */
+  adminChangelist?: boolean
 }
+
+/** A request to a Django admin changelist page, by its view (`django.contrib.admin.options.changelist_view`). */
+export const isAdminChangelist = (view: string | null | undefined): boolean =>
+  !!view && view.startsWith('django.contrib.admin.') && view.endsWith('changelist_view')
 
 export function resolveOptions({
   minRepeats = 2,

@@ -555,6 +555,34 @@ describe('N+1 over relations, with the schema', () => {
   })
 })
 
+describe('the Django admin changelist', () => {
+  const changelist = (...queries: Parameters<typeof unitOf>) => ({ ...unitOf(...queries), view: 'django.contrib.admin.options.changelist_view' })
+  const ADMIN_BOOKS =
+    'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."publisher_id", "shop_author"."id", "shop_author"."name" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id") ORDER BY "shop_book"."id" DESC LIMIT 100'
+  const column = site('shop/admin.py', 16, 'publisher_name')
+  const COUNT_REVIEWS_OF_BOOK = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+
+  it('puts a foreign key read per row into list_select_related, with the relations the changelist joins already', () => {
+    const [finding] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, PUBLISHER_BY_ID, (i) => i + 1, column)))
+    expect(finding.suggestion.code).toBe('list_select_related = ["author", "publisher"]')
+    expect(finding.suggestion.text).toContain('Add "publisher" to the ModelAdmin of Book\'s list_select_related')
+    expect(finding.suggestion.text).toContain('(the queries run at shop/admin.py:16)')
+  })
+
+  it("puts prefetches and counts into the ModelAdmin's get_queryset()", () => {
+    const [tags] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, TAGS_OF_BOOK, (i) => i + 1, column)))
+    expect(tags.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags")')
+    const [counted] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, COUNT_REVIEWS_OF_BOOK, (i) => i + 1, column)))
+    expect(counted.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).annotate(reviews_count=Count("reviews", distinct=True))')
+  })
+
+  it('tells the changelist\'s two row counts to leave the full count out', () => {
+    const count = 'SELECT COUNT(*) AS "__count" FROM "shop_book"'
+    const [finding] = findingsOf(changelist(q(count, [], { at: [] }), q(count, [], { at: [] }), q(ADMIN_BOOKS, [], { at: [] })))
+    expect(finding).toMatchObject({ kind: 'duplicate', suggestion: { code: 'show_full_result_count = False' } })
+  })
+})
+
 describe('N+1 in other spellings', () => {
   it('annotates Exists() for an exists() check per row', () => {
     const hasReviews = 'SELECT 1 AS "a" FROM "shop_review" WHERE "shop_review"."book_id" = %s LIMIT 1'

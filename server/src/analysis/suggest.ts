@@ -44,7 +44,46 @@ export function py(value: ParamValue | undefined): string {
 
 /** The fix for an N+1 loop of `count` queries, `repeats` of which repeat an earlier key of the same loop. */
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
-  return ctx.orm === 'sqlalchemy' ? sqlalchemyLoop(relation, loop, count) : withManagers(djangoLoop(relation, loop, count), ctx.schema)
+  if (ctx.orm === 'sqlalchemy') return sqlalchemyLoop(relation, loop, count)
+  return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count)) || djangoLoop(relation, loop, count), ctx.schema)
+}
+
+/**
+ * A loop of a Django admin changelist (a `list_display` column per row): the queryset is the ModelAdmin's, so the fix
+ * goes there. FKs into `list_select_related` (which replaces the admin's own `select_related()` of the non-null FKs
+ * shown, so it names those it joins already); prefetches and counts into `get_queryset()`. Null when the loop is not
+ * over the changelist's rows by one plain hop.
+ */
+function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion | null {
+  const [hop, ...rest] = relation.path
+  if (!hop || hop.field === null || rest.length > 0 || relation.prefetched || relation.filters.length > 0 || relation.joined === null) return null
+  const admin = `the ModelAdmin of ${hop.owner}`
+  const column = loop.query.callsite ? ` (the queries run at ${loop.query.callsite.file}:${loop.query.callsite.line})` : ''
+  if (relation.aggregate === 'count') {
+    const name = `${(hop.queryName ?? hop.field).replace(/_set$/, '')}_count`
+    const annotate = `.annotate(${name}=Count("${hop.queryName ?? hop.field}", distinct=True))`
+    return {
+      text: `Count in ${admin}'s get_queryset(), return super().get_queryset(request)${annotate}, and read obj.${name} in the column instead of ${count} COUNT queries, one per row${column}`,
+      code: `def get_queryset(self, request):
+    return super().get_queryset(request)${annotate}`,
+    }
+  }
+  if (relation.aggregate) return null
+  if ((relation.pattern === 'forward' || relation.pattern === 'reverse_one') && hop.single) {
+    const fields = [...new Set([...relation.joined, hop.field, ...relation.siblings])].map(quote).join(', ')
+    return {
+      text: `Add "${hop.field}" to ${admin}'s list_select_related, list_select_related = [${fields}] (naming the relations the changelist joins already, and those of the page's other list_select_related fixes: the list replaces them), instead of ${count} queries, one per row${column}`,
+      code: `list_select_related = [${fields}]`,
+    }
+  }
+  if (relation.pattern === 'reverse' || relation.pattern === 'm2m') {
+    return {
+      text: `Prefetch "${hop.field}" in ${admin}'s get_queryset(), return super().get_queryset(request).prefetch_related("${hop.field}"), and read obj.${hop.field}.all() in the column instead of ${count} queries, one per row${column}`,
+      code: `def get_queryset(self, request):
+    return super().get_queryset(request).prefetch_related("${hop.field}")`,
+    }
+  }
+  return null
 }
 
 /**
@@ -739,7 +778,14 @@ function sameRow(group: QueryFacts[], keyIndex: number, key: string): string | n
 // Duplicates and slow queries
 // ---------------------------------------------------------------------------------------------------------------
 
-export function suggestDuplicate(copies: QueryFacts[], orm: Orm): Suggestion {
+export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist = false): Suggestion {
+  if (adminChangelist && copies[0].shape.aggregate === 'count') {
+    // The changelist counts its rows for the paginator and again for "N total": the same query without a filter.
+    return {
+      text: `Django's admin counts the changelist's rows twice, for the page and for the full count (${copies.length} times here): show_full_result_count = False in the ModelAdmin leaves the full count out`,
+      code: 'show_full_result_count = False',
+    }
+  }
   const places = distinctPlaces(copies)
   const oneStack = copies.every((c) => c.stackKey === copies[0].stackKey)
   const n = copies.length
