@@ -164,6 +164,13 @@ describe('what is not a duplicate', () => {
     expect(findingsOf(unitOf(q(ticket, [], { at: site('shop/views.py', 30) }), q(ticket, [], { at: site('shop/views.py', 31) })))).toEqual([])
   })
 
+  it("does not count the same read in another tenant's schema (SET search_path between them)", () => {
+    const count = 'SELECT COUNT(*) AS "__count" FROM "shop_order"'
+    const at = site('shop/reports.py', 12)
+    const perTenant = ['tenant_a', 'tenant_b'].map((schema) => [q(`SET search_path TO ${schema}`, [], { at }), q(count, [], { at })])
+    expect(findingsOf(unitOf(perTenant.flat()))).toEqual([])
+  })
+
   it('does not compare parameters the agent cut short: they may differ after the cut', () => {
     const bySlug = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."slug" = %s LIMIT 21'
     const cut = 'x'.repeat(256) + '…'

@@ -13,7 +13,8 @@
  * A read run again after a write to a table it reads (on the same database) is not a duplicate of the read before
  * the write: it may see other rows (re-reading stock after a restock is right). The copies are split there, and each
  * part is judged on its own. A statement whose tables cannot be read, or that is neither a read nor a known write,
- * counts as a write to every table; a read whose tables cannot be read, as a read of every table.
+ * counts as a write to every table, and so does a change of schema (`SET search_path`, `USE`), after which the same
+ * names are other tables; a read whose tables cannot be read, as a read of every table.
  * @module
  */
 import type { Finding } from '../protocol.js'
@@ -107,12 +108,19 @@ function writesOf(all: QueryFacts[]): Write[] {
   const writes: Write[] = []
   for (const f of all) {
     const { kind, control, mainTables } = f.shape
+    // A change of schema (`SET search_path TO tenant_2`, MySQL's `USE`) makes the same names other tables.
+    if (SWITCHES_TABLES.test(f.normalized)) {
+      writes.push({ index: f.index, db: f.query.db, tables: null })
+      continue
+    }
     if (control || kind === 'select') continue
     const known = (kind === 'insert' || kind === 'update' || kind === 'delete') && mainTables.length > 0
     writes.push({ index: f.index, db: f.query.db, tables: known ? mainTables : null })
   }
   return writes // in query order, as `all` is
 }
+
+const SWITCHES_TABLES = /^\s*(set\s+(session\s+|local\s+)?search_path\b|set\s+schema\b|use\s)/i
 
 /** The copies of one read, split wherever a write to a table it reads ran between two of them; of one UPDATE or
  * DELETE, wherever another write to its table did (`status='shipped'` between two `status='pending'`: the second
