@@ -237,6 +237,23 @@ def test_without_captured_parameters_counts_only_statements_without_placeholders
     assert captured.duplicated() == 1
 
 
+def test_counts_repeated_reads_for_the_console_but_not_transaction_control_or_a_read_after_a_write():
+    unit = Unit("block", "x")
+    run = run_of("default", "sqlite")
+    for sql, params in [
+        ("BEGIN", None),
+        ("SELECT stock FROM book WHERE id = %s", (1,)),
+        ('SAVEPOINT "s1"', None),
+        ("UPDATE book SET stock = %s WHERE id = %s", (5, 1)),
+        ("SELECT stock FROM book WHERE id = %s", (1,)),  # after the write: may see another stock
+        ('RELEASE SAVEPOINT "s1"', None),
+        ("BEGIN", None),
+        ("SELECT stock FROM book WHERE id = %s", (1,)),  # a repeat
+    ]:
+        unit.record(sql, params, run, 0.0, 0.0)
+    assert unit.duplicated() == 1
+
+
 def query_here(unit):
     unit.record("SELECT 1", None, run_of("default", "sqlite"), 0.0, 0.0)
 

@@ -190,6 +190,10 @@ def describe_error(exc: BaseException) -> str:
     return text if len(text) <= 1000 else text[:1000] + ELLIPSIS
 
 
+# A read (SELECT, WITH ... SELECT, VALUES), and statements that change nothing: transaction control.
+_READ = re.compile(r"\s*\(?\s*(select|with|values)\b", re.IGNORECASE)
+_CONTROL = re.compile(r"\s*(begin|start\s+transaction|savepoint|release|commit|rollback|end)\b", re.IGNORECASE)
+
 # A driver's placeholder: %s, %(name)s, ?, $1, :name (not a :: cast).
 _PLACEHOLDER = re.compile(r"%s|%\(\w+\)s|\?|\$\d|(?<![:\w]):[A-Za-z_]\w*")
 
@@ -311,16 +315,23 @@ class Unit:
         self._memo = None
 
     def duplicated(self) -> int:
-        """How many queries repeat an earlier one exactly (same database, SQL and parameters).
+        """How many reads repeat an earlier one exactly (same database, SQL and parameters) with no write between them,
+        for the console line (the server's report has the findings, and leaves out more).
 
-        Without captured parameters (``CAPTURE_PARAMS`` off) a statement with placeholders may have run with other
-        values each time, so it never counts.
+        Transaction control (BEGIN, SAVEPOINT...) is not counted, and any other statement (a write, a schema change)
+        starts the count again: the read after it may see other rows. Without captured parameters
+        (``CAPTURE_PARAMS`` off) a statement with placeholders may have run with other values each time, so it
+        never counts.
         """
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
         params_dropped = not self.settings.capture_params
         for q in list(self.queries):
             sql = q[SITE][SQL]
+            if not isinstance(sql, str) or not _READ.match(sql):
+                if not (isinstance(sql, str) and _CONTROL.match(sql)):
+                    seen.clear()
+                continue
             if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(sql):
                 continue
             key = (q[RUN][DB], sql, repr(q[PARAMS]))
