@@ -527,6 +527,13 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.code).toBe('Author.objects.select_for_update().in_bulk(ids)')
   })
 
+  it('annotates an average (sum, min, max) per row instead of prefetching rows, which would not serve it', () => {
+    const avgOf = 'SELECT AVG("shop_review"."rating") AS "rating__avg" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, avgOf)))
+    expect(finding.suggestion.code).toBe('Book.objects.annotate(reviews_rating_avg=Avg("reviews__rating"))')
+    expect(finding.suggestion.text).toContain('and read .reviews_rating_avg instead of running 3 AVG queries, one per row')
+  })
+
   it("gives no in_bulk code when the model's default manager leaves rows out: the loop's rows may be others", () => {
     const schema = { models: BOOKSHOP.models.map((m) => (m.model === 'shop.Author' ? { ...m, manager: { name: 'objects', filtered: true } } : m)) }
     const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)), { schema })
@@ -1063,6 +1070,13 @@ describe('SQLAlchemy units', () => {
     const [finding] = findingsOf(unitOf(loopOf(3, LAZY_AUTHOR)), { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)))}')
     expect(finding.suggestion.text).toContain('and read author_by_id[...] in the loop instead of 3 lookups by primary key')
+  })
+
+  it('computes an average per row in the same query as the parent rows', () => {
+    const avgOf = 'SELECT avg(books.price) AS avg_1 FROM books WHERE ? = books.author_id'
+    const [finding] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, avgOf)), { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBe('select(Author, func.avg(Book.price)).outerjoin(Author.books).group_by(Author.id)')
+    expect(finding.suggestion.text).toContain('Compute the AVG in the same query')
   })
 
   it('keeps the row locks of a with_for_update() loop in the fix', () => {

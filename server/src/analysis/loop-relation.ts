@@ -9,7 +9,7 @@ import type { Orm } from './detect-context.js'
 import { loopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
-import type { SlotRole } from './sql-shape.js'
+import type { Aggregate, SlotRole } from './sql-shape.js'
 
 export type LoopPattern =
   /** A primary-key lookup of the target after a query on the table holding the FK: `select_related`. */
@@ -71,7 +71,9 @@ export interface LoopRelation {
   triggerIndex: number | null
   /** The query that iterates the queryset to change: the trigger, or the outermost loop's trigger when chained. */
   place: WireQuery | null
-  aggregate: 'count' | 'exists' | null
+  aggregate: Aggregate | null
+  /** The column of an AVG, SUM, MIN or MAX per row. */
+  aggregateColumn: string | null
   deferredColumn: string | null
   /** Columns the parent query selected (for `only()`). */
   parentColumns: string[] | null
@@ -129,6 +131,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     triggerIndex: null,
     place: null,
     aggregate: shape.aggregate,
+    aggregateColumn: shape.aggregateColumn?.column ?? null,
     deferredColumn: null,
     parentColumns: null,
     prefetched: false,

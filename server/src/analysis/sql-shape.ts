@@ -66,8 +66,11 @@ export interface SqlShape {
   slots: Slot[]
   /** The selected columns, when every selected item is a plain column; null otherwise. */
   selectColumns: ColumnRef[] | null
-  /** `count` for `SELECT COUNT(...)`, `exists` for Django's `SELECT 1 AS "a" ... LIMIT 1`. */
-  aggregate: 'count' | 'exists' | null
+  /** `count` for `SELECT COUNT(...)`, `exists` for Django's `SELECT 1 AS "a" ... LIMIT 1`, the function's name for
+   * `SELECT AVG("t"."rating")` (SUM, MIN, MAX) of one column. */
+  aggregate: Aggregate | null
+  /** The column of an AVG, SUM, MIN or MAX. */
+  aggregateColumn: ColumnRef | null
   hasLimit: boolean
   /** An INSERT writing more than one row of VALUES: already a batch. */
   multiRowValues: boolean
@@ -193,6 +196,7 @@ class ShapeReader {
       slots: this.slots,
       selectColumns,
       aggregate: this.aggregate(select),
+      aggregateColumn: this.aggregateColumn(select),
       hasLimit: this.hasLimit,
       multiRowValues: this.valuesRows > 1,
       setColumns: this.setColumns,
@@ -489,10 +493,22 @@ class ShapeReader {
     if (!select || select.length !== 1) return null
     const item = select[0].tokens
     if (isWord(item[0], 'count') && isPunct(item[1], '(')) return 'count'
+    if (this.aggregateColumn(select)) return item[0].text.toLowerCase() as Aggregate
     const literal = isPunct(item[0], '(') ? item[1] : item[0]
     // Django before 5.x selects `1`; 5.x passes it as a parameter (`SELECT %s AS "a" ... LIMIT 1`).
     if ((literal?.kind === 'number' || literal?.kind === 'param') && this.hasLimit && this.tables.length > 0) return 'exists'
     return null
+  }
+
+  /** `AVG("t"."rating")`, alone in the select list (an alias allowed): its column. */
+  private aggregateColumn(select: { tokens: Token[] }[] | null): ColumnRef | null {
+    if (!select || select.length !== 1) return null
+    const item = select[0].tokens
+    if (item[0]?.kind !== 'word' || !VALUE_AGGREGATES.has(item[0].text.toLowerCase()) || !isPunct(item[1], '(')) return null
+    const close = item.findIndex((token, i) => i > 1 && isPunct(token, ')'))
+    const rest = item.slice(close + 1)
+    if (close < 0 || !(rest.length === 0 || (rest.length === 2 && isWord(rest[0], 'as')) || rest.length === 1)) return null
+    return plainColumn(item.slice(2, close))
   }
 
   private isControl(kind: StatementKind, select: { tokens: Token[] }[] | null): boolean {
@@ -518,6 +534,9 @@ class ShapeReader {
 }
 
 /** A select item that is one column reference, with an optional alias: `"t"."c"`, `t.c AS t_c`, `c`. */
+export type Aggregate = 'count' | 'exists' | 'avg' | 'sum' | 'min' | 'max'
+const VALUE_AGGREGATES = new Set(['avg', 'sum', 'min', 'max'])
+
 function plainColumn(item: Token[]): ColumnRef | null {
   let end = item.length
   if (end >= 2 && isWord(item[end - 2], 'as')) end -= 2

@@ -103,6 +103,12 @@ function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Sugge
  * KEY UPDATE, SQLite's INSERT OR REPLACE / IGNORE, REPLACE INTO. */
 const UPSERT = /\bon\s+conflict\b|\bon\s+duplicate\s+key\b|^\s*insert\s+or\s+(replace|ignore)\b|^\s*replace\s+into\b/i
 
+/** Django's function for an AVG, SUM, MIN or MAX per row (`Avg`), null for other loops. */
+function valueAggregate(relation: LoopRelation): string | null {
+  const names: Record<string, string> = { avg: 'Avg', sum: 'Sum', min: 'Min', max: 'Max' }
+  return relation.aggregate && relation.aggregateColumn ? (names[relation.aggregate] ?? null) : null
+}
+
 /** A read that locks its rows (`SELECT ... FOR UPDATE`, `FOR SHARE`): its fix must lock them too. */
 const locks = (loop: QueryFacts): boolean => /\sfor\s+(no\s+key\s+)?(update|share)\b/i.test(loop.normalized)
 
@@ -244,6 +250,18 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     return {
       text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row${note}`,
       code: lookups ? onIterated(relation, qs, `.annotate(${name}=${counted})`) : null,
+    }
+  }
+  const fn = valueAggregate(relation)
+  if (fn) {
+    // AVG/SUM/MIN/MAX per row: an annotation over the relation (a prefetch would load the rows and still run these).
+    const field = fieldOfColumn(relation.target, relation.aggregateColumn!)
+    const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_${field}_${relation.aggregate}`
+    const only = qOf(lookups, `${queryPath(relation.path)}__`)
+    const annotation = `${fn}("${queryPath(relation.path)}__${field}"${only ? `, filter=${only}` : ''})`
+    return {
+      text: `Annotate the ${fn} on ${iterated} with .annotate(${name}=${annotation}) and read .${name} instead of running ${count} ${relation.aggregate!.toUpperCase()} queries, one per row${note}`,
+      code: lookups ? onIterated(relation, qs, `.annotate(${name}=${annotation})`) : null,
     }
   }
   if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
@@ -556,9 +574,11 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       if (!named) return unnamed(relation, loop, count, SQLALCHEMY_LOADERS)
       if (relation.aggregate && relation.path.length === 1) {
         const target = last.target
+        const value = valueAggregate(relation) ? relation.aggregate : null
+        const computed = value ? `func.${value}(${target}.${relation.aggregateColumn})` : `func.count(${target}.${relation.target?.pk ?? 'id'})`
         return {
-          text: `Count in the same query as ${iterated} (a grouped outer join on ${model}.${last.field}) instead of ${count} COUNT queries, one per row`,
-          code: `select(${model}, func.count(${target}.${relation.target?.pk ?? 'id'})).outerjoin(${model}.${last.field}).group_by(${model}.id)`,
+          text: `${value ? `Compute the ${value.toUpperCase()}` : 'Count'} in the same query as ${iterated} (a grouped outer join on ${model}.${last.field}) instead of ${count} ${value ? value.toUpperCase() : 'COUNT'} queries, one per row`,
+          code: `select(${model}, ${computed}).outerjoin(${model}.${last.field}).group_by(${model}.id)`,
         }
       }
       const chained = relation.path
