@@ -1072,6 +1072,15 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.text).toContain('and read author_by_id[...] in the loop instead of 3 lookups by primary key')
   })
 
+  it("undefers a deferred column read per row even after the children's selectin query (which holds the FK)", () => {
+    const authors = 'SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors'
+    const selectin = 'SELECT books.author_id AS books_author_id, books.id AS books_id FROM books WHERE books.author_id IN (?, ?, ?)'
+    const bio = 'SELECT authors.bio AS authors_bio FROM authors WHERE authors.id = ?'
+    const unit = unitOf(q(authors, [], { at: VIEW }), q(selectin, [1, 2, 3], { at: VIEW }), loopOf(3, bio))
+    const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBe('select(Author).options(undefer(Author.bio))')
+  })
+
   it('computes an average per row in the same query as the parent rows', () => {
     const avgOf = 'SELECT avg(books.price) AS avg_1 FROM books WHERE ? = books.author_id'
     const [finding] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, avgOf)), { app: FLASK, schema: SCHEMA })

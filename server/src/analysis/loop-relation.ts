@@ -229,7 +229,10 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
     )
     const trigger = nearestOn(ctx.all, before, (facts) => owners.some(({ model }) => reads(facts, model.table)))
     const deferred = deferredFetch(base, first, target.pk, ctx)
-    if (deferred && (!trigger || deferred.triggerIndex! > trigger.index)) return deferred
+    // A select without the key (SQLAlchemy's `SELECT author.bio ... WHERE author.id = ?`) loads no row: a deferred
+    // column, whatever query came last.
+    const keyless = !selects(first, base.table, target.pk)
+    if (deferred && (!trigger || keyless || deferred.triggerIndex! > trigger.index)) return deferred
     // A lookup of a table some read model holds an FK to is that FK's, unless the same line also looks up other
     // tables by their keys: a GenericForeignKey's objects of several types.
     const generic = genericFetch(base, first, schema, ctx)
