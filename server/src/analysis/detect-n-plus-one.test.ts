@@ -886,6 +886,28 @@ describe('what is not an N+1', () => {
       expect(findingsOf(unit, { app: FLASK, schema })).toEqual([])
     })
 
+    it('reports a recursion over the tree as one loop, with every depth, fixed by prefetching as deep as it went', () => {
+      // walk(cat) = {"children": [walk(ch) for ch in cat.children.all()]}: walk and its list comprehension at each depth.
+      const childrenOf = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" = %s'
+      const view = site('shop/views.py', 146, '<listcomp>', ...site('shop/views.py', 146, 'tree'))
+      const atDepth = (depth: number) => [
+        ...Array.from({ length: depth }, () => [...site('shop/views.py', 140, 'walk'), ...site('shop/views.py', 140, '<listcomp>')]).flat().slice(0, -1),
+        ...view,
+      ]
+      const unit = unitOf(q(ROOTS, [], { at: site('shop/views.py', 145, 'tree') }), q(childrenOf, [1], { at: atDepth(1) }), q(childrenOf, [2], { at: atDepth(2) }), q(childrenOf, [3], { at: atDepth(2) }), q(childrenOf, [4], { at: atDepth(3) }))
+      const findings = findingsOf(unit, { schema: TREE })
+      expect(findings.map((f) => [f.kind, f.count])).toEqual([['n_plus_one', 4]])
+      expect(findings[0].suggestion.code).toBe('Category.objects.prefetch_related("children__children__children")')
+      expect(findings[0].suggestion.text).toContain('the recursion at shop/views.py:140 reads .children of every node, at 3 depths')
+      // SQLAlchemy, a function calling itself: selectinload(..., recursion_depth=-1).
+      const schema: Schema = { models: [{ model: 'Category', table: 'category', pk: 'id', relations: [{ field: 'children', kind: 'reverse_fk', target: 'Category', target_column: 'parent_id' }] }] }
+      const lazy = 'SELECT category.id AS category_id, category.parent_id AS category_parent_id FROM category WHERE ? = category.parent_id'
+      const render = (depth: number) => [...site('app/tree.py', 36, 'render'), ...Array(depth - 1).fill(site('app/tree.py', 38, 'render')[0]), ...site('app/tree.py', 42, 'tree')]
+      const sa = unitOf(q('SELECT category.id AS category_id FROM category WHERE category.parent_id IS NULL', [], { at: site('app/tree.py', 42, 'tree') }), q(lazy, [1], { at: render(1) }), q(lazy, [2], { at: render(2) }), q(lazy, [3], { at: render(3) }))
+      const [tree] = findingsOf(sa, { app: FLASK, schema })
+      expect(tree.suggestion.code).toBe('select(Category).options(selectinload(Category.children, recursion_depth=-1))')
+    })
+
     it('still reports a prefetch of the children made per node (each list follows its own lookup)', () => {
       const childrenOf = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" = %s'
       const perNode = times(3, (i) => [q(childrenOf, [i + 1], { at: LOOP }), q(childrenIn(2), [10 + 2 * i, 11 + 2 * i], { at: LOOP })])

@@ -1,6 +1,7 @@
 /**
  * N+1 (DESIGN.md §6): at least `minRepeats` SELECTs of one unit with the same fingerprint, the same application
- * stack (template position included) and the same database, whose values differ, and whose differing values are
+ * stack (template position included; a recursion's calls of a function to itself left out, so that every depth of a
+ * tree is one loop) and the same database, whose values differ, and whose differing values are
  * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not,
  * nor is a loop over batches of one list of keys (see {@link isBatched}), nor the levels of a tree loaded by a
  * recursive eager load (see {@link isTreeLevels}).
@@ -17,7 +18,7 @@ const isLoopRead = (facts: QueryFacts): boolean =>
   facts.shape.kind === 'select' && !facts.shape.control && !facts.query.many && !djangoBookkeeping(facts)
 
 export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[] {
-  const groups = groupBy(all.filter(isLoopRead), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
+  const groups = groupBy(all.filter(isLoopRead), (f) => `${f.query.db}\0${f.fingerprint}\0${f.loopKey}`)
   const previous = new Map<number, LoopRelation>()
   const findings: Finding[] = []
   for (const group of groups.values()) {
@@ -25,6 +26,8 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     const keySlot = keySlotOf(group)
     if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all)) || isTreeLevels(group, keySlot, ctx.schema)) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
+    // A recursion: the same lookup at each depth of the tree, as many levels as stacks.
+    relation.levels = new Set(group.map((facts) => facts.stackKey)).size
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
     // removes them (its prefetch looks the types up too), and the next request does not make them.
     if (relation.pattern === 'generic_type') continue

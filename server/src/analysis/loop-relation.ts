@@ -91,6 +91,8 @@ export interface LoopRelation {
   /** Other FKs of the same model to the same table whose keys the trigger selected (`sender`, `recipient`): the
    * loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
+  /** Depths of a recursion the loop's queries were made at (1: no recursion). */
+  levels?: number
 }
 
 /** A parent row's related manager, read with nothing but its key: `book.reviews.all()` runs

@@ -20,6 +20,9 @@ export interface QueryFacts {
   shape: SqlShape
   /** Frames and lines of the application stack, plus the template position: queries from one loop share it. */
   stackKey: string
+  /** `stackKey` with a recursion's calls of a function to itself left out, so that the queries of every depth of a
+   * recursion over a tree are one loop. */
+  loopKey: string
   /** Each slot's values as comparable text; `undefined` when they cannot be known (params not captured). */
   slotValues: (string | undefined)[]
   /** Whether the SQL has placeholders at all. */
@@ -83,6 +86,7 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
       normalized: known.normalized,
       shape,
       stackKey: stackKeyOf(query),
+      loopKey: stackKeyOf(query, true),
       slotValues: shape.slots.map((slot) => valuesText(slot.values, query.params, query.many)),
       hasParams: known.hasParams,
       sqlId: id,
@@ -91,11 +95,27 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
   })
 }
 
-/** Same frames and lines, same template position: the same place in the code. */
-export function stackKeyOf(query: WireQuery): string {
+/** Same frames and lines, same template position: the same place in the code. With `recursion` left out, a frame of
+ * the function of the frame inside it (a function calling itself) is skipped, and a frame seen already inside it
+ * ends a cycle, whose frames are dropped (`walk` calling itself from a list comprehension): every depth of a
+ * recursion has the stack of its first. */
+export function stackKeyOf(query: WireQuery, recursion = false): string {
   const frames = query.stack?.length ? query.stack : query.callsite ? [query.callsite] : []
-  let key = ''
-  for (let i = 0; i < frames.length; i++) key += `${i ? '|' : ''}${frames[i].file}:${frames[i].line}:${frames[i].function}`
+  const kept: string[] = []
+  for (let i = 0; i < frames.length; i++) {
+    const frame = `${frames[i].file}:${frames[i].line}:${frames[i].function}`
+    if (recursion) {
+      const inner = frames[i - 1]
+      if (inner && inner.file === frames[i].file && inner.function === frames[i].function) continue
+      const earlier = kept.indexOf(frame)
+      if (earlier >= 0) {
+        kept.length = earlier + 1
+        continue
+      }
+    }
+    kept.push(frame)
+  }
+  const key = kept.join('|')
   return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
 }
 

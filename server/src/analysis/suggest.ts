@@ -44,8 +44,38 @@ export function py(value: ParamValue | undefined): string {
 
 /** The fix for an N+1 loop of `count` queries, `repeats` of which repeat an earlier key of the same loop. */
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
+  const tree = recursion(relation, loop, count, ctx.orm)
+  if (tree) return withManagers(tree, ctx.schema)
   if (ctx.orm === 'sqlalchemy') return sqlalchemyLoop(relation, loop, count)
   return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count)) || djangoLoop(relation, loop, count), ctx.schema)
+}
+
+/**
+ * A recursion over a tree reading each node's children (a relation of a model to itself) at several depths: one
+ * finding for every depth, loading the whole tree. SQLAlchemy's `selectinload(..., recursion_depth=-1)` follows it
+ * to the end; Django's prefetch goes as deep as its path, which the code gives as deep as this unit went (a query
+ * per level), or the tree comes in one query to be linked in Python.
+ */
+function recursion(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion | null {
+  const [hop, ...rest] = relation.path
+  const levels = relation.levels ?? 1
+  if (levels < 2 || !hop || hop.field === null || rest.length > 0 || relation.aggregate || relation.filters.length > 0) return null
+  if (hop.owner !== hop.target || (relation.pattern !== 'reverse' && relation.pattern !== 'm2m')) return null
+  const query = orm === 'sqlalchemy' ? 'query' : 'queryset'
+  const where = relation.place ? `the ${query} iterated${at(relation.place)}` : `the ${query} whose rows the recursion starts from`
+  const recursive = `the recursion${at(loop.query)} reads .${hop.field} of every node, at ${levels} depths`
+  if (orm === 'sqlalchemy') {
+    const option = `selectinload(${hop.owner}.${hop.field}, recursion_depth=-1)`
+    return {
+      text: `Load the whole tree: ${recursive}; add .options(${option}) to ${where}, one query per level instead of ${count} lazy loads`,
+      code: `select(${hop.owner}).options(${option})`,
+    }
+  }
+  const path = Array(levels).fill(hop.field).join('__')
+  return {
+    text: `Load the whole tree: ${recursive}; add .prefetch_related("${path}") to ${where} (one query per level, as deep as the tree goes), or fetch every node in one query and link them in Python, instead of ${count} queries`,
+    code: `${hop.owner}.objects.prefetch_related("${path}")`,
+  }
 }
 
 /**
