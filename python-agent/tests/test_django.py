@@ -13,6 +13,7 @@ from django.test import AsyncClient, Client, override_settings
 
 import querysight
 from querysight import config
+from querysight.recorder import Unit, current_unit
 
 
 def app_frames(query):
@@ -396,6 +397,30 @@ def test_records_queries_on_connections_opened_mid_request_in_other_threads(clie
     assert response.json() == {"count": 6}
     (query,) = recorded.unit()["queries"]
     assert query["callsite"]["function"] == "work"
+
+
+def test_records_the_queries_a_thread_pool_runs_for_the_request_and_nothing_else_of_its_context(client, recorded):
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    response = client.get("/thread-pool/")
+    assert len(response.json()["titles"]) == 2
+    queries = recorded.unit()["queries"]
+    assert [q["callsite"]["function"] for q in queries] == ["title_of", "title_of"]
+    # Only the unit goes along: the app's own context variables stay as the pool's thread has them.
+    theirs = contextvars.ContextVar("theirs", default="unset")
+    unit = Unit("block", "pool")
+
+    def in_the_pool():
+        return current_unit.get(), theirs.get()
+
+    def submitted_in_a_unit():
+        current_unit.set(unit)
+        theirs.set("request")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(in_the_pool).result()
+
+    assert contextvars.copy_context().run(submitted_in_a_unit) == (unit, "unset")
 
 
 def test_installs_the_hook_once_per_connection_and_keeps_the_apps_own_wrappers_working(client, recorded):

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.apps import AppConfig
 
-from . import _guard, _web, config, transport
+from . import _guard, _threads, _web, config, transport
 from .recorder import Unit, current_unit, run_of
 
 __all__ = ["QuerySightAppConfig", "QuerySightMiddleware", "build_schema", "instrument"]
@@ -194,6 +194,7 @@ def instrument() -> None:
     """Hook every present and future connection and read the settings; safe to call any number of times."""
     global _signal_connected
     load_settings()
+    _threads.follow_units_into_thread_pools()
     if not _signal_connected:
         from django.db.backends.signals import connection_created
 

@@ -28,6 +28,7 @@ urlpatterns = [
     path("async/busy-loop/", views.async_for_while_the_loop_is_busy),
     path("empty/", views.no_queries),
     path("thread/", views.in_a_new_thread),
+    path("thread-pool/", views.in_a_thread_pool),
     path("authors/", views.author_list),
     path("comments/", views.comment_targets),
     path("books.csv", views.books_csv),

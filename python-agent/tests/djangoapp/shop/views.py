@@ -242,3 +242,18 @@ def comment_targets(request):
     if request.GET.get("fixed"):
         comments = comments.prefetch_related("target")
     return JsonResponse({"comments": [[c.body, type(c.target).__name__, c.target.pk] for c in comments]})
+
+
+def in_a_thread_pool(request):
+    """Queries run by a ThreadPoolExecutor, which gives its threads no context of the request's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def title_of(pk):
+        try:
+            return Book.objects.get(pk=pk).title
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        titles = list(pool.map(title_of, [1, 2]))
+    return JsonResponse({"titles": titles})
