@@ -1,10 +1,10 @@
 """The unit in progress follows work handed to a thread pool.
 
 ``concurrent.futures.ThreadPoolExecutor`` runs its work in a thread of its own without the submitter's context
-(``loop.run_in_executor`` too), so the queries a request makes through a pool would belong to no unit. Once an
-integration is set up, ``ThreadPoolExecutor.submit`` (which ``map`` and ``run_in_executor`` call) hands the submitter's
-unit to the work it runs, and only that: the app's other context variables stay as the pool sees them. Work
-submitted outside any unit runs untouched.
+(``loop.run_in_executor`` too), so the queries a request makes through a pool would belong to no unit. Once the
+Django integration is set up, ``ThreadPoolExecutor.submit`` (which ``map`` and ``run_in_executor`` call) hands the
+submitter's unit to the work it runs, and only that: the app's other context variables stay as the pool sees them.
+Work submitted outside any unit runs untouched.
 """
 
 from __future__ import annotations

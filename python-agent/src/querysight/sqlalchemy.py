@@ -36,7 +36,7 @@ import threading
 from time import perf_counter
 from typing import Any
 
-from . import _guard, _threads, transport
+from . import _guard, transport
 from .recorder import current_unit, run_of
 
 __all__ = ["build_schema", "instrument", "uninstrument"]
@@ -57,7 +57,6 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
     global _all_models
     from sqlalchemy import event
 
-    _threads.follow_units_into_thread_pools()
     sync_engine = getattr(engine, "sync_engine", engine)
     dialect = sync_engine.dialect
     with _lock:
