@@ -926,6 +926,15 @@ describe('what is not an N+1', () => {
     })
   })
 
+  it('does not report chunks whose keys Django writes out as an OR of equalities (a forward prefetch on SQLite)', () => {
+    const authorsOr = 'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE ("shop_author"."id" = %s OR "shop_author"."id" = %s)'
+    const chunks = [[1, 2], [3, 4], [5, 6]].map((ids) => q(authorsOr, ids, { at: LOOP }))
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), chunks))).toEqual([])
+    // Lists sharing keys are per row: still an N+1.
+    const perRow = [[1, 2], [2, 3], [3, 1]].map((ids) => q(authorsOr, ids, { at: LOOP }))
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perRow)).map((f) => f.kind)).toContain('n_plus_one')
+  })
+
   it('does not report the same helper called from two different lines with different values', () => {
     const helper = (line: number, id: number) =>
       q(AUTHOR_BY_ID, [id], { at: site('shop/helpers.py', 8, 'author_of', ...site('shop/views.py', line)) })

@@ -83,8 +83,8 @@ export function keySlotOf(group: QueryFacts[]): number | null {
  * per row (a prefetch inside a loop) holds one key, or as many as the row has relations, lengths that vary.
  */
 export function isBatched(group: QueryFacts[], keySlot: number): boolean {
-  if (group[0].shape.slots[keySlot].role !== 'in') return false
-  const lists = group.map((facts) => keyList(facts.slotValues[keySlot]))
+  const lists = keyLists(group, keySlot)
+  if (lists === null) return false
   const size = lists[0]?.length ?? 0
   if (size < 2 || lists.some((list) => list === null)) return false
   if (lists.slice(0, -1).some((list) => list!.length !== size) || lists.at(-1)!.length > size) return false
@@ -141,6 +141,22 @@ function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
   if (!first || first.shape.kind !== 'select' || !parents.every((facts) => facts?.fingerprint === first.fingerprint)) return false
   const key = keySlotOf(parents) // the lookup's key, as for a loop of its own
   return key !== null && first.shape.slots[key].role === 'eq'
+}
+
+/** Each query's list of keys: its IN list, or its `("t"."id" = %s OR "t"."id" = %s)`, a list written out (Django's
+ * prefetch of a forward FK on SQLite); null for a key of one value. */
+function keyLists(group: QueryFacts[], keySlot: number): (unknown[] | null)[] | null {
+  const { slots } = group[0].shape
+  const key = slots[keySlot]
+  if (key.role === 'in') return group.map((facts) => keyList(facts.slotValues[keySlot]))
+  const written = slots
+    .map((slot, i) => (slot.role === 'eq' && slot.column?.column === key.column?.column && slot.column?.table === key.column?.table ? i : -1))
+    .filter((i) => i >= 0)
+  if (key.role !== 'eq' || written.length < 2 || !/ or /.test(group[0].normalized)) return null
+  return group.map((facts) => {
+    const values = written.map((i) => keyList(facts.slotValues[i]))
+    return values.some((list) => list === null) ? null : values.flatMap((list) => list!)
+  })
 }
 
 /** The values of an IN slot (`slotValues` text), an `= ANY(%s)` array's elements; null when not captured. */
