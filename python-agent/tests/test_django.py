@@ -421,6 +421,9 @@ def test_records_the_queries_a_thread_pool_runs_for_the_request_and_nothing_else
             return pool.submit(in_the_pool).result()
 
     assert contextvars.copy_context().run(submitted_in_a_unit) == (unit, "unset")
+    # Work that starts after its unit ended (a pool that outlives the request) belongs to no unit.
+    unit.finish()
+    assert contextvars.copy_context().run(submitted_in_a_unit)[0] is None
 
 
 def test_installs_the_hook_once_per_connection_and_keeps_the_apps_own_wrappers_working(client, recorded):

@@ -174,3 +174,13 @@ def test_names_a_default_manager_that_leaves_rows_out_and_the_save_signals_bulk_
     assert article["save_signals"] == ["post_save"]
     assert describe_model(Note)["manager"] == {"name": "notes", "filtered": False}
     assert "save_signals" not in describe_model(Note)
+
+    class Draft(models.Model):
+        published = models.BooleanField(default=False)
+        drafts = Published()  # the default manager, filtering
+        objects = models.Manager()  # what Draft.objects in a fix reads: every row
+
+        class Meta:
+            app_label = "shop"
+
+    assert "manager" not in describe_model(Draft)

@@ -48,6 +48,11 @@ describe('parseIngestPayload', () => {
     })
   })
 
+  it("drops save signal names it does not know, as it drops unknown fields (a later agent's)", () => {
+    const payload = { ...minimal(), schema: { models: [{ model: 'shop.Book', table: 'shop_book', pk: 'id', relations: [], save_signals: ['post_delete', 'post_save'] }] } }
+    expect(parseIngestPayload(payload).schema?.models[0].save_signals).toEqual(['post_save'])
+  })
+
   it('takes the call site from the first stack frame when the agent leaves it out', () => {
     const payload = minimal()
     Object.assign(payload.units[0].queries[0], { stack: [{ file: 'shop/views.py', line: 3, function: 'index' }] })

@@ -558,7 +558,8 @@ function parseSchema(value: unknown): Schema | null {
         ...(ordering ? { ordering: ordering.map((field, k) => string(field, orderingAt, k, { max: 500 })) } : {}),
         ...(generic ? { generic_fks: generic.map((gfk, k) => parseGenericForeignKey(gfk, genericAt, k)) } : {}),
         ...(model.manager === undefined || model.manager === null ? {} : { manager: parseManager(model.manager, at) }),
-        ...(signals ? { save_signals: signals.map((signal, k) => oneOf(signal, SAVE_SIGNALS, signalsAt, k)) } : {}),
+        // Names this server does not know (a later agent's) are dropped, as unknown fields are.
+        ...(signals ? { save_signals: signals.map((signal, k) => string(signal, signalsAt, k, { max: 100 })).filter((name): name is SaveSignal => (SAVE_SIGNALS as readonly string[]).includes(name)) } : {}),
         relations: relations.map((relation, j) => parseRelation(relation, relationsAt, j)),
       }
     }),

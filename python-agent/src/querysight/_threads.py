@@ -30,7 +30,8 @@ def follow_units_into_thread_pools() -> None:
 
         def submit(self: Any, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
             unit = current_unit.get()
-            if unit is None:
+            # Python 3.14's InterpreterPoolExecutor sends its work to another interpreter: a unit does not go there.
+            if unit is None or type(self).__module__.startswith("concurrent.futures.interpreter"):
                 return original(self, fn, *args, **kwargs)
             return original(self, _in_unit, unit, fn, args, kwargs)
 
@@ -41,6 +42,8 @@ def follow_units_into_thread_pools() -> None:
 
 
 def _in_unit(unit: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if unit.duration_ms is not None:  # the unit ended before the work started: its queries are no longer its own
+        return fn(*args, **kwargs)
     token = current_unit.set(unit)
     try:
         return fn(*args, **kwargs)

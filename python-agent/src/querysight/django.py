@@ -193,8 +193,8 @@ def _under_runserver() -> bool:
 def instrument() -> None:
     """Hook every present and future connection and read the settings; safe to call any number of times."""
     global _signal_connected
-    load_settings()
-    _threads.follow_units_into_thread_pools()
+    if load_settings().enabled:
+        _threads.follow_units_into_thread_pools()
     if not _signal_connected:
         from django.db.backends.signals import connection_created
 
@@ -293,12 +293,14 @@ def describe_model(model: Any) -> dict[str, Any]:
 
 
 def _default_manager(model: Any) -> dict[str, Any] | None:
-    """The default manager when a fix should not say ``Model.objects``: its name, and whether its queryset leaves rows
-    out (``objects = PublishedManager()``), so that the server writes bulk fixes on ``_base_manager``, as ``save()``
-    does, instead of silently skipping rows. Whether it filters is read from the WHERE of its query (built, not run).
-    None for a plain ``objects``."""
+    """The manager a fix names, when it should not read ``Model.objects`` as a plain manager: ``objects`` when the
+    model has one, else its default manager's name; and whether its queryset leaves rows out (``objects =
+    PublishedManager()``), so that the server writes bulk fixes on ``_base_manager``, as ``save()`` does, instead of
+    silently skipping rows. Whether it filters is read from the WHERE of its query (``get_queryset()`` is called, the
+    query not run). None for a plain ``objects``."""
     try:
-        manager = model._meta.default_manager
+        managers = model._meta.managers_map
+        manager = managers.get("objects", model._meta.default_manager)
         filtered = bool(manager.all().query.where)
     except Exception:  # noqa: BLE001 - a manager that cannot build a queryset here: say nothing of it
         return None

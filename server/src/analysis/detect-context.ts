@@ -28,9 +28,9 @@ export interface DetectContext {
   adminChangelist?: boolean
 }
 
-/** A request to a Django admin changelist page, by its view (`django.contrib.admin.options.changelist_view`). */
-export const isAdminChangelist = (view: string | null | undefined): boolean =>
-  !!view && view.startsWith('django.contrib.admin.') && view.endsWith('changelist_view')
+/** A request to a Django admin changelist page, by its view (`django.contrib.admin.options.changelist_view`, or a
+ * ModelAdmin's own `changelist_view`). */
+export const isAdminChangelist = (view: string | null | undefined): boolean => !!view && /(^|\.)changelist_view$/.test(view)
 
 export function resolveOptions({
   minRepeats = 2,
@@ -60,17 +60,20 @@ export function ormOf(app: AppInfo, facts: QueryFacts[]): Orm {
 }
 
 /**
- * Django's own bookkeeping, which no change to the app's code batches: the session store (a new session checks that
- * its random key is free, then inserts itself, and logging in makes a session twice, the test client's then
- * `cycle_key()`'s, all under one line of the app), and ContentType lookups by app label and model (`get_for_model()`
- * per model, each once per process in Django's cache, so that a test's count depends on the tests before it; a
- * `content_type` FK read per row is an FK like any other). Never an N+1 or a repeated write.
+ * Django's own bookkeeping, which no change to the app's code batches: the session store making a session (it checks
+ * that a random key is free, `SELECT 1 ... WHERE session_key = %s LIMIT 1`, then inserts itself; logging in makes a
+ * session twice, the test client's then `cycle_key()`'s, all under one line of the app), and ContentType lookups by
+ * app label and model (`get_for_model()` per model, each once per process in Django's cache, so that a test's count
+ * depends on the tests before it). Never an N+1 or a repeated write. Other statements on these tables (a loop
+ * deleting sessions, permissions joined to their content type) are the app's.
  */
-export const djangoBookkeeping = (facts: QueryFacts): boolean =>
-  facts.shape.mainTables.some((table) => table === 'django_session') ||
-  (facts.shape.kind === 'select' &&
-    facts.shape.mainTables.some((table) => table === 'django_content_type') &&
-    facts.shape.slots.some((slot) => slot.column?.column === 'app_label'))
+export function djangoBookkeeping(facts: QueryFacts): boolean {
+  const { kind, mainTables, slots } = facts.shape
+  if (mainTables.length !== 1) return false
+  const keyed = (column: string): boolean => slots.some((slot) => slot.role === 'eq' && slot.column?.column === column)
+  if (mainTables[0] === 'django_session') return kind === 'insert' || (kind === 'select' && facts.shape.aggregate === 'exists' && keyed('session_key'))
+  return mainTables[0] === 'django_content_type' && kind === 'select' && keyed('app_label') && keyed('model')
+}
 
 /** Group in first-seen order. */
 export function groupBy<T>(items: Iterable<T>, keyOf: (item: T) => string): Map<string, T[]> {

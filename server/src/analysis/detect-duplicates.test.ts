@@ -169,12 +169,21 @@ describe('what is not a duplicate', () => {
     const at = site('shop/reports.py', 12)
     const perTenant = ['tenant_a', 'tenant_b'].map((schema) => [q(`SET search_path TO ${schema}`, [], { at }), q(count, [], { at })])
     expect(findingsOf(unitOf(perTenant.flat()))).toEqual([])
+    // Row-level security by a setting: SET app.tenant, set_config().
+    const bySetting = ['a', 'b'].map((tenant) => [q(`SET app.current_tenant = '${tenant}'`, [], { at }), q(count, [], { at })])
+    expect(findingsOf(unitOf(bySetting.flat()))).toEqual([])
+    const byConfig = ['a', 'b'].map((tenant) => [q("SELECT set_config('app.current_tenant', %s, false)", [tenant], { at }), q(count, [], { at })])
+    expect(findingsOf(unitOf(byConfig.flat())).filter((f) => f.sql.includes('shop_order'))).toEqual([])
   })
 
   it('does not compare parameters the agent cut short: they may differ after the cut', () => {
     const bySlug = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."slug" = %s LIMIT 21'
     const cut = 'x'.repeat(256) + '…'
     expect(findingsOf(unitOf(q(bySlug, [cut], { at: site('shop/views.py', 640) }), q(bySlug, [cut], { at: site('shop/views.py', 641) })))).toEqual([])
+    // A list the agent cut at its 1,000 items.
+    const byIds = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."id" = ANY(%s)'
+    const ids = Array.from({ length: 1000 }, (_, i) => i)
+    expect(findingsOf(unitOf(q(byIds, [ids], { at: site('shop/views.py', 650), vendor: 'postgresql' }), q(byIds, [ids], { at: site('shop/views.py', 651), vendor: 'postgresql' })))).toEqual([])
     // Whole values are still compared.
     const [dup] = findingsOf(unitOf(q(bySlug, ['x'], { at: site('shop/views.py', 640) }), q(bySlug, ['x'], { at: site('shop/views.py', 641) })))
     expect(dup).toMatchObject({ kind: 'duplicate', count: 2 })

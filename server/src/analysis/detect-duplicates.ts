@@ -77,11 +77,12 @@ function changesEachTime(f: QueryFacts): boolean {
  * running the same query again. */
 const VOLATILE = /\b(random|rand|nextval|setval|lastval|gen_random_uuid|uuid_generate_v[14]|newid|clock_timestamp|timeofday|txid_current)\s*\(/i
 
-/** Parameters the agent cut to its length limit (a string ending with "…"): equal beginnings say nothing of the rest. */
-function cutShort(params: unknown): boolean {
+/** Parameters the agent cut to its length limits (a string ending with "…", a list of its 1,000 items): equal
+ * beginnings say nothing of the rest. */
+function cutShort(params: unknown, depth = 0): boolean {
   if (typeof params === 'string') return params.endsWith('…')
-  if (Array.isArray(params)) return params.some(cutShort)
-  if (params !== null && typeof params === 'object') return Object.values(params).some(cutShort)
+  if (Array.isArray(params)) return (depth > 0 && params.length >= 1000) || params.some((value) => cutShort(value, depth + 1))
+  if (params !== null && typeof params === 'object') return Object.values(params).some((value) => cutShort(value, depth + 1))
   return false
 }
 
@@ -120,7 +121,9 @@ function writesOf(all: QueryFacts[]): Write[] {
   return writes // in query order, as `all` is
 }
 
-const SWITCHES_TABLES = /^\s*(set\s+(session\s+|local\s+)?search_path\b|set\s+schema\b|use\s)/i
+// A change of session state a read may depend on: the schema (`SET search_path`, `USE`), a role, a setting a row
+// security policy reads (`SET app.tenant = ...`, `set_config(...)`).
+const SWITCHES_TABLES = /^\s*(set\s|use\s)|\bset_config\s*\(/i
 
 /** The copies of one read, split wherever a write to a table it reads ran between two of them; of one UPDATE or
  * DELETE, wherever another write to its table did (`status='shipped'` between two `status='pending'`: the second

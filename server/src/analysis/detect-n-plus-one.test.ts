@@ -504,6 +504,14 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain('before the loop with Author.objects.in_bulk(ids) (or .filter(pk__in=ids)) instead of 4 lookups by primary key at shop/views.py:42')
   })
 
+  it('sums (averages...) the rows of every key in one grouped query for a SUM per key', () => {
+    const perStatus = 'SELECT SUM("shop_order"."total") AS "total__sum" FROM "shop_order" WHERE "shop_order"."status" = %s'
+    const statuses = ['new', 'paid', 'shipped']
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(perStatus, [statuses[i]], { at: LOOP }))))
+    expect(finding.suggestion.code).toBe('Order.objects.filter(status__in=values).values("status").annotate(sum=Sum("total"))')
+    expect(finding.suggestion.text).toContain('Compute the SUM of every key in one grouped query')
+  })
+
   it("keeps the loop's other conditions with the keys: a GenericRelation's content type, without which other models' rows come too", () => {
     const schema: Schema = {
       models: [
@@ -538,7 +546,7 @@ describe('N+1 over relations, with the schema', () => {
     const schema = { models: BOOKSHOP.models.map((m) => (m.model === 'shop.Author' ? { ...m, manager: { name: 'objects', filtered: true } } : m)) }
     const [finding] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)), { schema })
     expect(finding.suggestion.code).toBeNull()
-    expect(finding.suggestion.text).toContain("(Author.objects, the default manager, leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or Author._base_manager)")
+    expect(finding.suggestion.text).toContain("(Author.objects leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or Author._base_manager)")
   })
 
   it('counts the rows of every key in one grouped query for a count per key (orders per status)', () => {
@@ -587,6 +595,10 @@ describe('the Django admin changelist', () => {
     const count = 'SELECT COUNT(*) AS "__count" FROM "shop_book"'
     const [finding] = findingsOf(changelist(q(count, [], { at: [] }), q(count, [], { at: [] }), q(ADMIN_BOOKS, [], { at: [] })))
     expect(finding).toMatchObject({ kind: 'duplicate', suggestion: { code: 'show_full_result_count = False' } })
+    // A column's own count, the same for every row, is a duplicate of the app's.
+    const fives = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."rating" = %s'
+    const [column] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), times(3, () => q(fives, [5], { at: site('shop/admin.py', 30, 'five_stars') }))))
+    expect(column.suggestion.code).toBeNull()
   })
 })
 
@@ -850,6 +862,16 @@ describe('what is not an N+1', () => {
     expect(findingsOf(unitOf(times(3, (i) => q(byModel, ['shop', models[i]], { at: LOOP }))))).toEqual([])
   })
 
+  it("still reports the app's own loops over those tables: sessions deleted one by one, permissions per app label", () => {
+    const deleteSession = 'DELETE FROM "django_session" WHERE "django_session"."session_key" IN (%s)'
+    const writes = findingsOf(unitOf(times(3, (i) => q(deleteSession, [`key${i}`], { at: LOOP }))))
+    expect(writes.map((f) => f.kind)).toEqual(['repeated_write'])
+    const permissions =
+      'SELECT "auth_permission"."id", "auth_permission"."codename" FROM "auth_permission" INNER JOIN "django_content_type" ON ("auth_permission"."content_type_id" = "django_content_type"."id") WHERE "django_content_type"."app_label" = %s'
+    const loops = findingsOf(unitOf(times(3, (i) => q(permissions, [`app${i}`], { at: LOOP }))))
+    expect(loops.map((f) => f.kind)).toEqual(['n_plus_one'])
+  })
+
   describe('the levels of a tree loaded by a recursive eager load', () => {
     const TREE: Schema = {
       models: [
@@ -908,6 +930,17 @@ describe('what is not an N+1', () => {
       expect(tree.suggestion.code).toBe('select(Category).options(selectinload(Category.children, recursion_depth=-1))')
     })
 
+    it('keeps apart two loops through methods of one name in two classes of a file: no recursion', () => {
+      // ShelfSerializer.to_dict (lines 10 and 11) calls BookSerializer.to_dict (line 5), which reads book.author.
+      const via = (line: number, view: number) => [...site('shop/serializers.py', 5, 'to_dict'), ...site('shop/serializers.py', line, 'to_dict'), ...site('shop/views.py', view)]
+      const shelf = (line: number) => [...site('shop/serializers.py', line, 'to_dict'), ...site('shop/views.py', 40)]
+      const unit = unitOf(q(BOOKS, [], { at: shelf(9) }), loopOf(3, AUTHOR_BY_ID, (i) => i + 1, via(10, 40)), q(`${BOOKS} LIMIT 5`, [], { at: shelf(11) }), loopOf(3, AUTHOR_BY_ID, (i) => i + 4, via(11, 40)))
+      expect(findingsOf(unit).filter((f) => f.kind === 'n_plus_one').map((f) => [f.count, f.trigger_index])).toEqual([
+        [3, 0],
+        [3, 4],
+      ])
+    })
+
     it('still reports a prefetch of the children made per node (each list follows its own lookup)', () => {
       const childrenOf = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" = %s'
       const perNode = times(3, (i) => [q(childrenOf, [i + 1], { at: LOOP }), q(childrenIn(2), [10 + 2 * i, 11 + 2 * i], { at: LOOP })])
@@ -962,6 +995,9 @@ describe('what is not an N+1', () => {
     const page =
       'SELECT "shop_book"."id" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."id" > %s) ORDER BY "shop_book"."id" ASC LIMIT 100'
     expect(findingsOf(unitOf(times(4, (i) => q(page, [i + 1, i * 100], { at: LOOP }))))).toEqual([])
+    // Without captured values the key cannot be seen to vary: a period per month for one customer stays no N+1.
+    const perMonth = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE ("shop_order"."customer_id" = %s AND "shop_order"."created" >= %s)'
+    expect(findingsOf(unitOf(times(3, () => q(perMonth, null, { at: LOOP }))))).toEqual([])
     // A range alone is a page or a period, per day or per month: no key.
     const perDay = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE ("shop_order"."created" >= %s AND "shop_order"."created" < %s)'
     expect(findingsOf(unitOf(times(4, (i) => q(perDay, [`2026-12-0${i + 1}`, `2026-12-0${i + 2}`], { at: LOOP }))))).toEqual([])
@@ -1157,6 +1193,18 @@ describe('SQLAlchemy units', () => {
         'SELECT authors.id AS authors_id, authors.name AS authors_name, books_1.id AS books_1_id, books_1.author_id AS books_1_author_id FROM authors LEFT OUTER JOIN books AS books_1 ON authors.id = books_1.author_id ORDER BY authors.id'
       const [finding] = findingsOf(unitOf(q(joined, [], { at: VIEW }), reviewsPerBook), { app: FLASK, schema })
       expect(finding.suggestion.code).toBe('select(Author).options(joinedload(Author.books).selectinload(Book.reviews))')
+    })
+
+    it('keeps contains_eager for a join the query selects the rows from, and leaves a join that only filters alone', () => {
+      const eager =
+        'SELECT books.id AS books_id, books.author_id AS books_author_id, authors.id AS authors_id FROM authors JOIN books ON authors.id = books.author_id WHERE books.year > ?'
+      const [finding] = findingsOf(unitOf(q(eager, [2005], { at: VIEW }), reviewsPerBook), { app: FLASK, schema })
+      expect(finding.suggestion.code).toBe('select(Author).options(contains_eager(Author.books).selectinload(Book.reviews))')
+      // Filtered by the join, the collection still loads lazily: no chain through it.
+      const filtered = 'SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors JOIN books ON authors.id = books.author_id WHERE books.year > ?'
+      const lazyBooks = 'SELECT books.id AS books_id, books.author_id AS books_author_id FROM books WHERE ? = books.author_id'
+      const unit = unitOf(q(filtered, [2005], { at: VIEW }), times(2, (i) => [q(lazyBooks, [i + 1], { at: LOOP }), q(LAZY_REVIEWS, [i + 1], { at: LOOP })]).flat())
+      expect(findingsOf(unit, { app: FLASK, schema }).map((f) => f.suggestion.code)).not.toContain('select(Author).options(contains_eager(Author.books).selectinload(Book.reviews))')
     })
 
     it("chains it from the parent's selectinload when the children's query joins their own eager loads too", () => {

@@ -1,7 +1,7 @@
 /**
  * N+1 (DESIGN.md §6): at least `minRepeats` SELECTs of one unit with the same fingerprint, the same application
- * stack (template position included; a recursion's calls of a function to itself left out, so that every depth of a
- * tree is one loop) and the same database, whose values differ, and whose differing values are
+ * stack (template position included; in code seen recursing, its calls of a function to itself left out, so that
+ * every depth of a tree is one loop) and the same database, whose values differ, and whose differing values are
  * all equality or IN lookups: a key per iteration. Pagination in a loop (a varying range, LIMIT or OFFSET) is not,
  * nor is a loop over batches of one list of keys (see {@link isBatched}), nor the levels of a tree loaded by a
  * recursive eager load (see {@link isTreeLevels}).
@@ -10,7 +10,7 @@
 import type { Finding, Suggestion } from '../protocol.js'
 import { groupBy, repeatedGroupFinding, djangoBookkeeping, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
-import type { QueryFacts } from './query-facts.js'
+import { recurses, stackKeyOf, type QueryFacts } from './query-facts.js'
 import { same, type SchemaIndex } from './schema-index.js'
 import { suggestLoop } from './suggest.js'
 
@@ -18,7 +18,11 @@ const isLoopRead = (facts: QueryFacts): boolean =>
   facts.shape.kind === 'select' && !facts.shape.control && !facts.query.many && !djangoBookkeeping(facts)
 
 export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[] {
-  const groups = groupBy(all.filter(isLoopRead), (f) => `${f.query.db}\0${f.fingerprint}\0${f.loopKey}`)
+  const reads = all.filter(isLoopRead)
+  // A recursion's depths are one loop, where the code is seen calling itself (a frame twice in one stack): methods
+  // of one name in two classes of a file look alike, frame by frame, and are no recursion.
+  const recursive = new Set(reads.filter((f) => recurses(f.query)).map((f) => f.fingerprint))
+  const groups = groupBy(reads, (f) => `${f.query.db}\0${f.fingerprint}\0${recursive.has(f.fingerprint) ? stackKeyOf(f.query, true) : f.stackKey}`)
   const previous = new Map<number, LoopRelation>()
   const findings: Finding[] = []
   for (const group of groups.values()) {
@@ -71,9 +75,10 @@ export function keySlotOf(group: QueryFacts[]): number | null {
     else if (slot.role === 'range') range = true
     else if (slot.role !== 'ne') return null
   }
-  // A range that varies is a page (`id > %s ... LIMIT`) unless a key varies too and nothing limits the rows: then it
-  // is the row's own bound (`book.reviews.filter(created__lte=now())`, a rating per book), an N+1 all the same.
-  return range && (key === null || group[0].shape.hasLimit) ? null : key
+  // A range that varies is a page (`id > %s ... LIMIT`) unless a key is seen to vary too (values captured) and nothing
+  // limits the rows: then it is the row's own bound (`book.reviews.filter(created__lte=now())`), an N+1 all the same.
+  const keyKnown = key !== null && group.every((f) => f.slotValues[key!] !== undefined)
+  return range && (!keyKnown || group[0].shape.hasLimit) ? null : key
 }
 
 /**

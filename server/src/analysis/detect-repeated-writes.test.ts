@@ -163,9 +163,20 @@ describe('upserts', () => {
     const [finding] = findingsOf(unitOf(times(3, (i) => q(upsert, [`sku-${i}`, i], { at: LOOP }))), { app: FLASK })
     expect(finding).toMatchObject({ kind: 'repeated_write', count: 3, suggestion: { code: null } })
     expect(finding.suggestion.text).toContain('Send the upsert once with every row, session.execute(stmt, rows)')
-    const djangoUpsert = 'INSERT INTO "shop_tag" ("name") VALUES (%s) ON CONFLICT DO NOTHING'
-    const [django] = findingsOf(unitOf(times(3, (i) => q(djangoUpsert, [`t${i}`], { at: LOOP }))))
-    expect(django.suggestion.text).toContain('with one Tag.objects.bulk_create(objs, update_conflicts=True')
+    expect(finding.suggestion.text).toContain('its set_ taken from stmt.excluded')
+    const skip = 'INSERT INTO "shop_tag" ("name") VALUES (%s) ON CONFLICT DO NOTHING'
+    const [skips] = findingsOf(unitOf(times(3, (i) => q(skip, [`t${i}`], { at: LOOP }))))
+    expect(skips.suggestion.text).toContain('with one Tag.objects.bulk_create(objs, ignore_conflicts=True)')
+    const update = 'INSERT INTO "shop_tag" ("name") VALUES (%s) ON CONFLICT ("name") DO UPDATE SET "name" = EXCLUDED."name"'
+    const [updates] = findingsOf(unitOf(times(3, (i) => q(update, [`t${i}`], { at: LOOP }))))
+    expect(updates.suggestion.text).toContain('with one Tag.objects.bulk_create(objs, update_conflicts=True, unique_fields=[...], update_fields=[...])')
+    // MySQL: INSERT IGNORE skips too; ON DUPLICATE KEY UPDATE takes no unique_fields.
+    const ignore = 'INSERT IGNORE INTO `shop_tag` (`name`) VALUES (%s)'
+    const [ignored] = findingsOf(unitOf(times(3, (i) => q(ignore, [`t${i}`], { at: LOOP, vendor: 'mysql' }))))
+    expect(ignored.suggestion.text).toContain('bulk_create(objs, ignore_conflicts=True)')
+    const duplicate = 'INSERT INTO `shop_tag` (`name`) VALUES (%s) AS `new` ON DUPLICATE KEY UPDATE `name` = `new`.`name`'
+    const [mysql] = findingsOf(unitOf(times(3, (i) => q(duplicate, [`t${i}`], { at: LOOP, vendor: 'mysql' }))))
+    expect(mysql.suggestion.text).toContain('bulk_create(objs, update_conflicts=True, update_fields=[...])')
   })
 })
 
@@ -179,7 +190,7 @@ describe("the model's default manager and save signals (Django)", () => {
     const schema = withModel('shop.Book', { manager: { name: 'objects', filtered: true } })
     const [update] = findingsOf(unitOf(times(3, saveBook)), { schema })
     expect(update.suggestion.code).toBe('Book._base_manager.bulk_update(objs, ["title", "author", "publisher", "isbn", "price", "stock", "published"])')
-    expect(update.suggestion.text).toContain('(on Book._base_manager, as save() uses: the default manager Book.objects leaves rows out)')
+    expect(update.suggestion.text).toContain('(on Book._base_manager, as save() uses: Book.objects leaves rows out)')
     const reviews = withModel('shop.Review', { manager: { name: 'objects', filtered: true } })
     const [deleted] = findingsOf(unitOf(times(3, (i) => q(DELETE_REVIEW, [i + 1], { at: LOOP }))), { schema: reviews })
     expect(deleted.suggestion.code).toBe('Review._base_manager.filter(pk__in=ids).delete()')

@@ -595,16 +595,25 @@ function prefetchOf(
 function joinedHop(relation: LoopRelation, schema: SchemaIndex, ctx: ExplainContext): LoopStep | null {
   const first = relation.path[0]
   if (relation.triggerIndex === null || !first || first.field === null) return null
-  const tables = ctx.all[relation.triggerIndex].shape.tables.filter((table) => table.depth === 0)
+  const trigger = ctx.all[relation.triggerIndex]
+  const tables = trigger.shape.tables.filter((table) => table.depth === 0)
   const from = tables.find((table) => table.via === 'from')
-  const join = tables.find((table) => table.via === 'join' && same(table.name, first.ownerTable))
+  const joins = tables.filter((table) => table.via === 'join' && same(table.name, first.ownerTable))
   const parent = from && !same(from.name, first.ownerTable) ? schema.byTable(from.name) : undefined
   const owner = schema.byTable(first.ownerTable)
-  if (!join || !parent || !owner) return null
+  if (joins.length === 0 || !parent || !owner) return null
   const accessors = parent.relations.filter((r) => r.kind === 'reverse_fk' && r.target === owner.model)
   if (accessors.length !== 1) return null
-  const hop = step(parent, accessors[0].field, accessors[0].field, false, owner)
-  return { ...hop, loader: join.alias && /_\d+$/.test(join.alias) ? 'joinedload' : 'contains_eager' }
+  // joinedload's join has an anonymous alias (`books_1`); a join of the query's own (`.join(Author.books)`) loads the
+  // rows only when they are selected from it (contains_eager), else it only filters: the rows come lazily.
+  const selectedFrom = (name: string): boolean => trigger.shape.selectColumns?.some((c) => same(c.table, name)) ?? false
+  const loader = joins.some((join) => join.alias && /_\d+$/.test(join.alias))
+    ? 'joinedload'
+    : joins.some((join) => join.alias === null && selectedFrom(join.name))
+      ? 'contains_eager'
+      : null
+  if (loader === null) return null
+  return { ...step(parent, accessors[0].field, accessors[0].field, false, owner), loader }
 }
 
 /**

@@ -20,9 +20,6 @@ export interface QueryFacts {
   shape: SqlShape
   /** Frames and lines of the application stack, plus the template position: queries from one loop share it. */
   stackKey: string
-  /** `stackKey` with a recursion's calls of a function to itself left out, so that the queries of every depth of a
-   * recursion over a tree are one loop. */
-  loopKey: string
   /** Each slot's values as comparable text; `undefined` when they cannot be known (params not captured). */
   slotValues: (string | undefined)[]
   /** Whether the SQL has placeholders at all. */
@@ -86,7 +83,6 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
       normalized: known.normalized,
       shape,
       stackKey: stackKeyOf(query),
-      loopKey: stackKeyOf(query, true),
       slotValues: shape.slots.map((slot) => valuesText(slot.values, query.params, query.many)),
       hasParams: known.hasParams,
       sqlId: id,
@@ -98,9 +94,10 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
 /** Same frames and lines, same template position: the same place in the code. With `recursion` left out, a frame of
  * the function of the frame inside it (a function calling itself) is skipped, and a frame seen already inside it
  * ends a cycle, whose frames are dropped (`walk` calling itself from a list comprehension): every depth of a
- * recursion has the stack of its first. */
+ * recursion has the stack of its first. (Frames name functions without their class: the caller must know that the
+ * code recurses, see {@link recurses}.) */
 export function stackKeyOf(query: WireQuery, recursion = false): string {
-  const frames = query.stack?.length ? query.stack : query.callsite ? [query.callsite] : []
+  const frames = framesOf(query)
   const kept: string[] = []
   for (let i = 0; i < frames.length; i++) {
     const frame = `${frames[i].file}:${frames[i].line}:${frames[i].function}`
@@ -118,6 +115,14 @@ export function stackKeyOf(query: WireQuery, recursion = false): string {
   const key = kept.join('|')
   return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
 }
+
+/** A stack holding one frame twice (the same file, line and function): code that called itself on the way. */
+export function recurses(query: WireQuery): boolean {
+  const frames = framesOf(query).map((frame) => `${frame.file}:${frame.line}:${frame.function}`)
+  return new Set(frames).size < frames.length
+}
+
+const framesOf = (query: WireQuery) => (query.stack?.length ? query.stack : query.callsite ? [query.callsite] : [])
 
 /** The value a placeholder reads, or `undefined` when it cannot be known. */
 export function paramValue(params: Params, key: number | string): ParamValue | undefined {

@@ -533,10 +533,10 @@ class ShapeReader {
   }
 }
 
-/** A select item that is one column reference, with an optional alias: `"t"."c"`, `t.c AS t_c`, `c`. */
 export type Aggregate = 'count' | 'exists' | 'avg' | 'sum' | 'min' | 'max'
 const VALUE_AGGREGATES = new Set(['avg', 'sum', 'min', 'max'])
 
+/** A select item that is one column reference, with an optional alias: `"t"."c"`, `t.c AS t_c`, `c`. */
 function plainColumn(item: Token[]): ColumnRef | null {
   let end = item.length
   if (end >= 2 && isWord(item[end - 2], 'as')) end -= 2

@@ -130,8 +130,8 @@ function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Sugge
 }
 
 /** An INSERT that updates or skips the rows that exist: PostgreSQL's and SQLite's ON CONFLICT, MySQL's ON DUPLICATE
- * KEY UPDATE, SQLite's INSERT OR REPLACE / IGNORE, REPLACE INTO. */
-const UPSERT = /\bon\s+conflict\b|\bon\s+duplicate\s+key\b|^\s*insert\s+or\s+(replace|ignore)\b|^\s*replace\s+into\b/i
+ * KEY UPDATE and INSERT IGNORE, SQLite's INSERT OR REPLACE / IGNORE, REPLACE INTO. */
+const UPSERT = /\bon\s+conflict\b|\bon\s+duplicate\s+key\b|^\s*insert\s+(or\s+(replace|ignore)|ignore)\b|^\s*replace\s+into\b/i
 
 /** Django's function for an AVG, SUM, MIN or MAX per row (`Avg`), null for other loops. */
 function valueAggregate(relation: LoopRelation): string | null {
@@ -147,7 +147,7 @@ const locks = (loop: QueryFacts): boolean => /\sfor\s+(no\s+key\s+)?(update|shar
 function filteredNote(model: ModelInfo | null | undefined): string {
   if (!model?.manager?.filtered) return ''
   const name = className(model.model)
-  return ` (${name}.${model.manager.name}, the default manager, leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or ${name}._base_manager)`
+  return ` (${name}.${model.manager.name} leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or ${name}._base_manager)`
 }
 
 const lookupPath = (path: LoopStep[]): string => path.map((s) => s.field).join('__')
@@ -238,7 +238,7 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
             code: relation.target?.manager?.filtered ? null : `${target}.objects${lock}.in_bulk(ids)`,
           }
         : {
-            text: `Fetch the "${relation.table}" rows at once before the loop with${lock ? ` ${lock}` : ''} .in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
+            text: `Fetch the "${relation.table}" rows at once before the loop with ${lock ? `${lock}.in_bulk(ids)` : '.in_bulk(ids)'} (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
             code: null,
           }
     }
@@ -541,28 +541,34 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
   const where = model && others ? (orm === 'django' ? [...others.map(djangoLookup), `${key}__in=values`] : [...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${key}.in_(values)`]).join(', ') : null
   // A COUNT or EXISTS per key (a count per status): one grouped query, read by key (a key with no rows is missing).
   const { aggregate } = relation
+  // AVG/SUM/MIN/MAX per key: grouped like a count, over the column.
+  const fn = valueAggregate(relation)
+  const valueColumn = fn ? fieldOfColumn(relation.target, relation.aggregateColumn!) : null
+  const grouped = aggregate === 'count' ? 'Count("pk")' : fn ? `${fn}("${valueColumn}")` : null
+  const saGrouped = aggregate === 'count' ? 'func.count()' : fn ? `func.${aggregate}(${model}.${relation.aggregateColumn})` : null
   const code =
     model && where
       ? orm === 'django'
-        ? `${model}.objects.filter(${where})${aggregate === 'count' ? `.values("${key}").annotate(count=Count("pk"))` : aggregate === 'exists' ? `.values_list("${key}", flat=True).distinct()` : ''}`
-        : aggregate === 'count'
-          ? `session.execute(select(${model}.${key}, func.count()).where(${where}).group_by(${model}.${key})).all()`
+        ? // order_by(): a Meta.ordering's columns would go into distinct() and repeat keys.
+          `${model}.objects.filter(${where})${grouped ? `.values("${key}").annotate(${aggregate}=${grouped})` : aggregate === 'exists' ? `.order_by().values_list("${key}", flat=True).distinct()` : ''}`
+        : saGrouped
+          ? `session.execute(select(${model}.${key}, ${saGrouped}).where(${where}).group_by(${model}.${key})).all()`
           : aggregate === 'exists'
             ? `set(session.scalars(select(${model}.${key}).where(${where}).distinct()))`
             : `session.scalars(select(${model}).where(${where})).all()`
       : null
   const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"}${locks(loop) ? ', locking them as the loop does' : ''})`
-  const what = aggregate === 'count' ? 'Count the rows of every key in one grouped query' : aggregate === 'exists' ? 'Find which keys have rows in one query' : 'Fetch the rows for every key at once'
+  const what = grouped ? `${aggregate === 'count' ? 'Count the rows' : `Compute the ${aggregate!.toUpperCase()}`} of every key in one grouped query` : aggregate === 'exists' ? 'Find which keys have rows in one query' : 'Fetch the rows for every key at once'
   const readBack =
-    aggregate === 'count'
-      ? ", and read each key's count from it in the loop (a key with no rows is missing: 0)"
+    grouped
+      ? `, and read each key's ${aggregate} from it in the loop (a key with no rows is missing${aggregate === 'count' ? ': 0' : ''})`
       : aggregate === 'exists'
         ? ', and check each key against it in the loop'
         : orm === 'sqlalchemy'
           ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
           : ''
   const filtered = orm === 'django' && relation.target?.manager?.filtered
-  const queries = aggregate === 'count' ? 'COUNT queries' : aggregate === 'exists' ? 'EXISTS queries' : 'queries'
+  const queries = aggregate ? `${aggregate.toUpperCase()} queries` : 'queries'
   return {
     text: `${what} before the loop${how}${readBack} instead of ${count} ${queries} by ${column}, one per row${at(loop.query)}${orm === 'django' ? filteredNote(relation.target) : ''}`,
     code: filtered ? null : code,
@@ -667,7 +673,7 @@ function onBaseManager(fix: Suggestion, model: ModelInfo, kind: string): Suggest
   const name = className(model.model)
   const manager = `\\b${name}\\.${model.manager.name}\\.`
   const base = (text: string): string => text.replace(new RegExp(manager, 'g'), `${name}._base_manager.`)
-  const note = ` (on ${name}._base_manager, as ${kind === 'update' ? 'save()' : 'delete()'} uses: the default manager ${name}.${model.manager.name} leaves rows out)`
+  const note = ` (on ${name}._base_manager, as ${kind === 'update' ? 'save()' : 'delete()'} uses: ${name}.${model.manager.name} leaves rows out)`
   return { text: base(fix.text) + (new RegExp(manager).test(fix.text) ? note : ''), code: fix.code === null ? null : base(fix.code) }
 }
 
@@ -706,13 +712,16 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
     case 'insert':
       if (UPSERT.test(first.normalized)) {
         // An upsert per row: the batch must keep the conflict clause, or the first existing row raises.
+        const skips = /\bdo\s+nothing\b|^\s*insert\s+(or\s+)?ignore\b/i.test(first.normalized)
+        const mysql = /\bon\s+duplicate\s+key\b/i.test(first.normalized)
+        const bulk = skips ? 'bulk_create(objs, ignore_conflicts=True)' : `bulk_create(objs, update_conflicts=True, ${mysql ? '' : 'unique_fields=[...], '}update_fields=[...])`
         return sa
           ? {
-              text: `Send the upsert once with every row, session.execute(stmt, rows) (the same insert(...).on_conflict_do_...() statement, a list of dicts), instead of ${count} upserts${where}`,
+              text: `Send the upsert once with every row, session.execute(stmt, rows): the same insert(...).on_conflict_do_${skips ? 'nothing' : 'update'}() statement without .values(), a list of dicts${skips ? '' : ', its set_ taken from stmt.excluded (a value written in it would go to every conflicting row)'}, instead of ${count} upserts${where}`,
               code: null,
             }
           : {
-              text: `Upsert the ${count} rows${where} with one ${model ? `${model}.objects.` : ''}bulk_create(objs, update_conflicts=True, unique_fields=[...], update_fields=[...]) (or ignore_conflicts=True, as the statement does) instead of ${count} upserts`,
+              text: `Upsert the ${count} rows${where} with one ${model ? `${model}.objects.` : ''}${bulk} instead of ${count} upserts`,
               code: null,
             }
       }
@@ -829,7 +838,7 @@ function sameRow(group: QueryFacts[], keyIndex: number, key: string): string | n
 // ---------------------------------------------------------------------------------------------------------------
 
 export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist = false): Suggestion {
-  if (adminChangelist && copies[0].shape.aggregate === 'count') {
+  if (adminChangelist && copies.length === 2 && copies[0].shape.aggregate === 'count' && copies[0].shape.mainTables.length === 1 && oneStackOf(copies)) {
     // The changelist counts its rows for the paginator and again for "N total": the same query without a filter.
     return {
       text: `Django's admin counts the changelist's rows twice, for the page and for the full count (${copies.length} times here): show_full_result_count = False in the ModelAdmin leaves the full count out`,
@@ -837,7 +846,7 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist
     }
   }
   const places = distinctPlaces(copies)
-  const oneStack = copies.every((c) => c.stackKey === copies[0].stackKey)
+  const oneStack = oneStackOf(copies)
   const n = copies.length
   const shown = places.slice(0, 3).join(', ') + (places.length > 3 ? ` and ${places.length - 3} more` : '')
   const write = copies[0].shape.kind === 'update' ? 'UPDATE' : copies[0].shape.kind === 'delete' ? 'DELETE' : null
@@ -860,6 +869,8 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist
     code: null,
   }
 }
+
+const oneStackOf = (copies: QueryFacts[]): boolean => copies.every((c) => c.stackKey === copies[0].stackKey)
 
 /**
  * Where each copy ran, told apart: when copies share their call site (a helper called from two places), each is
