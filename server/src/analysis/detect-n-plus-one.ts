@@ -8,7 +8,7 @@
  * @module
  */
 import type { Finding, Suggestion } from '../protocol.js'
-import { groupBy, repeatedGroupFinding, djangoBookkeeping, type DetectContext } from './detect-context.js'
+import { djangoBookkeeping, groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import { recurses, stackKeyOf, type QueryFacts } from './query-facts.js'
 import { same, type SchemaIndex } from './schema-index.js'

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Finding } from '../protocol.js'
-import { groupBy, repeatedGroupFinding, djangoBookkeeping, type DetectContext } from './detect-context.js'
+import { djangoBookkeeping, groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
 import { suggestWrites } from './suggest.js'
 

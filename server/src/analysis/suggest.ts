@@ -52,7 +52,7 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
 
 /**
  * A recursion over a tree reading each node's children (a relation of a model to itself) at several depths: one
- * finding for every depth, loading the whole tree. SQLAlchemy's `selectinload(..., recursion_depth=-1)` follows it
+ * finding covering every depth, whose fix loads the whole tree. SQLAlchemy's `selectinload(..., recursion_depth=-1)` follows it
  * to the end; Django's prefetch goes as deep as its path, which the code gives as deep as this unit went (a query
  * per level), or the tree comes in one query to be linked in Python.
  */
@@ -841,7 +841,7 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist
   if (adminChangelist && copies.length === 2 && copies[0].shape.aggregate === 'count' && copies[0].shape.mainTables.length === 1 && oneStackOf(copies)) {
     // The changelist counts its rows for the paginator and again for "N total": the same query without a filter.
     return {
-      text: `Django's admin counts the changelist's rows twice, for the page and for the full count (${copies.length} times here): show_full_result_count = False in the ModelAdmin leaves the full count out`,
+      text: `Django's admin counts the changelist's rows twice, for the page and for the full count: show_full_result_count = False in the ModelAdmin leaves the full count out`,
       code: 'show_full_result_count = False',
     }
   }
