@@ -277,18 +277,13 @@ def describe_model(model: Any) -> dict[str, Any]:
                 }
             )
     described: dict[str, Any] = {"model": meta.label, "table": meta.db_table, "pk": meta.pk.column}
-    ordering = _ordering(meta)
-    if ordering is not None:
-        described["ordering"] = ordering
-    generic = _generic_fks(meta)
-    if generic:
-        described["generic_fks"] = generic
-    manager = _default_manager(model)
-    if manager is not None:
-        described["manager"] = manager
-    signals = _save_signals(model)
-    if signals:
-        described["save_signals"] = signals
+    optional = {
+        "ordering": _ordering(meta),
+        "generic_fks": _generic_fks(meta) or None,
+        "manager": _default_manager(model),
+        "save_signals": _save_signals(model) or None,
+    }
+    described.update({key: value for key, value in optional.items() if value is not None})
     return {**described, "relations": relations}
 
 
