@@ -682,6 +682,18 @@ describe('N+1 in other spellings', () => {
       q(AUTHOR_BY_ID, [3], { at: LOOP }),
     )
 
+    it("gives the objects' own foreign key read per row a GenericPrefetch, not a select_related it cannot follow", () => {
+      // comment.target.author for comments on books: the books by the GFK, then each book's author.
+      const BOOK_WITH_AUTHOR = 'SELECT "shop_book"."id", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."id" = %s LIMIT 21'
+      const nested = unitOf(
+        q(COMMENTS, [], { at: VIEW }),
+        q(TYPE_BY_ID, [8], { at: LOOP }),
+        times(3, (i) => [q(BOOK_WITH_AUTHOR, [i + 1], { at: LOOP }), q(AUTHOR_BY_ID, [i + 10], { at: LOOP })]).flat(),
+      )
+      const author = findingsOf(nested, { schema: withComments }).find((f) => f.sql.includes('shop_author'))!
+      expect(author.suggestion.code).toBe('Comment.objects.prefetch_related(GenericPrefetch("target", [Book.objects.select_related("author")]))')
+    })
+
     it('prefetches the GenericForeignKey for the objects of every content type', () => {
       const findings = findingsOf(unit, { schema: withComments })
       const objects = findings.filter((f) => f.sql.includes('shop_author') || f.sql.includes('shop_book'))

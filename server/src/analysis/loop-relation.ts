@@ -48,6 +48,8 @@ export interface LoopStep {
   /** SQLAlchemy: the hop's rows came in a JOIN of the parent's query (`joinedload`, or `contains_eager` of an
    * explicit join), the loader the chained fix keeps for it. */
   loader?: 'joinedload' | 'contains_eager'
+  /** Django: the hop is a GenericForeignKey (objects of several models): a path on through it is a GenericPrefetch. */
+  generic?: boolean
 }
 
 export interface LoopFilter {
@@ -435,7 +437,7 @@ function genericFetch(base: LoopRelation, first: QueryFacts, schema: SchemaIndex
     pattern: 'generic',
     triggerIndex: trigger.index,
     place: trigger.query,
-    path: [step(model, gfk.field, gfk.field, true, base.target)],
+    path: [{ ...step(model, gfk.field, gfk.field, true, base.target), generic: true }],
   }
 }
 

@@ -317,6 +317,17 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   if ((relation.prefetched && relation.path.length === 1) || filtered || cut || reorders) {
     return djangoPrefetchObject(relation, loop, clauses, lookups, qs, place, count, cut)
   }
+  const [first, ...further] = relation.path
+  if (first.generic && further.length > 0) {
+    // Through a GenericForeignKey: select_related cannot follow it, nor a plain prefetch path the objects of every
+    // type (a type without the field raises); GenericPrefetch (Django 5.0) gives one model's objects their loads.
+    const loads = `${further[0].owner}.objects.${further.every((s) => s.single) ? 'select_related' : 'prefetch_related'}("${lookupPath(further)}")`
+    const generic = `GenericPrefetch("${first.field}", [${loads}])`
+    return {
+      text: `Add .prefetch_related(${generic}) to ${iterated}: the ${further[0].owner} objects of .${first.field} come with their "${lookupPath(further)}" instead of ${count} queries, one per row (GenericPrefetch is Django 5.0's; other content types are prefetched as before)${note}`,
+      code: onIterated(relation, qs, `.prefetch_related(${generic})`),
+    }
+  }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
   // The code stands for the queryset with the fix: pasted in its place, it keeps loading the FKs it joins already.
