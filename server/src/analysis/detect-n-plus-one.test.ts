@@ -933,6 +933,9 @@ describe('what is not an N+1', () => {
       expect(findings.map((f) => [f.kind, f.count])).toEqual([['n_plus_one', 4]])
       expect(findings[0].suggestion.code).toBe('Category.objects.prefetch_related("children__children__children")')
       expect(findings[0].suggestion.text).toContain('the recursion at shop/views.py:140 reads .children of every node, at 3 depths')
+      // The roots' children prefetched (one IN query): the recursion's depths begin one level lower.
+      const prefetched = unitOf(q(ROOTS, [], { at: site('shop/views.py', 145, 'tree') }), q(childrenIn(2), [1, 2], { at: site('shop/views.py', 145, 'tree') }), q(childrenOf, [3], { at: atDepth(2) }), q(childrenOf, [4], { at: atDepth(3) }))
+      expect(findingsOf(prefetched, { schema: TREE })[0].suggestion.code).toBe('Category.objects.prefetch_related("children__children__children")')
       // SQLAlchemy, a function calling itself: selectinload(..., recursion_depth=-1).
       const schema: Schema = { models: [{ model: 'Category', table: 'category', pk: 'id', relations: [{ field: 'children', kind: 'reverse_fk', target: 'Category', target_column: 'parent_id' }] }] }
       const lazy = 'SELECT category.id AS category_id, category.parent_id AS category_parent_id FROM category WHERE ? = category.parent_id'

@@ -30,8 +30,10 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     const keySlot = keySlotOf(group)
     if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all)) || isTreeLevels(group, keySlot, ctx.schema)) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
-    // A recursion: the same lookup at each depth of the tree, as many levels as stacks.
+    // A recursion: the same lookup at each depth of the tree, as many levels as stacks, below the levels a prefetch
+    // loaded before it (`prefetch_related("children")` on the roots: an IN on the same key column).
     relation.levels = new Set(group.map((facts) => facts.stackKey)).size
+    relation.prefetchedLevels = prefetchedLevels(group, keySlot, all)
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
     // removes them (its prefetch looks the types up too), and the next request does not make them.
     if (relation.pattern === 'generic_type') continue
@@ -117,6 +119,18 @@ export function isTreeLevels(group: QueryFacts[], keySlot: number, schema: Schem
   if (slot.role !== 'in' || !selfKey) return false
   if (group.some((facts, i) => i > 0 && facts.index !== group[i - 1].index + 1)) return false
   return disjoint(group.map((facts) => keyList(facts.slotValues[keySlot])))
+}
+
+/** How many queries before the loop fetched its table by an IN on its key column: the levels of a tree a prefetch
+ * loaded before the recursion went on lazily. */
+function prefetchedLevels(group: QueryFacts[], keySlot: number, all: QueryFacts[]): number {
+  const { shape } = group[0]
+  const column = shape.slots[keySlot].column
+  const byKeys = (facts: QueryFacts): boolean =>
+    facts.shape.kind === 'select' &&
+    same(facts.shape.mainTables[0], shape.mainTables[0]) &&
+    facts.shape.slots.some((slot) => slot.role === 'in' && same(slot.column?.column, column?.column))
+  return all.slice(0, group[0].index).filter(byKeys).length
 }
 
 /** No value in two of the lists (none of them null: values not captured). */

@@ -95,6 +95,8 @@ export interface LoopRelation {
   siblings: string[]
   /** Depths of a recursion the loop's queries were made at (1: no recursion). */
   levels?: number
+  /** Levels of the tree a prefetch loaded before the loop's (its path starts above the loop's first depth). */
+  prefetchedLevels?: number
 }
 
 /** A parent row's related manager, read with nothing but its key: `book.reviews.all()` runs

@@ -71,7 +71,7 @@ function recursion(relation: LoopRelation, loop: QueryFacts, count: number, orm:
       code: `select(${hop.owner}).options(${option})`,
     }
   }
-  const path = Array(levels).fill(hop.field).join('__')
+  const path = Array(levels + (relation.prefetchedLevels ?? 0)).fill(hop.field).join('__')
   return {
     text: `Load the whole tree: ${recursive}; add .prefetch_related("${path}") to ${where} (one query per level, as deep as the tree goes), or fetch every node in one query and link them in Python, instead of ${count} queries`,
     code: `${hop.owner}.objects.prefetch_related("${path}")`,
