@@ -540,6 +540,10 @@ describe('N+1 over relations, with the schema', () => {
     const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, avgOf)))
     expect(finding.suggestion.code).toBe('Book.objects.annotate(reviews_rating_avg=Avg("reviews__rating"))')
     expect(finding.suggestion.text).toContain('and read .reviews_rating_avg instead of running 3 AVG queries, one per row')
+    expect(finding.suggestion.text).not.toContain('Subquery')
+    const sumOf = 'SELECT SUM("shop_review"."rating") AS "rating__sum" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const [sum] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, sumOf)))
+    expect(sum.suggestion.text).toContain('the sum counts rows more than once: use a Subquery then')
   })
 
   it("gives no in_bulk code when the model's default manager leaves rows out: the loop's rows may be others", () => {

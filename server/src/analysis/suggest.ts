@@ -289,8 +289,10 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_${field}_${relation.aggregate}`
     const only = qOf(lookups, `${queryPath(relation.path)}__`)
     const annotation = `${fn}("${queryPath(relation.path)}__${field}"${only ? `, filter=${only}` : ''})`
+    // A sum over a join counts a row once per row of any other to-many join of the queryset: say so.
+    const twice = fn === 'Sum' ? ' (if the queryset also joins another to-many relation, the sum counts rows more than once: use a Subquery then)' : ''
     return {
-      text: `Annotate the ${fn} on ${iterated} with .annotate(${name}=${annotation}) and read .${name} instead of running ${count} ${relation.aggregate!.toUpperCase()} queries, one per row${note}`,
+      text: `Annotate the ${fn} on ${iterated} with .annotate(${name}=${annotation}) and read .${name} instead of running ${count} ${relation.aggregate!.toUpperCase()} queries, one per row${twice}${note}`,
       code: lookups ? onIterated(relation, qs, `.annotate(${name}=${annotation})`) : null,
     }
   }
