@@ -1014,6 +1014,12 @@ describe('what is not an N+1', () => {
     const page =
       'SELECT "shop_book"."id" FROM "shop_book" WHERE ("shop_book"."author_id" = %s AND "shop_book"."id" > %s) ORDER BY "shop_book"."id" ASC LIMIT 100'
     expect(findingsOf(unitOf(times(4, (i) => q(page, [i + 1, i * 100], { at: LOOP }))))).toEqual([])
+    // .first() of the price valid now, per product: one row, not a page.
+    const validNow =
+      'SELECT "shop_price"."id", "shop_price"."amount" FROM "shop_price" WHERE ("shop_price"."book_id" = %s AND "shop_price"."valid_from" <= %s) ORDER BY "shop_price"."valid_from" DESC LIMIT 1'
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), times(3, (i) => q(validNow, [i + 1, `2026-12-06 10:00:0${i}`], { at: LOOP }))))).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
+    const getNow = 'SELECT "shop_price"."id" FROM "shop_price" WHERE ("shop_price"."book_id" = %s AND "shop_price"."valid_from" <= %s) LIMIT 21'
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), times(3, (i) => q(getNow, [i + 1, `2026-12-06 10:00:0${i}`], { at: LOOP }))))).toMatchObject([{ kind: 'n_plus_one', count: 3 }])
     // Without captured values the key cannot be seen to vary: a period per month for one customer stays no N+1.
     const perMonth = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE ("shop_order"."customer_id" = %s AND "shop_order"."created" >= %s)'
     expect(findingsOf(unitOf(times(3, () => q(perMonth, null, { at: LOOP }))))).toEqual([])

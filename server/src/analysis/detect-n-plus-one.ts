@@ -9,6 +9,7 @@
  */
 import type { Finding, Suggestion } from '../protocol.js'
 import { djangoBookkeeping, groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
+import { loopClauses } from './loop-clauses.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import { recurses, stackKeyOf, type QueryFacts } from './query-facts.js'
 import { same, type SchemaIndex } from './schema-index.js'
@@ -67,20 +68,32 @@ export function keySlotOf(group: QueryFacts[]): number | null {
   const slots = group[0].shape.slots
   if (group.some((f) => f.shape.slots.length !== slots.length)) return null
   let key: number | null = null
-  let range = false
+  const ranges: string[] = []
   for (let i = 0; i < slots.length; i++) {
     const first = group[0].slotValues[i]
     const varies = group.some((f) => f.slotValues[i] === undefined || f.slotValues[i] !== first)
     if (!varies) continue
     const slot = slots[i]
     if ((slot.role === 'eq' || slot.role === 'in') && slot.column) key ??= i
-    else if (slot.role === 'range') range = true
+    else if (slot.role === 'range') ranges.push(slot.column?.column ?? '')
     else if (slot.role !== 'ne') return null
   }
-  // A range that varies is a page (`id > %s ... LIMIT`) unless a key is seen to vary too (values captured) and nothing
-  // limits the rows: then it is the row's own bound (`book.reviews.filter(created__lte=now())`), an N+1 all the same.
+  // A range that varies is a page unless a key is seen to vary too (values captured): then it is the row's own bound
+  // (`book.reviews.filter(created__lte=now())`, `.first()` of a price valid now), an N+1 all the same, unless the
+  // statement pages through the key's rows: several rows at a time in the order of the range's column (keyset pages
+  // of each author's books, `id > %s ORDER BY id LIMIT 100`).
+  if (ranges.length === 0) return key
   const keyKnown = key !== null && group.every((f) => f.slotValues[key!] !== undefined)
-  return range && (!keyKnown || group[0].shape.hasLimit) ? null : key
+  return !keyKnown || pages(group[0], ranges) ? null : key
+}
+
+/** A keyset page: a LIMIT of several rows (or one not written in the SQL), ordered by a column the range bounds (or
+ * by what cannot be read). */
+function pages(facts: QueryFacts, ranges: string[]): boolean {
+  if (!facts.shape.hasLimit) return false
+  const { limit, ordered, order } = loopClauses(facts)
+  if ((limit !== null && limit <= 1) || !ordered) return false
+  return order === null || order.some(([, column]) => ranges.some((range) => same(range, column)))
 }
 
 /**
