@@ -328,8 +328,9 @@ class Unit:
         params_dropped = not self.settings.capture_params
         for q in list(self.queries):
             sql = q[SITE][SQL]
-            if not isinstance(sql, str) or not _READ.match(sql):
-                if not (isinstance(sql, str) and _CONTROL.match(sql)):
+            text = sql if isinstance(sql, str) else ""
+            if not _READ.match(text):
+                if not _CONTROL.match(text):
                     seen.clear()
                 continue
             if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(sql):

@@ -109,8 +109,9 @@ function writesOf(all: QueryFacts[]): Write[] {
   const writes: Write[] = []
   for (const f of all) {
     const { kind, control, mainTables } = f.shape
-    // A change of schema (`SET search_path TO tenant_2`, MySQL's `USE`) makes the same names other tables.
-    if (SWITCHES_TABLES.test(f.normalized)) {
+    // A change of session state (`SET search_path TO tenant_2`, MySQL's `USE`, a tenant setting) may make the same
+    // statement read other rows: a write to every table, as far as reads are concerned.
+    if (CHANGES_SESSION.test(f.normalized)) {
       writes.push({ index: f.index, db: f.query.db, tables: null })
       continue
     }
@@ -123,7 +124,7 @@ function writesOf(all: QueryFacts[]): Write[] {
 
 // A change of session state a read may depend on: the schema (`SET search_path`, `USE`), a role, a setting a row
 // security policy reads (`SET app.tenant = ...`, `set_config(...)`).
-const SWITCHES_TABLES = /^\s*(set\s|use\s)|\bset_config\s*\(/i
+const CHANGES_SESSION = /^\s*(set\s|use\s)|\bset_config\s*\(/i
 
 /** The copies of one read, split wherever a write to a table it reads ran between two of them; of one UPDATE or
  * DELETE, wherever another write to its table did (`status='shipped'` between two `status='pending'`: the second

@@ -34,7 +34,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     // A recursion: the same lookup at each depth of the tree, as many levels as stacks, below the levels a prefetch
     // loaded before it (`prefetch_related("children")` on the roots: an IN on the same key column).
     relation.levels = new Set(group.map((facts) => facts.stackKey)).size
-    relation.prefetchedLevels = prefetchedLevels(group, keySlot, all)
+    if (relation.levels > 1) relation.prefetchedLevels = prefetchedLevels(group, keySlot, all)
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
     // removes them (its prefetch looks the types up too), and the next request does not make them.
     if (relation.pattern === 'generic_type') continue

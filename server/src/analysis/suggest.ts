@@ -57,9 +57,9 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
  * per level), or the tree comes in one query to be linked in Python.
  */
 function recursion(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion | null {
-  const [hop, ...rest] = relation.path
+  const hop = plainHop(relation)
   const levels = relation.levels ?? 1
-  if (levels < 2 || !hop || hop.field === null || rest.length > 0 || relation.aggregate || relation.filters.length > 0) return null
+  if (levels < 2 || !hop || relation.aggregate) return null
   if (hop.owner !== hop.target || (relation.pattern !== 'reverse' && relation.pattern !== 'm2m')) return null
   const query = orm === 'sqlalchemy' ? 'query' : 'queryset'
   const where = relation.place ? `the ${query} iterated${at(relation.place)}` : `the ${query} whose rows the recursion starts from`
@@ -78,6 +78,12 @@ function recursion(relation: LoopRelation, loop: QueryFacts, count: number, orm:
   }
 }
 
+/** The loop's one named hop from the rows iterated, when it has nothing else (no filter of its own): null otherwise. */
+function plainHop(relation: LoopRelation): (LoopStep & { field: string }) | null {
+  const [hop, ...rest] = relation.path
+  return hop && hop.field !== null && rest.length === 0 && relation.filters.length === 0 ? (hop as LoopStep & { field: string }) : null
+}
+
 /**
  * A loop of a Django admin changelist (a `list_display` column per row): the queryset is the ModelAdmin's, so the fix
  * goes there. FKs into `list_select_related` (which replaces the admin's own `select_related()` of the non-null FKs
@@ -85,8 +91,8 @@ function recursion(relation: LoopRelation, loop: QueryFacts, count: number, orm:
  * over the changelist's rows by one plain hop.
  */
 function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion | null {
-  const [hop, ...rest] = relation.path
-  if (!hop || hop.field === null || rest.length > 0 || relation.prefetched || relation.filters.length > 0 || relation.joined === null) return null
+  const hop = plainHop(relation)
+  if (!hop || relation.prefetched || relation.joined === null) return null
   const admin = `the ModelAdmin of ${hop.owner}`
   const column = loop.query.callsite ? ` (the queries run at ${loop.query.callsite.file}:${loop.query.callsite.line})` : ''
   if (relation.aggregate === 'count') {
@@ -133,10 +139,11 @@ function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Sugge
  * KEY UPDATE and INSERT IGNORE, SQLite's INSERT OR REPLACE / IGNORE, REPLACE INTO. */
 const UPSERT = /\bon\s+conflict\b|\bon\s+duplicate\s+key\b|^\s*insert\s+(or\s+(replace|ignore)|ignore)\b|^\s*replace\s+into\b/i
 
+const VALUE_AGGREGATES: Record<string, string> = { avg: 'Avg', sum: 'Sum', min: 'Min', max: 'Max' }
+
 /** Django's function for an AVG, SUM, MIN or MAX per row (`Avg`), null for other loops. */
 function valueAggregate(relation: LoopRelation): string | null {
-  const names: Record<string, string> = { avg: 'Avg', sum: 'Sum', min: 'Min', max: 'Max' }
-  return relation.aggregate && relation.aggregateColumn ? (names[relation.aggregate] ?? null) : null
+  return relation.aggregate && relation.aggregateColumn ? (VALUE_AGGREGATES[relation.aggregate] ?? null) : null
 }
 
 /** A read that locks its rows (`SELECT ... FOR UPDATE`, `FOR SHARE`): its fix must lock them too. */
@@ -546,46 +553,60 @@ function unnamed(relation: LoopRelation, loop: QueryFacts, count: number, how: s
 function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion {
   const model = relation.target ? className(relation.target.model) : null
   const column = `"${relation.table}"."${relation.column}"`
+  const key = relation.column
   // The loop's other conditions go with the keys (a GenericRelation's content type: without it, other models' rows
   // sharing an id come too); none written when they cannot all be written exactly.
   const clauses = loopClauses(loop)
   const others = clauses.plain ? exactFilters(relation, clauses, loop, relation.table) : null
-  const key = relation.column
-  const where = model && others ? (orm === 'django' ? [...others.map(djangoLookup), `${key}__in=values`] : [...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${key}.in_(values)`]).join(', ') : null
-  // A COUNT or EXISTS per key (a count per status): one grouped query, read by key (a key with no rows is missing).
-  const { aggregate } = relation
-  // AVG/SUM/MIN/MAX per key: grouped like a count, over the column.
-  const fn = valueAggregate(relation)
-  const valueColumn = fn ? fieldOfColumn(relation.target, relation.aggregateColumn!) : null
-  const grouped = aggregate === 'count' ? 'Count("pk")' : fn ? `${fn}("${valueColumn}")` : null
-  const saGrouped = aggregate === 'count' ? 'func.count()' : fn ? `func.${aggregate}(${model}.${relation.aggregateColumn})` : null
-  const code =
-    model && where
+  const conditions =
+    model && others
       ? orm === 'django'
-        ? // order_by(): a Meta.ordering's columns would go into distinct() and repeat keys.
-          `${model}.objects.filter(${where})${grouped ? `.values("${key}").annotate(${aggregate}=${grouped})` : aggregate === 'exists' ? `.order_by().values_list("${key}", flat=True).distinct()` : ''}`
-        : saGrouped
-          ? `session.execute(select(${model}.${key}, ${saGrouped}).where(${where}).group_by(${model}.${key})).all()`
-          : aggregate === 'exists'
-            ? `set(session.scalars(select(${model}.${key}).where(${where}).distinct()))`
-            : `session.scalars(select(${model}).where(${where})).all()`
+        ? [...others.map(djangoLookup), `${key}__in=values`]
+        : [...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${key}.in_(values)`]
       : null
+  const code = model && conditions ? keysQuery(relation, model, conditions.join(', '), orm) : null
+  // A COUNT, SUM... or EXISTS per key (a count per status): one grouped query, read by key.
+  const { aggregate } = relation
+  const grouped = aggregate === 'count' || valueAggregate(relation) !== null
   const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"}${locks(loop) ? ', locking them as the loop does' : ''})`
-  const what = grouped ? `${aggregate === 'count' ? 'Count the rows' : `Compute the ${aggregate!.toUpperCase()}`} of every key in one grouped query` : aggregate === 'exists' ? 'Find which keys have rows in one query' : 'Fetch the rows for every key at once'
-  const readBack =
-    grouped
-      ? `, and read each key's ${aggregate} from it in the loop (a key with no rows is missing${aggregate === 'count' ? ': 0' : ''})`
-      : aggregate === 'exists'
-        ? ', and check each key against it in the loop'
-        : orm === 'sqlalchemy'
-          ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
-          : ''
+  const what = grouped
+    ? `${aggregate === 'count' ? 'Count the rows' : `Compute the ${aggregate!.toUpperCase()}`} of every key in one grouped query`
+    : aggregate === 'exists'
+      ? 'Find which keys have rows in one query'
+      : 'Fetch the rows for every key at once'
+  const readBack = grouped
+    ? `, and read each key's ${aggregate} from it in the loop (a key with no rows is missing${aggregate === 'count' ? ': 0' : ''})`
+    : aggregate === 'exists'
+      ? ', and check each key against it in the loop'
+      : orm === 'sqlalchemy'
+        ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
+        : ''
   const filtered = orm === 'django' && relation.target?.manager?.filtered
   const queries = aggregate ? `${aggregate.toUpperCase()} queries` : 'queries'
   return {
     text: `${what} before the loop${how}${readBack} instead of ${count} ${queries} by ${column}, one per row${at(loop.query)}${orm === 'django' ? filteredNote(relation.target) : ''}`,
     code: filtered ? null : code,
   }
+}
+
+/** The one query of {@link keysAtOnce}: every key's rows, or their count (sum, average...) grouped by key, or the keys
+ * that have rows. */
+function keysQuery(relation: LoopRelation, model: string, where: string, orm: Orm): string {
+  const key = relation.column
+  const { aggregate } = relation
+  const fn = valueAggregate(relation)
+  if (orm === 'django') {
+    const rows = `${model}.objects.filter(${where})`
+    if (aggregate === 'count') return `${rows}.values("${key}").annotate(count=Count("pk"))`
+    if (fn) return `${rows}.values("${key}").annotate(${aggregate}=${fn}("${fieldOfColumn(relation.target, relation.aggregateColumn!)}"))`
+    // order_by(): a Meta.ordering's columns would go into distinct() and repeat keys.
+    if (aggregate === 'exists') return `${rows}.order_by().values_list("${key}", flat=True).distinct()`
+    return rows
+  }
+  const grouped = aggregate === 'count' ? 'func.count()' : fn ? `func.${aggregate}(${model}.${relation.aggregateColumn})` : null
+  if (grouped) return `session.execute(select(${model}.${key}, ${grouped}).where(${where}).group_by(${model}.${key})).all()`
+  if (aggregate === 'exists') return `set(session.scalars(select(${model}.${key}).where(${where}).distinct()))`
+  return `session.scalars(select(${model}).where(${where})).all()`
 }
 
 // The agent leaves dynamic and write_only relationships out of the schema (eager loading them raises): a loop over
