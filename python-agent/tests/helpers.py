@@ -85,9 +85,13 @@ def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "cond
 
 
 def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    """The batches written so far: complete lines only, since a test may read while the agent of another process is
+    still appending one (a line is written with one ``os.write``, which readers can see half done)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8")
+    complete = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 class Received:
