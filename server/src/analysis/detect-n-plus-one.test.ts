@@ -912,6 +912,19 @@ describe('what is not an N+1', () => {
       expect(findingsOf(unit, { schema: TREE })).toEqual([])
     })
 
+    it('does not report those levels when the parameters were not captured (CAPTURE_PARAMS off)', () => {
+      const unit = unitOf(q(ROOTS, null, { at: VIEW }), levels.map((ids) => q(childrenIn(ids.length), null, { at: VIEW })))
+      expect(findingsOf(unit, { schema: TREE })).toEqual([])
+    })
+
+    it('still reports those queries as a loop when other queries run between them', () => {
+      const book = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."id" = %s'
+      const queries = levels.flatMap((ids) => [q(childrenIn(ids.length), null, { at: VIEW }), q(book, null, { at: LOOP })])
+      expect(findingsOf(unitOf(q(ROOTS, null, { at: VIEW }), queries), { schema: TREE }).map((f) => f.sql)).toContain(
+        'select "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" from "shop_category" where "shop_category"."parent_id" in (...)',
+      )
+    })
+
     it("does not report SQLAlchemy's selectinload(Category.children, recursion_depth=-1)", () => {
       const selectin = (n: number) =>
         `SELECT category.parent_id AS category_parent_id, category.id AS category_id, category.name AS category_name FROM category WHERE category.parent_id IN (${Array(n).fill('?').join(', ')})`

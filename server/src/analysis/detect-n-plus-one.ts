@@ -115,7 +115,9 @@ export function isBatched(group: QueryFacts[], keySlot: number): boolean {
  * The levels of a tree, each loaded in one query by the keys of the level above: an IN on a table's foreign key to
  * itself, every query right after the one before it and no key in two lists (`prefetch_related("children__children")`,
  * SQLAlchemy's `selectinload(Category.children, recursion_depth=...)`). The fix for a recursion over a tree, not a
- * loop over rows: the lists are as long as each level is wide.
+ * loop over rows: the lists are as long as each level is wide. Without captured values (`CAPTURE_PARAMS` off) the
+ * shape alone decides: a loop over rows that reads a self-relation by IN, query after query with nothing between,
+ * is one the lists could not tell from levels anyway (a prefetch per row: one key each, all disjoint).
  */
 export function isTreeLevels(group: QueryFacts[], keySlot: number, schema: SchemaIndex | null): boolean {
   const first = group[0]
@@ -131,7 +133,8 @@ export function isTreeLevels(group: QueryFacts[], keySlot: number, schema: Schem
   )
   if (slot.role !== 'in' || !selfKey) return false
   if (group.some((facts, i) => i > 0 && facts.index !== group[i - 1].index + 1)) return false
-  return disjoint(group.map((facts) => keyList(facts.slotValues[keySlot])))
+  const values = group.map((facts) => facts.slotValues[keySlot])
+  return values.every((value) => value === undefined) || disjoint(values.map(keyList))
 }
 
 /** How many queries before the loop fetched its table by an IN on its key column: the levels of a tree a prefetch
