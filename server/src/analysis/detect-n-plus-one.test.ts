@@ -553,6 +553,17 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain("(Author.objects leaves rows out: if the loop reads rows it does not hold, use the loop's manager, or Author._base_manager)")
   })
 
+  it("writes each model's own default manager when two apps have models of one class name", () => {
+    // blog.Author's default manager is `people`; shop.Author's is `objects`.
+    const blogAuthor = { model: 'blog.Author', table: 'blog_author', pk: 'id', relations: [], manager: { name: 'people', filtered: false } }
+    const schema = { models: [...BOOKSHOP.models, blogAuthor] }
+    const [shop] = findingsOf(unitOf(loopOf(4, AUTHOR_BY_ID, (i) => i + 10)), { schema })
+    expect(shop.suggestion.code).toBe('Author.objects.in_bulk(ids)')
+    const blogById = 'SELECT "blog_author"."id", "blog_author"."name" FROM "blog_author" WHERE "blog_author"."id" = %s LIMIT 21'
+    const [blog] = findingsOf(unitOf(loopOf(4, blogById, (i) => i + 10)), { schema })
+    expect(blog.suggestion.code).toBe('Author.people.in_bulk(ids)')
+  })
+
   it('counts the rows of every key in one grouped query for a count per key (orders per status)', () => {
     const perStatus = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE "shop_order"."status" = %s'
     const statuses = ['new', 'paid', 'shipped']

@@ -202,6 +202,10 @@ describe("the model's default manager and save signals (Django)", () => {
     const [finding] = findingsOf(unitOf(inserts), { schema })
     expect(finding.suggestion.code).toBe('Review.reviews.bulk_create(objs)')
     expect(finding.suggestion.text).not.toContain('Review.objects')
+    // Another app's Review, with its own `objects`, keeps it.
+    const otherApp = { models: [...BOOKSHOP.models, { model: 'blog.Review', table: 'blog_review', pk: 'id', relations: [], manager: { name: 'published', filtered: false } }] }
+    const [shop] = findingsOf(unitOf(inserts), { schema: otherApp })
+    expect(shop.suggestion.code).toBe('Review.objects.bulk_create(objs)')
   })
 
   it('says that bulk writes skip the save signals the model has receivers for', () => {

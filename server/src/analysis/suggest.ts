@@ -45,9 +45,9 @@ export function py(value: ParamValue | undefined): string {
 /** The fix for an N+1 loop of `count` queries, `repeats` of which repeat an earlier key of the same loop. */
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
   const tree = recursion(relation, loop, count, ctx.orm)
-  if (tree) return withManagers(tree, ctx.schema)
+  if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
   if (ctx.orm === 'sqlalchemy') return sqlalchemyLoop(relation, loop, count)
-  return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count)) || djangoLoop(relation, loop, count), ctx.schema)
+  return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count)) || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
 }
 
 /**
@@ -124,16 +124,28 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number): Sug
 
 /**
  * `Book.objects` written as the model's default manager when it has another name (`Book.books`): the fixes are
- * written for `objects` first. (A default manager that leaves rows out is dealt with where it matters: the writes,
- * and the lookups by key, whose rows it may not hold.)
+ * written for `objects` first. A class name two apps share (`blog.Author`, `shop.Author`) is the one of the models
+ * the fix is about (`tables`), or, when it is about neither, is renamed only if they agree. (A default manager that leaves rows out is
+ * dealt with where it matters: the writes, and the lookups by key, whose rows it may not hold.)
  */
-function withManagers(suggestion: Suggestion, schema: SchemaIndex | null): Suggestion {
-  const renamed = schema?.models.filter((model) => model.manager && model.manager.name !== 'objects') ?? []
-  if (renamed.length === 0) return suggestion
+function withManagers(suggestion: Suggestion, tables: string[], schema: SchemaIndex | null): Suggestion {
+  if (!schema?.models.some((model) => model.manager && model.manager.name !== 'objects')) return suggestion
+  const involved = tables.map((table) => schema.byTable(table)).filter((model) => model !== undefined)
+  const managerOf = (model: ModelInfo): string => model.manager?.name ?? 'objects'
+  const names = new Map<string, string>()
+  for (const name of new Set(schema.models.map((model) => className(model.model)))) {
+    const read = involved.find((model) => className(model.model) === name)
+    const managers = new Set(schema.models.filter((model) => className(model.model) === name).map(managerOf))
+    const manager = read ? managerOf(read) : managers.size === 1 ? [...managers][0] : 'objects'
+    if (manager !== 'objects') names.set(name, manager)
+  }
   const rename = (text: string): string =>
-    renamed.reduce((out, model) => out.replace(new RegExp(`\\b${className(model.model)}\\.objects\\b`, 'g'), `${className(model.model)}.${model.manager!.name}`), text)
+    [...names].reduce((out, [name, manager]) => out.replace(new RegExp(`\\b${name}\\.objects\\b`, 'g'), `${name}.${manager}`), text)
   return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
 }
+
+/** The tables a loop's fix names models of: the looked-up one and both ends of each hop of its path. */
+const tablesOf = (relation: LoopRelation): string[] => [relation.table, ...relation.path.flatMap((hop) => [hop.ownerTable, hop.targetTable])]
 
 /** An INSERT that updates or skips the rows that exist: PostgreSQL's and SQLite's ON CONFLICT, MySQL's ON DUPLICATE
  * KEY UPDATE and INSERT IGNORE, SQLite's INSERT OR REPLACE / IGNORE, REPLACE INTO. */
@@ -697,7 +709,7 @@ export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggesti
   const modelInfo = ctx.schema?.byTable(group[0].shape.mainTables[0] ?? '')
   if (ctx.orm !== 'django' || !modelInfo) return fix
   const kind = group[0].shape.kind
-  return withSaveSignals(onBaseManager(withManagers(fix, ctx.schema), modelInfo, kind), modelInfo, kind)
+  return withSaveSignals(onBaseManager(withManagers(fix, [modelInfo.table], ctx.schema), modelInfo, kind), modelInfo, kind)
 }
 
 /** An UPDATE or DELETE fix on a default manager that leaves rows out would skip them: `_base_manager`, as save() and
