@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -151,6 +152,27 @@ def test_records_a_failing_postgresql_query_and_serves_the_apps_500(pg_site):
     assert b"no_such_table" in body  # Django's own debug page, untouched
     (query,) = pg_site.unit_for(headers["X-QuerySight-Unit"])["queries"]
     assert query["error"].startswith('ProgrammingError: relation "no_such_table" does not exist')
+
+
+def test_the_server_tells_an_iexact_lookup_per_row_on_postgresql_to_read_every_name_at_once(pg_site, querysight_server):
+    # PostgreSQL writes iexact as UPPER("shop_author"."name"::text) = UPPER(%s), SQLite as a LIKE.
+    status, _, headers = get(pg_site.base + "/authors/by-name/")
+    assert status == 200
+    unit = pg_site.unit_for(headers["X-QuerySight-Unit"])
+    batches = read_ndjson(pg_site.output)
+    batch = next(b for b in batches if any(u["id"] == unit["id"] for u in b["units"]))
+    schema = next(b["schema"] for b in batches if b.get("schema"))  # sent once per process, with its first batch
+    request = urllib.request.Request(
+        querysight_server + "/api/v1/analyze",
+        data=json.dumps({**batch, "schema": schema, "units": [unit]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        (analysed,) = json.loads(response.read())["units"]
+    assert 'UPPER("shop_author"."name"::text) = UPPER(%s)' in unit["queries"][0]["sql"]
+    assert [(f["kind"], f["count"], f["suggestion"]["code"]) for f in analysed["findings"]] == [
+        ("n_plus_one", 3, "Author.objects.filter(reduce(or_, [Q(name__iexact=v) for v in values]))"),
+    ]
 
 
 def test_prints_the_console_line_under_runserver(pg_site):

@@ -183,6 +183,22 @@ def test_the_real_server_tells_a_generic_foreign_key_read_per_row_to_prefetch_it
     assert loop.json() == fixed.json()
 
 
+def test_the_real_server_tells_an_iexact_lookup_per_row_to_read_every_name_at_once_and_the_fix_works(querysight_server):
+    config.configure(url=querysight_server, batch_interval=0.01)
+    client = Client()
+    loop = client.get("/authors/by-name/")
+    fixed = client.get("/authors/by-name/?fixed=1")
+    assert querysight.flush(10)
+
+    unit = fetch_unit(querysight_server, loop["X-QuerySight-Unit"])
+    assert [(f["kind"], f["count"], f["suggestion"]["code"]) for f in unit["findings"]] == [
+        ("n_plus_one", 3, "Author.objects.filter(reduce(or_, [Q(name__iexact=v) for v in values]))"),
+    ]
+    after = fetch_unit(querysight_server, fixed["X-QuerySight-Unit"])
+    assert (after["findings"], after["summary"]["queries"]) == ([], 1)
+    assert loop.json() == fixed.json()
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_the_real_server_stores_every_kind_of_request_unit(querysight_server, path):
     config.configure(url=querysight_server, batch_interval=0.01)

@@ -31,6 +31,7 @@ urlpatterns = [
     path("thread-pool/", views.in_a_thread_pool),
     path("authors/", views.author_list),
     path("comments/", views.comment_targets),
+    path("authors/by-name/", views.authors_by_name),
     path("books.csv", views.books_csv),
     path("async/books.csv", views.books_csv_async),
 ]

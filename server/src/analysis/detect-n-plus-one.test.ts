@@ -564,6 +564,51 @@ describe('N+1 over relations, with the schema', () => {
     expect(blog.suggestion.code).toBe('Author.people.in_bulk(ids)')
   })
 
+  describe('a key compared case-insensitively (iexact)', () => {
+    const names = ['ADA', 'grace', 'Linus']
+    const iexactSqlite = 'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE "shop_author"."name" LIKE %s ESCAPE \'\\\' ORDER BY "shop_author"."id" ASC LIMIT 1'
+    const iexactPostgres = 'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE UPPER("shop_author"."name"::text) = UPPER(%s) ORDER BY "shop_author"."id" ASC LIMIT 1'
+    const CASELESS = 'Author.objects.filter(reduce(or_, [Q(name__iexact=v) for v in values]))'
+
+    it('reports filter(name__iexact=...) per row on SQLite and PostgreSQL, fixed by one query of every key, compared alike', () => {
+      for (const [sql, vendor] of [[iexactSqlite, 'sqlite'], [iexactPostgres, 'postgresql']]) {
+        const [finding] = findingsOf(unitOf(times(3, (i) => q(sql, [names[i]], { at: LOOP, vendor }))))
+        expect(finding).toMatchObject({ kind: 'n_plus_one', count: 3 })
+        expect(finding.suggestion.code).toBe(CASELESS)
+        expect(finding.suggestion.text).toContain('then match each row to its key case-insensitively in the loop')
+      }
+    })
+
+    it("keeps the loop's other conditions after the keys", () => {
+      const withStatus = 'SELECT "shop_author"."id" FROM "shop_author" WHERE ("shop_author"."status" = %s AND UPPER("shop_author"."name"::text) = UPPER(%s))'
+      const [finding] = findingsOf(unitOf(times(3, (i) => q(withStatus, ['active', names[i]], { at: LOOP, vendor: 'postgresql' }))))
+      expect(finding.suggestion.code).toBe('Author.objects.filter(reduce(or_, [Q(name__iexact=v) for v in values]), status="active")')
+    })
+
+    it('does not report a LIKE per row whose values have wildcards: a search per row (icontains)', () => {
+      const contains = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."name" LIKE %s ESCAPE \'\\\''
+      expect(findingsOf(unitOf(times(3, (i) => q(contains, [`%${names[i]}%`], { at: LOOP }))))).toEqual([])
+      // An escaped wildcard is a character of the name: iexact of "50\\%" is still an equality.
+      const [escaped] = findingsOf(unitOf(times(3, (i) => q(iexactSqlite, [`${i}0\\%`], { at: LOOP }))))
+      expect(escaped.suggestion.code).toBe(CASELESS)
+    })
+
+    it("writes SQLAlchemy's ilike() per row as one query of every key, each with ilike()", () => {
+      const ilike = 'SELECT users.id, users.email FROM users WHERE users.email ILIKE %(email_1)s'
+      const schema = { models: [{ model: 'User', table: 'users', pk: 'id', relations: [] }] }
+      const unit = unitOf(times(3, (i) => q(ilike, { email_1: `${names[i]}@example.org` }, { at: LOOP, vendor: 'postgresql' })))
+      const [finding] = findingsOf(unit, { app: FLASK, schema })
+      expect(finding.suggestion.code).toBe('session.scalars(select(User).where(or_(*[User.email.ilike(v) for v in values]))).all()')
+    })
+
+    it('gives no code for a count per key compared case-insensitively (grouping by the column would split its cases)', () => {
+      const countOf = 'SELECT COUNT(*) AS "__count" FROM "shop_author" WHERE UPPER("shop_author"."name"::text) = UPPER(%s)'
+      const [finding] = findingsOf(unitOf(times(3, (i) => q(countOf, [names[i]], { at: LOOP, vendor: 'postgresql' }))))
+      expect(finding.suggestion.code).toBeNull()
+      expect(finding.suggestion.text).toContain('equal to any key, compared case-insensitively as the loop compares')
+    })
+  })
+
   it('counts the rows of every key in one grouped query for a count per key (orders per status)', () => {
     const perStatus = 'SELECT COUNT(*) AS "__count" FROM "shop_order" WHERE "shop_order"."status" = %s'
     const statuses = ['new', 'paid', 'shipped']

@@ -60,7 +60,7 @@ function withRepeats(suggestion: Suggestion, group: QueryFacts[]): Suggestion {
 /**
  * The slot holding the loop's key: the first varying equality/IN lookup on a column. Null when nothing varies
  * (exact repeats are duplicates), or when something other than a lookup varies (LIMIT/OFFSET, or a range in a
- * statement with a LIMIT or without a varying key: pagination; a LIKE: a search per row). A varying `!=` / NOT IN
+ * statement with a LIMIT or without a varying key: pagination; a LIKE with a wildcard: a search per row). A varying `!=` / NOT IN
  * alongside a key lookup is allowed, and so is a varying range in a statement without a LIMIT.
  * Values that were not captured (`params: null`) count as varying.
  */
@@ -74,7 +74,7 @@ export function keySlotOf(group: QueryFacts[]): number | null {
     const varies = group.some((f) => f.slotValues[i] === undefined || f.slotValues[i] !== first)
     if (!varies) continue
     const slot = slots[i]
-    if ((slot.role === 'eq' || slot.role === 'in') && slot.column) key ??= i
+    if ((slot.role === 'eq' || slot.role === 'in' || (slot.role === 'like' && matchesExactly(group, i))) && slot.column) key ??= i
     else if (slot.role === 'range') ranges.push(slot.column?.column ?? '')
     else if (slot.role !== 'ne') return null
   }
@@ -85,6 +85,17 @@ export function keySlotOf(group: QueryFacts[]): number | null {
   if (ranges.length === 0) return key
   const keyKnown = key !== null && group.every((f) => f.slotValues[key!] !== undefined)
   return !keyKnown || pages(group[0], ranges) ? null : key
+}
+
+/** A LIKE that is an equality on every row: each value known and without a wildcard (`%`, `_` not escaped by a
+ * backslash), as Django writes `iexact` on SQLite. (A LIKE with one is a search per row.) */
+function matchesExactly(group: QueryFacts[], slot: number): boolean {
+  return group.every((facts) => {
+    const text = facts.slotValues[slot]
+    if (text === undefined) return false
+    const values = JSON.parse(text) as unknown[]
+    return values.every((value) => typeof value === 'string' && !/[%_]/.test(value.replace(/\\./g, '')))
+  })
 }
 
 /** A keyset page: a LIMIT of several rows (or one not written in the SQL), ordered by a column the range bounds (or

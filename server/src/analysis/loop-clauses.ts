@@ -27,9 +27,12 @@ export interface LoopClauses {
 
 const IDENT = '(?:"([^"]+)"|`([^`]+)`|([a-z_][a-z0-9_$]*))'
 const COLUMN = new RegExp(`^(?:${IDENT}\\.)?${IDENT}$`)
-const CONDITION = new RegExp(`^(.+?) (=|!=|<>|<|<=|>|>=|like|in) (\\?|\\(\\.\\.\\.\\))$`)
+const CONDITION = new RegExp(`^(.+?) (=|!=|<>|<|<=|>|>=|like|ilike|in) (\\?|\\(\\.\\.\\.\\))$`)
 // SQLAlchemy's lazy loads put the value first: `? = book.author_id`.
 const VALUE_FIRST = /^\? (=|!=|<>) (.+)$/
+// Django's iexact: `upper("t"."c"::text) = upper(?)` on PostgreSQL, `"t"."c" like ? escape ?` on SQLite.
+const FOLDED = /^(upper|lower)\((.+?)(?:::[a-z_]+)?\) = \1\(\?\)$/
+const LIKE_ESCAPE = /^(.+?) i?like \? escape \?$/
 const TAIL = / (?:group by|having|order by|limit|offset|for update|returning) /
 const NOT_PLAIN = / offset | distinct | group by | having | union | intersect | except | for update|\blimit \?, \?/
 
@@ -58,7 +61,8 @@ function conditionsOf(sql: string): number | null {
   const parts = clause.split(' and ')
   for (const part of parts) {
     const condition = unwrap(part.trim())
-    const column = CONDITION.exec(condition)?.[1] ?? VALUE_FIRST.exec(condition)?.[2]
+    const column =
+      CONDITION.exec(condition)?.[1] ?? VALUE_FIRST.exec(condition)?.[2] ?? FOLDED.exec(condition)?.[2] ?? LIKE_ESCAPE.exec(condition)?.[1]
     if (!column || !columnOf(column)) return null
   }
   return parts.length

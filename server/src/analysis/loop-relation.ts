@@ -9,7 +9,7 @@ import type { Orm } from './detect-context.js'
 import { loopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
-import type { Aggregate, SlotRole } from './sql-shape.js'
+import type { Aggregate, Slot, SlotRole } from './sql-shape.js'
 
 export type LoopPattern =
   /** A primary-key lookup of the target after a query on the table holding the FK: `select_related`. */
@@ -59,6 +59,8 @@ export interface LoopFilter {
   op: string
   role: SlotRole
   value: ParamValue | undefined
+  /** Compared with both sides folded to one case (`UPPER(...) = UPPER(%s)`). */
+  folded?: true
 }
 
 export interface LoopRelation {
@@ -93,6 +95,10 @@ export interface LoopRelation {
   /** Other FKs of the same model to the same table whose keys the trigger selected (`sender`, `recipient`): the
    * loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
+  /** How the key is compared case-insensitively, null when it is not: `like` or `ilike` (of values without a
+   * wildcard: Django's `iexact` on SQLite), or the function both sides are folded with (`upper`: `iexact` on
+   * PostgreSQL). */
+  caseless: string | null
   /** Depths of a recursion the loop's queries were made at (1: no recursion). */
   levels?: number
   /** Levels of the tree a prefetch loaded before the loop's (its path starts above the loop's first depth). */
@@ -146,7 +152,10 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
     manager: null,
     joined: [],
     siblings: [],
+    caseless: caselessBy(shape.slots[keySlot]),
   }
+  // A key compared case-insensitively is no relation's: the rows of every key, compared as the loop compares them.
+  if (base.caseless) return { ...base, filters: filtersOf(group, keySlot) }
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
   const root = ctx.schema && relation.path.length === 1 ? ctx.schema.byTable(relation.path[0].ownerTable) : undefined
@@ -188,7 +197,7 @@ function relatedManager(place: QueryFacts, ownerTable: string, schema: SchemaInd
   const clauses = loopClauses(place)
   if (!clauses.plain || clauses.joins !== 0 || clauses.conditions !== 1 || clauses.limit !== null) return null
   const keys = shape.slots.filter((slot) => slot.column)
-  const key = keys.length === 1 && keys[0].role === 'eq' && keys[0].op === '=' ? keys[0].column! : null
+  const key = keys.length === 1 && keys[0].role === 'eq' && keys[0].op === '=' && !keys[0].folded ? keys[0].column! : null
   if (!key || (key.table !== null && !same(key.table, ownerTable))) return null
   const found = parentOf(ownerTable, key.column, schema)
   return found && managerOf(found.parent, found.accessor, false)
@@ -536,6 +545,9 @@ function wasPrefetched(first: QueryFacts, table: string, column: string, all: Qu
   return false
 }
 
+/** How a key slot compares case-insensitively (see {@link LoopRelation.caseless}). */
+const caselessBy = (slot: Slot): string | null => (slot.role === 'like' ? slot.op : (slot.folded ?? null))
+
 /** The loop's conditions that are the same on every row, besides its key. */
 function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
   const first = group[0]
@@ -545,7 +557,8 @@ function filtersOf(group: QueryFacts[], keySlot: number): LoopFilter[] {
     if (slot.role !== 'eq' && slot.role !== 'ne' && slot.role !== 'range' && slot.role !== 'like' && slot.role !== 'in') return
     const constant = group.every((facts) => facts.slotValues[i] === first.slotValues[i])
     if (!constant) return
-    filters.push({ table: slot.column.table, column: slot.column.column, op: slot.op, role: slot.role, value: firstValue(first, i) })
+    const filter: LoopFilter = { table: slot.column.table, column: slot.column.column, op: slot.op, role: slot.role, value: firstValue(first, i) }
+    filters.push(slot.folded ? { ...filter, folded: true } : filter)
   })
   return filters
 }

@@ -54,6 +54,16 @@ describe('sqlShape', () => {
     expect(sqlShape('SELECT books.id FROM books WHERE ? = books.author_id', 'sqlite').slots[0]).toMatchObject({ role: 'eq', column: { table: 'books', column: 'author_id' } })
   })
 
+  it('reads a comparison with both sides folded to one case as a case-insensitive lookup on the column', () => {
+    expect(shape('SELECT "a"."id" FROM "a" WHERE UPPER("a"."name"::text) = UPPER(%s)').slots).toEqual([
+      { role: 'eq', column: { table: 'a', column: 'name' }, op: '=', values: [{ param: 0 }], folded: 'upper' },
+    ])
+    expect(shape('SELECT a.id FROM a WHERE lower(a.email) = lower(%s)').slots[0]).toMatchObject({ role: 'eq', folded: 'lower' })
+    // One side only, or two functions: not a lookup the loop's key can be read from.
+    expect(shape('SELECT a.id FROM a WHERE a.name = UPPER(%s)').slots[0].role).toBe('other')
+    expect(shape('SELECT a.id FROM a WHERE lower(a.name) = upper(%s)').slots[0].role).toBe('other')
+  })
+
   it('reads named and numbered placeholders', () => {
     expect(shape('SELECT * FROM t WHERE a = %(a)s AND b = $2').slots.map((s) => s.values[0])).toEqual([{ param: 'a' }, { param: 1 }])
   })

@@ -45,6 +45,9 @@ export interface Slot {
   /** The comparison operator as written, lower-cased (`=`, `>=`, `in`, `like`...). */
   op: string
   values: ValueRef[]
+  /** Both sides folded to one case, `UPPER("t"."c"::text) = UPPER(%s)` (Django's `iexact` on PostgreSQL): the value
+   * is compared case-insensitively. The function, lower-cased. */
+  folded?: string
 }
 
 export interface TableRef {
@@ -90,6 +93,7 @@ const COMPARISONS: Record<string, SlotRole> = {
   '>=': 'range',
 }
 const LIKE_WORDS = new Set(['like', 'ilike', 'glob', 'regexp'])
+const FOLDS = ['upper', 'lower']
 
 /** Words that end a table reference or a column operand: never an alias or a column name. */
 const RESERVED = new Set([
@@ -412,6 +416,11 @@ class ShapeReader {
       else this.addSlot({ role: COMPARISONS[before.text], column, op: before.text, values: [ref] })
       return
     }
+    const folded = this.foldedComparison(i, ref)
+    if (folded) {
+      this.addSlot(folded)
+      return
+    }
     if (isWord(before, ...LIKE_WORDS)) {
       this.addSlot({ role: 'like', column: this.columnBefore(isWord(t[prev - 1], 'not') ? prev - 2 : prev - 1), op: before!.text.toLowerCase(), values: [ref] })
       return
@@ -431,6 +440,24 @@ class ShapeReader {
       }
     }
     this.addSlot({ role: 'other', column: null, op: '', values: [ref] })
+  }
+
+  /** The slot of a value at token `i` compared with a column with both sides folded to one case:
+   * `UPPER("t"."c"::text) = UPPER(%s)`, `lower(t.c) = lower(?)`. */
+  private foldedComparison(i: number, ref: ValueRef): Slot | null {
+    const t = this.tokens
+    const fold = t[i - 2]
+    if (!isPunct(t[i - 1], '(') || !isWord(fold, ...FOLDS) || !isPunct(t[i + 1], ')')) return null
+    const op = t[i - 3]
+    if (op?.kind !== 'op' || !(op.text in COMPARISONS) || !isPunct(t[i - 4], ')')) return null
+    // The column's call, back from its `)`: FOLD ( name [. name] [:: type] ), the same function as the value's.
+    let k = i - 5
+    if (t[k - 1]?.kind === 'op' && t[k - 1].text === '::') k -= 2
+    const column = this.columnBefore(k)
+    if (!column) return null
+    const start = column.table === null ? k : k - 2
+    if (!isPunct(t[start - 1], '(') || !isWord(t[start - 2], fold!.text.toLowerCase())) return null
+    return { role: COMPARISONS[op.text], column, op: op.text, values: [ref], folded: fold!.text.toLowerCase() }
   }
 
   /** The column whose reference ends at token `k` (`"t"."c"`, `t.c`, `c`, with an optional `::type` cast). */

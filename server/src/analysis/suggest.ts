@@ -519,6 +519,7 @@ function exactFilters(relation: LoopRelation, clauses: LoopClauses, loop: QueryF
       (filter.table === null || same(filter.table, table)) &&
       fieldLike(filter.column, loop) &&
       exactValue(filter.value) !== null &&
+      !filter.folded &&
       ((filter.role === 'eq' && filter.op === '=') || (filter.role === 'range' && filter.op in DJANGO_RANGES)),
   )
   return exact ? relation.filters : null
@@ -570,17 +571,20 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
   // sharing an id come too); none written when they cannot all be written exactly.
   const clauses = loopClauses(loop)
   const others = clauses.plain ? exactFilters(relation, clauses, loop, relation.table) : null
+  const { aggregate, caseless } = relation
   const conditions =
-    model && others
-      ? orm === 'django'
-        ? [...others.map(djangoLookup), `${key}__in=values`]
-        : [...others.map((c) => sqlalchemyCondition(model, c)), `${model}.${key}.in_(values)`]
-      : null
+    !model || !others || (caseless && aggregate)
+      ? null
+      : orm === 'django'
+        ? caseless
+          ? [`reduce(or_, [Q(${key}__iexact=v) for v in values])`, ...others.map(djangoLookup)] // (a Q goes first)
+          : [...others.map(djangoLookup), `${key}__in=values`]
+        : [...others.map((c) => sqlalchemyCondition(model, c)), caseless ? sqlalchemyCaseless(model, key, caseless) : `${model}.${key}.in_(values)`]
   const code = model && conditions ? keysQuery(relation, model, conditions.join(', '), orm) : null
   // A COUNT, SUM... or EXISTS per key (a count per status): one grouped query, read by key.
-  const { aggregate } = relation
   const grouped = aggregate === 'count' || valueAggregate(relation) !== null
-  const how = code ? ` with ${code}` : ` (WHERE ${column} IN (...)${others && others.length === 0 ? '' : " and the loop's other conditions"}${locks(loop) ? ', locking them as the loop does' : ''})`
+  const keys = caseless ? `${column} equal to any key, compared case-insensitively as the loop compares` : `${column} IN (...)`
+  const how = code ? ` with ${code}` : ` (WHERE ${keys}${others && others.length === 0 ? '' : " and the loop's other conditions"}${locks(loop) ? ', locking them as the loop does' : ''})`
   const what = grouped
     ? `${aggregate === 'count' ? 'Count the rows' : `Compute the ${aggregate!.toUpperCase()}`} of every key in one grouped query`
     : aggregate === 'exists'
@@ -590,9 +594,11 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
     ? `, and read each key's ${aggregate} from it in the loop (a key with no rows is missing${aggregate === 'count' ? ': 0' : ''})`
     : aggregate === 'exists'
       ? ', and check each key against it in the loop'
-      : orm === 'sqlalchemy'
-        ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
-        : ''
+      : caseless
+        ? `, then match each row to its key case-insensitively in the loop`
+        : orm === 'sqlalchemy'
+          ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
+          : ''
   const filtered = orm === 'django' && relation.target?.manager?.filtered
   const queries = aggregate ? `${aggregate.toUpperCase()} queries` : 'queries'
   return {
@@ -691,6 +697,13 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
         ? keysAtOnce(relation, loop, count, 'sqlalchemy')
         : unnamed(relation, loop, count, SQLALCHEMY_LOADERS)
   }
+}
+
+/** Any of the keys, compared as the loop compares its key: `or_(*[User.email.ilike(v) for v in values])`. */
+function sqlalchemyCaseless(model: string, key: string, caseless: string): string {
+  const column = `${model}.${key}`
+  const compare = caseless === 'like' || caseless === 'ilike' ? `${column}.${caseless}(v)` : `func.${caseless}(${column}) == func.${caseless}(v)`
+  return `or_(*[${compare} for v in values])`
 }
 
 function sqlalchemyCondition(model: string, filter: LoopFilter): string {

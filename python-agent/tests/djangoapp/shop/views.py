@@ -257,3 +257,21 @@ def in_a_thread_pool(request):
     with ThreadPoolExecutor(max_workers=2) as pool:
         titles = list(pool.map(title_of, [1, 2]))
     return JsonResponse({"titles": titles})
+
+
+def authors_by_name(request):
+    """Each author found by its name in other letters (``name__iexact``), one query per name; ``?fixed=1`` reads them
+    all at once as querysight says, and matches each to its name case-insensitively."""
+    from functools import reduce
+    from operator import or_
+
+    from django.db.models import Q
+
+    names = ["AUTHOR 0", "author 1", "Author 2"]
+    if request.GET.get("fixed"):
+        values = names
+        found = {a.name.upper(): a for a in Author.objects.filter(reduce(or_, [Q(name__iexact=v) for v in values]))}
+        ids = [found[name.upper()].pk for name in names]
+    else:
+        ids = [Author.objects.filter(name__iexact=name).first().pk for name in names]
+    return JsonResponse({"ids": ids})
