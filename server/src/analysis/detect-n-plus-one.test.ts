@@ -530,6 +530,19 @@ describe('N+1 over relations, with the schema', () => {
     expect(like.suggestion.text).toContain('(WHERE "shop_comment"."object_id" IN (...) and the loop\'s other conditions)')
   })
 
+  it("keeps a get by primary key's other conditions in the in_bulk fix, or gives no code when they cannot be written", () => {
+    // Book.objects.filter(pk=pk, stock__gt=0).first() per id: in_bulk(ids) alone would return the books out of stock.
+    const inStock = 'SELECT "shop_book"."id", "shop_book"."title" FROM "shop_book" WHERE ("shop_book"."id" = %s AND "shop_book"."stock" > %s) ORDER BY "shop_book"."id" ASC LIMIT 1'
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(inStock, [i + 1, 0], { at: LOOP }))))
+    expect(finding.suggestion.code).toBe('Book.objects.filter(stock__gt=0).in_bulk(ids)')
+    expect(finding.suggestion.text).toContain('before the loop with Book.objects.filter(stock__gt=0).in_bulk(ids) instead of 3 lookups by primary key')
+    // filter(pk=pk, deleted_at__isnull=True): a condition with no value to write.
+    const live = 'SELECT "shop_book"."id" FROM "shop_book" WHERE ("shop_book"."id" = %s AND "shop_book"."deleted_at" IS NULL) LIMIT 21'
+    const [unwritten] = findingsOf(unitOf(times(3, (i) => q(live, [i + 1], { at: LOOP }))))
+    expect(unwritten.suggestion.code).toBeNull()
+    expect(unwritten.suggestion.text).toContain("(or .filter(pk__in=ids)) with the loop's other conditions instead of 3 lookups by primary key")
+  })
+
   it('keeps the row locks of a select_for_update() loop in the fix', () => {
     const [finding] = findingsOf(unitOf(loopOf(3, `${AUTHOR_BY_ID} FOR UPDATE`, (i) => i + 10)))
     expect(finding.suggestion.code).toBe('Author.objects.select_for_update().in_bulk(ids)')
@@ -1247,6 +1260,12 @@ describe('SQLAlchemy units', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, avgOf)), { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('select(Author, func.avg(Book.price)).outerjoin(Author.books).group_by(Author.id)')
     expect(finding.suggestion.text).toContain('Compute the AVG in the same query')
+  })
+
+  it("keeps a select by primary key's other conditions in the dict it fetches at once", () => {
+    const published = 'SELECT authors.id, authors.name FROM authors WHERE authors.id = ? AND authors.active = ?'
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(published, [i + 1, true], { at: LOOP }))), { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.active == True, Author.id.in_(ids)))}')
   })
 
   it('keeps the row locks of a with_for_update() loop in the fix', () => {

@@ -251,13 +251,18 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       const target = relation.target ? className(relation.target.model) : null
       // Rows locked one by one (select_for_update()) are locked all at once, in the same transaction.
       const lock = locks(loop) ? '.select_for_update()' : ''
+      // The loop's other conditions go with the keys (`filter(pk=pk, stock__gt=0)`): in_bulk(ids) alone would return
+      // rows the loop did not; no code when they cannot all be written exactly.
+      const lookups = exactFilters(relation, loopClauses(loop), loop, relation.table)?.map(djangoLookup) ?? null
+      const bulk = `${lock}${lookups?.length ? `.filter(${lookups.join(', ')})` : ''}.in_bulk(ids)`
+      const written = lookups === null ? " (or .filter(pk__in=ids)) with the loop's other conditions" : lookups.length ? '' : ' (or .filter(pk__in=ids))'
       return target
         ? {
-            text: `Fetch the ${target} rows at once before the loop with ${target}.objects${lock}.in_bulk(ids) (or .filter(pk__in=ids)) instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
-            code: relation.target?.manager?.filtered ? null : `${target}.objects${lock}.in_bulk(ids)`,
+            text: `Fetch the ${target} rows at once before the loop with ${target}.objects${bulk}${written} instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
+            code: relation.target?.manager?.filtered || lookups === null ? null : `${target}.objects${bulk}`,
           }
         : {
-            text: `Fetch the "${relation.table}" rows at once before the loop with ${lock ? `${lock}.in_bulk(ids)` : '.in_bulk(ids)'} (or .filter(pk__in=ids)) instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
+            text: `Fetch the "${relation.table}" rows at once before the loop with ${bulk}${written} instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
             code: null,
           }
     }
@@ -649,10 +654,13 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       // Kept in a dict, read by key in the loop: the session holds its objects only while something refers to them,
       // so a result thrown away saves no session.get() and adds a query.
       const rows = `${target.toLowerCase()}_by_${pk}`
-      const fetch = `{row.${pk}: row for row in session.scalars(select(${target}).where(${target}.${pk}.in_(ids))${locks(loop) ? '.with_for_update()' : ''})}`
+      // With the loop's other conditions, as for Django's in_bulk.
+      const others = exactFilters(relation, loopClauses(loop), loop, relation.table)
+      const where = [...(others ?? []).map((filter) => sqlalchemyCondition(target, filter)), `${target}.${pk}.in_(ids)`].join(', ')
+      const fetch = `{row.${pk}: row for row in session.scalars(select(${target}).where(${where})${locks(loop) ? '.with_for_update()' : ''})}`
       return {
-        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = ${fetch}, and read ${rows}[...] in the loop instead of ${count} lookups by primary key${at(loop.query)}`,
-        code: `${rows} = ${fetch}`,
+        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = ${fetch}, and read ${rows}[...] in the loop${others === null ? " (with the loop's other conditions)" : ''} instead of ${count} lookups by primary key${at(loop.query)}`,
+        code: others === null ? null : `${rows} = ${fetch}`,
       }
     }
     case 'forward':
