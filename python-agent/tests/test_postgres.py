@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -183,3 +184,46 @@ def test_prints_the_console_line_under_runserver(pg_site):
     _, err = pg_site.proc.communicate(timeout=15)
     assert "[querysight] GET /authors/twice/ 200 " in err
     assert "· 2 queries · 1 duplicated" in err
+
+
+def test_closes_a_connection_a_manager_opened_on_the_thread_that_built_the_schema(postgres, monkeypatch):
+    # The agent's sender thread builds the schema: a default manager's get_queryset() that queries would otherwise
+    # hold a PostgreSQL connection there for the life of the process (Django closes a thread's connections only at
+    # the end of a request it serves).
+    from django.db import connections, models
+
+    from querysight.django import build_schema
+
+    pg = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "postgres",
+        "USER": "postgres",
+        "HOST": postgres["QS_PG_HOST"],
+        "PORT": postgres["QS_PG_PORT"],
+    }
+    settings = connections.configure_settings({"default": connections.settings["default"], "pg": pg})
+    monkeypatch.setitem(connections.settings, "pg", settings["pg"])
+    original = models.Manager.get_queryset
+
+    def querying(self):
+        with connections["pg"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return original(self)
+
+    monkeypatch.setattr(models.Manager, "get_queryset", querying)
+
+    def backends() -> int:
+        with connections["pg"].cursor() as cursor:  # this thread's own connection: one of the backends
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+            return cursor.fetchone()[0]
+
+    try:
+        before = backends()
+        thread = threading.Thread(target=build_schema)
+        thread.start()
+        thread.join()
+        assert until(lambda: backends() == before or None, timeout=5, what="the schema thread's connection to close")
+        build_schema()  # on this thread, whose connection was open before: left open
+        assert connections["pg"].connection is not None
+    finally:
+        connections["pg"].close()

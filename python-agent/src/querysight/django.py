@@ -211,14 +211,25 @@ def instrument() -> None:
 
 
 def build_schema() -> dict[str, Any]:
-    """Models, tables and relations from the app registry, for suggestions in ORM terms (DESIGN.md §4)."""
-    from django.apps import apps
+    """Models, tables and relations from the app registry, for suggestions in ORM terms (DESIGN.md §4).
 
-    return {
-        "models": [
-            describe_model(model) for model in apps.get_models() if not (model._meta.proxy or model._meta.swapped)
-        ]
-    }
+    Built on the agent's sender thread, where a default manager's ``get_queryset()`` (read for its filter) may query:
+    a connection opened for it there is closed again, or it would stay open for the life of the process (Django
+    closes a thread's connections only at the end of a request it serves)."""
+    from django.apps import apps
+    from django.db import connections
+
+    open_before = {c.alias for c in connections.all(initialized_only=True) if c.connection is not None}
+    try:
+        return {
+            "models": [
+                describe_model(model) for model in apps.get_models() if not (model._meta.proxy or model._meta.swapped)
+            ]
+        }
+    finally:
+        for connection in connections.all(initialized_only=True):
+            if connection.alias not in open_before and connection.connection is not None:
+                connection.close()
 
 
 def describe_model(model: Any) -> dict[str, Any]:
