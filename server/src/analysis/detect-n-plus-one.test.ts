@@ -220,6 +220,20 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.text).toContain('to the queryset iterated at shop/views.py:60')
   })
 
+  it('puts the loop over rows a filtering Prefetch loaded into that Prefetch, which a plain path would not reach', () => {
+    // Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.filter(price__gt=5), to_attr="pricey"))
+    const PRICEY_BOOKS =
+      'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE ("shop_book"."price" > %s AND "shop_book"."author_id" IN (%s, %s, %s)) ORDER BY "shop_book"."title" ASC'
+    const loaded = site('shop/views.py', 60)
+    const unit = unitOf(q(AUTHORS, [], { at: loaded }), q(PRICEY_BOOKS, ['5.00', 1, 2, 3], { at: loaded }), loopOf(6, TAGS_OF_BOOK))
+    const [finding] = findingsOf(unit)
+    expect(finding.suggestion.code).toBeNull()
+    expect(finding.suggestion.text).toContain(
+      'Add .prefetch_related("tags") to the queryset of the Prefetch("books", queryset=...) on the queryset iterated at shop/views.py:60 instead of 6 queries',
+    )
+    expect(finding.suggestion.text).toContain('(with a to_attr on it, .prefetch_related("<to_attr>__tags") after it does too)')
+  })
+
   describe('over rows a prefetch loaded, puts the one-hop fix for what a plain prefetch would not serve in a Prefetch of them', () => {
     const BOOKS_OF_AUTHORS =
       'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."author_id" IN (%s, %s, %s) ORDER BY "shop_book"."title" ASC'
@@ -1306,6 +1320,19 @@ describe('SQLAlchemy units', () => {
         'SELECT authors.id AS authors_id, authors.name AS authors_name, books_1.id AS books_1_id, books_1.author_id AS books_1_author_id FROM authors LEFT OUTER JOIN books AS books_1 ON authors.id = books_1.author_id ORDER BY authors.id'
       const [finding] = findingsOf(unitOf(q(joined, [], { at: VIEW }), reviewsPerBook), { app: FLASK, schema })
       expect(finding.suggestion.code).toBe('select(Author).options(joinedload(Author.books).selectinload(Book.reviews))')
+    })
+
+    it("keeps the criteria of a selectinload(Author.books.and_(...)) the loop's rows came from", () => {
+      const authors = 'SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors'
+      const selectin = 'SELECT books.author_id AS books_author_id, books.id AS books_id FROM books WHERE books.author_id IN (?, ?, ?)'
+      const plain = findingsOf(unitOf(q(authors, [], { at: VIEW }), q(selectin, [1, 2, 3], { at: VIEW }), reviewsPerBook), { app: FLASK, schema })
+      expect(plain[0].suggestion.code).toBe('select(Author).options(selectinload(Author.books).selectinload(Book.reviews))')
+      const cheap = `${selectin} AND books.price < ?`
+      const [finding] = findingsOf(unitOf(q(authors, [], { at: VIEW }), q(cheap, [1, 2, 3, 10], { at: VIEW }), reviewsPerBook), { app: FLASK, schema })
+      expect(finding.suggestion.code).toBeNull()
+      expect(finding.suggestion.text).toContain(
+        'Add .options(selectinload(Author.books).selectinload(Book.reviews)) to the query iterated at shop/views.py:40, keeping the criteria of the load of Author.books the query has (its .and_(...))',
+      )
     })
 
     it('keeps contains_eager for a join the query selects the rows from, and leaves a join that only filters alone', () => {

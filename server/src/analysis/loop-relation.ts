@@ -99,6 +99,10 @@ export interface LoopRelation {
    * wildcard: Django's `iexact` on SQLite), or the function both sides are folded with (`upper`: `iexact` on
    * PostgreSQL). */
   caseless: string | null
+  /** The rows looped over came from an eager load of their own that filters them (`Prefetch("books",
+   * queryset=Book.objects.filter(...))`, `selectinload(Author.books.and_(...))`): its WHERE has more than the
+   * parents' keys. The fix goes into that load: a plain path through the relation would load every row again. */
+  viaFilteredLoad?: boolean
   /** Depths of a recursion the loop's queries were made at (1: no recursion). */
   levels?: number
   /** Levels of the tree a prefetch loaded before the loop's (its path starts above the loop's first depth). */
@@ -170,7 +174,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   const prefetch = outer === relation && ctx.schema ? prefetchOf(relation, ctx.schema, ctx) : null
   if (prefetch && plainLoad(relation, first)) {
     // One hop further on the parent's query: Author.objects.prefetch_related("books__tags").
-    return { ...relation, path: [prefetch.hop, ...relation.path] }
+    return { ...relation, path: [prefetch.hop, ...relation.path], ...(prefetch.filtered ? { viaFilteredLoad: true } : {}) }
   }
   if (prefetch) {
     // A count, a filter, a cut or a re-query of prefetched rows: its one-hop fix goes into a Prefetch of them.
@@ -585,7 +589,7 @@ function prefetchOf(
   relation: LoopRelation,
   schema: SchemaIndex,
   ctx: ExplainContext,
-): { hop: LoopStep; manager: RelatedManager } | null {
+): { hop: LoopStep; manager: RelatedManager; filtered: boolean } | null {
   const first = relation.path[0]
   if (relation.triggerIndex === null || !first || first.field === null || relation.pattern === 'deferred') return null
   const trigger = ctx.all[relation.triggerIndex]
@@ -599,7 +603,9 @@ function prefetchOf(
   const found = parentOf(first.ownerTable, key.column, schema)
   if (!found || !parentQuery.shape.mainTables.some((table) => same(table, found.parent.table))) return null
   const { owner, parent, accessor } = found
-  return { hop: step(parent, accessor, queryNameOf(accessor, owner, true), false, owner), manager: managerOf(parent, accessor, true) }
+  // More than the parents' keys in its WHERE (or a form not read): the load filters the rows (or cuts them).
+  const filtered = loopClauses(trigger).conditions !== 1
+  return { hop: step(parent, accessor, queryNameOf(accessor, owner, true), false, owner), manager: managerOf(parent, accessor, true), filtered }
 }
 
 /**

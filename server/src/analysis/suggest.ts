@@ -354,6 +354,16 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
       code: onIterated(relation, qs, `.prefetch_related(${generic})`),
     }
   }
+  if (relation.viaFilteredLoad && further.length > 0) {
+    // Prefetch("books", queryset=Book.objects.filter(...)): a plain "books__tags" would load every book again (into
+    // .books, or beside a to_attr the loop reads), not the rows of the loop; the load goes into that queryset.
+    const rest = lookupPath(further)
+    const load = `.${further.every((s) => s.single) ? 'select_related' : 'prefetch_related'}("${rest}")`
+    return {
+      text: `Add ${load} to the queryset of the Prefetch("${first.field}", queryset=...) on ${iterated} instead of ${count} queries, one per row: the loop's rows come from that Prefetch, which filters them, and a plain prefetch_related("${path}") would not reach them (with a to_attr on it, .prefetch_related("<to_attr>__${rest}") after it does too)${note}`,
+      code: null,
+    }
+  }
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
   // The code stands for the queryset with the fix: pasted in its place, it keeps loading the FKs it joins already.
@@ -687,6 +697,13 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
           return `${loader}(${attr})`
         })
         .join('.')
+      if (relation.viaFilteredLoad) {
+        // selectinload(Author.books.and_(...)): its criteria (or a relationship's own join) stay with the first load.
+        return {
+          text: `Add .options(${chained}) to ${iterated}, keeping the criteria of the load of ${relation.path[0].owner}.${relation.path[0].field} the query has (its .and_(...)), instead of ${count} lazy loads, one per row: the loop's rows come from that load, which filters them`,
+          code: null,
+        }
+      }
       // Several relationships to the looked-up table, all of whose keys were selected: load them all (see siblings).
       const siblings = relation.path.length === 1 ? relation.siblings.map((field) => `joinedload(${last.owner}.${field})`) : []
       const options = [chained, ...siblings].join(', ')
