@@ -251,6 +251,16 @@ describe('N+1 over relations, with the schema', () => {
       expect(finding.suggestion.text).toContain('put it in a Prefetch("books", queryset=...) of that query')
     })
 
+    it('a count per book the Prefetch filtered: in that Prefetch, which a new one would replace with its filter', () => {
+      const COUNT_REVIEWS = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+      const PRICEY =
+        'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE ("shop_book"."price" > %s AND "shop_book"."author_id" IN (%s, %s, %s)) ORDER BY "shop_book"."title" ASC'
+      const unit = unitOf(q(AUTHORS, [], { at: loaded }), q(PRICEY, ['5.00', 1, 2, 3], { at: loaded }), perBook(COUNT_REVIEWS, (i) => [i + 1]))
+      const [finding] = findingsOf(unit)
+      expect(finding.suggestion.code).toBeNull()
+      expect(finding.suggestion.text).toContain('they come from the Author query\'s Prefetch("books", queryset=...) there, which filters them: put it in that queryset, keeping its filter and to_attr')
+    })
+
     it('a filtered requery per book: a Prefetch with its conditions', () => {
       const FILTERED =
         'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s)'

@@ -178,7 +178,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   }
   if (prefetch) {
     // A count, a filter, a cut or a re-query of prefetched rows: its one-hop fix goes into a Prefetch of them.
-    return { ...relation, manager: prefetch.manager }
+    return { ...relation, manager: prefetch.manager, ...(prefetch.filtered ? { viaFilteredLoad: true } : {}) }
   }
   const joined = outer === relation && ctx.schema && ctx.orm === 'sqlalchemy' ? joinedHop(relation, ctx.schema, ctx) : null
   if (joined && plainLoad(relation, first)) {

@@ -193,7 +193,9 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
   if (manager.prefetched) {
     return {
       iterated: `the ${root(relation)} rows prefetched into ${manager.expression}${where}`,
-      note: `; they come from the ${manager.parent} query's prefetch there: put it in a Prefetch("${manager.accessor}", queryset=...) of that query`,
+      note: relation.viaFilteredLoad
+        ? `; they come from the ${manager.parent} query's Prefetch("${manager.accessor}", queryset=...) there, which filters them: put it in that queryset, keeping its filter and to_attr`
+        : `; they come from the ${manager.parent} query's prefetch there: put it in a Prefetch("${manager.accessor}", queryset=...) of that query`,
     }
   }
   return {
@@ -209,10 +211,12 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
  * `objects`, or `queryset` without the schema), or the related manager (`book.reviews`); for a related manager
  * iterated in a template, `Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects...))`.
  */
-function onIterated(relation: LoopRelation, queryset: string, calls: string): string {
+function onIterated(relation: LoopRelation, queryset: string, calls: string): string | null {
   const { manager } = relation
   if (!manager) return `${queryset}${calls}`
   if (!manager.prefetched && !relation.place?.template) return `${manager.expression}${calls}`
+  // The rows came from a Prefetch that filters them: a new Prefetch of the relation would drop its filter and to_attr.
+  if (manager.prefetched && relation.viaFilteredLoad) return null
   return `${manager.parent}.objects.prefetch_related(Prefetch("${manager.accessor}", queryset=${root(relation)}.objects${calls}))`
 }
 
