@@ -58,10 +58,11 @@ function withRepeats(suggestion: Suggestion, group: QueryFacts[]): Suggestion {
 }
 
 /**
- * The slot holding the loop's key: the first varying equality/IN lookup on a column. Null when nothing varies
- * (exact repeats are duplicates), or when something other than a lookup varies (LIMIT/OFFSET, or a range in a
- * statement with a LIMIT or without a varying key: pagination; a LIKE with a wildcard: a search per row). A varying `!=` / NOT IN
- * alongside a key lookup is allowed, and so is a varying range in a statement without a LIMIT.
+ * The slot holding the loop's key: the first varying equality/IN lookup on a column (a LIKE without a wildcard is
+ * one). Null when nothing varies (exact repeats are duplicates), or when something other than a lookup varies
+ * (LIMIT/OFFSET, or a range in a statement with a LIMIT or without a varying key: pagination; a LIKE with a
+ * wildcard: a search per row). A varying `!=` / NOT IN alongside a key lookup is allowed, and so is a varying range
+ * in a statement without a LIMIT.
  * Values that were not captured (`params: null`) count as varying.
  */
 export function keySlotOf(group: QueryFacts[]): number | null {

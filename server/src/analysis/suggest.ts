@@ -124,9 +124,9 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number): Sug
 
 /**
  * `Book.objects` written as the model's default manager when it has another name (`Book.books`): the fixes are
- * written for `objects` first. A class name two apps share (`blog.Author`, `shop.Author`) is the one of the models
- * the fix is about (`tables`), or, when it is about neither, is renamed only if they agree. (A default manager that leaves rows out is
- * dealt with where it matters: the writes, and the lookups by key, whose rows it may not hold.)
+ * written for `objects` first. A class name two apps share (`blog.Author`, `shop.Author`) takes the manager of the
+ * model the fix is about (of `tables`), or, when it is about neither, is renamed only if they agree. (A default
+ * manager that leaves rows out is dealt with where it matters: the writes, and the lookups by key.)
  */
 function withManagers(suggestion: Suggestion, tables: string[], schema: SchemaIndex | null): Suggestion {
   if (!schema?.models.some((model) => model.manager && model.manager.name !== 'objects')) return suggestion
