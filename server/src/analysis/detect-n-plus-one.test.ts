@@ -92,13 +92,14 @@ describe('N+1 over relations, with the schema', () => {
     const [finding] = findingsOf(unit, { schema: mail })
     expect(finding.suggestion.code).toBe('Message.objects.select_related("sender", "recipient")')
     expect(finding.suggestion.text).toContain('2 foreign keys of Message point at User and its queries do not say which one each read, so it loads them all')
+    expect(finding.suggestion.text).toContain('(read it as .sender or .recipient in the loop, whichever it reads:')
     // SQLAlchemy: both relationships joined.
     const saMessages = 'SELECT mail_message.id, mail_message.sender_id, mail_message.recipient_id FROM mail_message'
     const saUser = 'SELECT mail_user.id, mail_user.name FROM mail_user WHERE mail_user.id = ?'
     const saUnit = unitOf(q(saMessages, [], { at: VIEW }), ...[1, 2, 3, 1].map((id) => q(saUser, [id], { at: LOOP })))
-    expect(findingsOf(saUnit, { app: FLASK, schema: mail })[0].suggestion.code).toBe(
-      'select(Message).options(joinedload(Message.sender), joinedload(Message.recipient))',
-    )
+    const [sa] = findingsOf(saUnit, { app: FLASK, schema: mail })
+    expect(sa.suggestion.code).toBe('select(Message).options(joinedload(Message.sender), joinedload(Message.recipient))')
+    expect(sa.suggestion.text).toContain('(read it through Message.sender or Message.recipient in the loop, whichever it reads:')
   })
 
   it('keeps in the code the foreign keys the queryset already loads with select_related', () => {
@@ -1262,6 +1263,30 @@ describe('SQLAlchemy units', () => {
     const [unnamed] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), loopOf(3, LAZY_BOOKS)), { app: FLASK, schema: backOnly })
     expect(unnamed).toMatchObject({ trigger_index: 0, suggestion: { code: null } })
     expect(unnamed.suggestion.text).toContain('a dynamic or write_only one cannot be eager-loaded: select the rows with .in_() and group them')
+  })
+
+  it("keeps a loop's own conditions on the load with .and_(), and gives no code for a LIMIT per row", () => {
+    const pricey = 'SELECT books.id, books.title, books.author_id FROM books WHERE books.author_id = ? AND books.price > ?'
+    const [filtered] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), times(3, (i) => q(pricey, [i + 1, 5], { at: LOOP }))), { app: FLASK, schema: SCHEMA })
+    expect(filtered.suggestion.code).toBe('select(Author).options(selectinload(Author.books.and_(Book.price > 5)))')
+    const anyPricey = 'SELECT EXISTS (SELECT * FROM books WHERE books.author_id = ? AND books.price > ?) AS anon_1'
+    const [exists] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), times(3, (i) => q(anyPricey, [i + 1, 5], { at: LOOP }))), { app: FLASK, schema: SCHEMA })
+    // (Inside EXISTS the conditions are not read: named, with no code, rather than a count of every book.)
+    expect(exists.suggestion.code).toBeNull()
+    expect(exists.suggestion.text).toContain("Add .options(selectinload(Author.books)) to the query iterated at shop/views.py:40 (with the loop's other conditions on it: .and_(...))")
+    const countPricey = 'SELECT count(*) AS count_1 FROM books WHERE books.author_id = ? AND books.price > ?'
+    const [counted] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), times(3, (i) => q(countPricey, [i + 1, 5], { at: LOOP }))), { app: FLASK, schema: SCHEMA })
+    expect(counted.suggestion.code).toBe('select(Author, func.count(Book.id)).outerjoin(Author.books.and_(Book.price > 5)).group_by(Author.id)')
+    // select(Book).where(Book.author_id == a.id).order_by(Book.price.desc()).limit(1): each author's dearest book.
+    const dearest = 'SELECT books.id, books.title, books.author_id FROM books WHERE books.author_id = ? ORDER BY books.price DESC LIMIT ? OFFSET ?'
+    const [first] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), times(3, (i) => q(dearest, [i + 1, 1, 0], { at: LOOP }))), { app: FLASK, schema: SCHEMA })
+    expect(first.suggestion.code).toBeNull()
+    expect(first.suggestion.text).toContain('in the loop\'s order, and take each row\'s first ones from them in the loop instead of 3 queries with a LIMIT, one per row')
+    // A condition that cannot be written exactly (a LIKE): no code.
+    const titled = 'SELECT books.id, books.title, books.author_id FROM books WHERE books.author_id = ? AND books.title LIKE ?'
+    const [like] = findingsOf(unitOf(q(AUTHORS_SA, [], { at: VIEW }), times(3, (i) => q(titled, [i + 1, '%war%'], { at: LOOP }))), { app: FLASK, schema: SCHEMA })
+    expect(like.suggestion.code).toBeNull()
+    expect(like.suggestion.text).toContain("(with the loop's other conditions on it: .and_(...))")
   })
 
   it('keeps the rows fetched for a session.get() loop in a dict: a result thrown away saves no get()', () => {

@@ -404,8 +404,11 @@ function djangoReadIt(relation: LoopRelation): string {
   const notServed = (example: string) => `a query of its own, such as ${last.target}.objects.${example}, is not served by it`
   const back = relation.backField
   switch (relation.pattern) {
-    case 'forward':
-      return ` (read it as .${last.field} in the loop: ${notServed('get(pk=...)')})`
+    case 'forward': {
+      // Several FKs loaded (siblings): which one each query read is not known.
+      const fields = [last.field, ...relation.siblings].map((field) => `.${field}`).join(' or ')
+      return ` (read it as ${fields} in the loop${relation.siblings.length ? ', whichever it reads' : ''}: ${notServed('get(pk=...)')})`
+    }
     case 'reverse_one':
       return ` (read it as .${last.field} in the loop: ${notServed(back ? `get(${back}=...)` : 'get(...)')})`
     case 'reverse':
@@ -682,25 +685,33 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
     case 'reverse_one':
     case 'm2m': {
       if (!named) return unnamed(relation, loop, count, SQLALCHEMY_LOADERS)
+      // The loop's own conditions (`select(Comment).where(Comment.post_id == p.id, Comment.stars >= 3)`) go on the
+      // last hop with .and_(); null when they cannot all be written exactly (no code then).
+      const criteria = relation.filters.length === 0 ? [] : exactFilters(relation, loopClauses(loop), loop, last.targetTable)
+      const and = criteria?.length ? `.and_(${criteria.map((f) => sqlalchemyCondition(last.target, f)).join(', ')})` : ''
+      const unwritten = criteria === null ? " (with the loop's other conditions on it: .and_(...))" : ''
       if (relation.aggregate && relation.path.length === 1) {
         const target = last.target
         const value = valueAggregate(relation) ? relation.aggregate : null
         const computed = value ? `func.${value}(${target}.${relation.aggregateColumn})` : `func.count(${target}.${relation.target?.pk ?? 'id'})`
         return {
-          text: `${value ? `Compute the ${value.toUpperCase()}` : 'Count'} in the same query as ${iterated} (a grouped outer join on ${model}.${last.field}) instead of ${count} ${value ? value.toUpperCase() : 'COUNT'} queries, one per row`,
-          code: `select(${model}, ${computed}).outerjoin(${model}.${last.field}).group_by(${model}.id)`,
+          text: `${value ? `Compute the ${value.toUpperCase()}` : 'Count'} in the same query as ${iterated} (a grouped outer join on ${model}.${last.field}${and}${unwritten}) instead of ${count} ${value ? value.toUpperCase() : 'COUNT'} queries, one per row`,
+          code: criteria === null ? null : `select(${model}, ${computed}).outerjoin(${model}.${last.field}${and}).group_by(${model}.id)`,
         }
       }
       const chained = relation.path
-        .map((s, i) => {
-          const loader = s.loader ?? (s.single ? 'joinedload' : 'selectinload')
-          const attr = `${s.owner}.${s.field}`
-          if (i === relation.path.length - 1 && relation.prefetched && relation.filters.length > 0) {
-            return `${loader}(${attr}.and_(${relation.filters.map((f) => sqlalchemyCondition(s.target, f)).join(', ')}))`
-          }
-          return `${loader}(${attr})`
-        })
+        .map((s, i) => `${s.loader ?? (s.single ? 'joinedload' : 'selectinload')}(${s.owner}.${s.field}${i === relation.path.length - 1 ? and : ''})`)
         .join('.')
+      if (!last.single && loop.shape.hasLimit) {
+        // .limit(n) per row (its first, its latest...): a loader takes every row of the relation.
+        return {
+          text: `Load the related rows of every row at once with .options(${chained}) on ${iterated}, in the loop's order, and take each row's first ones from them in the loop instead of ${count} queries with a LIMIT, one per row (no loader applies a LIMIT per row: for many rows each, a window function, row_number() over a partition by the key)${unwritten}`,
+          code: null,
+        }
+      }
+      if (criteria === null) {
+        return { text: `Add .options(${chained}) to ${iterated}${unwritten} instead of ${count} queries, one per row, and read them through ${last.owner}.${last.field} in the loop`, code: null }
+      }
       if (relation.viaFilteredLoad) {
         // selectinload(Author.books.and_(...)): its criteria (or a relationship's own join) stay with the first load.
         return {
@@ -712,9 +723,10 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       const siblings = relation.path.length === 1 ? relation.siblings.map((field) => `joinedload(${last.owner}.${field})`) : []
       const options = [chained, ...siblings].join(', ')
       // A select() of the app's own makes the same kind of lookup as a lazy load, and no loader option serves it.
+      const through = [last.field, ...(relation.path.length === 1 ? relation.siblings : [])].map((field) => `${last.owner}.${field}`)
       const readIt =
         relation.path.length === 1 && ['forward', 'reverse_one', 'reverse', 'm2m'].includes(relation.pattern)
-          ? ` (read ${last.single ? 'it' : 'them'} through ${last.owner}.${last.field} in the loop: a select(${last.target}) of its own is not served by it)`
+          ? ` (read ${last.single ? 'it' : 'them'} through ${through.join(' or ')} in the loop${through.length > 1 ? ', whichever it reads' : ''}: a select(${last.target}) of its own is not served by it)`
           : ''
       return {
         text: `Add .options(${options}) to ${iterated}: it loads the related rows up front instead of ${count} lazy loads, one per row${readIt}`,
