@@ -637,6 +637,10 @@ describe('N+1 over relations, with the schema', () => {
       const unit = unitOf(times(3, (i) => q(ilike, { email_1: `${names[i]}@example.org` }, { at: LOOP, vendor: 'postgresql' })))
       const [finding] = findingsOf(unit, { app: FLASK, schema })
       expect(finding.suggestion.code).toBe('session.scalars(select(User).where(or_(*[User.email.ilike(v) for v in values]))).all()')
+      // On SQLite, ilike() is written lower(users.email) LIKE lower(?).
+      const lowerLike = 'SELECT users.id, users.email FROM users WHERE lower(users.email) LIKE lower(?)'
+      const [sqlite] = findingsOf(unitOf(times(3, (i) => q(lowerLike, [`${names[i]}@example.org`], { at: LOOP }))), { app: FLASK, schema })
+      expect(sqlite.suggestion.code).toBe('session.scalars(select(User).where(or_(*[User.email.ilike(v) for v in values]))).all()')
     })
 
     it('gives no code for a count per key compared case-insensitively (grouping by the column would split its cases)', () => {

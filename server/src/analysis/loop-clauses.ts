@@ -30,8 +30,9 @@ const COLUMN = new RegExp(`^(?:${IDENT}\\.)?${IDENT}$`)
 const CONDITION = new RegExp(`^(.+?) (=|!=|<>|<|<=|>|>=|like|ilike|in) (\\?|\\(\\.\\.\\.\\))$`)
 // SQLAlchemy's lazy loads put the value first: `? = book.author_id`.
 const VALUE_FIRST = /^\? (=|!=|<>) (.+)$/
-// Django's iexact: `upper("t"."c"::text) = upper(?)` on PostgreSQL, `"t"."c" like ? escape ?` on SQLite.
-const FOLDED = /^(upper|lower)\((.+?)(?:::[a-z_]+)?\) = \1\(\?\)$/
+// Django's iexact: `upper("t"."c"::text) = upper(?)` on PostgreSQL, `"t"."c" like ? escape ?` on SQLite; SQLAlchemy's
+// ilike() on SQLite: `lower(t.c) like lower(?)`.
+const FOLDED = /^(upper|lower)\((.+?)(?:::[a-z_]+)?\) (?:=|like) \1\(\?\)$/
 const LIKE_ESCAPE = /^(.+?) i?like \? escape \?$/
 const TAIL = / (?:group by|having|order by|limit|offset|for update|returning) /
 const NOT_PLAIN = / offset | distinct | group by | having | union | intersect | except | for update|\blimit \?, \?/

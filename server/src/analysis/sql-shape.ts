@@ -443,13 +443,14 @@ class ShapeReader {
   }
 
   /** The slot of a value at token `i` compared with a column with both sides folded to one case:
-   * `UPPER("t"."c"::text) = UPPER(%s)`, `lower(t.c) = lower(?)`. */
+   * `UPPER("t"."c"::text) = UPPER(%s)`, `lower(t.c) = lower(?)`; `lower(t.c) LIKE lower(?)` is an ILIKE. */
   private foldedComparison(i: number, ref: ValueRef): Slot | null {
     const t = this.tokens
     const fold = t[i - 2]
     if (!isPunct(t[i - 1], '(') || !isWord(fold, ...FOLDS) || !isPunct(t[i + 1], ')')) return null
     const op = t[i - 3]
-    if (op?.kind !== 'op' || !(op.text in COMPARISONS) || !isPunct(t[i - 4], ')')) return null
+    const like = isWord(op, 'like') // SQLAlchemy's ilike() on SQLite: lower(t.c) LIKE lower(?)
+    if ((!like && (op?.kind !== 'op' || !(op.text in COMPARISONS))) || !isPunct(t[i - 4], ')')) return null
     // The column's call, back from its `)`: FOLD ( name [. name] [:: type] ), the same function as the value's.
     let k = i - 5
     if (t[k - 1]?.kind === 'op' && t[k - 1].text === '::') k -= 2
@@ -457,6 +458,7 @@ class ShapeReader {
     if (!column) return null
     const start = column.table === null ? k : k - 2
     if (!isPunct(t[start - 1], '(') || !isWord(t[start - 2], fold!.text.toLowerCase())) return null
+    if (like) return { role: 'like', column, op: 'ilike', values: [ref] }
     return { role: COMPARISONS[op.text], column, op: op.text, values: [ref], folded: fold!.text.toLowerCase() }
   }
 
