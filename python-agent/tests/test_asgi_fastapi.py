@@ -385,3 +385,39 @@ def test_units_waiting_when_uvicorn_stops_are_delivered_at_the_lifespan_shutdown
             proc.kill()
     with urllib.request.urlopen(f"{querysight_server}/api/v1/units/{unit_id}", timeout=5) as stored:
         assert stored.status == 200
+
+
+def test_queries_of_tasks_gathered_behind_a_base_http_middleware_carry_the_line_that_gathered_them(
+    engines: Any, recorded: Recorded
+) -> None:
+    # Starlette's BaseHTTPMiddleware runs the rest of the app in a task of its own: the endpoint's task, not the
+    # one querysight's middleware runs in, is the one that awaits the gathered tasks.
+    import asyncio
+
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncSession
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from querysight.asgi import QuerySightMiddleware
+
+    async_engine = engines[1]
+    app = FastAPI()
+
+    async def passing(request: Any, call_next: Any) -> Any:
+        return await call_next(request)
+
+    async def title(book_id: int) -> str:
+        async with AsyncSession(async_engine) as db:
+            book = await db.get(sa_models.Book, book_id)
+        return book.title
+
+    @app.get("/gathered/")
+    async def gathered() -> list[str]:
+        return list(await asyncio.gather(title(1), title(2)))
+
+    app.add_middleware(BaseHTTPMiddleware, dispatch=passing)
+    app.add_middleware(QuerySightMiddleware)
+    assert TestClient(app).get("/gathered/").status_code == 200
+    stacks = [[(f["function"], f["line"]) for f in q["stack"]] for q in recorded.unit()["queries"]]
+    line = gathered.__code__.co_firstlineno
+    assert stacks == [[("title", title.__code__.co_firstlineno + 2), ("gathered", line + 2)]] * 2

@@ -184,4 +184,3 @@ def test_names_a_default_manager_that_leaves_rows_out_and_the_save_signals_bulk_
             app_label = "shop"
 
     assert "manager" not in describe_model(Draft)
-

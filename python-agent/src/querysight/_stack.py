@@ -336,23 +336,49 @@ def _greenlet_caller_frames(unit_task: Any) -> list[FrameType]:
 
     parent = greenlet.getcurrent().parent
     frame = parent.gr_frame if parent is not None else None
-    task_end = _awaited_task_end(unit_task) if frame is not None and unit_task is not None else None
+    task_end, waiter = _awaited_task_end(unit_task) if frame is not None and unit_task is not None else (None, None)
     frames: list[FrameType] = []
     while frame is not None and len(frames) < _MAX_WALK:
         frames.append(frame)
         if frame is task_end:
-            frames.extend(_task_frames(unit_task))
+            frames.extend(_task_frames(waiter))
         frame = frame.f_back
     return frames
 
 
-def _awaited_task_end(unit_task: Any) -> FrameType | None:
-    """The frame of the running task's own coroutine (its outermost), when the running task is one ``unit_task``
-    awaits."""
+def _awaited_task_end(unit_task: Any) -> tuple[FrameType | None, Any]:
+    """The frame of the running task's own coroutine (its outermost) and the task awaiting it, when one does: the
+    unit's task, or another task of the unit's (the endpoint's, which Starlette's ``BaseHTTPMiddleware`` runs in a
+    task of its own) that awaits it directly or through ``asyncio.gather``."""
     running = current_task()
-    if running is None or running is unit_task or not _awaited_by(running, unit_task):
-        return None
-    return getattr(_coroutine_of(running), "cr_frame", None)
+    if running is None or running is unit_task:
+        return None, None
+    waiter = unit_task if _awaited_by(running, unit_task) else _waiter_of(running)
+    if waiter is None:
+        return None, None
+    return getattr(_coroutine_of(running), "cr_frame", None), waiter
+
+
+def _waiter_of(task: Any) -> Any:
+    """The task suspended awaiting ``task``, read from its done callbacks: the waiting task's wakeup (``await
+    task``), or ``asyncio.gather``'s callback, whose outer future's callbacks hold it. None for a task left to run."""
+    futures = [task]
+    looked = 0
+    while futures and looked < _MAX_WALK:
+        future = futures.pop()
+        looked += 1
+        for callback, _context in getattr(future, "_callbacks", None) or ():
+            owner = getattr(callback, "__self__", None)
+            if owner is not None and owner is not task and hasattr(owner, "get_coro"):
+                return owner
+            for cell in getattr(callback, "__closure__", None) or ():
+                try:
+                    held = cell.cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                if held is not future and hasattr(held, "_callbacks") and not hasattr(held, "get_coro"):
+                    futures.append(held)  # gather's outer future
+    return None
 
 
 def _task_running(awaitable: Any, sibling: Any) -> Any:
