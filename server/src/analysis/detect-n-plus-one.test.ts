@@ -1323,6 +1323,16 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.active == True, Author.id.in_(ids)))}')
   })
 
+  it('tells a deferred column_property loaded per row to be undeferred, not its rows fetched at once', () => {
+    const books = 'SELECT books.id AS books_id, books.title AS books_title FROM books'
+    const reviewCount =
+      'SELECT (SELECT count(reviews.id) AS count_1 FROM reviews WHERE reviews.book_id = books.id) AS anon_1 FROM books WHERE books.id = ?'
+    const [finding] = findingsOf(unitOf(q(books, [], { at: VIEW }), loopOf(3, reviewCount)), { app: FLASK, schema: SCHEMA })
+    expect(finding.suggestion.code).toBeNull()
+    expect(finding.suggestion.text).toContain('loads a deferred expression of a Book row (a column_property or query_expression), not the row')
+    expect(finding.suggestion.text).toContain('.options(undefer(Book.<its attribute>))')
+  })
+
   it('keeps the row locks of a with_for_update() loop in the fix', () => {
     const [finding] = findingsOf(unitOf(loopOf(3, `${LAZY_AUTHOR} FOR UPDATE`)), { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)).with_for_update())}')

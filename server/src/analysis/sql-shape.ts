@@ -69,6 +69,8 @@ export interface SqlShape {
   slots: Slot[]
   /** The selected columns, when every selected item is a plain column; null otherwise. */
   selectColumns: ColumnRef[] | null
+  /** Whether the select list has items and none of them is a plain column (`SELECT (SELECT count(...)) AS anon_1`). */
+  selectsOnlyExpressions: boolean
   /** `count` for `SELECT COUNT(...)`, `exists` for Django's `SELECT 1 AS "a" ... LIMIT 1`, the function's name for
    * `SELECT AVG("t"."rating")` (SUM, MIN, MAX) of one column. */
   aggregate: Aggregate | null
@@ -199,6 +201,7 @@ class ShapeReader {
       mainTables: this.tables.filter((table) => table.depth === 0).map((table) => table.name),
       slots: this.slots,
       selectColumns,
+      selectsOnlyExpressions: select !== null && select.length > 0 && select.every((item) => !item.column),
       aggregate: this.aggregate(select),
       aggregateColumn: this.aggregateColumn(select),
       hasLimit: this.hasLimit,

@@ -675,6 +675,14 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
     case 'get': {
       const target = relation.target ? className(relation.target.model) : relation.table
       const pk = relation.target?.pk ?? relation.column
+      if (loop.shape.selectsOnlyExpressions && !loop.shape.aggregate) {
+        // `SELECT (SELECT count(...) ...) AS anon_1 FROM books WHERE books.id = ?`: one deferred expression of a row
+        // (a column_property), not the row; rows fetched at once would be more queries, not fewer.
+        return {
+          text: `Each of the ${count} queries loads a deferred expression of a ${target} row (a column_property or query_expression), not the row${at(loop.query)}: undefer it on the query whose rows the loop reads, .options(undefer(${target}.<its attribute>)), or select it there`,
+          code: null,
+        }
+      }
       // Kept in a dict, read by key in the loop: the session holds its objects only while something refers to them,
       // so a result thrown away saves no session.get() and adds a query.
       const rows = `${target.toLowerCase()}_by_${pk}`
