@@ -94,7 +94,9 @@ def test_instrumenting_an_engine_twice_records_each_query_once(engine: Any, reco
 def test_an_execute_listener_the_app_adds_later_still_runs_and_instrumenting_again_records_again(
     engine: Any, recorded: Recorded, swallow_internal_errors: Any
 ) -> None:
-    instrument(engine)
+    from querysight import sqlalchemy as qs_sqlalchemy
+
+    instrument(engine, name="primary", base=sa_models.Base)
     seen: list[str] = []
 
     def app_listener(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
@@ -107,11 +109,12 @@ def test_an_execute_listener_the_app_adds_later_still_runs_and_instrumenting_aga
     assert seen == ["SELECT 1"]
     assert [what for what, _ in _guard.swallowed()] == ["record the queries of an engine with a later execute listener"]
 
-    instrument(engine)
+    instrument(engine)  # as the log says: the name and the models given the first time stay
     with engine.connect() as conn, querysight.capture("instrumented again"):
         conn.execute(text("SELECT 2"))
     assert seen == ["SELECT 1", "SELECT 2"]
-    assert [q["sql"] for q in recorded.units()[-1]["queries"]] == ["SELECT 2"]
+    assert [(q["sql"], q["db"]) for q in recorded.units()[-1]["queries"]] == [("SELECT 2", "primary")]
+    assert qs_sqlalchemy._all_models is False
     event.remove(engine, "do_execute", app_listener)
 
 

@@ -52,7 +52,8 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
     """Record every query of ``engine`` (an ``Engine`` or an ``AsyncEngine``) into the current unit.
 
     ``name`` is the ``db`` reported for its queries (default: the URL's database). ``base`` is the declarative base
-    or ``registry`` whose models are sent as the schema (default: every mapped class in the process).
+    or ``registry`` whose models are sent as the schema (default: every mapped class in the process). Called again
+    for an engine (to put its hooks after listeners the app added since), what was not given again stays as it was.
     """
     global _all_models
     from sqlalchemy import event
@@ -61,14 +62,16 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
     dialect = sync_engine.dialect
     with _lock:
         hooks = getattr(dialect, _HOOKS_ATTR, None)
+        again = hooks is not None
         if hooks is None:
             hooks = _Hooks(dialect)
             setattr(dialect, _HOOKS_ATTR, hooks)
             event.listen(sync_engine, "handle_error", _handle_error)
         hooks.listen(sync_engine)  # again too: after listeners the app added since
-        hooks.name(name or _database_of(sync_engine))
+        if name is not None or not again:
+            hooks.name(name or _database_of(sync_engine))
         if base is None:
-            _all_models = True
+            _all_models = _all_models or not again
         elif not any(known is base for known in _bases):
             _bases.append(base)
         info = transport.app
