@@ -1058,6 +1058,12 @@ describe('what is not an N+1', () => {
       const sa = unitOf(q('SELECT category.id AS category_id FROM category WHERE category.parent_id IS NULL', [], { at: site('app/tree.py', 42, 'tree') }), q(lazy, [1], { at: render(1) }), q(lazy, [2], { at: render(2) }), q(lazy, [3], { at: render(3) }))
       const [tree] = findingsOf(sa, { app: FLASK, schema })
       expect(tree.suggestion.code).toBe('select(Category).options(selectinload(Category.children, recursion_depth=-1))')
+      // The root read with session.get(Category, 1): the option goes there (a select() would load every node).
+      const root = 'SELECT category.id AS category_id, category.parent_id AS category_parent_id FROM category WHERE category.id = ?'
+      const fromGet = unitOf(q(root, [1], { at: site('app/tree.py', 42, 'tree') }), q(lazy, [1], { at: render(1) }), q(lazy, [2], { at: render(2) }), q(lazy, [3], { at: render(3) }))
+      const [got] = findingsOf(fromGet, { app: FLASK, schema })
+      expect(got.suggestion.code).toBe('session.get(Category, id, options=[selectinload(Category.children, recursion_depth=-1)])')
+      expect(got.suggestion.text).toContain('pass options=[selectinload(Category.children, recursion_depth=-1)] to the session.get() of its root at app/tree.py:42')
     })
 
     it('keeps apart two loops through methods of one name in two classes of a file: no recursion', () => {

@@ -66,6 +66,14 @@ function recursion(relation: LoopRelation, loop: QueryFacts, count: number, orm:
   const recursive = `the recursion${at(loop.query)} reads .${hop.field} of every node, at ${levels} depths`
   if (orm === 'sqlalchemy') {
     const option = `selectinload(${hop.owner}.${hop.field}, recursion_depth=-1)`
+    const pk = relation.target?.pk ?? 'id'
+    if (relation.place && byKey(relation.place.sql, pk)) {
+      // The root came from session.get(Category, 1): the option goes there (a select() of its own loads every node).
+      return {
+        text: `Load the whole tree: ${recursive}; pass options=[${option}] to the session.get() of its root${at(relation.place)}, one query per level instead of ${count} lazy loads`,
+        code: `session.get(${hop.owner}, ${pk}, options=[${option}])`,
+      }
+    }
     return {
       text: `Load the whole tree: ${recursive}; add .options(${option}) to ${where}, one query per level instead of ${count} lazy loads`,
       code: `select(${hop.owner}).options(${option})`,
@@ -143,6 +151,9 @@ function withManagers(suggestion: Suggestion, tables: string[], schema: SchemaIn
     [...names].reduce((out, [name, manager]) => out.replace(new RegExp(`\\b${name}\\.objects\\b`, 'g'), `${name}.${manager}`), text)
   return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
 }
+
+/** A lookup of one row by `key` and nothing else (`... WHERE categories.id = ?`, what session.get() writes). */
+const byKey = (sql: string, key: string): boolean => new RegExp(`\\bwhere\\s+(?:[\\w"]+\\.)?"?${key}"?\\s*=\\s*(?:\\?|%s|%\\(\\w+\\)s|\\$1|:\\w+)\\s*$`, 'i').test(sql.trim())
 
 /** A SQLAlchemy fix that calls the session is written for a Session: the same calls are awaited on an AsyncSession
  * (the SQL does not say which one ran it). */
