@@ -26,7 +26,18 @@ export interface DetectContext {
   /** The unit is a Django admin changelist (`ModelAdmin.changelist_view`): its queryset is the ModelAdmin's, which
    * the fixes name (`list_select_related`, `get_queryset()`), and its two row counts are the admin's own. */
   adminChangelist?: boolean
+  /** The unit is a test: its queries with no application frame at all are the test framework's (see
+   * {@link harnessQuery}). */
+  test?: boolean
 }
+
+/**
+ * A query of a test that no frame of the application made: the test framework's own, between the test's lines
+ * (Django's flush after a TransactionTestCase and the post_migrate handlers it runs, creating content types and
+ * permissions app by app; its transactions and savepoints). No change to the test batches it: never in a finding.
+ */
+export const harnessQuery = (facts: QueryFacts, ctx: DetectContext): boolean =>
+  ctx.test === true && facts.query.stack.length === 0 && !facts.query.template
 
 /** A request to a Django admin changelist page, by its view (`django.contrib.admin.options.changelist_view`, or a
  * ModelAdmin's own `changelist_view`). */

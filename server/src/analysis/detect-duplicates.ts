@@ -18,7 +18,7 @@
  * @module
  */
 import type { Finding } from '../protocol.js'
-import { groupBy, wastedMs, type DetectContext } from './detect-context.js'
+import { groupBy, harnessQuery, wastedMs, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
 import { same } from './schema-index.js'
 import { suggestDuplicate } from './suggest.js'
@@ -29,6 +29,7 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
   const comparable = all.filter(
     (f) =>
       !f.shape.control &&
+      !harnessQuery(f, ctx) &&
       (f.query.params !== null || !f.hasParams) &&
       !changesEachTime(f) &&
       f.query.error === null &&

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Schema } from '../protocol.js'
+import type { Schema, WireUnit } from '../protocol.js'
 import {
   analyse,
   AUTHOR_BY_ID,
@@ -974,6 +974,20 @@ describe('what is not an N+1', () => {
       'SELECT "django_content_type"."id", "django_content_type"."app_label", "django_content_type"."model" FROM "django_content_type" WHERE ("django_content_type"."app_label" = %s AND "django_content_type"."model" = %s) LIMIT 21'
     const models = ['book', 'author', 'review']
     expect(findingsOf(unitOf(times(3, (i) => q(byModel, ['shop', models[i]], { at: LOOP }))))).toEqual([])
+  })
+
+  it("does not report a test framework's own queries in a test: no frame of the app made them (a TransactionTestCase's flush)", () => {
+    // After a TransactionTestCase, flush's post_migrate handlers look up and create content types app by app.
+    const byApp = 'SELECT "django_content_type"."id", "django_content_type"."app_label", "django_content_type"."model" FROM "django_content_type" WHERE "django_content_type"."app_label" = %s'
+    const apps = ['auth', 'contenttypes', 'sessions', 'shop']
+    // (As agents send them: no template key.)
+    const flush = times(4, (i) => q(byApp, [apps[i]], { at: [] })).map(({ template: _, ...query }) => query)
+    const test = (unit: WireUnit): WireUnit => ({ ...unit, kind: 'test', name: 'tests/test_tx.py::TestTx::test_tx', route: null, view: null })
+    expect(findingsOf(test(unitOf(q(AUTHOR_BY_ID, [1], { at: site('tests/test_tx.py', 9, 'test_tx') }), flush)))).toEqual([])
+    // The same queries in a request, or made by the test's own lines, are findings.
+    expect(findingsOf(unitOf(flush)).map((f) => f.kind)).toEqual(['n_plus_one'])
+    const own = times(4, (i) => q(byApp, [apps[i]], { at: site('tests/test_tx.py', 12, 'test_tx') }))
+    expect(findingsOf(test(unitOf(own))).map((f) => f.kind)).toEqual(['n_plus_one'])
   })
 
   it("still reports the app's own loops over those tables: sessions deleted one by one, permissions per app label", () => {

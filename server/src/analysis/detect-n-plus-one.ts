@@ -8,7 +8,7 @@
  * @module
  */
 import type { Finding, Suggestion } from '../protocol.js'
-import { djangoBookkeeping, groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
+import { djangoBookkeeping, groupBy, harnessQuery, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import { loopClauses } from './loop-clauses.js'
 import { explainLoop, type LoopRelation } from './loop-relation.js'
 import { recurses, stackKeyOf, type QueryFacts } from './query-facts.js'
@@ -19,7 +19,7 @@ const isLoopRead = (facts: QueryFacts): boolean =>
   facts.shape.kind === 'select' && !facts.shape.control && !facts.query.many && !djangoBookkeeping(facts)
 
 export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[] {
-  const reads = all.filter(isLoopRead)
+  const reads = all.filter((facts) => isLoopRead(facts) && !harnessQuery(facts, ctx))
   // A recursion's depths are one loop, where the code is seen calling itself (a frame twice in one stack): methods
   // of one name in two classes of a file look alike, frame by frame, and are no recursion.
   const recursive = new Set(reads.filter((f) => recurses(f.query)).map((f) => f.fingerprint))

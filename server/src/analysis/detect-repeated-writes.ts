@@ -6,7 +6,7 @@
  * @module
  */
 import type { Finding } from '../protocol.js'
-import { djangoBookkeeping, groupBy, repeatedGroupFinding, type DetectContext } from './detect-context.js'
+import { djangoBookkeeping, groupBy, harnessQuery, repeatedGroupFinding, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
 import { suggestWrites } from './suggest.js'
 
@@ -25,7 +25,7 @@ const isBatch = (f: QueryFacts): boolean =>
 const ROWS_AS_ARRAYS = /\bunnest\s*\(|=\s*any\s*\(/i
 
 export function detectRepeatedWrites(all: QueryFacts[], ctx: DetectContext): Finding[] {
-  const groups = groupBy(all.filter(isWrite), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
+  const groups = groupBy(all.filter((f) => isWrite(f) && !harnessQuery(f, ctx)), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
   const findings: Finding[] = []
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats || group.some(isBatch)) continue
