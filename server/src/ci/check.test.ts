@@ -217,6 +217,25 @@ describe('checking units against a baseline', () => {
     expect(checkUnits([swapped], { baseline: recorded, budget: allowing }).passed).toBe(true)
   })
 
+  it('fails a unit the baseline has not got for its N+1s: each is new (a new test, a renamed one, a new route)', () => {
+    const fresh = unit({
+      name: 'tests/t.py::test_brand_new',
+      queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }, { sql: AUTHOR_BY_ID }],
+      findings: [{ kind: 'n_plus_one', count: 2 }],
+    })
+    const adopting = parseBudget({ defaults: { n_plus_one: 'warn' } })
+    const result = checkUnits([fresh], { baseline: recorded, budget: adopting })
+    expect(result.passed).toBe(false)
+    expect(result.violations).toEqual([
+      expect.objectContaining({ unit: 'tests/t.py::test_brand_new', kind: 'baseline', message: `not in the baseline; a new N+1: ${AUTHOR_BY_ID}` }),
+    ])
+    expect(result.notes.map((n) => n.kind)).not.toContain('new')
+    // Failed by the budget already (N+1s fail by default): not a second time.
+    expect(checkUnits([fresh], { baseline: recorded }).violations.map((v) => v.kind)).toEqual(['n_plus_one'])
+    const allowing = parseBudget({ defaults: { n_plus_one: 'warn' }, allow: [{ fingerprint: fp(AUTHOR_BY_ID), reason: 'r' }] })
+    expect(checkUnits([fresh], { baseline: recorded, budget: allowing }).passed).toBe(true)
+  })
+
   it('notes a unit that ran as many queries as before but different ones', () => {
     const changed = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: REVIEWS_OF_BOOK }] })
     const result = checkUnits([changed], { baseline: recorded })
