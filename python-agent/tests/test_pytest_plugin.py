@@ -220,3 +220,47 @@ def test_leaves_the_queries_of_shared_fixtures_out_of_the_tests_that_set_them_up
         "test_shared.py::test_first": ["first_book", "test_first"],
         "test_shared.py::test_last": ["test_last"],
     }
+
+
+LATE_SETUP_CONFTEST = """
+import os
+
+import pytest
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "djangoapp.settings"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def django_db():
+    # Django set up by a fixture, after the first test's unit began.
+    import django
+
+    django.setup()
+    from django.test.utils import setup_databases
+    from djangoapp.shop.seed import seed
+
+    setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    seed()
+"""
+
+LATE_SETUP_SUITE = """
+def test_first():
+    from djangoapp.shop.models import Author
+    for author in Author.objects.order_by("id"):
+        author.book_set.count()
+
+
+def test_second():
+    from djangoapp.shop.models import Author
+    for author in Author.objects.order_by("id"):
+        author.book_set.count()
+"""
+
+
+def test_records_the_first_test_after_a_fixture_that_sets_django_up(pytester, tmp_path):
+    pytester.makeconftest(LATE_SETUP_CONFTEST)
+    pytester.makepyfile(test_late=LATE_SETUP_SUITE)
+    out = tmp_path / "tests.ndjson"
+    run(pytester, QUERYSIGHT_OUTPUT=str(out)).assert_outcomes(passed=2)
+    counts = {u["name"]: len(u["queries"]) for u in units_in(out) if u["kind"] == "test"}
+    assert counts == {"test_late.py::test_first": 4, "test_late.py::test_second": 4}

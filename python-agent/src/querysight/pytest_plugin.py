@@ -66,18 +66,24 @@ class QuerySightPlugin:
     def __init__(self) -> None:
         config.invalidate()
         self.asked_off = False
+        self.django_hooked = False
+
+    def _hook_django(self) -> None:
+        """Hook Django's connections once it is set up (again for each test: connections opened since)."""
+        if "django.db" in sys.modules:
+            from django.apps import apps
+            from django.conf import settings
+
+            if settings.configured and apps.ready:
+                from .django import instrument
+
+                instrument()
+                self.django_hooked = True
 
     def _prepare(self) -> bool:
         """Hook Django when it is set up; make sure recording is on (the plugin was asked for)."""
         with _guard.guard("prepare a test unit"):
-            if "django.db" in sys.modules:
-                from django.apps import apps
-                from django.conf import settings
-
-                if settings.configured and apps.ready:
-                    from .django import instrument
-
-                    instrument()
+            self._hook_django()
             settings = config.current()
             if not settings.enabled and not self.asked_off:
                 # Asked for on the command line or by the environment: record even without DEBUG.
@@ -119,16 +125,23 @@ class QuerySightPlugin:
         Their setup runs with no current unit; their teardown too, through two finalizers that bracket the ones the
         fixture registers (finalizers run last in, first out).
         """
-        if fixturedef.scope == "function":
-            yield
-            return
-        fixturedef.addfinalizer(_restore_unit)
-        token = current_unit.set(None)
         try:
-            yield
+            if fixturedef.scope == "function":
+                yield
+                return
+            fixturedef.addfinalizer(_restore_unit)
+            token = current_unit.set(None)
+            try:
+                yield
+            finally:
+                current_unit.reset(token)
+                fixturedef.addfinalizer(_leave_unit)
         finally:
-            current_unit.reset(token)
-            fixturedef.addfinalizer(_leave_unit)
+            if not self.django_hooked:
+                # A fixture that sets Django up (django.setup() in a session fixture) runs after the test's unit began:
+                # hook it now, or the test's own queries (and the next fixtures') would go unrecorded.
+                with _guard.guard("instrument Django set up by a fixture"):
+                    self._hook_django()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
