@@ -71,19 +71,30 @@ export function ormOf(app: AppInfo, facts: QueryFacts[]): Orm {
 }
 
 /**
- * Django's own bookkeeping, which no change to the app's code batches: the session store making a session (it checks
- * that a random key is free, `SELECT 1 ... WHERE session_key = %s LIMIT 1`, then inserts itself; logging in makes a
- * session twice, the test client's then `cycle_key()`'s, all under one line of the app), and ContentType lookups by
- * app label and model (`get_for_model()` per model, each once per process in Django's cache, so that a test's count
- * depends on the tests before it). Never an N+1 or a repeated write. Other statements on these tables (a loop
- * deleting sessions, permissions joined to their content type) are the app's.
+ * Django's own bookkeeping, which no change to the app's code batches: the session store's statements on one session
+ * by its key (making one checks that a random key is free, `SELECT 1 ... WHERE session_key = %s LIMIT 1`, and inserts
+ * it; loading, saving and deleting one read, update and delete it by its key; logging in does all of that under one
+ * line of the app, and a test logging users in one by one repeats it), and ContentType lookups by app label and model
+ * (`get_for_model()` per model, each once per process in Django's cache, so that a test's count depends on the tests
+ * before it). Never an N+1 or a repeated write. (`Session.objects.filter(session_key=k).delete()` per key writes
+ * what `SessionStore.delete()` does: the two cannot be told apart.) Other statements on these tables (permissions
+ * joined to their content type, sessions by user) are the app's.
  */
 export function djangoBookkeeping(facts: QueryFacts): boolean {
   const { kind, mainTables, slots } = facts.shape
   if (mainTables.length !== 1) return false
   const keyed = (column: string): boolean => slots.some((slot) => slot.role === 'eq' && slot.column?.column === column)
-  if (mainTables[0] === 'django_session') return kind === 'insert' || (kind === 'select' && facts.shape.aggregate === 'exists' && keyed('session_key'))
+  if (mainTables[0] === 'django_session') return kind === 'insert' || bySessionKey(slots)
   return mainTables[0] === 'django_content_type' && kind === 'select' && keyed('app_label') && keyed('model')
+}
+
+/** A statement on one session: it compares the key with one value (`=`, or an IN of one) and, besides it, at most
+ * the expiry (a load reads only a session that has not expired). */
+function bySessionKey(slots: QueryFacts['shape']['slots']): boolean {
+  const where = slots.filter((slot) => slot.column !== null && slot.role !== 'set')
+  const key = where.filter((slot) => slot.column?.column === 'session_key' && (slot.role === 'eq' || (slot.role === 'in' && slot.values.length === 1)))
+  const others = where.filter((slot) => !key.includes(slot) && !(slot.column?.column === 'expire_date' && slot.role === 'range'))
+  return key.length === 1 && others.length === 0
 }
 
 /** Group in first-seen order. */
