@@ -67,6 +67,12 @@ describe('glob matching', () => {
     expect(globMatch('GET books/?/', 'GET books/17/')).toBe(false)
   })
 
+  it("matches / in a node id's test part: a parameter may hold one (a URL)", () => {
+    expect(globMatch('tests/test_pages.py::*', 'tests/test_pages.py::test_page[/books/]')).toBe(true)
+    expect(globMatch('tests/test_pages.py::test_page[?books/]', 'tests/test_pages.py::test_page[/books/]')).toBe(true)
+    expect(globMatch('tests/*.py::*', 'tests/api/test_x.py::test_a[b/2]')).toBe(false) // the path part still stops at /
+  })
+
   it('treats every other character literally, brackets of parametrized node ids included', () => {
     expect(globMatch('tests/t.py::test_x[1]', 'tests/t.py::test_x[1]')).toBe(true)
     expect(globMatch('tests/t.py::test_x[1]', 'tests/t.py::test_x1')).toBe(false)

@@ -1,6 +1,8 @@
 /**
  * Globs for budget keys and allow entries: `*` matches any run of characters except `/`, `**` any run including `/`,
- * `?` one character except `/`; everything else matches itself. A pattern matches a whole name, never a part of it.
+ * `?` one character except `/`; everything else matches itself. After a `::` (the test part of a pytest node id,
+ * whose parameters may hold a `/`: `test_page[/books/]`) `*` and `?` match `/` too. A pattern matches a whole name,
+ * never a part of it.
  * @module
  */
 
@@ -14,15 +16,17 @@ export function globToRegExp(pattern: string): RegExp {
   const cached = cache.get(pattern)
   if (cached) return cached
   let source = ''
+  const testPart = pattern.indexOf('::')
   for (let i = 0; i < pattern.length; i++) {
     const char = pattern[i]
+    const anyChar = testPart >= 0 && i > testPart ? '.' : '[^/]'
     if (char === '*' && pattern[i + 1] === '*') {
       source += '.*'
       i++
     } else if (char === '*') {
-      source += '[^/]*'
+      source += `${anyChar}*`
     } else if (char === '?') {
-      source += '[^/]'
+      source += anyChar
     } else {
       source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&')
     }
