@@ -156,3 +156,37 @@ describe('recording a baseline', () => {
     expect(said).toBe('querysight: wrote querysight.baseline.json (1 unit); commit it\n')
   })
 })
+
+describe('writing the reports and the baseline', () => {
+  let dir: string
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'querysight-reports-'))
+    writeFileSync(join(dir, 'run.ndjson'), `${payload([wireUnit('a', ['SELECT 1'])])}\n`)
+  })
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  const check = async (...flags: string[]) => {
+    let said = ''
+    const code = await runCheck(['run.ndjson', ...flags], { cwd: dir, stdout: () => {}, stderr: (text) => (said += text) })
+    return { code, said }
+  }
+
+  it('makes the folders a report or the baseline goes in', async () => {
+    expect((await check('--junit', 'out/a/junit.xml', '--baseline', 'out/b/baseline.json', '--update-baseline')).code).toBe(0)
+    expect(readFileSync(join(dir, 'out/a/junit.xml'), 'utf8')).toContain('<testsuite')
+    expect(JSON.parse(readFileSync(join(dir, 'out/b/baseline.json'), 'utf8')).units).toHaveProperty(['tests/t.py::a'])
+  })
+
+  it('names a file it cannot write and exits 2, with no stack trace', async () => {
+    writeFileSync(join(dir, 'taken'), 'a file, not a folder')
+    expect(await check('--junit', 'taken/junit.xml')).toEqual({
+      code: 2,
+      said: 'querysight: OutputFileError: cannot write taken/junit.xml (ENOTDIR); give a path in a folder that exists or can be made\n',
+    })
+    const baseline = await check('--baseline', 'taken/baseline.json', '--update-baseline')
+    expect(baseline.code).toBe(2)
+    expect(baseline.said).toContain('cannot write taken/baseline.json (ENOTDIR)')
+    // A folder that cannot be made: under /proc, where Node's own recursive mkdir never returns.
+    expect((await check('--json', '/proc/querysight-none/r.json')).said).toContain('cannot write /proc/querysight-none/r.json (ENOENT)')
+  })
+})

@@ -47,6 +47,11 @@ export class NdjsonError extends Error {
   override name = 'NdjsonError'
 }
 
+/** A report or baseline file that cannot be written where it was asked for. */
+export class OutputFileError extends Error {
+  override name = 'OutputFileError'
+}
+
 export interface CiFlags {
   budget: string | null
   baseline: string | null
@@ -163,7 +168,7 @@ async function withFileErrors(stderr: (text: string) => void, run: () => Promise
     await new Promise<void>((done) => process.stdout.write('', () => done()))
     return code
   } catch (err) {
-    if (err instanceof BudgetFileError || err instanceof BaselineFileError || err instanceof NdjsonError) {
+    if (err instanceof BudgetFileError || err instanceof BaselineFileError || err instanceof NdjsonError || err instanceof OutputFileError) {
       stderr(`querysight: ${err.name}: ${err.message}\n`)
       return 2
     }
@@ -223,12 +228,7 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd
   })
   const reports = { text: () => textReport(result), json: () => jsonReport(result), markdown: () => markdownReport(result) }
   stdout(reports[flags.format]())
-  const write = (file: string, text: string, append = false) => {
-    const path = resolve(io.cwd, file)
-    mkdirSync(dirname(path), { recursive: true })
-    if (append) appendFileSync(path, text)
-    else writeFileSync(path, text)
-  }
+  const write = (file: string, text: string, append = false) => writeOutput(resolve(io.cwd, file), file, text, append)
   if (flags.junit) write(flags.junit, junitReport(result))
   if (flags.json) write(flags.json, jsonReport(result))
   // Appended, so it can be $GITHUB_STEP_SUMMARY, which other steps' tools may also write to.
@@ -240,13 +240,34 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd
       io.stderr(`querysight: not updating ${inputs.baselineShown}: no units were recorded\n`)
     } else {
       const baseline = baselineOf(units)
-      writeFileSync(inputs.baselinePath, formatBaseline(baseline))
+      writeOutput(inputs.baselinePath, inputs.baselineShown ?? inputs.baselinePath, formatBaseline(baseline))
       const recorded = Object.keys(baseline.units).length
       io.stderr(`querysight: wrote ${inputs.baselineShown} (${recorded} ${recorded === 1 ? 'unit' : 'units'}); commit it\n`)
     }
   }
   if (commandExit) return commandExit
   return result.passed ? 0 : 1
+}
+
+/** Writes (or appends to) a report or the baseline, making the folders it needs; a file that cannot be written is an
+ * OutputFileError (exit 2) that names it, not a stack trace. */
+function writeOutput(path: string, shown: string, text: string, append = false): void {
+  try {
+    makeFolder(dirname(path))
+    if (append) appendFileSync(path, text)
+    else writeFileSync(path, text)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new OutputFileError(`cannot write ${shown} (${code}); give a path in a folder that exists or can be made`)
+  }
+}
+
+/** `mkdir -p`, a folder at a time: Node's own recursive mkdirSync never returns for a path under /proc. */
+function makeFolder(dir: string): void {
+  if (existsSync(dir)) return
+  const parent = dirname(dir)
+  if (parent !== dir) makeFolder(parent)
+  mkdirSync(dir)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
