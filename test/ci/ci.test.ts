@@ -31,11 +31,16 @@ interface Run {
 let dir: string
 
 /** Runs a command to its end, collecting its output; `onSpawn` sees the child while it runs. */
-function run(command: string, args: string[], { env = {}, onSpawn }: { env?: Record<string, string>; onSpawn?: (pid: number) => void } = {}): Promise<Run> {
+function run(
+  command: string,
+  args: string[],
+  { env = {}, onSpawn, ownGroup = false }: { env?: Record<string, string>; onSpawn?: (pid: number) => void; ownGroup?: boolean } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env }
     for (const name of ['QUERYSIGHT_URL', 'QUERYSIGHT_OUTPUT', 'CI_PROJECT_FIXED', 'CI_PROJECT_EXTRA_QUERY']) if (!(name in env)) delete childEnv[name]
-    const child = spawn(command, args, { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+    // ownGroup: a process group of its own, as a terminal gives the command it runs (Ctrl-C signals the whole group).
+    const child = spawn(command, args, { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk))
@@ -203,5 +208,26 @@ describe('querysight ci over a Django test suite', () => {
     expect(ended.code).toBe(7)
     expect(readFileSync(file('stopped'), 'utf8')).toBe('TERM')
     await expect(fetch(`${url}/api/v1/health`)).rejects.toThrow()
+  })
+
+  it('lets Ctrl-C reach the command once: the terminal signals its whole process group, the command included', async () => {
+    const ready = file('ready-int')
+    const script = [
+      'import os, signal, sys, time',
+      'seen = []',
+      `def stop(*_): seen.append(1); open(${JSON.stringify(file('interrupts'))}, "a").write("INT\\n")`,
+      'signal.signal(signal.SIGINT, stop)',
+      `open(${JSON.stringify(ready)}, "w").write("up")`,
+      'while not seen: time.sleep(0.02)',
+      'time.sleep(1)  # a second SIGINT, had one come, would be written during this',
+      'sys.exit(130)',
+    ].join('\n')
+    let pid = 0
+    const running = querysight(['ci', '--', PYTHON, '-c', script], { onSpawn: (p) => (pid = p), ownGroup: true })
+    await until(() => existsSync(ready), 'the command to start')
+    process.kill(-pid, 'SIGINT')
+    const ended = await running
+    expect(ended.code).toBe(130)
+    expect(readFileSync(file('interrupts'), 'utf8')).toBe('INT\n')
   })
 })

@@ -274,7 +274,11 @@ function makeFolder(dir: string): void {
 // ci: the child and the server
 // ---------------------------------------------------------------------------------------------------------------
 
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+// SIGTERM and SIGHUP (a CI runner cancelling the job, a closed session) are passed on to the command. SIGINT is not:
+// Ctrl-C signals the terminal's whole foreground process group, the command included, and a second one would cut
+// short the command's own handling of the first (pytest's teardown); ci only waits for the command to end.
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP']
+const WAITED_SIGNALS: NodeJS.Signals[] = ['SIGINT']
 
 /** How the command ended: its exit code (128 + the signal's number when a signal ended it, as a shell reports it). */
 interface ChildEnd {
@@ -289,9 +293,12 @@ function runChild(command: string[], { cwd, env, stderr }: { cwd: string; env: N
     const forward = (signal: NodeJS.Signals) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     }
+    const wait = () => {}
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward)
+    for (const signal of WAITED_SIGNALS) process.on(signal, wait)
     const settle = (code: number, signal: NodeJS.Signals | null = null) => {
       for (const signal of FORWARDED_SIGNALS) process.off(signal, forward)
+      for (const signal of WAITED_SIGNALS) process.off(signal, wait)
       done({ code, signal })
     }
     child.once('error', (err: NodeJS.ErrnoException) => {
