@@ -40,6 +40,7 @@ export interface UnitSpec {
   name?: string
   method?: string | null
   route?: string | null
+  status?: number | null
   meta?: Record<string, unknown>
   queries?: QuerySpec[]
   findings?: Partial<Finding>[]
@@ -54,6 +55,7 @@ export function unit({
   name = 'tests/test_books.py::test_list',
   method = null,
   route = null,
+  status,
   meta = {},
   queries = [],
   findings = [],
@@ -68,7 +70,7 @@ export function unit({
     method,
     path: null,
     route,
-    status: kind === 'request' ? 200 : null,
+    status: status !== undefined ? status : kind === 'request' ? 200 : null,
     started_at,
     duration_ms: 10,
     app: 'shop',

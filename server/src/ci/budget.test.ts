@@ -85,6 +85,10 @@ describe('a unit and its limits', () => {
   it('names requests by method and route, tests by node id', () => {
     expect(unitKey(request('GET', 'books/<int:pk>/', 'GET /books/3/'))).toBe('GET books/<int:pk>/')
     expect(unitKey(request('GET', null, 'GET /missing/'))).toBe('GET /missing/')
+    // Every 404 that matched no route is one name: a random missing path would change the baseline each run.
+    const missing = unit({ kind: 'request', method: 'GET', route: null, name: 'GET /nope/5b6f1c2e/', status: 404 })
+    expect(unitKey(missing)).toBe('GET (no route)')
+    expect(matchNames(missing)).toEqual(['GET (no route)', 'GET /nope/5b6f1c2e/'])
     expect(unitKey(unit({ kind: 'test', name: 'tests/t.py::test_a[2]' }))).toBe('tests/t.py::test_a[2]')
     expect(matchNames(request('POST', 'books/', 'POST /books/'))).toEqual(['POST books/', 'books/', 'POST /books/', '/books/'])
   })

@@ -250,15 +250,17 @@ function editDistance(a: string, b: string): number {
 // Resolving
 // ---------------------------------------------------------------------------------------------------------------
 
-type UnitIdentity = Pick<Unit, 'kind' | 'name' | 'method' | 'route'>
+type UnitIdentity = Pick<Unit, 'kind' | 'name' | 'method' | 'route'> & Partial<Pick<Unit, 'status'>>
 
 /**
  * The name a unit is known by in budgets, baselines and reports: `METHOD route` for requests (`GET books/<int:pk>/`,
- * so every request of one endpoint shares it; the request's own name when it matched no route), the node id for
- * tests, the name for everything else.
+ * so every request of one endpoint shares it; the request's own name when it matched no route, except a 404, all of
+ * which are `METHOD (no route)`: a test asking for a random missing path would otherwise change the baseline each
+ * run), the node id for tests, the name for everything else.
  */
 export function unitKey(unit: UnitIdentity): string {
   if (unit.kind === 'request' && unit.route) return unit.method ? `${unit.method} ${unit.route}` : unit.route
+  if (unit.kind === 'request' && unit.status === 404) return unit.method ? `${unit.method} (no route)` : '(no route)'
   return unit.name
 }
 
@@ -277,6 +279,7 @@ export function matchNames(unit: UnitIdentity): string[] {
       names.add(route)
     }
   }
+  names.add(unitKey(unit)) // (METHOD (no route) for a 404)
   names.add(unit.name)
   return [...names]
 }
