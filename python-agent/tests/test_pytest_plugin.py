@@ -54,6 +54,7 @@ def test_that_fails():
     assert False
 
 
+@pytest.mark.querysight(n_plus_one="allow")
 class TestRequests:
     def test_a_request_inside_a_test(self):
         assert Client().get("/books/1/").status_code == 200
@@ -124,6 +125,11 @@ def test_records_client_requests_made_by_a_test_as_their_own_units(suite, tmp_pa
     run(suite, QUERYSIGHT_OUTPUT=str(out))
     requests = [u for u in units_in(out) if u["kind"] == "request"]
     assert [(u["name"], u["route"], len(u["queries"])) for u in requests] == [("GET /books/1/", "books/<int:pk>/", 2)]
+    # It names the test that made it, and the test's marker holds for it too.
+    assert requests[0]["meta"] == {
+        "test": "test_suite.py::TestRequests::test_a_request_inside_a_test",
+        "querysight": {"n_plus_one": "allow"},
+    }
 
 
 def test_stays_off_without_a_url_an_output_or_the_flag(pytester):

@@ -248,6 +248,8 @@ class Unit:
         self.view = view
         self.status: int | None = None
         self.meta: dict[str, Any] = dict(meta or {})
+        if kind == "request":
+            self._inherit_from_test()
         self.queries: list[tuple[Any, ...]] = []
         self.dropped_queries = 0
         self.max_queries = self.settings.max_queries
@@ -257,6 +259,17 @@ class Unit:
         self.duration_ms: float | None = None
         self.task, self.task_thread = _running_task()
         self._memo: _stack.Memo | None = None
+
+    def _inherit_from_test(self) -> None:
+        """A request made inside a test (Django's test client) says which test made it, in ``meta["test"]``, and
+        carries the test's ``@pytest.mark.querysight`` marker, whose limits then hold for the request too."""
+        parent = current_unit.get()
+        if parent is None or parent.kind != "test":
+            return
+        self.meta.setdefault("test", parent.name)
+        marker = parent.meta.get("querysight")
+        if marker is not None:
+            self.meta.setdefault("querysight", marker)
 
     def record(self, sql: str, params: Any, run: Run, start: float, end: float, depth: int = 1) -> None:
         """Record one query. ``run`` comes from :func:`run_of`; ``start``/``end`` are ``time.perf_counter()`` values;

@@ -4,6 +4,7 @@ import { baselineOf } from './baseline.js'
 import { parseBudget } from './budget.js'
 import { checkUnits } from './check.js'
 import { verdict } from './report-common.js'
+import { textReport } from './report-text.js'
 
 const clean = (name: string, n = 2) => unit({ name, queries: Array.from({ length: n }, () => ({ sql: BOOKS })) })
 
@@ -88,6 +89,19 @@ describe('checking units against a budget', () => {
     tightened.meta = { querysight: { max_queries: 2 } }
     const result = checkUnits([relaxed, tightened], { budget: parseBudget({ defaults: { max_queries: 1 } }) })
     expect(result.violations).toEqual([expect.objectContaining({ unit: 'tests/t.py::test_tight', kind: 'max_queries', source: 'marker', limit: 2 })])
+  })
+
+  it("holds a test's requests to its marker too, and names the test in their violations", () => {
+    // The agent gives a request made with the test client the test's node id and marker.
+    const made = (marker: Record<string, unknown>) =>
+      nPlusOneUnit({ kind: 'request', method: 'GET', route: 'books/', name: 'GET /books/', meta: { test: 'tests/t.py::test_list', querysight: marker } })
+    expect(checkUnits([made({ n_plus_one: 'allow' })]).passed).toBe(true)
+    const tight = checkUnits([made({ max_queries: 2 })])
+    expect(tight.violations.map((v) => [v.unit, v.kind, v.test ?? v.finding?.test])).toEqual([
+      ['GET books/', 'max_queries', 'tests/t.py::test_list'],
+      ['GET books/', 'n_plus_one', 'tests/t.py::test_list'],
+    ])
+    expect(textReport(tight)).toContain('in a request made by tests/t.py::test_list')
   })
 
   it('reports a broken marker as a violation and checks the test against the file', () => {

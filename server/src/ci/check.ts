@@ -25,6 +25,8 @@ export interface ReportedFinding extends Finding {
   occurrences: number
   /** The database its queries ran on, when its unit used several (one line reading from two is two findings). */
   db?: string
+  /** The test that made the request it ran in (with Django's test client), when a test did. */
+  test?: string
 }
 
 export interface Violation {
@@ -49,6 +51,8 @@ export interface Violation {
   diff?: string[]
   /** For `max_queries`: what the unit ran most, `12× select …`, the most repeated first (at most 5). */
   top_queries?: string[]
+  /** For `max_queries`: the test that made the request (with Django's test client), when a test did. */
+  test?: string
 }
 
 export interface Note {
@@ -156,7 +160,7 @@ export function checkUnits(
         if (level === 'allow') continue
         // The database too: one line reading from two aliases is two loops to fix, each said apart.
         const db = unit.queries[finding.query_indexes[0]]?.db
-        const mine = { ...finding, unit_id: unit.id, ...(severalDatabases && db !== undefined ? { db } : {}) }
+        const mine = { ...finding, unit_id: unit.id, ...(severalDatabases && db !== undefined ? { db } : {}), ...madeBy(unit) }
         const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}\0${db}`
         const seen = reported.get(key)
         if (!seen) reported.set(key, { finding: { ...mine, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
@@ -181,6 +185,7 @@ export function checkUnits(
         actual: worst.count,
         source: worst.limits.from.max_queries,
         top_queries: topQueries(worst.unit),
+        ...madeBy(worst.unit),
       })
     }
     for (const { finding, level, allow } of reported.values()) {
@@ -278,6 +283,12 @@ export function checkUnits(
       warnings: notes.filter((n) => n.kind === 'warning').length,
     },
   }
+}
+
+/** The test a request unit was made by (the agent's `meta.test`), for the reports to name it. */
+function madeBy(unit: Unit): { test?: string } {
+  const test = unit.meta?.test
+  return unit.kind === 'request' && typeof test === 'string' ? { test } : {}
 }
 
 function groupByName(units: readonly Unit[]): [string, Unit[]][] {

@@ -77,6 +77,7 @@ export function formatMs(ms: number): string {
 export function violationLines(violation: Violation): string[] {
   if (violation.finding) return findingLines(violation.finding)
   const lines = [violation.message]
+  if (violation.test) lines.push(`in a request made by ${violation.test}`)
   if (violation.top_queries?.length) lines.push('most run:', ...violation.top_queries.map((line) => `  ${line}`))
   if (violation.diff?.length) lines.push(...violation.diff)
   return lines
@@ -93,6 +94,7 @@ function findingLines(finding: ReportedFinding): string[] {
   const details = findingDetails(finding)
   const lines = [details.summary, `sql: ${details.sql}`]
   if (details.where) lines.push(`at ${details.where}`)
+  if (finding.test) lines.push(`in a request made by ${finding.test}`)
   if (details.fix) lines.push(`fix: ${details.fix}`)
   if (details.code) lines.push(...details.code.split('\n').map((line) => `     ${line}`))
   lines.push(`fingerprint: ${details.fingerprint}`)
