@@ -10,7 +10,7 @@
  */
 import type { Unit, UnitKind } from '../protocol.js'
 import { UNIT_KINDS } from '../protocol.js'
-import { unitKey } from './budget.js'
+import { jsonErrorAt, unitKey } from './budget.js'
 
 export const BASELINE_VERSION = 1
 
@@ -82,7 +82,7 @@ export function parseBaselineText(text: string, file: string): Baseline {
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new BaselineFileError(`${file} is not valid JSON (${(err as Error).message}); rewrite it with --update-baseline`)
+    throw new BaselineFileError(`${file} is not valid JSON (${jsonErrorAt(text, (err as Error).message)}); rewrite it with --update-baseline`)
   }
   const fail = (where: string, message: string): never => {
     throw new BaselineFileError(`${where} ${message} (in ${file}); rewrite the file with --update-baseline`)

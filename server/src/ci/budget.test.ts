@@ -55,6 +55,8 @@ describe('the budget file', () => {
 
   it('says where the JSON syntax is broken', () => {
     expect(() => parseBudgetText('{"defaults": {,}}', 'q.json')).toThrow(/^q\.json is not valid JSON \(.+\); fix the syntax/)
+    // Where, as an editor counts: line and column.
+    expect(() => parseBudgetText('{\n  "defaults": {},\n}', 'q.json')).toThrow('q.json is not valid JSON (Expected double-quoted property name in JSON at line 3, column 1)')
   })
 })
 

@@ -93,9 +93,19 @@ export function parseBudgetText(text: string, file: string = BUDGET_FILE_NAME): 
   try {
     json = JSON.parse(text)
   } catch (err) {
-    throw new BudgetFileError(`${file} is not valid JSON (${(err as Error).message}); fix the syntax (no comments or trailing commas)`)
+    throw new BudgetFileError(`${file} is not valid JSON (${jsonErrorAt(text, (err as Error).message)}); fix the syntax (no comments or trailing commas)`)
   }
   return parseBudget(json, file)
+}
+
+/** JSON.parse's message with the line and column its `at position N` points at, which an editor can go to. */
+export function jsonErrorAt(text: string, message: string): string {
+  const at = /at position (\d+)/.exec(message)
+  if (!at) return message
+  const before = text.slice(0, Number(at[1]))
+  const line = before.split('\n').length
+  const column = Number(at[1]) - before.lastIndexOf('\n')
+  return message.replace(/at position \d+.*$/, `at line ${line}, column ${column}`)
 }
 
 export function parseBudget(json: unknown, file: string = BUDGET_FILE_NAME): Budget {
