@@ -250,6 +250,16 @@ describe('checking units against a baseline', () => {
     expect(checkUnits([fresh], { baseline: recorded, budget: allowing }).passed).toBe(true)
   })
 
+  it("counts no ContentType lookup by app label and model: Django answers each once per process, whichever test asks first", () => {
+    const contentType =
+      'SELECT "django_content_type"."id", "django_content_type"."app_label", "django_content_type"."model" FROM "django_content_type" WHERE ("django_content_type"."app_label" = %s AND "django_content_type"."model" = %s) LIMIT 21'
+    const alone = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: contentType }, { sql: AUTHOR_BY_ID }] })
+    const result = checkUnits([alone], { baseline: recorded, budget: parseBudget({ defaults: { max_queries: 2 } }) })
+    expect(result.violations).toEqual([])
+    expect(result.notes).toEqual([expect.objectContaining({ kind: 'missing' })])
+    expect(baselineOf([alone]).units['tests/t.py::test_a']).toEqual(recorded.units['tests/t.py::test_a'])
+  })
+
   it('notes a unit that ran as many queries as before but different ones', () => {
     const changed = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: REVIEWS_OF_BOOK }] })
     const result = checkUnits([changed], { baseline: recorded })
