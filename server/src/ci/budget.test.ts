@@ -171,6 +171,10 @@ describe('allow entries', () => {
     expect(callsiteMatches('export.py:3', place)).toBe(true)
     expect(callsiteMatches('shop/legacy/**', place)).toBe(true)
     expect(callsiteMatches('hop/legacy/export.py', place)).toBe(false)
+    // A test module pytest imported from its own folder is named from there (`test_basic.py`); the repository path
+    // a person writes (`tests/test_basic.py`, as in node ids) matches it.
+    expect(callsiteMatches('tests/test_basic.py:7', { file: 'test_basic.py', line: 7 })).toBe(true)
+    expect(callsiteMatches('tests/test_basic.py', { file: 'other/test_basic.py', line: 7 })).toBe(false)
     expect(allowFor(theFinding, n1, parseBudget({ allow: [{ callsite: 'shop/urls_helpers.py', reason: 'r' }] }))).not.toBeNull()
   })
 

@@ -14,7 +14,7 @@
  */
 import type { Finding, FindingKind, Frame, Unit } from '../protocol.js'
 import { FINDING_KINDS } from '../protocol.js'
-import { globMatch, specificity } from './glob.js'
+import { globMatch, hasWildcard, specificity } from './glob.js'
 
 export type Level = 'error' | 'warn' | 'allow'
 export const LEVELS: readonly Level[] = ['error', 'warn', 'allow']
@@ -362,5 +362,8 @@ export function callsiteMatches(pattern: string, place: Place): boolean {
   for (let i = file.indexOf('/'); i !== -1; i = file.indexOf('/', i + 1)) {
     if (globMatch(filePattern, file.slice(i + 1))) return true
   }
-  return false
+  // The agent names a module from the sys.path entry it was imported from: a test module pytest imported from its
+  // own folder is `test_basic.py`, where node ids and people write `tests/test_basic.py`. A whole trailing part of
+  // the pattern (after a `/`) that is the file matches too.
+  return !hasWildcard(filePattern) && filePattern.endsWith(`/${file}`)
 }
