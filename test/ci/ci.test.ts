@@ -171,6 +171,13 @@ describe('querysight ci over a Django test suite', () => {
     expect(existsSync(marker)).toBe(false)
   })
 
+  it('says QUERYSIGHT_ENABLED turned the agent off when a run recorded nothing with it set', async () => {
+    const off = await querysight(['ci', '--', PYTEST, '-q', PROJECT], { env: { QUERYSIGHT_ENABLED: '0' } })
+    expect(off.code).toBe(1)
+    expect(off.stdout).toContain('no units were recorded: QUERYSIGHT_ENABLED is off in the environment ci ran the command in')
+    expect(off.stdout).not.toContain('pip install')
+  })
+
   it("exits with the command's own code when the command fails", async () => {
     const failed = await querysight(['ci', '--', PYTHON, '-c', 'import sys; sys.exit(3)'])
     expect(failed.code).toBe(3)

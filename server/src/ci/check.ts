@@ -98,6 +98,8 @@ export interface CheckOptions {
   commandExit?: number | null
   /** The signal that ended the command, when one did (its exit code is then 128 + the signal's number). */
   commandSignal?: string | null
+  /** The command ran with QUERYSIGHT_ENABLED off (0, false, no, off): what to say when nothing was recorded. */
+  agentOff?: boolean
 }
 
 /** `exited 3`, or `was killed by SIGTERM (exit 143)`: how the command ended, for the reports. */
@@ -124,7 +126,7 @@ export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): s
 
 export function checkUnits(
   units: readonly Unit[],
-  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null, commandSignal = null }: CheckOptions = {},
+  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null, commandSignal = null, agentOff = false }: CheckOptions = {},
 ): CheckResult {
   const violations: Violation[] = []
   const notes: Note[] = []
@@ -255,7 +257,9 @@ export function checkUnits(
       unit_kind: null,
       unit_id: null,
       kind: 'no_units',
-      message: commandFailed
+      message: agentOff
+        ? 'no units were recorded: QUERYSIGHT_ENABLED is off in the environment ci ran the command in, which turns the agent off; unset it'
+        : commandFailed
         ? 'no units were recorded before the command failed; if it ran tests or served requests, check that the querysight agent is installed where it runs'
         : 'no units were recorded: install the querysight agent where the command runs (pip install -e path/to/querysight/python-agent); ' +
           'the pytest plugin records each test, and QuerySightMiddleware each request',

@@ -142,7 +142,9 @@ export async function runCi(args: string[], io: RunIo = {}): Promise<number> {
       delete childEnv.QUERYSIGHT_OUTPUT // the units must reach this server, not a file
       const ended = await runChild(rest, { cwd, env: childEnv, stderr })
       const units = await readUnits(server.url, before)
-      return finish(units, flags, inputs, ended, { ...io, cwd, stderr })
+      // QUERYSIGHT_ENABLED=0 left in the environment turns the agent off: the likeliest reason when nothing came.
+      const agentOff = /^(0|false|no|off)$/i.test((childEnv.QUERYSIGHT_ENABLED ?? '').trim())
+      return finish(units, flags, inputs, { ...ended, agentOff }, { ...io, cwd, stderr })
     } finally {
       await server.close()
     }
@@ -225,6 +227,7 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd
     baselineFile: inputs.baselineShown,
     commandExit,
     commandSignal: command?.signal ?? null,
+    agentOff: command?.agentOff ?? false,
   })
   const reports = { text: () => textReport(result), json: () => jsonReport(result), markdown: () => markdownReport(result) }
   stdout(reports[flags.format]())
@@ -284,6 +287,8 @@ const WAITED_SIGNALS: NodeJS.Signals[] = ['SIGINT']
 interface ChildEnd {
   code: number
   signal: NodeJS.Signals | null
+  /** The command ran with QUERYSIGHT_ENABLED off. */
+  agentOff?: boolean
 }
 
 /** Runs CMD with stdio passed through and our signals forwarded; resolves to how it ended. */
