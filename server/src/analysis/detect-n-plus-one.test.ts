@@ -947,6 +947,30 @@ describe('what is not an N+1', () => {
     expect(findingsOf(unitOf(q(BOOKS, [], { at }), chunks.flat()))).toEqual([])
   })
 
+  it("does not report an eager load made batch by batch where the rows are iterated (yield_per, iterator(chunk_size=))", () => {
+    // for book in session.scalars(select(Book).options(selectinload(Book.author)).execution_options(yield_per=3)):
+    // each batch's authors by IN, overlapping from batch to batch (authors of many books), from the iterating line.
+    const at = site('app/report.py', 12, 'export')
+    const books = 'SELECT books.id, books.title, books.author_id FROM books'
+    const authorsIn = (n: number) => `SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors WHERE authors.id IN (${Array(n).fill('?').join(', ')})`
+    const batches = [[1, 2], [2, 3, 4], [1, 4]]
+    const schema = {
+      models: [
+        { model: 'Author', table: 'authors', pk: 'id', relations: [] },
+        { model: 'Book', table: 'books', pk: 'id', relations: [{ field: 'author', kind: 'fk' as const, column: 'author_id', target: 'Author' }] },
+      ],
+    }
+    const unit = unitOf(q(books, [], { at }), batches.map((ids) => q(authorsIn(ids.length), ids, { at })))
+    expect(findingsOf(unit, { app: FLASK, schema })).toEqual([])
+    // Django: Book.objects.prefetch_related("author").iterator(chunk_size=3), a prefetch per chunk.
+    const djangoAuthorsIn = (n: number) => `SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHERE "shop_author"."id" IN (${Array(n).fill('%s').join(', ')})`
+    const chunks = unitOf(q(BOOKS, [], { at: VIEW }), batches.map((ids) => q(djangoAuthorsIn(ids.length), ids, { at: VIEW })))
+    expect(findingsOf(chunks)).toEqual([])
+    // The same IN queries from the loop's body, one per row: an N+1.
+    const perRow = unitOf(q(BOOKS, [], { at: VIEW }), batches.map((ids) => q(djangoAuthorsIn(ids.length), ids, { at: LOOP })))
+    expect(findingsOf(perRow).map((f) => f.kind)).toEqual(['n_plus_one'])
+  })
+
   it('does not report a loop over chunks of one list of keys (iterator(chunk_size=) with a prefetch, in_bulk per chunk)', () => {
     const TAGS_IN =
       'SELECT ("shop_book_tags"."book_id") AS "_prefetch_related_val_book_id", "shop_tag"."id", "shop_tag"."name" FROM "shop_tag" INNER JOIN "shop_book_tags" ON ("shop_tag"."id" = "shop_book_tags"."tag_id") WHERE "shop_book_tags"."book_id" IN (%s, %s, %s, %s) ORDER BY "shop_tag"."name" ASC'

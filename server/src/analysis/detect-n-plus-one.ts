@@ -30,6 +30,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     if (group.length < ctx.options.minRepeats) continue
     const keySlot = keySlotOf(group)
     if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all)) || isTreeLevels(group, keySlot, ctx.schema)) continue
+    if (eagerByBatch(group, keySlot, all)) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
     // A recursion: the same lookup at each depth of the tree, as many levels as stacks, below the levels a prefetch
     // loaded before it (`prefetch_related("children")` on the roots: an IN on the same key column).
@@ -188,6 +189,23 @@ function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
   if (!first || first.shape.kind !== 'select' || !parents.every((facts) => facts?.fingerprint === first.fingerprint)) return false
   const key = keySlotOf(parents) // the lookup's key, as for a loop of its own
   return key !== null && first.shape.slots[key].role === 'eq'
+}
+
+/**
+ * An eager load made batch by batch while the parent rows are iterated: IN queries from the very place that ran the
+ * parent query once (the line iterating it), not from a loop's body. SQLAlchemy's selectinload under `yield_per`,
+ * Django's prefetch under `iterator(chunk_size=...)`: each batch's keys, which overlap from batch to batch for a
+ * many-to-one (the authors of many books). Already what a fix would do. (A parent query run again and again at that
+ * place is a loop's: `publisher.books.prefetch_related("author")` per publisher.)
+ */
+function eagerByBatch(group: QueryFacts[], keySlot: number, all: QueryFacts[]): boolean {
+  if (group[0].shape.slots[keySlot].role !== 'in') return false
+  const table = group[0].shape.mainTables[0]
+  const parent = all
+    .slice(0, group[0].index)
+    .reverse()
+    .find((facts) => facts.stackKey === group[0].stackKey && facts.shape.kind === 'select' && !same(facts.shape.mainTables[0], table))
+  return parent !== undefined && all.filter((facts) => facts.stackKey === parent.stackKey && facts.fingerprint === parent.fingerprint).length === 1
 }
 
 /** Each query's list of keys: its IN list, or its `("t"."id" = %s OR "t"."id" = %s)`, a list written out (Django's
