@@ -1386,6 +1386,17 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.text).toContain('.options(undefer(Book.<its attribute>))')
   })
 
+  it('tells rows read back after a commit() per row (expire_on_commit) to commit once, not to be fetched at once', () => {
+    // for b in books: b.stock -= 1; session.commit(): each next book is expired, reloaded, updated.
+    const update = 'UPDATE books SET stock=? WHERE books.id = ?'
+    const reload = 'SELECT books.id AS books_id, books.title AS books_title, books.stock AS books_stock FROM books WHERE books.id = ?'
+    const rows = times(3, (i) => [q(reload, [i + 2], { at: site('app/stock.py', 13, 'sell') }), q(update, [4, i + 2], { at: site('app/stock.py', 14, 'sell') })])
+    const unit = unitOf(q('SELECT books.id, books.title, books.stock FROM books', [], { at: site('app/stock.py', 12, 'sell') }), q(update, [4, 1], { at: site('app/stock.py', 14, 'sell') }), rows.flat())
+    const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA }).filter((f) => f.kind === 'n_plus_one')
+    expect(finding.suggestion.code).toBeNull()
+    expect(finding.suggestion.text).toContain('a commit() in the loop expires the session\'s objects (expire_on_commit) and each is reloaded by its key; commit once after the loop')
+  })
+
   it('keeps the row locks of a with_for_update() loop in the fix', () => {
     const [finding] = findingsOf(unitOf(loopOf(3, `${LAZY_AUTHOR} FOR UPDATE`)), { app: FLASK, schema: SCHEMA })
     expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)).with_for_update())}')

@@ -36,6 +36,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     // loaded before it (`prefetch_related("children")` on the roots: an IN on the same key column).
     relation.levels = new Set(group.map((facts) => facts.stackKey)).size
     if (relation.levels > 1) relation.prefetchedLevels = prefetchedLevels(group, keySlot, all)
+    if (readBackAfterWrites(group, all)) relation.readBack = true
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
     // removes them (its prefetch looks the types up too), and the next request does not make them.
     if (relation.pattern === 'generic_type') continue
@@ -189,6 +190,16 @@ function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
   if (!first || first.shape.kind !== 'select' || !parents.every((facts) => facts?.fingerprint === first.fingerprint)) return false
   const key = keySlotOf(parents) // the lookup's key, as for a loop of its own
   return key !== null && first.shape.slots[key].role === 'eq'
+}
+
+/** Whether each query of the group but the first comes right after a write to its table (see
+ * {@link LoopRelation.readBack}). */
+function readBackAfterWrites(group: QueryFacts[], all: QueryFacts[]): boolean {
+  const table = group[0].shape.mainTables[0]
+  return group.slice(1).every((facts) => {
+    const before = all[facts.index - 1]
+    return before !== undefined && ['insert', 'update', 'delete'].includes(before.shape.kind) && same(before.shape.mainTables[0], table)
+  })
 }
 
 /**

@@ -686,6 +686,13 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
     case 'get': {
       const target = relation.target ? className(relation.target.model) : relation.table
       const pk = relation.target?.pk ?? relation.column
+      if (relation.readBack) {
+        // commit() per row: the session expires every object it holds, and the loop's next row is loaded again.
+        return {
+          text: `Each of the ${count} queries reads a ${target} row again right after a write to its table${at(loop.query)}: a commit() in the loop expires the session's objects (expire_on_commit) and each is reloaded by its key; commit once after the loop, or make the session with expire_on_commit=False`,
+          code: null,
+        }
+      }
       if (loop.shape.selectsOnlyExpressions && !loop.shape.aggregate) {
         // `SELECT (SELECT count(...) ...) AS anon_1 FROM books WHERE books.id = ?`: one deferred expression of a row
         // (a column_property), not the row; rows fetched at once would be more queries, not fewer.
@@ -702,7 +709,7 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       const where = [...(others ?? []).map((filter) => sqlalchemyCondition(target, filter)), `${target}.${pk}.in_(ids)`].join(', ')
       const fetch = `{row.${pk}: row for row in session.scalars(select(${target}).where(${where})${locks(loop) ? '.with_for_update()' : ''})}`
       return {
-        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = ${fetch}, and read ${rows}[...] in the loop${others === null ? " (with the loop's other conditions)" : ''} instead of ${count} lookups by primary key${at(loop.query)}`,
+        text: `Fetch the ${target} rows at once before the loop into a dict, ${rows} = ${fetch}, and read ${rows}[...] in the loop${others === null ? " (with the loop's other conditions)" : ''} instead of ${count} lookups by primary key${at(loop.query)} (a session.refresh() per row always queries: reload them all with that select and .execution_options(populate_existing=True) instead)`,
         code: others === null ? null : `${rows} = ${fetch}`,
       }
     }
