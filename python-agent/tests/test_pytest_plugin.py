@@ -168,10 +168,14 @@ def test_records_without_debug_when_querysight_url_is_set(suite, receiver):
     assert len([u for u in receiver.units() if u["kind"] == "test"]) == 5
 
 
-def test_rejects_a_marker_with_unknown_arguments(pytester, tmp_path):
+def test_rejects_a_marker_with_unknown_arguments_before_any_test_runs(pytester, tmp_path):
+    ran = tmp_path / "ran"
     pytester.makepyfile(
-        """
+        f"""
         import pytest
+
+        def test_first():
+            open({str(ran)!r}, "w").write("ran")
 
         @pytest.mark.querysight(max_querys=3)
         def test_typo():
@@ -180,6 +184,7 @@ def test_rejects_a_marker_with_unknown_arguments(pytester, tmp_path):
     )
     result = run(pytester, QUERYSIGHT_OUTPUT=str(tmp_path / "x.ndjson"))
     result.stderr.fnmatch_lines(["*@pytest.mark.querysight takes keyword arguments*max_querys*"])
+    assert not ran.exists()  # found at collection: a long suite does not run up to it first
 
 
 SHARED_FIXTURES_SUITE = """

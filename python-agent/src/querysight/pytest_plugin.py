@@ -93,6 +93,11 @@ class QuerySightPlugin:
             return config.current().enabled
         return False
 
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """A marker with an unknown argument stops the run once the tests are collected, before the first runs."""
+        for item in items:
+            marker_meta(item)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
         unit: Unit | None = None
