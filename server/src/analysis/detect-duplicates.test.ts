@@ -35,7 +35,7 @@ describe('duplicates', () => {
     const loop = times(3, () => q(AUTHOR_BY_ID, [7], { at: site('shop/views.py', 42) }))
     const [finding] = findingsOf(unitOf(loop))
     expect(finding).toMatchObject({ kind: 'duplicate', count: 3, query_indexes: [0, 1, 2] })
-    expect(finding.suggestion.text).toContain('run it once (before the loop)')
+    expect(finding.suggestion.text).toContain('run it once (before the loop, when a loop runs it) and reuse the result')
   })
 
   it('does not report the same SQL with different parameters', () => {

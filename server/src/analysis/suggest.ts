@@ -993,7 +993,7 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist
   }
   if (oneStack) {
     return {
-      text: `The same query runs ${n} times with the same parameters${places.length ? ` at ${places[0]}` : ''}: run it once (before the loop) and reuse the result`,
+      text: `The same query runs ${n} times with the same parameters${places.length ? ` at ${places[0]}` : ''}: run it once (before the loop, when a loop runs it) and reuse the result`,
       code: null,
     }
   }
