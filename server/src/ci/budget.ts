@@ -326,14 +326,19 @@ export const ruleMatches = (rule: UnitRule, names: readonly string[]): boolean =
 
 /** The first allow entry that covers this finding of this unit, or null. */
 export function allowFor(finding: Finding, unit: UnitIdentity & Pick<Unit, 'queries'>, budget: Budget): AllowEntry | null {
-  for (const entry of budget.allow) {
-    if (entry.kind && entry.kind !== finding.kind) continue
-    if (entry.fingerprint && !globMatch(entry.fingerprint, finding.fingerprint)) continue
-    if (entry.unit && !matchNames(unit).some((name) => globMatch(entry.unit!, name))) continue
-    if (entry.callsite && !findingPlaces(finding, unit).some((place) => callsiteMatches(entry.callsite!, place))) continue
-    return entry
-  }
-  return null
+  return allowsFor(finding, unit, budget)[0] ?? null
+}
+
+/** Every allow entry that covers this finding of this unit, in the file's order (an entry shadowed by an earlier,
+ * broader one still covers it: it is not unused). */
+export function allowsFor(finding: Finding, unit: UnitIdentity & Pick<Unit, 'queries'>, budget: Budget): AllowEntry[] {
+  return budget.allow.filter(
+    (entry) =>
+      (!entry.kind || entry.kind === finding.kind) &&
+      (!entry.fingerprint || globMatch(entry.fingerprint, finding.fingerprint)) &&
+      (!entry.unit || matchNames(unit).some((name) => globMatch(entry.unit!, name))) &&
+      (!entry.callsite || findingPlaces(finding, unit).some((place) => callsiteMatches(entry.callsite!, place))),
+  )
 }
 
 interface Place {

@@ -72,6 +72,9 @@ describe('checking units against a budget', () => {
     expect(checkUnits([clean('a')], { budget }).notes).toEqual([
       expect.objectContaining({ kind: 'unused_allow', message: 'allow[0] (fingerprint 0123456789abcdef) matched no finding; remove it if the code was fixed' }),
     ])
+    // An entry that matches, behind an earlier broader one that silenced the finding first, is not unused.
+    const shadowed = parseBudget({ allow: [{ callsite: 'shop/**', reason: 'legacy shop' }, { callsite: 'shop/views.py:14', reason: 'five authors' }] })
+    expect(checkUnits([nPlusOneUnit()], { budget: shadowed }).notes.map((n) => n.kind)).toEqual(['allowed'])
   })
 
   it('notes the units keys that matched no unit of the run, once for all, unless the command failed', () => {

@@ -10,7 +10,7 @@
 import type { Finding, FindingKind, Unit, UnitKind } from '../protocol.js'
 import { FINDING_KINDS } from '../protocol.js'
 import type { AllowEntry, Budget, Level, ResolvedLimits } from './budget.js'
-import { allowFor, emptyBudget, limitsFor, MarkerError, matchNames, ruleMatches, unitKey } from './budget.js'
+import { allowsFor, emptyBudget, limitsFor, MarkerError, matchNames, ruleMatches, unitKey } from './budget.js'
 import type { Baseline } from './baseline.js'
 import { baselineOf, compareBaselines, compareStrings, diffLines, oneLine, queryCount } from './baseline.js'
 
@@ -155,9 +155,10 @@ export function checkUnits(
         worst = { unit, count, limits }
       }
       for (const finding of unit.findings) {
-        const allow = allowFor(finding, unit, budget)
+        const allows = allowsFor(finding, unit, budget)
+        const allow = allows[0] ?? null
         const level: Level | 'allowed' = allow ? 'allowed' : limits[finding.kind]
-        if (allow) usedAllows.add(allow)
+        for (const entry of allows) usedAllows.add(entry)
         if (finding.kind === 'n_plus_one' && (allow || level === 'allow')) accepted.add(finding.fingerprint)
         if (level === 'allow') continue
         // The database too: one line reading from two aliases is two loops to fix, each said apart.
