@@ -140,15 +140,14 @@ function withManagers(suggestion: Suggestion, tables: string[], schema: SchemaIn
   if (!schema?.models.some((model) => model.manager && model.manager.name !== 'objects')) return suggestion
   const involved = tables.map((table) => schema.byTable(table)).filter((model) => model !== undefined)
   const managerOf = (model: ModelInfo): string => model.manager?.name ?? 'objects'
-  const names = new Map<string, string>()
-  for (const name of new Set(schema.models.map((model) => className(model.model)))) {
+  // Only the class names the fix writes are looked up (not every model of the schema, for every finding).
+  const managerNamed = (name: string): string => {
     const read = involved.find((model) => className(model.model) === name)
+    if (read) return managerOf(read)
     const managers = new Set(schema.models.filter((model) => className(model.model) === name).map(managerOf))
-    const manager = read ? managerOf(read) : managers.size === 1 ? [...managers][0] : 'objects'
-    if (manager !== 'objects') names.set(name, manager)
+    return managers.size === 1 ? [...managers][0] : 'objects'
   }
-  const rename = (text: string): string =>
-    [...names].reduce((out, [name, manager]) => out.replace(new RegExp(`\\b${name}\\.objects\\b`, 'g'), `${name}.${manager}`), text)
+  const rename = (text: string): string => text.replace(/\b(\w+)\.objects\b/g, (_, name: string) => `${name}.${managerNamed(name)}`)
   return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
 }
 
