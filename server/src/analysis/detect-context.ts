@@ -2,6 +2,7 @@
 import type { AppInfo, Finding, Severity, Suggestion } from '../protocol.js'
 import type { QueryFacts } from './query-facts.js'
 import type { SchemaIndex } from './schema-index.js'
+import type { SqlShape } from './sql-shape.js'
 
 export interface AnalysisOptions {
   /** Repeats that make an N+1 or a repeated write (default 2). */
@@ -82,10 +83,14 @@ export function ormOf(app: AppInfo, facts: QueryFacts[]): Orm {
  */
 export function djangoBookkeeping(facts: QueryFacts): boolean {
   const { kind, mainTables, slots } = facts.shape
-  if (mainTables.length !== 1) return false
+  if (mainTables.length === 1 && mainTables[0] === 'django_session') return kind === 'insert' || bySessionKey(slots)
+  return contentTypeLookup(facts.shape)
+}
+
+/** A ContentType lookup by app label and model (`get_for_model()`), which Django answers once per process. */
+export function contentTypeLookup({ kind, mainTables, slots }: SqlShape): boolean {
   const keyed = (column: string): boolean => slots.some((slot) => slot.role === 'eq' && slot.column?.column === column)
-  if (mainTables[0] === 'django_session') return kind === 'insert' || bySessionKey(slots)
-  return mainTables[0] === 'django_content_type' && kind === 'select' && keyed('app_label') && keyed('model')
+  return kind === 'select' && mainTables.length === 1 && mainTables[0] === 'django_content_type' && keyed('app_label') && keyed('model')
 }
 
 /** A statement on one session: it compares the key with one value (`=`, or an IN of one) and, besides it, at most

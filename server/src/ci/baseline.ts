@@ -10,6 +10,9 @@
  */
 import type { Unit, UnitKind } from '../protocol.js'
 import { UNIT_KINDS } from '../protocol.js'
+import { contentTypeLookup } from '../analysis/detect-context.js'
+import { dialectOf } from '../analysis/lexer.js'
+import { sqlShape } from '../analysis/sql-shape.js'
 import { jsonErrorAt, unitKey } from './budget.js'
 
 export const BASELINE_VERSION = 1
@@ -41,15 +44,24 @@ export class BaselineFileError extends Error {
  * Django's ContentType lookups by app label and model (`get_for_model()`): Django keeps each answer for the life of
  * the process, so whether a test runs one depends on the tests that ran before it in the same process. Not counted
  * against budgets and baselines, whose verdicts would otherwise change with the order and the subset of tests run.
+ * (The analysis's own test, on the statement's shape; each SQL text read once.)
  */
-const PROCESS_CACHED =
-  /^select .* from "django_content_type" where \(?"django_content_type"\."app_label" = (\?|%s) and "django_content_type"\."model" = (\?|%s)\)? limit (\?|\d+)$/i
+const processCachedSql = new Map<string, boolean>()
 
-export const processCached = (sql: string | undefined): boolean => sql !== undefined && PROCESS_CACHED.test(sql)
+function processCached(unit: Pick<Unit, 'fingerprints'>, query: Pick<Unit['queries'][number], 'fingerprint' | 'vendor'>): boolean {
+  const sql = unit.fingerprints[query.fingerprint]
+  if (sql === undefined) return false
+  let cached = processCachedSql.get(sql)
+  if (cached === undefined) {
+    cached = contentTypeLookup(sqlShape(sql, dialectOf(query.vendor)))
+    processCachedSql.set(sql, cached)
+  }
+  return cached
+}
 
 /** Queries a unit ran, counting those past the agent's per-unit cap, and not those Django answers once per process. */
 export const queryCount = (unit: Pick<Unit, 'queries' | 'dropped_queries' | 'fingerprints'>): number =>
-  unit.queries.filter((query) => !processCached(unit.fingerprints[query.fingerprint])).length + (unit.dropped_queries ?? 0)
+  unit.queries.filter((query) => !processCached(unit, query)).length + (unit.dropped_queries ?? 0)
 
 /** Builds the baseline of a run (worst case per unit name, see the module comment). */
 export function baselineOf(units: readonly Unit[]): Baseline {
@@ -60,7 +72,7 @@ export function baselineOf(units: readonly Unit[]): Baseline {
     entry.queries = Math.max(entry.queries, queryCount(unit))
     const counts = new Map<string, number>()
     for (const query of unit.queries) {
-      if (!processCached(unit.fingerprints[query.fingerprint])) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
+      if (!processCached(unit, query)) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
     }
     for (const [id, count] of counts) {
       const known = entry.fingerprints[id]
