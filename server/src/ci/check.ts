@@ -355,35 +355,22 @@ function compareWithBaseline(
     }
     // Every N+1 of a unit the baseline has not got is new (a new test, a renamed one, a new route): failed here unless
     // the budget fails it already (the default) or allows it.
+    const before = cmp.before?.queries ?? null
     const failed = new Set(violations.filter((v) => v.unit === cmp.name && v.finding).map((v) => v.finding!.fingerprint))
-    const newNPlusOne = (cmp.before ? cmp.newNPlusOne : cmp.after.n_plus_one.filter((id) => !failed.has(id))).filter(
+    const newNPlusOne = (before !== null ? cmp.newNPlusOne : cmp.after.n_plus_one.filter((id) => !failed.has(id))).filter(
       (id) => !acceptedNPlusOne.get(cmp.name)?.has(id),
     )
-    if (!cmp.before && newNPlusOne.length === 0) {
+    if (before === null && newNPlusOne.length === 0) {
       fresh.push(cmp.name)
       continue
     }
-    const before = cmp.before?.queries ?? null
     const after = cmp.after.queries
-    const diff = diffLines(cmp.changes)
-    if (before === null) {
-      violations.push({
-        unit: cmp.name,
-        unit_kind: cmp.after.kind,
-        unit_id: null,
-        kind: 'baseline',
-        message: ['not in the baseline', ...newNPlusOne.map((id) => `a new N+1: ${oneLine(cmp.after!.fingerprints[id]?.sql ?? id, 120)}`)].join('; '),
-        actual: after,
-        source: 'baseline',
-        diff: [],
-      })
-      const result = results.find((r) => r.name === cmp.name)
-      if (result) result.outcome = 'fail'
-      continue
-    }
-    if (after > before || newNPlusOne.length) {
+    const grew = before !== null && after > before
+    const diff = before === null ? [] : diffLines(cmp.changes)
+    if (before === null || grew || newNPlusOne.length) {
       const reasons: string[] = []
-      if (after > before) reasons.push(`${queriesText(after)}, ${after - before} more than the baseline's ${before}`)
+      if (before === null) reasons.push('not in the baseline')
+      if (grew) reasons.push(`${queriesText(after)}, ${after - before} more than the baseline's ${before}`)
       for (const id of newNPlusOne) reasons.push(`a new N+1: ${oneLine(cmp.after.fingerprints[id]?.sql ?? id, 120)}`)
       violations.push({
         unit: cmp.name,
@@ -391,7 +378,7 @@ function compareWithBaseline(
         unit_id: null,
         kind: 'baseline',
         message: reasons.join('; '),
-        limit: before,
+        ...(before === null ? {} : { limit: before }),
         actual: after,
         source: 'baseline',
         diff,
