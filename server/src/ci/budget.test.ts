@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { AUTHOR_BY_ID, finding, fp, nPlusOneUnit, site, unit } from '../../../test/ci/units.js'
-import { allowFor, BudgetFileError, callsiteMatches, limitsFor, MarkerError, matchNames, parseBudget, parseBudgetText, unitKey } from './budget.js'
+import { allowsFor, BudgetFileError, callsiteMatches, limitsFor, MarkerError, matchNames, parseBudget, parseBudgetText, unitKey } from './budget.js'
 import { globMatch } from './glob.js'
+
+/** The allow entry that decides for a finding: the first that covers it. */
+const allowFor = (...args: Parameters<typeof allowsFor>) => allowsFor(...args)[0] ?? null
 
 const request = (method: string, route: string | null, name = `${method} /${route ?? 'nowhere/'}`) => unit({ kind: 'request', method, route, name })
 

@@ -324,13 +324,8 @@ export function limitsFor(unit: UnitIdentity & Pick<Unit, 'meta'>, budget: Budge
 /** Whether a `units` entry applies to a unit known by these names (see matchNames). */
 export const ruleMatches = (rule: UnitRule, names: readonly string[]): boolean => names.some((name) => globMatch(rule.pattern, name))
 
-/** The first allow entry that covers this finding of this unit, or null. */
-export function allowFor(finding: Finding, unit: UnitIdentity & Pick<Unit, 'queries'>, budget: Budget): AllowEntry | null {
-  return allowsFor(finding, unit, budget)[0] ?? null
-}
-
-/** Every allow entry that covers this finding of this unit, in the file's order (an entry shadowed by an earlier,
- * broader one still covers it: it is not unused). */
+/** Every allow entry that covers this finding of this unit, in the file's order: the first decides (its reason is
+ * shown); one shadowed by an earlier, broader one still covers it, and is not unused. */
 export function allowsFor(finding: Finding, unit: UnitIdentity & Pick<Unit, 'queries'>, budget: Budget): AllowEntry[] {
   return budget.allow.filter(
     (entry) =>
