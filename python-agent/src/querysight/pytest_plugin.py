@@ -130,10 +130,9 @@ class QuerySightPlugin:
         Their setup runs with no current unit; their teardown too, through two finalizers that bracket the ones the
         fixture registers (finalizers run last in, first out).
         """
-        try:
-            if fixturedef.scope == "function":
-                yield
-                return
+        if fixturedef.scope == "function":
+            yield  # (a hookwrapper's yield does not raise: the fixture's exception stays in the outcome)
+        else:
             fixturedef.addfinalizer(_restore_unit)
             token = current_unit.set(None)
             try:
@@ -141,12 +140,11 @@ class QuerySightPlugin:
             finally:
                 current_unit.reset(token)
                 fixturedef.addfinalizer(_leave_unit)
-        finally:
-            if not self.django_hooked:
-                # A fixture that sets Django up (django.setup() in a session fixture) runs after the test's unit began:
-                # hook it now, or the test's own queries (and the next fixtures') would go unrecorded.
-                with _guard.guard("instrument Django set up by a fixture"):
-                    self._hook_django()
+        if not self.django_hooked:
+            # A fixture that sets Django up (django.setup() in a session fixture) runs after the test's unit began:
+            # hook it now, or the test's own queries (and the next fixtures') would go unrecorded.
+            with _guard.guard("instrument Django set up by a fixture"):
+                self._hook_django()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None]:
