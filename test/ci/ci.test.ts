@@ -79,8 +79,8 @@ describe('querysight ci over a Django test suite', () => {
 
   it('fails the suite and names each N+1 with its call site and fix', () => {
     expect(broken.code).toBe(1)
-    expect(broken.stdout).toContain('4 passed') // pytest's own output passes through
-    expect(broken.stdout).toContain('querysight FAILED: 3 violations in 3 of 6 units')
+    expect(broken.stdout).toContain('5 passed') // pytest's own output passes through
+    expect(broken.stdout).toContain('querysight FAILED: 3 violations in 3 of 7 units')
     const sections = broken.stdout.split('\n✗ ').slice(1)
     const section = (title: string) => sections.find((s) => s.startsWith(title)) ?? ''
     expect(section('GET books/: N+1')).toContain(`at ${AUTHOR_LOOP}`)
@@ -96,6 +96,11 @@ describe('querysight ci over a Django test suite', () => {
     expect(report.units.find((u) => u.name === 'tests/test_books.py::test_admin_export_may_loop')).toMatchObject({ outcome: 'pass', findings: { n_plus_one: 1 } })
   })
 
+  it("holds a TransactionTestCase to its marker's max_queries without the flush Django runs after it", () => {
+    const report = json('broken.json')
+    expect(report.units.find((u) => u.name === 'tests/test_stock.py::StockTests::test_books_counted')).toMatchObject({ outcome: 'pass', queries: 1 })
+  })
+
   it('writes a JUnit file with a testcase per unit and a failure per violation', () => {
     const root = parseXml(readFileSync(file('broken.xml'), 'utf8'))
     const cases = findAll(root, 'testcase')
@@ -106,6 +111,7 @@ describe('querysight ci over a Django test suite', () => {
       'tests/test_books.py::test_author_names',
       'tests/test_books.py::test_book_list',
       'tests/test_books.py::test_book_reviews',
+      'tests/test_stock.py::StockTests::test_books_counted',
     ])
     const failing = cases.filter((c) => findAll(c, 'failure').length)
     expect(failing.map((c) => c.attrs.name)).toEqual(['GET books/', 'GET books/reviews/', 'tests/test_books.py::test_author_names'])
@@ -115,16 +121,16 @@ describe('querysight ci over a Django test suite', () => {
   it('passes the same suite with the fixes, and appends a Markdown summary for the CI job', async () => {
     writeFileSync(file('summary.md'), '# an earlier step\n')
     const fixed = await ci(['--markdown', file('summary.md')], { CI_PROJECT_FIXED: '1' })
-    expect(fixed.stdout).toMatch(/querysight passed: 6 units, \d+ queries/)
+    expect(fixed.stdout).toMatch(/querysight passed: 7 units, \d+ queries/)
     expect(fixed.code).toBe(0)
-    expect(readFileSync(file('summary.md'), 'utf8')).toMatch(/^# an earlier step\n### ✅ querysight passed: 6 units/)
+    expect(readFileSync(file('summary.md'), 'utf8')).toMatch(/^# an earlier step\n### ✅ querysight passed: 7 units/)
   })
 
   it('checks only the units of this run when it keeps them in a --db file', async () => {
     for (let i = 0; i < 2; i++) {
       const kept = await ci(['--db', file('kept.db'), '--json', file(`kept-${i}.json`)], { CI_PROJECT_FIXED: '1' })
       expect(kept.code).toBe(0)
-      expect(json(`kept-${i}.json`).totals).toMatchObject({ units: 6, runs: 6 })
+      expect(json(`kept-${i}.json`).totals).toMatchObject({ units: 7, runs: 7 })
     }
   })
 
@@ -140,7 +146,7 @@ describe('querysight ci over a Django test suite', () => {
     expect(grown.code).toBe(1)
     expect(grown.stdout).toContain("✗ GET books/: more queries than the baseline\n    2 queries, 1 more than the baseline's 1\n    + 1× select count(*)")
     expect(grown.stdout).toMatch(/\+ 1× select count\(\*\).* from "shop_author"/)
-    expect(grown.stdout).toContain('querysight FAILED: 1 violation in 1 of 6 units')
+    expect(grown.stdout).toContain('querysight FAILED: 1 violation in 1 of 7 units')
   })
 
   it('silences one finding with an allow entry and shows its reason', async () => {

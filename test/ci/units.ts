@@ -16,7 +16,8 @@ export const site = (file: string, line: number, fn = 'view'): Frame => ({ file,
 
 export interface QuerySpec {
   sql: string
-  at?: Frame
+  /** Where the app ran it; null: no frame of the app's (the test framework's query). */
+  at?: Frame | null
 }
 
 export function query({ sql, at = site('shop/views.py', 10) }: QuerySpec): AnalysedQuery {
@@ -30,7 +31,7 @@ export function query({ sql, at = site('shop/views.py', 10) }: QuerySpec): Analy
     many: false,
     error: null,
     callsite: at,
-    stack: [at, site('shop/urls_helpers.py', 3, 'dispatch')],
+    stack: at ? [at, site('shop/urls_helpers.py', 3, 'dispatch')] : [],
     fingerprint: fp(sql),
   }
 }

@@ -10,7 +10,7 @@
  */
 import type { Unit, UnitKind } from '../protocol.js'
 import { UNIT_KINDS } from '../protocol.js'
-import { contentTypeLookup } from '../analysis/detect-context.js'
+import { contentTypeLookup, noAppFrame } from '../analysis/detect-context.js'
 import { dialectOf } from '../analysis/lexer.js'
 import { sqlShape } from '../analysis/sql-shape.js'
 import { jsonErrorAt, unitKey } from './budget.js'
@@ -41,14 +41,22 @@ export class BaselineFileError extends Error {
 }
 
 /**
- * Django's ContentType lookups by app label and model (`get_for_model()`): Django keeps each answer for the life of
- * the process, so whether a test runs one depends on the tests that ran before it in the same process. Not counted
- * against budgets and baselines, whose verdicts would otherwise change with the order and the subset of tests run.
- * (The analysis's own test, on the statement's shape; each SQL text read once.)
+ * Queries no budget or baseline counts, as their number does not depend on the code under test:
+ * - Django's ContentType lookups by app label and model (`get_for_model()`): Django keeps each answer for the life of
+ *   the process, so whether a test runs one depends on the tests that ran before it in the same process; verdicts
+ *   would otherwise change with the order and the subset of tests run. (The analysis's own test, on the statement's
+ *   shape; each SQL text read once.)
+ * - In a test, those no frame of the application made: the test framework's own (a TransactionTestCase's flush after
+ *   the test, some forty queries that grow with the apps installed; the savepoint a TestCase opens around each test),
+ *   which `assertNumQueries` does not count either.
  */
 const processCachedSql = new Map<string, boolean>()
 
-function processCached(unit: Pick<Unit, 'fingerprints'>, query: Pick<Unit['queries'][number], 'fingerprint' | 'vendor'>): boolean {
+function uncounted(
+  unit: Pick<Unit, 'kind' | 'fingerprints'>,
+  query: Pick<Unit['queries'][number], 'fingerprint' | 'vendor' | 'stack' | 'template'>,
+): boolean {
+  if (unit.kind === 'test' && noAppFrame(query)) return true
   const sql = unit.fingerprints[query.fingerprint]
   if (sql === undefined) return false
   let cached = processCachedSql.get(sql)
@@ -59,9 +67,13 @@ function processCached(unit: Pick<Unit, 'fingerprints'>, query: Pick<Unit['queri
   return cached
 }
 
-/** Queries a unit ran, counting those past the agent's per-unit cap, and not those Django answers once per process. */
-export const queryCount = (unit: Pick<Unit, 'queries' | 'dropped_queries' | 'fingerprints'>): number =>
-  unit.queries.filter((query) => !processCached(unit, query)).length + (unit.dropped_queries ?? 0)
+/** The queries of a unit that budgets and baselines count (see {@link uncounted}). */
+export const countedQueries = <U extends Pick<Unit, 'kind' | 'queries' | 'fingerprints'>>(unit: U): U['queries'] =>
+  unit.queries.filter((query) => !uncounted(unit, query))
+
+/** Queries a unit ran, counting those past the agent's per-unit cap, and not those left out (see {@link uncounted}). */
+export const queryCount = (unit: Pick<Unit, 'kind' | 'queries' | 'dropped_queries' | 'fingerprints'>): number =>
+  countedQueries(unit).length + (unit.dropped_queries ?? 0)
 
 /** Builds the baseline of a run (worst case per unit name, see the module comment). */
 export function baselineOf(units: readonly Unit[]): Baseline {
@@ -71,9 +83,7 @@ export function baselineOf(units: readonly Unit[]): Baseline {
     const entry = (entries[name] ??= { kind: unit.kind, queries: 0, fingerprints: {}, n_plus_one: [] })
     entry.queries = Math.max(entry.queries, queryCount(unit))
     const counts = new Map<string, number>()
-    for (const query of unit.queries) {
-      if (!processCached(unit, query)) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
-    }
+    for (const query of countedQueries(unit)) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
     for (const [id, count] of counts) {
       const known = entry.fingerprints[id]
       if (!known || known.count < count) entry.fingerprints[id] = { count, sql: unit.fingerprints[id] ?? known?.sql ?? '' }

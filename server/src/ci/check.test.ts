@@ -263,6 +263,26 @@ describe('checking units against a baseline', () => {
     expect(baselineOf([alone]).units['tests/t.py::test_a']).toEqual(recorded.units['tests/t.py::test_a'])
   })
 
+  it("counts no query of a test that no frame of the app made (the test framework's: a TransactionTestCase's flush)", () => {
+    const flush = [
+      'DELETE FROM "shop_review"',
+      'DELETE FROM "shop_book"',
+      'SELECT "django_content_type"."id" FROM "django_content_type" WHERE "django_content_type"."app_label" = %s',
+    ].map((sql) => ({ sql, at: null }))
+    const transactional = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }, ...flush] })
+    const budget = parseBudget({ defaults: { max_queries: 2 } })
+    expect(checkUnits([transactional], { baseline: recorded, budget })).toMatchObject({ passed: true, violations: [], totals: { queries: 2 } })
+    expect(baselineOf([transactional]).units['tests/t.py::test_a']).toEqual(recorded.units['tests/t.py::test_a'])
+    // The app's own queries still count: one more than the budget fails, and the top queries are the app's.
+    const grown = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }, { sql: AUTHOR_BY_ID }, ...flush] })
+    expect(checkUnits([grown], { budget }).violations).toEqual([
+      expect.objectContaining({ kind: 'max_queries', actual: 3, top_queries: [`2× ${AUTHOR_BY_ID}`, `1× ${BOOKS}`] }),
+    ])
+    // A request's queries with no frame of the app (a library's view, middleware) are the request's: counted.
+    const request = unit({ kind: 'request', name: 'GET /books/', route: 'books/', queries: [{ sql: BOOKS }, ...flush] })
+    expect(checkUnits([request], { budget }).violations.map((v) => [v.kind, v.actual])).toEqual([['max_queries', 4]])
+  })
+
   it('notes a unit that ran as many queries as before but different ones', () => {
     const changed = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: REVIEWS_OF_BOOK }] })
     const result = checkUnits([changed], { baseline: recorded })

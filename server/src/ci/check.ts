@@ -12,7 +12,7 @@ import { FINDING_KINDS } from '../protocol.js'
 import type { AllowEntry, Budget, Level, ResolvedLimits } from './budget.js'
 import { allowsFor, emptyBudget, limitsFor, MarkerError, matchNames, ruleMatches, unitKey } from './budget.js'
 import type { Baseline } from './baseline.js'
-import { baselineOf, compareBaselines, compareStrings, diffLines, oneLine, queryCount } from './baseline.js'
+import { baselineOf, compareBaselines, compareStrings, countedQueries, diffLines, oneLine, queryCount } from './baseline.js'
 
 export { queryCount }
 
@@ -323,7 +323,7 @@ function resolveLimits(unit: Unit, budget: Budget, violations: Violation[], name
 
 function topQueries(unit: Unit, limit = 5): string[] {
   const counts = new Map<string, number>()
-  for (const query of unit.queries) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
+  for (const query of countedQueries(unit)) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
   return [...counts]
     .sort(([a, x], [b, y]) => y - x || compareStrings(unit.fingerprints[a] ?? a, unit.fingerprints[b] ?? b))
     .slice(0, limit)
