@@ -149,6 +149,53 @@ def test_a_batch_insert_with_many_values_rows_is_one_plain_query(engine: Any, re
     assert (query["many"], query["params"]) == (False, ["x", "y"])
 
 
+def test_rows_the_orm_inserts_one_by_one_on_sqlite_are_one_many_query_and_a_flush_per_row_is_not(
+    engine: Any, recorded: Recorded
+) -> None:
+    # SQLite cannot return the new keys of a multi-row INSERT in order, so SQLAlchemy sends the INSERT of add_all()'s
+    # rows row by row ("insertmanyvalues ... batch not supported" in its log): one statement of the app's.
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("add tags"):
+        for name in ("a", "b"):
+            session.add(Tag(name=name))
+            session.flush()  # a flush per row: two statements, as the app wrote them
+        session.add_all([Tag(name=f"c{i}") for i in range(3)])
+        session.flush()
+        session.add_all([Tag(name="d0"), Tag(name="d1")])
+        session.flush()
+        session.commit()
+
+    inserts = [q for q in recorded.unit()["queries"] if q["sql"].startswith("INSERT INTO tags")]
+    assert [(q["many"], q["params"]) for q in inserts] == [
+        (False, ["a"]),
+        (False, ["b"]),
+        (True, [["c0"], ["c1"], ["c2"]]),
+        (True, [["d0"], ["d1"]]),
+    ]
+    assert all(q["sql"] == "INSERT INTO tags (name) VALUES (?) RETURNING id" for q in inserts[2:])
+    with Session(engine) as session:  # the app's rows, all of them, with their keys
+        assert len(session.scalars(select(Tag).where(Tag.name.in_(["c0", "c1", "c2", "d0", "d1"]))).all()) == 5
+    assert inserts[2]["duration_ms"] >= 0 and inserts[2]["start_ms"] < inserts[3]["start_ms"]
+
+
+def test_rows_inserted_one_by_one_keep_max_many_rows_parameters_or_none_when_params_are_off(
+    engine: Any, recorded: Recorded
+) -> None:
+    config.configure(max_many_rows=2)
+    instrument(engine)
+    with Session(engine) as session, querysight.capture("many tags"):
+        session.add_all([Tag(name=f"t{i}") for i in range(4)])
+        session.flush()
+    config.configure(capture_params=False)
+    with Session(engine) as session, querysight.capture("secret tags"):
+        session.add_all([Tag(name=f"s{i}") for i in range(3)])
+        session.flush()
+
+    kept, secret = ([q for q in unit["queries"] if q["sql"].startswith("INSERT")] for unit in recorded.units())
+    assert [(q["many"], q["params"]) for q in kept] == [(True, [["t0"], ["t1"]])]
+    assert [(q["many"], q["params"]) for q in secret] == [(True, None)]
+
+
 def test_a_query_that_raises_is_recorded_with_its_error_and_the_app_gets_the_same_exception(
     engine: Any, recorded: Recorded
 ) -> None:
@@ -557,11 +604,14 @@ def test_postgresql_queries_carry_vendor_database_named_params_and_errors(pg_url
             session.rollback()
         with engine.begin() as conn, querysight.capture("pg many"):
             conn.execute(insert(Tag), [{"name": "pg1"}, {"name": "pg2"}])
+        with Session(engine) as session, querysight.capture("pg add_all"):
+            session.add_all([Tag(name=f"pg-orm{i}") for i in range(3)])
+            session.flush()
     finally:
         uninstrument(engine)
         engine.dispose()
 
-    first, second = recorded.units()
+    first, second, orm = recorded.units()
     lazy = [q for q in first["queries"] if "WHERE authors.id = %(pk_1)s" in q["sql"]]
     assert len(lazy) == sa_models.AUTHORS
     assert lazy[0]["params"] == {"pk_1": 1}
@@ -571,6 +621,9 @@ def test_postgresql_queries_carry_vendor_database_named_params_and_errors(pg_url
     inserts = [q for q in second["queries"] if q["sql"].startswith("INSERT INTO tags")]
     assert len(inserts) == 1
     assert inserts[0]["params"] in ([{"name": "pg1"}, {"name": "pg2"}], {"name__0": "pg1", "name__1": "pg2"})
+    # PostgreSQL returns the new keys of one multi-row INSERT in order: the ORM's rows go in one statement.
+    [batch] = [q for q in orm["queries"] if q["sql"].startswith("INSERT INTO tags")]
+    assert batch["many"] is False and "pg-orm2" in str(batch["params"])
 
 
 def test_the_dialects_checks_on_the_first_connection_are_not_counted_in_the_unit_that_connects(

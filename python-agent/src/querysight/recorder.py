@@ -148,13 +148,13 @@ def _long_int(value: int, max_length: int) -> str:
     return text + ELLIPSIS if extra > 0 else text
 
 
-def _copy_params(params: Any, many: bool, max_rows: int) -> Any:
+def copy_params(params: Any, many: bool, max_rows: int) -> Any:
     """A shallow copy taken on the app's thread, so later mutation by the caller does not change the record."""
     if params is None:
         return None
     if many:
         rows = params if isinstance(params, (list, tuple)) else list(params)
-        return tuple(_copy_params(row, False, max_rows) for row in rows[:max_rows])
+        return tuple(copy_params(row, False, max_rows) for row in rows[:max_rows])
     if isinstance(params, (list, tuple)):
         return tuple(params)
     if isinstance(params, Mapping):
@@ -283,7 +283,7 @@ class Unit:
             if not self._keep_params:
                 params = None
             elif run[MANY] or type(params) is not tuple:  # a tuple of the driver's parameters is kept as it is
-                params = _copy_params(params, run[MANY], self.settings.max_many_rows)
+                params = copy_params(params, run[MANY], self.settings.max_many_rows)
         memo = self._memo
         if memo is not None:
             # The memo's skip of the walk (see _stack.Memo), inline: the frame the last walk found first, paused on an

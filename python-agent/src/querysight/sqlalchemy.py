@@ -13,7 +13,10 @@ costs a ContextVar read per event.
 - ``db`` is ``name=`` when given, else the database of the engine URL (the file name for SQLite, ``:memory:`` for an
   in-memory database); ``vendor`` is the dialect name (``sqlite``, ``postgresql``, ``mysql``...).
 - ``executemany`` calls are one query with ``many: true``; SQLAlchemy's "insertmanyvalues" batches (one INSERT with
-  many VALUES rows) are one query each, with the flat parameter list.
+  many VALUES rows) are one query each, with the flat parameter list. Where SQLAlchemy sends such an INSERT row by
+  row instead (on SQLite, when the ORM needs the new keys back in order: "batch not supported" in its log; a flush of
+  ``add_all()`` rows), the rows are one query with ``many: true`` too: the one statement the app asked for, which it
+  sends in one batch elsewhere (PostgreSQL), not a repeated write.
 - A statement that raises is recorded with ``error`` (the exception SQLAlchemy raises to the app, e.g.
   ``IntegrityError: (sqlite3.IntegrityError) ...``), and the exception reaches the app unchanged.
 - Instrumenting the same engine again does nothing (an engine's queries are recorded once).
@@ -33,11 +36,12 @@ each under its attribute name; ``model`` is ``module.ClassName``.
 from __future__ import annotations
 
 import threading
+import weakref
 from time import perf_counter
 from typing import Any
 
 from . import _guard, transport
-from .recorder import current_unit, run_of
+from .recorder import PARAMS, RUN, SITE, START, copy_params, current_unit, run_of
 
 __all__ = ["build_schema", "instrument", "uninstrument"]
 
@@ -122,11 +126,26 @@ class _Hooks:
     listener of its event: a listener the app added later still runs (its queries then go unrecorded, and the log
     says so once; ``instrument()`` again puts the hooks back at the end)."""
 
-    __slots__ = ("_connected", "_execute", "_listeners", "_many", "_single", "db", "dialect", "vendor")
+    __slots__ = (
+        "_connected",
+        "_execute",
+        "_listeners",
+        "_many",
+        "_row_by_row",
+        "_rows_of",
+        "_single",
+        "db",
+        "dialect",
+        "vendor",
+    )
 
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
         self.vendor = dialect.name
+        self._row_by_row = _insertmanyvalues_style()
+        # (a weak reference to the execution context, the query it was recorded as) of the last INSERT sent row by
+        # row: weak, so that no context is kept alive, nor another one taken for it
+        self._rows_of: tuple[weakref.ref[Any], tuple[Any, ...]] | None = None
         # Once a statement has run on a connection of the app's, the dialect's first-connect checks are over (see
         # _dialect_setup): from then on, one attribute read a query instead of two.
         self._connected = False
@@ -192,10 +211,36 @@ class _Hooks:
             raise
         end = perf_counter()
         try:
-            unit.record(statement, parameters, self._single, start, end, 1)
+            if context.execute_style is self._row_by_row and statement == context.statement:
+                self._record_row(unit, statement, parameters, context, start, end)
+            else:
+                unit.record(statement, parameters, self._single, start, end, 1)
         except Exception as exc:  # noqa: BLE001 - the guard, inlined: this runs for every query
             _guard.failed("record a query", exc)
         return True
+
+    def _record_row(self, unit: Any, statement: str, parameters: Any, context: Any, start: float, end: float) -> None:
+        """One row of an "insertmanyvalues" INSERT that SQLAlchemy sends row by row (the statement as compiled, for
+        one row; see the module's docstring): the second row and those after it join the first row's query, which
+        becomes one ``many`` query of every row (the parameters of the first ``max_many_rows``), from the first row's
+        start to the last row's end. A query of the unit recorded in between (another thread's) starts over."""
+        queries = unit.queries
+        last = self._rows_of
+        if last is not None and last[0]() is context and queries and queries[-1] is last[1]:
+            first = last[1]
+            rows = first[PARAMS]
+            if rows is not None:
+                if first[RUN] is not self._many:  # the second row: the first one's parameters are the first row
+                    rows = [rows]
+                if len(rows) < unit.settings.max_many_rows:
+                    rows.append(copy_params(parameters, False, unit.settings.max_many_rows))
+            joined = (first[SITE], rows, first[START], end, self._many)
+            queries[-1] = joined
+            self._rows_of = (last[0], joined)
+            return
+        before = len(queries)
+        unit.record(statement, parameters, self._single, start, end, 1)
+        self._rows_of = (weakref.ref(context), queries[-1]) if len(queries) > before else None
 
     def do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
         unit = current_unit.get()
@@ -234,6 +279,15 @@ class _Hooks:
         except Exception as exc:  # noqa: BLE001 - the guard, inlined
             _guard.failed("record a query", exc)
         return True
+
+
+def _insertmanyvalues_style() -> object:
+    """SQLAlchemy's ``ExecuteStyle.INSERTMANYVALUES`` (2.0 and later), or a marker no context has (1.4)."""
+    try:
+        from sqlalchemy.engine.interfaces import ExecuteStyle
+    except ImportError:
+        return object()
+    return ExecuteStyle.INSERTMANYVALUES
 
 
 def _dialect_setup(context: Any) -> bool:
