@@ -126,6 +126,13 @@ describe('querysight ci over a Django test suite', () => {
     expect(readFileSync(file('summary.md'), 'utf8')).toMatch(/^# an earlier step\n### ✅ querysight passed: 7 units/)
   })
 
+  it('prints only the report on stdout with --format json, the command\'s own output on stderr', async () => {
+    const run = await ci(['--format', 'json'], { CI_PROJECT_FIXED: '1' })
+    expect(run.code).toBe(0)
+    expect((JSON.parse(run.stdout) as JsonReport).totals).toMatchObject({ units: 7 })
+    expect(run.stderr).toContain('5 passed')
+  })
+
   it('checks only the units of this run when it keeps them in a --db file', async () => {
     for (let i = 0; i < 2; i++) {
       const kept = await ci(['--db', file('kept.db'), '--json', file(`kept-${i}.json`)], { CI_PROJECT_FIXED: '1' })

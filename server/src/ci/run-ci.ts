@@ -140,7 +140,8 @@ export async function runCi(args: string[], io: RunIo = {}): Promise<number> {
       const before = flags.db ? new Set((await listUnits(server.url)).map((u) => u.id)) : new Set<string>()
       const childEnv: NodeJS.ProcessEnv = { ...env, QUERYSIGHT_URL: server.url }
       delete childEnv.QUERYSIGHT_OUTPUT // the units must reach this server, not a file
-      const ended = await runChild(rest, { cwd, env: childEnv, stderr })
+      // A report meant for a program (JSON, a Markdown file) is all of stdout: the command's own output goes to stderr.
+      const ended = await runChild(rest, { cwd, env: childEnv, stderr, outputToStderr: flags.format !== 'text' })
       const units = await readUnits(server.url, before)
       // QUERYSIGHT_ENABLED=0 left in the environment turns the agent off: the likeliest reason when nothing came.
       const agentOff = /^(0|false|no|off)$/i.test((childEnv.QUERYSIGHT_ENABLED ?? '').trim())
@@ -291,10 +292,14 @@ interface ChildEnd {
   agentOff?: boolean
 }
 
-/** Runs CMD with stdio passed through and our signals forwarded; resolves to how it ended. */
-function runChild(command: string[], { cwd, env, stderr }: { cwd: string; env: NodeJS.ProcessEnv; stderr: (text: string) => void }): Promise<ChildEnd> {
+/** Runs CMD with stdio passed through (its stdout to our stderr with `outputToStderr`) and our signals forwarded;
+ * resolves to how it ended. */
+function runChild(
+  command: string[],
+  { cwd, env, stderr, outputToStderr }: { cwd: string; env: NodeJS.ProcessEnv; stderr: (text: string) => void; outputToStderr: boolean },
+): Promise<ChildEnd> {
   return new Promise((done) => {
-    const child = spawn(command[0], command.slice(1), { cwd, env, stdio: 'inherit' })
+    const child = spawn(command[0], command.slice(1), { cwd, env, stdio: ['inherit', outputToStderr ? 2 : 'inherit', 'inherit'] })
     const forward = (signal: NodeJS.Signals) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
     }
