@@ -4,7 +4,7 @@
  * @module
  */
 import type { AppInfo, Finding, Schema, Unit, UnitSummaryCounts, WireUnit } from '../protocol.js'
-import { type AnalysisOptions, isAdminChangelist, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
+import { type AnalysisOptions, isAdminChangelist, type Orm, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
 import { detectDuplicates } from './detect-duplicates.js'
 import { detectNPlusOne } from './detect-n-plus-one.js'
 import { detectRepeatedWrites } from './detect-repeated-writes.js'
@@ -29,7 +29,7 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
   const loops = detectNPlusOne(facts, ctx)
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
-  const findings = onWhichDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit).sort(
+  const findings = onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema).sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
@@ -60,16 +60,38 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
 }
 
 /**
- * In a unit that used several databases, each fix says which one its queries ran on: one loop reading from two
- * aliases is two findings that would otherwise read alike. (A finding's queries all ran on one: each detector groups
- * by database.)
+ * A fix says which database its queries ran on in a unit that used several (one loop reading from two aliases is two
+ * findings that would otherwise read alike), and on any but Django's "default": there its code reads from that
+ * database (see {@link usingDatabase}). (A finding's queries all ran on one: each detector groups by database.)
  */
-function onWhichDatabase(findings: Finding[], unit: WireUnit): Finding[] {
-  if (new Set(unit.queries.map((q) => q.db)).size < 2) return findings
+function onItsDatabase(findings: Finding[], unit: WireUnit, orm: Orm, schema: Schema | null): Finding[] {
+  const several = new Set(unit.queries.map((q) => q.db)).size > 1
   return findings.map((finding) => {
     const db = unit.queries[finding.query_indexes[0]]?.db
-    return db === undefined ? finding : { ...finding, suggestion: { ...finding.suggestion, text: `${finding.suggestion.text} (on database "${db}")` } }
+    const elsewhere = orm === 'django' && db !== undefined && db !== 'default'
+    if (db === undefined || !(several || elsewhere)) return finding
+    let { text, code } = finding.suggestion
+    if (elsewhere) {
+      const using = usingDatabase(db, schema)
+      text = using(text)
+      code = code === null ? null : using(code)
+    }
+    return { ...finding, suggestion: { ...finding.suggestion, text: `${text} (on database "${db}")`, code } }
   })
+}
+
+/**
+ * The querysets a Django fix makes from a model's manager, read from `db`: `Book.objects.using("other").in_bulk(ids)`.
+ * Without it the pasted code reads where the router sends the model, the "default" database unless it says
+ * otherwise, when the app's loop read from another (`Book.objects.using("other")`, a router's choice for the model:
+ * naming that database again changes nothing). Django keeps related rows in the database of the rows they belong to,
+ * so a Prefetch's queryset reads from the same one.
+ */
+function usingDatabase(db: string, schema: Schema | null): (text: string) => string {
+  const managers = new Set(['objects', '_base_manager', '_default_manager'])
+  for (const model of schema?.models ?? []) if (model.manager) managers.add(model.manager.name)
+  const queryset = new RegExp(`\\b([A-Z]\\w*)\\.(${[...managers].join('|')})\\.(?!using\\()`, 'g')
+  return (text) => text.replace(queryset, (_, model: string, manager: string) => `${model}.${manager}.using(${JSON.stringify(db)}).`)
 }
 
 /**

@@ -70,6 +70,24 @@ describe('N+1 over relations, with the schema', () => {
     expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('on database')
   })
 
+  it('reads from the database the loop read from when it is not "default": the pasted queryset must find the same rows', () => {
+    // for b in Book.objects.using("other"): b.author.name (or a router sending Book to "other")
+    const other = (sql: string, params: unknown[], at = LOOP) => q(sql, params as never, { at, db: 'other' })
+    const related = findingsOf(unitOf(other(BOOKS, [], VIEW), ...times(4, (i) => other(AUTHOR_BY_ID, [i + 1]))))
+    expect(related[0].suggestion.code).toBe('Book.objects.using("other").select_related("author")')
+    expect(related[0].suggestion.text).toMatch(/ \(on database "other"\)$/)
+    // for ev in events: Book.objects.using("other").get(pk=ev.book_id)
+    const gets = findingsOf(unitOf(...times(4, (i) => other(BOOK_BY_ID, [i + 1]))))
+    expect(gets[0].suggestion.code).toContain('Book.objects.using("other").in_bulk(')
+    expect(gets[0].suggestion.text).toContain('Book.objects.using("other").in_bulk(')
+    expect(gets[0].suggestion.code).not.toContain('using("other").using(')
+    // SQLAlchemy's db is the engine's database name: a session reads from its own engine, nothing to add.
+    const engine = (sql: string, params: unknown[], at = LOOP) => q(sql, params as never, { at, db: 'shop.sqlite3' })
+    const sa = findingsOf(unitOf(engine(BOOKS, [], VIEW), ...times(4, (i) => engine(AUTHOR_BY_ID, [i + 1]))), { app: FLASK })
+    expect(sa[0].suggestion.text).not.toContain('on database')
+    expect(sa[0].suggestion.code).not.toContain('using')
+  })
+
   it('loads every foreign key to the looked-up table when the parent has several and the loop cannot be told which it read', () => {
     // for m in messages: f"{m.sender.name} to {m.recipient.name}": one line, one SQL, keys of both FKs.
     const mail = {
