@@ -32,6 +32,14 @@ describe('repeated writes', () => {
     expect(finding.suggestion.text).toContain(
       'every row was given the same status="shipped": if your code sets that value rather than computing it from each row, one Order.objects.filter(pk__in=ids).update(status="shipped") does it',
     )
+    expect(finding.suggestion.text).not.toContain('F("status")')
+    // book.stock += 1 over stocks that were all 0: a number may be computed alike in every row.
+    const stock = 'UPDATE "shop_book" SET "stock" = %s WHERE "shop_book"."id" = %s'
+    const [counter] = findingsOf(unitOf(times(3, (i) => q(stock, [1, i + 1], { at: LOOP }))))
+    expect(counter.suggestion.code).toBe('Book.objects.bulk_update(objs, ["stock"])')
+    expect(counter.suggestion.text).toMatch(
+      /one Book\.objects\.filter\(pk__in=ids\)\.update\(stock=1\) does it, and if it changes every row alike \(a counter: \+= n\), one Book\.objects\.filter\(pk__in=ids\)\.update\(stock=F\("stock"\) \+ n\)$/,
+    )
     // A value written in the SQL itself is the code's: one UPDATE.
     const literal = 'UPDATE "shop_order" SET "status" = \'shipped\' WHERE "shop_order"."id" = %s'
     const [written] = findingsOf(unitOf(times(3, (i) => q(literal, [i + 1], { at: LOOP }))))

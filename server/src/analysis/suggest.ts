@@ -897,10 +897,11 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
         }
       }
       if (varying.length === 0) {
-        const values = assigned.map((field) => {
+        const given = assigned.map((field) => {
           const plain = setSlots.find(({ s }) => fieldOf(s.column!.column) === field && s.op === '=')! // none is computed
-          return `${field}=${py(firstValue(first, plain.i))}`
+          return { field, value: firstValue(first, plain.i) }
         })
+        const values = given.map(({ field, value }) => `${field}=${py(value)}`)
         const others = otherConditions ? ", <the loop's other conditions>" : ''
         const code = sa
           ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)${others}).values(${values.join(', ')}))`
@@ -911,8 +912,20 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
         const fromRows = isPk && !otherConditions && setSlots.some(({ s }) => s.values.some((value) => 'param' in value))
         if (fromRows && (model || sa)) {
           const batch = sa ? `session.execute(update(${saModel}), rows)` : `${model}.objects.bulk_update(objs, [${assigned.map(quote).join(', ')}])`
+          // ...or, for numbers, computes it alike in every row (`book.stock += 1` over stocks that were all 0): one
+          // UPDATE of that expression, whose step the SQL does not show.
+          const numbers = given.filter(({ value }) => typeof value === 'number').map(({ field }) => field)
+          const alike =
+            numbers.length === 0
+              ? ''
+              : `, and if it changes every row alike (a counter: += n), one ${
+                  sa
+                    ? `session.execute(update(${saModel}).where(${saModel}.${modelInfo?.pk ?? keyColumn}.in_(ids)).values(${numbers.map((field) => `${field}=${saModel}.${field} + n`).join(', ')}))`
+                    : `${model}.objects.filter(${key}__in=ids).update(${numbers.map((field) => `${field}=F("${field}") + n`).join(', ')})`
+                }`
+          const them = values.length > 1
           return {
-            text: `Save the ${count} changed rows${where} with one ${batch} instead of ${count} UPDATEs; every row was given the same ${values.join(', ')}: if your code sets ${values.length > 1 ? 'those values' : 'that value'} rather than computing ${values.length > 1 ? 'them' : 'it'} from each row, one ${code} does it`,
+            text: `Save the ${count} changed rows${where} with one ${batch} instead of ${count} UPDATEs; every row was given the same ${values.join(', ')}: if your code sets ${them ? 'those values' : 'that value'} rather than computing ${them ? 'them' : 'it'} from each row, one ${code} does it${alike}`,
             code: batch,
           }
         }
