@@ -106,6 +106,22 @@ describeBrowser('the web UI', () => {
     await openList('#/?findings=1')
     await waitForCount('unit-row', withFindings)
     expect(await page.locator('[data-testid="filter-findings"]').isChecked()).toBe(true)
+
+    // A filter nothing matches says so, not "waiting for units" as a server that never got one does.
+    await openList('#/?route=nonexistent/')
+    await page.reload() // opened as a link: the page loads only the units of that route
+    await page.locator('[data-testid="unit-list"]', { hasText: 'No unit matches this filter.' }).waitFor()
+    expect(await page.locator('[data-testid="unit-list"]').textContent()).not.toContain('Waiting for units')
+  })
+
+  it('counts the loaded units with a + while older ones are not loaded yet', async () => {
+    const now = Date.now()
+    await ingest(server.url, payload(Array.from({ length: 205 }, (_, i) => pytestUnit(nextId(), now - 205 + i))))
+    await openList()
+    await page.locator('[data-testid="load-older"]').waitFor()
+    expect(await page.locator('[data-testid="unit-count"]').textContent()).toBe('200+ units')
+    await page.locator('[data-testid="load-older"]').click()
+    await page.locator('[data-testid="unit-count"]', { hasText: /^205 units$/ }).waitFor()
   })
 
   it('holds new units while paused and shows them on resume', async () => {
@@ -125,6 +141,12 @@ describeBrowser('the web UI', () => {
     await ingest(server.url, payload(bookshopTraffic(Date.now())))
     await openList()
     await waitForCount('unit-row', 15)
+    // The first click only asks: nothing is deleted yet.
+    await page.locator('[data-testid="clear"]').click()
+    await page.locator('[data-testid="clear"][data-confirming="true"]', { hasText: 'Delete every stored unit?' }).waitFor()
+    const kept = (await (await fetch(`${server.url}/api/v1/units`)).json()) as { units: unknown[] }
+    expect(kept.units).toHaveLength(15)
+    expect(await countOf('unit-row')).toBe(15)
     await page.locator('[data-testid="clear"]').click()
     await waitForCount('unit-row', 0)
     const answer = (await (await fetch(`${server.url}/api/v1/units`)).json()) as { units: unknown[] }
@@ -144,6 +166,9 @@ describeBrowser('the web UI', () => {
     await page.keyboard.press('Enter')
     await page.locator('[data-testid="unit-title"]', { hasText: 'nightly import' }).waitFor()
     expect(page.url()).toContain('#/units/')
+    // Back to the list (Esc): the unit just read is still the selected one.
+    await page.keyboard.press('Escape')
+    await page.locator('.vrow--selected [data-testid="unit-row"]', { hasText: 'nightly import' }).waitFor()
   })
 
   it('opens a report with the N+1 finding first, its fix, call site and repeated SQL', async () => {
@@ -184,11 +209,36 @@ describeBrowser('the web UI', () => {
 
     await authorRow.click()
     await page.locator('[data-testid="query-detail"]', { hasText: 'Query #7' }).waitFor()
-    expect(page.url()).toContain('query=6')
+    // Beside the detail panel, the findings' badges still show whole at the end of the row.
+    const [badge, table] = await Promise.all([authorRow.locator('[data-testid="query-finding-badge"]').first().boundingBox(), page.locator('.query-table').boundingBox()])
+    expect(badge!.x + badge!.width).toBeLessThanOrEqual(table!.x + table!.width)
+    expect(page.url()).toContain('query=7') // as the report numbers it
     expect(await page.locator('[data-testid="query-detail-sql"]').textContent()).toMatch(/SELECT[\s\S]*FROM[\s\S]*WHERE/)
 
     await authorRow.locator('[data-testid="query-finding-badge"]').first().click()
     await page.locator('.finding--flash[data-kind="n_plus_one"]').waitFor()
+  })
+
+  it("brings the queries into view for a finding's trigger link and a link to one query", async () => {
+    await page.setViewportSize({ width: 1440, height: 600 })
+    const id = nextId()
+    await ingest(server.url, payload([bookListWithNPlusOne(id, Date.now(), 12)]))
+    const inView = () =>
+      page.locator('section.queries').evaluate((section) => {
+        const { top, bottom } = section.getBoundingClientRect()
+        return top < window.innerHeight - 160 && bottom > 160
+      })
+    await page.goto(`${server.url}/#/units/${unitId(id)}`)
+    await page.locator('[data-testid="finding-trigger"]').first().waitFor()
+    expect(await inView()).toBe(false)
+    await page.locator('[data-testid="finding-trigger"]').first().click()
+    await page.locator('[data-testid="query-detail"]', { hasText: 'Query #' }).waitFor()
+    expect(await inView()).toBe(true)
+
+    await page.goto(`${server.url}/#/units/${unitId(id)}?query=9`)
+    await page.reload()
+    await page.locator('[data-testid="query-detail"]', { hasText: 'Query #9' }).waitFor()
+    expect(await inView()).toBe(true)
   })
 
   it('groups queries by fingerprint with counts and total time', async () => {
@@ -243,7 +293,7 @@ describeBrowser('the web UI', () => {
     await openList()
     await waitForCount('unit-row', 1)
     expect(await rows('unit-row').first().textContent()).toContain('/search/?q=<script>')
-    await page.goto(`${server.url}/#/units/${unitId(id)}?query=0`)
+    await page.goto(`${server.url}/#/units/${unitId(id)}?query=1`)
     await page.locator('[data-testid="query-detail"]').waitFor()
     expect(await page.locator('[data-testid="query-detail-sql"]').textContent()).toContain(`'<script>window.__xss = 1; alert("xss")</script>'`)
     expect(await page.locator('[data-testid="query-detail-sql"]').textContent()).toContain('<img src=x onerror="window.__xss=2">')

@@ -11,7 +11,8 @@ describe('parseHash', () => {
     expect(parseHash('#/?route=books%2F&findings=1')).toEqual({ page: 'list', filter: { ...EMPTY_FILTER, route: 'books/', findings: true } })
   })
   it('reads a unit report with its view and selected query', () => {
-    expect(parseHash('#/units/0193a0f2?view=groups&query=12')).toEqual({ page: 'unit', id: '0193a0f2', view: 'groups', query: 12 })
+    expect(parseHash('#/units/0193a0f2?view=groups&query=12')).toEqual({ page: 'unit', id: '0193a0f2', view: 'groups', query: 11 })
+    expect(parseHash('#/units/x?query=0')).toEqual({ page: 'unit', id: 'x', view: 'queries', query: null })
     expect(parseHash('#/units/x?query=-3')).toEqual({ page: 'unit', id: 'x', view: 'queries', query: null })
   })
   it('reads the routes and fingerprint pages', () => {
@@ -39,7 +40,7 @@ describe('hrefOf', () => {
     expect(listHref()).toBe('#/')
     expect(listHref({ route: 'books/' })).toBe('#/?route=books%2F')
     expect(unitHref('u1')).toBe('#/units/u1')
-    expect(unitHref('u1', { query: 3 })).toBe('#/units/u1?query=3')
+    expect(unitHref('u1', { query: 3 })).toBe('#/units/u1?query=4') // query #4 of the report
     expect(fingerprintHref('ff')).toBe('#/fingerprints/ff')
   })
 })

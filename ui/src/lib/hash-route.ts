@@ -10,7 +10,8 @@ export type Route =
   | { page: 'fingerprint'; id: string }
   | { page: 'not-found'; path: string }
 
-/** `#/units/abc?view=groups&query=12` → `{page: 'unit', id: 'abc', view: 'groups', query: 12}`. */
+/** `#/units/abc?view=groups&query=12` → `{page: 'unit', id: 'abc', view: 'groups', query: 11}`: the link counts queries from
+ * 1, as the report numbers them (#12); the route's index is the array's. */
 export function parseHash(hash: string): Route {
   const raw = hash.replace(/^#/, '') || '/'
   const questionMark = raw.indexOf('?')
@@ -20,7 +21,7 @@ export function parseHash(hash: string): Route {
   if (parts.length === 0) return { page: 'list', filter: filterFromParams(params) }
   if (parts[0] === 'units' && parts.length === 2) {
     const query = Number.parseInt(params.get('query') ?? '', 10)
-    return { page: 'unit', id: parts[1], view: params.get('view') === 'groups' ? 'groups' : 'queries', query: Number.isFinite(query) && query >= 0 ? query : null }
+    return { page: 'unit', id: parts[1], view: params.get('view') === 'groups' ? 'groups' : 'queries', query: Number.isFinite(query) && query >= 1 ? query - 1 : null }
   }
   if (parts[0] === 'routes' && parts.length === 1) return { page: 'routes' }
   if (parts[0] === 'fingerprints' && parts.length === 2) return { page: 'fingerprint', id: parts[1] }
@@ -37,7 +38,7 @@ export function hrefOf(route: Route): string {
     case 'unit': {
       const params = new URLSearchParams()
       if (route.view === 'groups') params.set('view', 'groups')
-      if (route.query !== null) params.set('query', String(route.query))
+      if (route.query !== null) params.set('query', String(route.query + 1))
       const query = params.toString()
       return `#/units/${encodeURIComponent(route.id)}${query ? `?${query}` : ''}`
     }

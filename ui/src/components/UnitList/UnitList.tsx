@@ -12,6 +12,11 @@ import { Badge } from '../Badge/Badge.js'
 import { VirtualList } from '../VirtualList/VirtualList.js'
 
 const ROW_HEIGHT = 30
+const CLEAR_CONFIRM_MS = 5000
+
+// The unit last opened from the list, selected again when the list comes back (Esc from its report), so the reader
+// keeps their place.
+let lastOpened: string | null = null
 
 export function UnitList({ filter }: { filter: UnitFilter }) {
   const { live } = useServices()
@@ -21,7 +26,14 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
   const next = useStore(live.store, (s) => s.next)
   const loading = useStore(live.store, (s) => s.loading)
   const [text, setText] = useState(filter.q)
-  const [selectedId, setSelectedId] = useState<string | null>(null)
+  const [selectedId, setSelectedId] = useState<string | null>(lastOpened)
+  // Clear deletes every stored unit, for good: a first click asks, a second one within a few seconds deletes.
+  const [confirmingClear, setConfirmingClear] = useState(false)
+  useEffect(() => {
+    if (!confirmingClear) return
+    const timer = setTimeout(() => setConfirmingClear(false), CLEAR_CONFIRM_MS)
+    return () => clearTimeout(timer)
+  }, [confirmingClear])
 
   // The text box updates the URL after a short pause in typing; the URL is the filter's source of truth.
   useEffect(() => setText(filter.q), [filter.q])
@@ -73,13 +85,28 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
         </label>
         <span class="toolbar__spacer" />
         <span class="toolbar__count" data-testid="unit-count">
-          {shown.length === units.length ? plural(units.length, 'unit') : `${formatCount(shown.length)} of ${plural(units.length, 'unit')}`}
+          {/* With older units not loaded yet ("Load older units"), the count is of the loaded ones: N+ */}
+          {shown.length === units.length
+            ? `${formatCount(units.length)}${next ? '+' : ''} ${units.length === 1 && !next ? 'unit' : 'units'}`
+            : `${formatCount(shown.length)} of ${formatCount(units.length)}${next ? '+' : ''} units`}
         </span>
         <button type="button" class={`button${paused ? ' button--active' : ''}`} data-testid="pause" aria-pressed={paused} onClick={() => (paused ? live.resume() : live.pause())} title="Pause the live list (p)">
           {paused ? `▶ Resume${held ? ` (${formatCount(held)} new)` : ''}` : '❚❚ Pause'}
         </button>
-        <button type="button" class="button button--danger" data-testid="clear" onClick={() => void live.clear()} title="Delete every recorded unit from the server">
-          Clear
+        <button
+          type="button"
+          class={`button button--danger${confirmingClear ? ' button--active' : ''}`}
+          data-testid="clear"
+          data-confirming={confirmingClear}
+          onClick={() => {
+            if (!confirmingClear) return setConfirmingClear(true)
+            setConfirmingClear(false)
+            void live.clear()
+          }}
+          onBlur={() => setConfirmingClear(false)}
+          title="Delete every recorded unit from the server (asks first)"
+        >
+          {confirmingClear ? 'Delete every stored unit? Click again' : 'Clear'}
         </button>
       </div>
       <div class="grid-head unit-cols" role="presentation">
@@ -95,10 +122,13 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
         rowKey={(i) => shown[i].id}
         selected={selected === -1 ? null : selected}
         onSelect={(i) => setSelectedId(shown[i].id)}
-        onActivate={(i) => (location.hash = unitHref(shown[i].id))}
+        onActivate={(i) => {
+          lastOpened = shown[i].id
+          location.hash = unitHref(shown[i].id)
+        }}
         keyboard
         renderRow={(i) => <UnitRow unit={shown[i]} />}
-        empty={<EmptyList filtered={units.length > 0} loading={loading} />}
+        empty={<EmptyList filtered={units.length > 0 || filtering(filter)} loading={loading} />}
       />
       {next ? (
         <div class="list-foot">
@@ -112,7 +142,14 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
 function UnitRow({ unit }: { unit: UnitSummary }) {
   const s = unit.summary
   return (
-    <a class="unit-cols unit-row" href={unitHref(unit.id)} data-testid="unit-row" data-unit-id={unit.id} data-severity={s.severity ?? 'none'}>
+    <a
+      class="unit-cols unit-row"
+      href={unitHref(unit.id)}
+      onClick={() => (lastOpened = unit.id)}
+      data-testid="unit-row"
+      data-unit-id={unit.id}
+      data-severity={s.severity ?? 'none'}
+    >
       <span class="muted mono">{formatClock(unit.started_at)}</span>
       <span><span class={`kind kind--${unit.kind}`}>{unit.kind}</span></span>
       <span class="mono">{unit.method ?? ''}</span>
@@ -131,6 +168,9 @@ function UnitRow({ unit }: { unit: UnitSummary }) {
     </a>
   )
 }
+
+/** Whether the list is narrowed: an empty one then says nothing matched, not that nothing was recorded yet. */
+const filtering = (filter: UnitFilter): boolean => filter.q !== '' || filter.kind !== '' || filter.route !== '' || filter.findings
 
 function EmptyList({ filtered, loading }: { filtered: boolean; loading: boolean }) {
   if (loading) return <p>Loading…</p>

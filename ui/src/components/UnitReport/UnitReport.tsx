@@ -1,5 +1,5 @@
 /** A unit's report (`#/units/<id>`): summary, findings with their fix, then every query or the fingerprint groups. */
-import { useEffect, useMemo, useState } from 'preact/hooks'
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import type { Unit } from '../../../../server/src/protocol.js'
 import { useServices } from '../../context.js'
 import { useFetch } from '../../hooks/use-fetch.js'
@@ -38,6 +38,16 @@ function Report({ unit, view, query }: { unit: Unit; view: QueryView; query: num
   const [groupSelected, setGroupSelected] = useState<number | null>(null)
   const [flash, setFlash] = useState<number | null>(null)
   const selectedQuery = query !== null && query < unit.queries.length ? query : null
+  const queriesSection = useRef<HTMLElement>(null)
+
+  // A query selected from afar (a finding's "query #5", j/k, a link to ?query=5) is shown where the list is: the
+  // page scrolls to the queries when they are out of sight, and the list to the row (VirtualList).
+  useEffect(() => {
+    const section = queriesSection.current
+    if (selectedQuery === null || !section) return
+    const { top, bottom } = section.getBoundingClientRect()
+    if (top > window.innerHeight - 160 || bottom < 160) section.scrollIntoView({ block: 'start' })
+  }, [selectedQuery])
 
   const go = (patch: { view?: QueryView; query?: number | null }) => replaceHash(unitHref(unit.id, { view, query: selectedQuery, ...patch }))
   const selectQuery = (index: number) => go({ view: 'queries', query: index })
@@ -91,7 +101,7 @@ function Report({ unit, view, query }: { unit: Unit; view: QueryView; query: num
         <p class="all-clear" data-testid="no-findings">✓ No N+1, duplicate, repeated write or slow query in this unit.</p>
       )}
 
-      <section class="queries" aria-label="Queries">
+      <section class="queries" aria-label="Queries" ref={queriesSection}>
         <div class="queries__bar">
           <h2 class="section-title">
             {view === 'groups' ? `${plural(groups.length, 'fingerprint')}` : plural(unit.queries.length, 'query', 'queries')}
