@@ -169,6 +169,10 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     const [report] = await Promise.all([context.waitForEvent('page'), link.click()])
     await report.waitForURL(`${server.url}/#/units/${id}`)
     await report.close()
+
+    await page.bringToFront()
+    await page.keyboard.press('Escape') // closes the panel, as a dialog closes
+    await panel.waitFor({ state: 'detached' })
   })
 
   it('adds a row with the counts of the JSON endpoint the page’s button calls with fetch, and of an XHR', async () => {

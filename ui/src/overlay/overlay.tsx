@@ -141,6 +141,10 @@ function start(): void {
         loader.load(id)
       })(),
   })
+  // Esc closes the open panel, as it closes a dialog; otherwise the key is the page's alone.
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && state.open) actions.toggleOpen()
+  })
   loader.load(state.page.id)
   draw()
 }
