@@ -17,7 +17,7 @@ from django.utils.safestring import mark_safe
 
 import querysight
 from helpers import JSON_SAFE_CASES
-from querysight import _stack, config
+from querysight import _stack, _web, config
 from querysight.recorder import SITE, SQL, STACK, Unit, current_unit, json_safe, run_of, uuid7
 
 
@@ -229,12 +229,27 @@ def test_without_captured_parameters_counts_only_statements_without_placeholders
         ("SELECT count(*)::int FROM book", None),
     ]:
         unit.record(sql, params, run_of("default", "sqlite"), 0.0, 0.0)
-    assert unit.duplicated() == 1
+    assert unit.repeats()[0] == 1
     querysight.configure(capture_params=True)
     captured = Unit("block", "y")
-    for params in [(1,), (1,), (2,)]:
-        captured.record("SELECT * FROM book WHERE id = %s", params, run_of("default", "sqlite"), 0.0, 0.0)
-    assert captured.duplicated() == 1
+    captured.record("SELECT * FROM book WHERE id = %s", (1,), run_of("default", "sqlite"), 0.0, 0.0)
+    captured.record("SELECT * FROM book WHERE id = %s", (1,), run_of("default", "sqlite"), 0.0, 0.0)
+    captured.record("SELECT * FROM book WHERE id = %s", (2,), run_of("default", "sqlite"), 0.0, 0.0)
+    assert captured.repeats() == (1, None)
+
+
+def test_tells_the_console_the_biggest_loop_and_leaves_its_repeated_keys_out_of_the_duplicates():
+    unit = Unit("block", "x")
+    run = run_of("default", "sqlite")
+    unit.record("SELECT * FROM book", None, run, 0.0, 0.0)
+    for author in (1, 2, 1, 3, 2):  # an N+1 reading some authors twice: the loop's, as the report counts them
+        unit.record("SELECT * FROM author WHERE id = %s", (author,), run, 0.0, 0.0)
+    for _ in range(2):  # the same query twice from one line, nothing varies: a duplicate, no loop
+        unit.record("SELECT * FROM shop WHERE id = %s", (7,), run, 0.0, 0.0)
+    duplicated, (count, site) = unit.repeats()
+    assert (duplicated, count, site[0]) == (1, 5, "SELECT * FROM author WHERE id = %s")
+    line = _web.console_line(unit, config.current())
+    assert f" · 8 queries · 5 from one line (test_recorder.py:{site[1][0][1]}) · 1 duplicated → " in line
 
 
 def test_counts_repeated_reads_for_the_console_but_not_transaction_control_or_a_read_after_a_write():
@@ -251,7 +266,7 @@ def test_counts_repeated_reads_for_the_console_but_not_transaction_control_or_a_
         ("SELECT stock FROM book WHERE id = %s", (1,)),  # a repeat
     ]:
         unit.record(sql, params, run, 0.0, 0.0)
-    assert unit.duplicated() == 1
+    assert unit.repeats()[0] == 1
 
 
 def query_here(unit):

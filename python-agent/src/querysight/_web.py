@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import config, transport
-from .recorder import Unit
+from .recorder import STACK, TEMPLATE, Site, Unit
 
 UNIT_HEADER = "X-QuerySight-Unit"
 MAX_INJECT_BYTES = 5 * 1024 * 1024  # larger HTML pages are passed through untouched rather than buffered
@@ -145,9 +145,11 @@ CONSOLE_PATH_LENGTH = 120  # a longer path and query string is cut: the report h
 
 
 def console_line(unit: Unit, settings: config.Settings) -> str:
-    """``[querysight] GET /books/?page=2 200 35ms · 23 queries · 4 duplicated → <report URL>``: the path with its
-    query string, so that requests the name alone would confuse (``?fixed=1``) are told apart."""
-    duplicated = unit.duplicated()
+    """``[querysight] GET /books/?page=2 200 35ms · 23 queries · 20 from one line (shop/views.py:28) · 1 duplicated →
+    <report URL>``: the path with its query string, so that requests the name alone would confuse (``?fixed=1``) are
+    told apart; the biggest loop (the report says whether it is an N+1), and the duplicates outside loops, as the
+    report counts them."""
+    duplicated, loop = unit.repeats()
     count = len(unit.queries) + unit.dropped_queries
     shown = f"{unit.method} {unit.path}" if unit.method and unit.path else unit.name
     if len(shown) > CONSOLE_PATH_LENGTH:
@@ -156,11 +158,21 @@ def console_line(unit: Unit, settings: config.Settings) -> str:
         f"[querysight] {shown} {unit.status} {round(unit.duration_ms or 0)}ms"
         f" · {count} {'query' if count == 1 else 'queries'}"
     )
+    if loop is not None:
+        line += f" · {loop[0]} from one line{_place(loop[1])}"
     if duplicated:
         line += f" · {duplicated} duplicated"
     if not settings.output:
         line += f" → {settings.server_url}/#/units/{unit.id}"
     return line
+
+
+def _place(site: Site) -> str:
+    """`` (shop/views.py:28)``, the template position when there is one, or nothing when no frame is the app's."""
+    template, stack = site[TEMPLATE], site[STACK]
+    if template is not None:
+        return f" ({template[0]}:{template[1]})"
+    return f" ({stack[0][0]}:{stack[0][1]})" if stack else ""
 
 
 def finish(unit: Unit, status: int | None) -> None:

@@ -327,20 +327,42 @@ class Unit:
         server's frame holds the response body, whose end finishes the unit: a cycle). The next walk is a full one."""
         self._memo = None
 
-    def duplicated(self) -> int:
-        """How many reads repeat an earlier one exactly (same database, SQL and parameters) with no write between them,
-        for the console line (the server's report has the findings, and leaves out more).
+    def repeats(self) -> tuple[int, tuple[int, Site] | None]:
+        """For the console line (the server's report has the findings, and leaves out more): how many reads repeat an
+        earlier one exactly (same database, SQL and parameters) with no write between them, and the biggest loop, as
+        (its number of queries, its site): the queries of one place (the same SQL from the same stack and template)
+        run with other parameters from one time to the next. A loop's repeats (one key read again) are the loop's,
+        not duplicates, as the report counts them in its N+1.
 
         Transaction control (BEGIN, SAVEPOINT...) is not counted, and any other statement (a write, a schema change)
         starts the count again: the read after it may see other rows. Without captured parameters
         (``CAPTURE_PARAMS`` off) a statement with placeholders may have run with other values each time, so it
-        never counts.
+        never counts, and no loop is seen.
         """
+        queries = list(self.queries)
+        # id(site) -> [queries, the first one's parameters, whether others differed]: a loop's queries share one Site
+        places: dict[int, list[Any]] = {}
+        for q in queries:
+            params = repr(q[PARAMS])
+            place = places.get(id(q[SITE]))
+            if place is None:
+                places[id(q[SITE])] = [1, params, False]
+            else:
+                place[0] += 1
+                place[2] = place[2] or params != place[1]
+        loops = {key for key, (_count, _first, varied) in places.items() if varied}
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
+        biggest: tuple[int, Site] | None = None
         params_dropped = not self.settings.capture_params
-        for q in list(self.queries):
-            sql = q[SITE][SQL]
+        for q in queries:
+            site = q[SITE]
+            if id(site) in loops:
+                count = places[id(site)][0]
+                if biggest is None or count > biggest[0]:
+                    biggest = (count, site)
+                continue
+            sql = site[SQL]
             text = sql if isinstance(sql, str) else ""
             if not _READ.match(text):
                 if not _CONTROL.match(text):
@@ -353,4 +375,4 @@ class Unit:
                 repeats += 1
             else:
                 seen.add(key)
-        return repeats
+        return repeats, biggest
