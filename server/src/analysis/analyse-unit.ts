@@ -9,6 +9,7 @@ import { detectDuplicates } from './detect-duplicates.js'
 import { detectNPlusOne } from './detect-n-plus-one.js'
 import { detectRepeatedWrites } from './detect-repeated-writes.js'
 import { detectSlowQueries } from './detect-slow-queries.js'
+import { mergeFixes } from './merge-fixes.js'
 import { queryFacts } from './query-facts.js'
 import { indexSchema } from './schema-index.js'
 
@@ -26,7 +27,7 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
   const facts = queryFacts(unit.queries)
   const orm = ormOf(app, facts)
   const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' && isAdminChangelist(unit.view), test: unit.kind === 'test' }
-  const loops = detectNPlusOne(facts, ctx)
+  const loops = mergeFixes(detectNPlusOne(facts, ctx))
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
   const findings = onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema).sort(

@@ -220,9 +220,28 @@ describe('N+1 over relations, with the schema', () => {
       ['n_plus_one', 3, 0],
       ['n_plus_one', 6, 1],
     ])
-    expect(findings[0].suggestion.code).toBe('Order.objects.prefetch_related("items")')
-    expect(findings[1].suggestion.code).toBe('Order.objects.prefetch_related("items__book")')
+    // One call loads both levels: the outer level's fix is the inner one's (a prefetch of "items" alone beside it
+    // would be a second Prefetch of one lookup).
+    expect(findings.map((f) => f.suggestion.code)).toEqual(['Order.objects.prefetch_related("items__book")', 'Order.objects.prefetch_related("items__book")'])
+    expect(findings[0].suggestion.text).toMatch(/^Add \.prefetch_related\("items"\) /)
+    expect(findings[0].suggestion.text).toMatch(/One call loads what this N\+1 and the other one over the same rows need: Order\.objects\.prefetch_related\("items__book"\)$/)
     expect(findings[1].suggestion.text).toContain('iterated at shop/views.py:60')
+    expect(findings[1].suggestion.text).not.toContain('One call loads')
+  })
+
+  it('gives the N+1s over the same rows one fix with every relation, and keeps apart loops over other rows', () => {
+    // for book in Book.objects.all(): book.author.name, book.publisher.name
+    const perBook = times(4, (i) => [q(AUTHOR_BY_ID, [i + 1], { at: LOOP }), q(PUBLISHER_BY_ID, [i + 1], { at: site('shop/views.py', 43, 'book_list') })])
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perBook.flat()))
+    expect(findings.map((f) => f.suggestion.code)).toEqual([
+      'Book.objects.select_related("author", "publisher")',
+      'Book.objects.select_related("author", "publisher")',
+    ])
+    expect(findings[0].suggestion.text).toMatch(/One call loads what this N\+1 and the other one over the same rows need: Book\.objects\.select_related\("author", "publisher"\)$/)
+    // The same loops over two lists (two Book queries): each list its own fix.
+    const twoLists = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID), q(BOOKS, [], { at: site('shop/views.py', 50) }), loopOf(3, PUBLISHER_BY_ID, (i) => i + 1, site('shop/views.py', 52)))
+    const loops = findingsOf(twoLists).filter((f) => f.kind === 'n_plus_one')
+    expect(loops.map((f) => f.suggestion.code)).toEqual(['Book.objects.select_related("author")', 'Book.objects.select_related("publisher")'])
   })
 
   const CUSTOMER_BY_ID =
@@ -298,7 +317,7 @@ describe('N+1 over relations, with the schema', () => {
     ])
     const findings = findingsOf(unitOf(reviews, perReview.flat()))
     expect(findings.map((f) => f.suggestion.code)).toEqual([
-      'book.reviews.select_related("customer")',
+      'book.reviews.select_related("customer__profile")', // loads the customer too
       'book.reviews.select_related("customer__profile")',
     ])
     expect(findings[0].suggestion.text).toContain(
