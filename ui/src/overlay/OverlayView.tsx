@@ -1,7 +1,7 @@
 /** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
 import type { Finding, Unit } from '../../../server/src/protocol.js'
 import {
-  badgeText, callLabel, rowText, FINDING_TITLES, frameLabel, reportUrl, toneOf, worstSeverity, type Prefs, type Tone,
+  badgeText, callLabel, callsText, rowText, FINDING_TITLES, frameLabel, reportUrl, toneOf, worstSeverity, type Prefs, type Tone,
 } from './overlay-model.js'
 
 export interface UnitSlot {
@@ -147,7 +147,7 @@ export function OverlayView({ state, actions }: { state: OverlayState; actions: 
         <button type="button" class={`qs-badge qs-tone-${tone}`} data-testid="qs-badge" data-tone={tone} title={title} aria-expanded={open}
           onClick={actions.toggleOpen} {...countAttrs(page)}>
           <span data-testid="qs-badge-text">{text}</span>
-          {calls.length > 0 && <span class="qs-extra" data-testid="qs-badge-calls">+{calls.length} {calls.length === 1 ? 'call' : 'calls'}</span>}
+          {calls.length > 0 && <span class="qs-extra" data-testid="qs-badge-calls">{callsText(calls)}</span>}
         </button>
         <button type="button" class="qs-tool" data-testid="qs-move" title="Move to the next corner" aria-label="Move to the next corner" onClick={actions.move}>⤢</button>
         <button type="button" class="qs-tool" data-testid="qs-collapse" title="Collapse" aria-label="Collapse" onClick={actions.toggleCollapsed}>–</button>

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import {
-  badgeText, callLabel, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
+  badgeText, callLabel, callsText, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
   parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
 } from './overlay-model.js'
 
 describe('badge text', () => {
+  it("says how many of the page's later calls have findings, which may colour the badge", () => {
+    const call = (findings: number) => ({ unit: { summary: { findings } } })
+    expect(callsText([call(0)])).toBe('+1 call')
+    expect(callsText([call(2)])).toBe('+1 call with findings')
+    expect(callsText([call(0), { unit: null }, call(1)])).toBe('+3 calls, 1 with findings')
+  })
+
   it('reads "23 queries · 2 N+1 · 3 duplicates"', () => {
     expect(badgeText({ queries: 23, n_plus_one: 2, duplicates: 3 })).toBe('23 queries · 2 N+1 · 3 duplicates')
   })

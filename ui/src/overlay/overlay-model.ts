@@ -28,6 +28,15 @@ export function badgeText({ queries, n_plus_one, duplicates }: Pick<UnitSummaryC
   return parts.join(' · ')
 }
 
+/** The badge's word on the page's later calls: "+2 calls", and how many of them have findings, since the badge's
+ * colour (the worst severity of all) may come from one of them: "+2 calls, 1 with findings". */
+export function callsText(calls: readonly { unit: { summary: Pick<UnitSummaryCounts, 'findings'> } | null }[]): string {
+  const count = plural(calls.length, 'call', 'calls')
+  const flagged = calls.filter((call) => (call.unit?.summary.findings ?? 0) > 0).length
+  if (flagged === 0) return `+${count}`
+  return calls.length === 1 ? `+${count} with findings` : `+${count}, ${flagged} with findings`
+}
+
 const OTHER_KINDS: [string, string, string][] = [
   ['repeated_write', 'repeated write', 'repeated writes'],
   ['slow_query', 'slow query', 'slow queries'],
