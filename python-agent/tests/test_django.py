@@ -12,7 +12,7 @@ from django.db import OperationalError
 from django.test import AsyncClient, Client, override_settings
 
 import querysight
-from querysight import config
+from querysight import config, transport
 from querysight.recorder import Unit, current_unit
 
 
@@ -334,6 +334,21 @@ class TestOverlay:
         assert client.get("/fragment/").content == b"<p>fragment</p>"
         for response in (stream, gz):
             assert "X-QuerySight-Unit" in response
+
+    def test_is_left_out_while_the_server_does_not_answer_and_comes_back_with_it(self, client, receiver):
+        # A page's browser could not load the script from a server that is down: each page would log the failure.
+        receiver.mode = "error"
+        first = client.get("/empty/")
+        assert b"overlay.js" in first.content  # nothing was sent yet: the server may well be there
+        assert not transport.flush(0.3)
+        assert transport.transport.unreachable()
+        down = client.get("/empty/")
+        assert down.content == b"<html><body>nothing</body></html>"
+        assert "X-QuerySight-Unit" in down
+        receiver.mode = "ok"
+        assert transport.flush(5.0)  # the retry delivers everything: the server is back
+        back = client.get("/empty/")
+        assert f'data-unit="{back["X-QuerySight-Unit"]}"'.encode() in back.content
 
     def test_is_off_when_overlay_is_disabled(self, client, receiver):
         querysight.configure(overlay=False)

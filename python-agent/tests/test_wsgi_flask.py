@@ -203,6 +203,20 @@ def test_the_overlay_goes_before_the_last_body_tag_with_a_fixed_content_length(a
     assert until(lambda: [u for u in receiver.units() if u["id"] == unit_id], what="the unit")[0]["status"] == 200
 
 
+def test_the_overlay_is_left_out_while_the_server_does_not_answer(app: Flask, receiver: Receiver) -> None:
+    config.configure(overlay=True)
+    receiver.mode = "error"
+    app.test_client().get("/books/", buffered=True)
+    assert not transport.flush(0.3)
+    down = app.test_client().get("/books/", buffered=True)
+    assert b"overlay.js" not in down.get_data()
+    assert int(down.headers["Content-Length"]) == len(down.get_data())
+    receiver.mode = "ok"
+    assert transport.flush(5.0)
+    back = app.test_client().get("/books/", buffered=True)
+    assert overlay_tag(back.headers["X-QuerySight-Unit"], receiver.url) in back.get_data()
+
+
 @pytest.mark.parametrize(
     ("path", "why"),
     [

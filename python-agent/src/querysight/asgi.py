@@ -151,7 +151,7 @@ class _Response:
         self.status: int | None = None
         self.started = False
         settings = unit.settings
-        self.overlay = settings.overlay and not settings.output and scope.get("method") != "HEAD"
+        self.overlay = transport.overlay_wanted(settings) and scope.get("method") != "HEAD"
         self.held: list[Message] = []  # the start message and body messages of an HTML page being completed
         self.held_bytes = 0
 

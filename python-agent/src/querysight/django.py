@@ -492,7 +492,7 @@ class QuerySightMiddleware:
                     _record_stream(response, unit)
                     return response
                 settings = unit.settings
-                if settings.overlay and not settings.output:
+                if transport.overlay_wanted(settings):
                     inject_overlay(response, unit.id, settings.server_url)
             _web.finish(unit, status)
         return response

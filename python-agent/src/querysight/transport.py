@@ -257,6 +257,10 @@ class Transport:
             self._wake.set()  # a whole batch waits: the polling worker sends it now
         self._ensure_worker()
 
+    def unreachable(self) -> bool:
+        """The last delivery did not reach the server (it is retried with backoff); False before the first one."""
+        return self._backing_off
+
     def finish_later(self, finish: Callable[[], None]) -> None:
         """Have ``finish`` (which ends a unit and submits it) run soon, by the worker or the next submit or flush.
 
@@ -697,6 +701,14 @@ def submit(unit: Unit) -> None:
 
 def flush(timeout: float = 2.0) -> bool:
     return transport.flush(timeout)
+
+
+def overlay_wanted(settings: config.Settings) -> bool:
+    """Whether pages get the overlay's script tag: when asked for (``OVERLAY``), units go to a server (not to an
+    ``OUTPUT`` file), and that server answered the last delivery. While it does not (not started, stopped), the
+    browser could not load the script, and every page would print the failed load in its console; the tag comes back
+    with the first delivery the server takes (the transport's retry, within ``backoff_max``, 30 s)."""
+    return settings.overlay and not settings.output and not transport.unreachable()
 
 
 def finish_later(finish: Callable[[], None]) -> None:

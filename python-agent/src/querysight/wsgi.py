@@ -113,7 +113,7 @@ class _Response:
         self.server_start_response = start_response
         self.status: int | None = None
         settings = unit.settings
-        self.overlay = settings.overlay and not settings.output and environ.get("REQUEST_METHOD") != "HEAD"
+        self.overlay = transport.overlay_wanted(settings) and environ.get("REQUEST_METHOD") != "HEAD"
         self.returned = False  # the app has returned its body iterable
         self.pending: tuple[str, list[tuple[str, str]], Any] | None = None  # a start_response held back
         self.written: list[bytes] = []  # bytes the app wrote with write() while it was held back
