@@ -187,6 +187,26 @@ def test_rejects_a_marker_with_unknown_arguments_before_any_test_runs(pytester, 
     assert not ran.exists()  # found at collection: a long suite does not run up to it first
 
 
+def test_a_marker_with_unknown_arguments_fails_its_test_with_the_message_under_xdist(pytester, tmp_path):
+    # A pytest-xdist worker that raised at collection would end the run in an INTERNALERROR without the message.
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_fine():
+            pass
+
+        @pytest.mark.querysight(max_query=3)
+        def test_typo():
+            pass
+        """
+    )
+    result = run(pytester, "-n", "2", QUERYSIGHT_OUTPUT=str(tmp_path / "x.ndjson"))
+    result.assert_outcomes(passed=1, errors=1)  # in its setup
+    result.stdout.fnmatch_lines(["*test_typo*@pytest.mark.querysight takes keyword arguments*got max_query*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
 SHARED_FIXTURES_SUITE = """
 import pytest
 from djangoapp.shop.models import Author, Book

@@ -50,16 +50,25 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def marker_meta(item: pytest.Item) -> dict[str, Any] | None:
     """The keyword arguments of the closest ``querysight`` marker (test, then class, then module)."""
+    error = marker_error(item)
+    if error is not None:
+        raise pytest.UsageError(error)
+    marker = item.get_closest_marker("querysight")
+    return None if marker is None else dict(marker.kwargs)
+
+
+def marker_error(item: pytest.Item) -> str | None:
+    """What is wrong with the test's ``querysight`` marker: an argument it does not take."""
     marker = item.get_closest_marker("querysight")
     if marker is None:
         return None
     unknown = sorted(set(marker.kwargs) - set(MARKER_KEYS))
-    if unknown or marker.args:
-        raise pytest.UsageError(
-            f"{item.nodeid}: @pytest.mark.querysight takes keyword arguments {', '.join(MARKER_KEYS)};"
-            f" got {', '.join(unknown) or repr(marker.args)}"
-        )
-    return dict(marker.kwargs)
+    if not unknown and not marker.args:
+        return None
+    return (
+        f"{item.nodeid}: @pytest.mark.querysight takes keyword arguments {', '.join(MARKER_KEYS)};"
+        f" got {', '.join(unknown) or repr(marker.args)}"
+    )
 
 
 class QuerySightPlugin:
@@ -93,10 +102,23 @@ class QuerySightPlugin:
             return config.current().enabled
         return False
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """A marker with an unknown argument stops the run once the tests are collected, before the first runs."""
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """A marker with an unknown argument stops the run once the tests are collected, before the first runs. A
+        pytest-xdist worker cannot stop the run (xdist reports an internal error, and the message is lost): there the
+        test with the marker fails with it."""
         for item in items:
-            marker_meta(item)
+            error = marker_error(item)
+            if error is None:
+                continue
+            if not hasattr(config, "workerinput"):
+                raise pytest.UsageError(error)
+            item.stash[_MARKER_ERROR] = error
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        error = item.stash.get(_MARKER_ERROR, None)
+        if error is not None:
+            pytest.fail(error, pytrace=False)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None]:
@@ -104,7 +126,7 @@ class QuerySightPlugin:
         token = None
         if self._prepare():
             meta: dict[str, Any] = {}
-            marker = marker_meta(item)
+            marker = None if _MARKER_ERROR in item.stash else marker_meta(item)
             if marker is not None:
                 meta["querysight"] = marker
             with _guard.guard("start a test unit"):
@@ -182,3 +204,4 @@ def _restore_unit() -> None:
 
 _UNIT = pytest.StashKey[Unit]()
 _OUTCOME = pytest.StashKey[str]()
+_MARKER_ERROR = pytest.StashKey[str]()
