@@ -155,6 +155,22 @@ describe('recording a baseline', () => {
     await runCheck(['run.ndjson', '--update-baseline'], { cwd: dir, stdout: () => {}, stderr: (text) => (said += text) })
     expect(said).toBe('querysight: wrote querysight.baseline.json (1 unit); commit it\n')
   })
+
+  it('names the units of the baseline it replaced that this run left out (a part of the suite)', async () => {
+    const units = ['a', 'b', 'c'].map((id) => wireUnit(id, ['SELECT 1'])) // tests/t.py::a, ::b, ::c
+    writeFileSync(join(dir, 'all.ndjson'), `${payload(units)}\n`)
+    writeFileSync(join(dir, 'part.ndjson'), `${payload(units.slice(1, 2))}\n`)
+    const update = async (file: string) => {
+      let said = ''
+      await runCheck([file, '--update-baseline'], { cwd: dir, stdout: () => {}, stderr: (text) => (said += text) })
+      return said
+    }
+    expect(await update('all.ndjson')).toBe('querysight: wrote querysight.baseline.json (3 units); commit it\n')
+    expect(await update('part.ndjson')).toBe(
+      'querysight: wrote querysight.baseline.json (1 unit); commit it\n' +
+        'querysight: 2 units of the baseline it replaced did not run and are no longer in it: tests/t.py::a, tests/t.py::c; after a part of the suite (-k, --lf), run the whole suite with --update-baseline to keep them\n',
+    )
+  })
 })
 
 describe('writing the reports and the baseline', () => {

@@ -21,7 +21,7 @@ import type { Schema, Unit, UnitSummary, UnitsPage } from '../protocol.js'
 import { parseIngestPayload } from '../protocol.js'
 import { startServer } from '../server.js'
 import type { Baseline } from './baseline.js'
-import { BaselineFileError, baselineOf, formatBaseline, parseBaselineText } from './baseline.js'
+import { BaselineFileError, baselineOf, compareStrings, formatBaseline, parseBaselineText } from './baseline.js'
 import type { Budget } from './budget.js'
 import { BUDGET_FILE_NAME, BudgetFileError, emptyBudget, parseBudgetText } from './budget.js'
 import type { CheckResult } from './check.js'
@@ -244,13 +244,31 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd
       io.stderr(`querysight: not updating ${inputs.baselineShown}: no units were recorded\n`)
     } else {
       const baseline = baselineOf(units)
+      const dropped = droppedUnits(inputs.baselinePath, baseline)
       writeOutput(inputs.baselinePath, inputs.baselineShown ?? inputs.baselinePath, formatBaseline(baseline))
       const recorded = Object.keys(baseline.units).length
       io.stderr(`querysight: wrote ${inputs.baselineShown} (${recorded} ${recorded === 1 ? 'unit' : 'units'}); commit it\n`)
+      if (dropped.length > 0) {
+        const shown = dropped.slice(0, 5).join(', ') + (dropped.length > 5 ? `, and ${dropped.length - 5} more` : '')
+        io.stderr(
+          `querysight: ${dropped.length} ${dropped.length === 1 ? 'unit' : 'units'} of the baseline it replaced did not run and ${dropped.length === 1 ? 'is' : 'are'} no longer in it: ${shown}; after a part of the suite (-k, --lf), run the whole suite with --update-baseline to keep them\n`,
+        )
+      }
     }
   }
   if (commandExit) return commandExit
   return result.passed ? 0 : 1
+}
+
+/** The units of the baseline file at `path` (when there is one it can read) that `baseline` has not got. */
+function droppedUnits(path: string, baseline: Baseline): string[] {
+  if (!existsSync(path)) return []
+  try {
+    const before = parseBaselineText(readFileSync(path, 'utf8'), path)
+    return Object.keys(before.units).filter((name) => !(name in baseline.units)).sort(compareStrings)
+  } catch {
+    return [] // a file it cannot read is replaced as it is: there is nothing in it to lose
+  }
 }
 
 /** Writes (or appends to) a report or the baseline, making the folders it needs; a file that cannot be written is an
