@@ -147,8 +147,10 @@ def test_stays_off_without_a_url_an_output_or_the_flag(pytester):
     pytester.makeconftest("import querysight\nquerysight.configure(url='http://127.0.0.1:9', exit_flush_timeout=0.1)")
     result = run(pytester, "--querysight")
     result.assert_outcomes(passed=1, failed=1)
-    # On a line of its own, not glued to the progress line's "[100%]".
+    # On a line of its own, not glued to the progress line's "[100%]", with -q too.
     assert "[querysight] could not deliver every test unit to http://127.0.0.1:9" in result.outlines
+    quiet = run(pytester, "--querysight", "-q")
+    assert "[querysight] could not deliver every test unit to http://127.0.0.1:9" in quiet.outlines
 
 
 def test_sends_the_units_to_the_server_at_querysight_url(suite, receiver):

@@ -185,7 +185,10 @@ class QuerySightPlugin:
                 message = f"[querysight] could not deliver every test unit to {settings.server_url}"
                 terminal = session.config.pluginmanager.get_plugin("terminalreporter")
                 if terminal is not None:
-                    terminal.write_line(message)  # on a line of its own, not after the progress dots
+                    # On a line of its own, not after the progress dots: with -q, pytest leaves that line open.
+                    if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):
+                        terminal.write("\n")
+                    terminal.write_line(message)
                 else:
                     sys.stderr.write(f"\n{message}\n")
 
