@@ -151,6 +151,9 @@ def test_stays_off_without_a_url_an_output_or_the_flag(pytester):
     assert "[querysight] could not deliver every test unit to http://127.0.0.1:9" in result.outlines
     quiet = run(pytester, "--querysight", "-q")
     assert "[querysight] could not deliver every test unit to http://127.0.0.1:9" in quiet.outlines
+    # Under pytest-xdist the workers' output is not shown: the controller says it, once.
+    parallel = run(pytester, "--querysight", "-n", "2")
+    assert parallel.outlines.count("[querysight] could not deliver every test unit to http://127.0.0.1:9") == 1
 
 
 def test_sends_the_units_to_the_server_at_querysight_url(suite, receiver):

@@ -76,6 +76,7 @@ class QuerySightPlugin:
         config.invalidate()
         self.asked_off = False
         self.django_hooked = False
+        self.undelivered: list[str] = []  # what to say at the end: this process's failure, its xdist workers'
 
     def _hook_django(self) -> None:
         """Hook Django's connections once it is set up (again for each test: connections opened since)."""
@@ -178,11 +179,25 @@ class QuerySightPlugin:
             elif report.skipped and item.stash.get(_OUTCOME, "passed") == "passed":
                 item.stash[_OUTCOME] = "skipped"
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist's controller: a worker ended, saying whether it could deliver its units (see below)."""
+        message = getattr(node, "workeroutput", {}).get(_UNDELIVERED)
+        if message and message not in self.undelivered:
+            self.undelivered.append(message)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         with _guard.guard("flush at the end of the test session"):
             settings = config.current()
             if not transport.flush(settings.exit_flush_timeout):
                 message = f"[querysight] could not deliver every test unit to {settings.server_url}"
+                worker_output = getattr(session.config, "workeroutput", None)
+                if worker_output is not None:  # a pytest-xdist worker, whose output nobody sees: its controller says it
+                    worker_output[_UNDELIVERED] = message
+                    return
+                if message not in self.undelivered:
+                    self.undelivered.append(message)
+            for message in self.undelivered:
                 terminal = session.config.pluginmanager.get_plugin("terminalreporter")
                 if terminal is not None:
                     # On a line of its own, not after the progress dots: with -q, pytest leaves that line open.
@@ -208,3 +223,4 @@ def _restore_unit() -> None:
 _UNIT = pytest.StashKey[Unit]()
 _OUTCOME = pytest.StashKey[str]()
 _MARKER_ERROR = pytest.StashKey[str]()
+_UNDELIVERED = "querysight_undelivered"  # the key of a worker's failure in pytest-xdist's workeroutput
