@@ -185,13 +185,16 @@ def test_an_exception_of_the_app_passes_through_unchanged_and_the_unit_still_fin
     [query] = unit["queries"]
     assert (query["db"], query["callsite"]["function"]) == ("async", "broken")
     assert "no such table: no_such_table" in query["error"]
+    assert unit["meta"]["error"].startswith("OperationalError: (sqlite3.OperationalError) no such table")
 
 
 def test_a_500_answered_to_the_client_is_recorded_with_its_status(engines: Any, recorded: Recorded) -> None:
     response = TestClient(make_app(engines), raise_server_exceptions=False).get("/broken/")
 
     assert response.status_code == 500
-    assert recorded.unit()["status"] == 500
+    unit = recorded.unit()
+    assert unit["status"] == 500
+    assert unit["meta"]["error"].startswith("OperationalError: (sqlite3.OperationalError) no such table")
 
 
 def test_lifespan_and_websockets_pass_through_and_are_not_recorded(engines: Any, recorded: Recorded) -> None:

@@ -85,6 +85,26 @@ def test_records_a_failing_query_and_lets_the_apps_exception_through(client, rec
     (query,) = unit["queries"]
     assert query["error"].startswith("OperationalError: no such table")
     assert query["params"] == [1]
+    assert unit["meta"]["error"].startswith("OperationalError: no such table: no_such_table")
+
+
+def test_notes_the_exception_django_turned_into_a_500_of_a_sync_or_an_async_view(recorded):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)  # as a server does: the 500 page, not the exception
+    assert client.get("/broken/").status_code == 500
+    assert client.get("/async/broken/").status_code == 500
+    assert client.get("/authors/twice/").status_code == 200
+    # Django's ASGI handler: the 500 is made in an executor thread, where asgiref raises the exception again.
+    from django.test import AsyncClient
+
+    async_client = AsyncClient(raise_request_exception=False)
+    assert asyncio.run(async_client.get("/async/broken/")).status_code == 500
+    broken, async_broken, fine, under_asgi = recorded.units()
+    assert broken["meta"]["error"].startswith("OperationalError: no such table: no_such_table")
+    assert (async_broken["status"], async_broken["meta"]["error"]) == (500, "ValueError: no stock for book 7")
+    assert "error" not in fine["meta"]
+    assert (under_asgi["status"], under_asgi["meta"]["error"]) == (500, "ValueError: no stock for book 7")
 
 
 def test_makes_params_json_safe_and_truncates_long_values(client, recorded):

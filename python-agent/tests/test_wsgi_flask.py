@@ -286,6 +286,7 @@ def test_an_exception_of_the_app_passes_through_unchanged_and_the_unit_still_fin
     assert (unit["route"], unit["view"]) == ("/broken/", "flask_shop.create_app.<locals>.broken")  # debug mode too
     [query] = unit["queries"]
     assert "no such table: no_such_table" in query["error"]
+    assert unit["meta"]["error"].startswith("OperationalError: (sqlite3.OperationalError) no such table: no_such_table")
 
 
 def test_a_500_answered_by_flask_is_recorded_with_its_status(app: Flask, recorded: Recorded) -> None:
@@ -294,6 +295,7 @@ def test_a_500_answered_by_flask_is_recorded_with_its_status(app: Flask, recorde
     assert response.status_code == 500
     unit = recorded.unit()
     assert (unit["status"], unit["route"]) == (500, "/broken/")
+    assert unit["meta"]["error"].startswith("OperationalError: (sqlite3.OperationalError) no such table")
     assert response.headers["X-QuerySight-Unit"] == unit["id"]
 
 

@@ -153,6 +153,17 @@ describeBrowser('the web UI', () => {
     expect(answer.units).toEqual([])
   })
 
+  it('says what a unit raised: the exception behind a 500', async () => {
+    const failed = nextId()
+    const fine = nextId()
+    await ingest(server.url, payload([{ ...missingPage(failed, Date.now()), status: 500, meta: { error: 'ValueError: no stock for book 7' } }, missingPage(fine, Date.now())]))
+    await page.goto(`${server.url}/#/units/${unitId(failed)}`)
+    await page.locator('[data-testid="unit-raised"]', { hasText: 'raised ValueError: no stock for book 7' }).waitFor()
+    await page.goto(`${server.url}/#/units/${unitId(fine)}`)
+    await page.locator(`[data-testid="unit-report"][data-unit-id="${unitId(fine)}"]`).waitFor()
+    expect(await countOf('unit-raised')).toBe(0)
+  })
+
   it('moves through the list with j and k and opens the selected unit with Enter', async () => {
     const now = Date.now()
     await ingest(server.url, payload([bookDetail(nextId(), now - 3000), importTask(nextId(), now - 2000), pytestUnit(nextId(), now - 1000)]))

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import config, transport
-from .recorder import STACK, TEMPLATE, Site, Unit
+from .recorder import STACK, TEMPLATE, Site, Unit, describe_error
 
 UNIT_HEADER = "X-QuerySight-Unit"
 MAX_INJECT_BYTES = 5 * 1024 * 1024  # larger HTML pages are passed through untouched rather than buffered
@@ -173,6 +173,12 @@ def _place(site: Site) -> str:
     if template is not None:
         return f" ({template[0]}:{template[1]})"
     return f" ({stack[0][0]}:{stack[0][1]})" if stack else ""
+
+
+def note_error(unit: Unit, exc: BaseException) -> None:
+    """The exception a request's app raised, in ``meta["error"]`` (``ValueError: boom``), as ``capture()`` notes its
+    block's: the report says what made the 500. The first one stays (what an error handler then raised comes second)."""
+    unit.meta.setdefault("error", describe_error(exc))
 
 
 def finish(unit: Unit, status: int | None) -> None:

@@ -88,9 +88,11 @@ class QuerySightMiddleware:
         token = current_unit.set(unit)
         try:
             await self.app(scope, receive, response.send)
-        except BaseException:
+        except BaseException as exc:
             current_unit.reset(token)
             token = None
+            with _guard.guard("note a request's exception"):
+                _web.note_error(unit, exc)
             self._end(unit, scope, root_path, response.status if response.started else 500)
             raise
         finally:

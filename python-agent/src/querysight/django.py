@@ -128,6 +128,16 @@ def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
         instrument_connection(connection)
 
 
+def _on_request_exception(sender: Any, **kwargs: Any) -> None:
+    """Django turns a view's exception into a 500 before the middleware sees it, and sends this signal while it
+    handles it (in the thread where it is handled: asgiref raises it again there for an async view)."""
+    with _guard.guard("note a request's exception"):
+        unit = _current_unit()
+        exc = sys.exc_info()[1]
+        if unit is not None and unit.kind == "request" and exc is not None:
+            _web.note_error(unit, exc)
+
+
 def instrument_existing_connections() -> None:
     from django.db import connections
 
@@ -196,12 +206,16 @@ def instrument() -> None:
     if load_settings().enabled:
         _threads.follow_units_into_thread_pools()
     if not _signal_connected:
+        from django.core.signals import got_request_exception
         from django.db.backends.signals import connection_created
 
         with _instrument_lock:
             if not _signal_connected:
                 connection_created.connect(
                     _on_connection_created, weak=False, dispatch_uid="querysight.instrument_connection"
+                )
+                got_request_exception.connect(
+                    _on_request_exception, weak=False, dispatch_uid="querysight.note_request_exception"
                 )
                 _signal_connected = True
     instrument_existing_connections()

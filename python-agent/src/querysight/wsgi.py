@@ -68,9 +68,11 @@ class QuerySightMiddleware:
         token = current_unit.set(unit)
         try:
             result = self.app(environ, response.start_response)
-        except BaseException:
+        except BaseException as exc:
             current_unit.reset(token)
             token = None
+            with _guard.guard("note a request's exception"):
+                _web.note_error(unit, exc)
             self._end(unit, environ, 500)
             raise
         finally:
@@ -265,9 +267,16 @@ def _flask_app_of(app: Any) -> Any:
 
 
 def _note_route_of_failure(sender: Any, **extra: Any) -> None:
+    """Flask's ``got_request_exception``: the route, and the exception, which Flask turns into a 500 itself unless
+    it propagates it (debug and testing modes)."""
     with _guard.guard("read the route of a request that raised"):
         unit = current_unit.get()  # (a request the middleware does not record runs in a test's or block's unit)
-        if unit is not None and unit.kind == "request" and unit.route is None:
+        if unit is None or unit.kind != "request":
+            return
+        exc = extra.get("exception")
+        if isinstance(exc, BaseException):
+            _web.note_error(unit, exc)
+        if unit.route is None:
             from flask import request
 
             unit.route, unit.view = _route_of({"werkzeug.request": request._get_current_object()}, sender)

@@ -34,4 +34,5 @@ urlpatterns = [
     path("authors/by-name/", views.authors_by_name),
     path("books.csv", views.books_csv),
     path("async/books.csv", views.books_csv_async),
+    path("async/broken/", views.async_broken),
 ]

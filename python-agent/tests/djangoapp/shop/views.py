@@ -275,3 +275,8 @@ def authors_by_name(request):
     else:
         ids = [Author.objects.filter(name__iexact=name).first().pk for name in names]
     return JsonResponse({"ids": ids})
+
+
+async def async_broken(request):
+    await Author.objects.acount()
+    raise ValueError("no stock for book 7")

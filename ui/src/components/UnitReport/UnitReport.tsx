@@ -88,6 +88,10 @@ function Report({ unit, view, query }: { unit: Unit; view: QueryView; query: num
         {unit.view ? <span class="muted mono" title="view">{unit.view}</span> : null}
         <span class="muted">{unit.app}{unit.framework ? ` · ${unit.framework}` : ''}</span>
       </header>
+      {typeof unit.meta.error === 'string' ? (
+        // What the app raised: a request's 500, a capture() block that ended in an exception.
+        <p class="report-error" data-testid="unit-raised">raised <span class="mono">{unit.meta.error}</span></p>
+      ) : null}
       <SummaryStrip unit={unit} />
 
       {findings.length ? (
