@@ -1391,6 +1391,15 @@ describe('SQLAlchemy units', () => {
     expect(finding.suggestion.text).toMatch(/ \(on an AsyncSession, await the session's calls: await session\.scalars\(\.\.\.\)\)$/)
   })
 
+  it('takes no count as the rows of a loop: authors got one by one after a count of the books', () => {
+    // await asyncio.gather(count(Book), count(Review)); then await asyncio.gather(*(s.get(Author, i) for i in ids))
+    const counts = [q('SELECT count(*) AS count_1 FROM books', [], { at: VIEW }), q('SELECT count(*) AS count_1 FROM reviews', [], { at: VIEW })]
+    const [finding] = findingsOf(unitOf(...counts, loopOf(5, LAZY_AUTHOR)), { app: FLASK, schema: SCHEMA })
+    expect(finding.trigger_index).toBeNull()
+    expect(finding.suggestion.code).toBe('author_by_id = {row.id: row for row in session.scalars(select(Author).where(Author.id.in_(ids)))}')
+    expect(finding.suggestion.text).not.toContain('Book.author')
+  })
+
   it("undefers a deferred column read per row even after the children's selectin query (which holds the FK)", () => {
     const authors = 'SELECT authors.id AS authors_id, authors.name AS authors_name FROM authors'
     const selectin = 'SELECT books.author_id AS books_author_id, books.id AS books_id FROM books WHERE books.author_id IN (?, ?, ?)'

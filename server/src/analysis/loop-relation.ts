@@ -232,10 +232,14 @@ const snakeCase = (name: string): string => name.replace(/(?<=[a-z0-9])([A-Z])/g
 function nearestOn(all: QueryFacts[], before: number, test: (facts: QueryFacts) => boolean): QueryFacts | null {
   for (let i = before - 1; i >= 0; i--) {
     const facts = all[i]
-    if (facts.shape.kind === 'select' && !facts.shape.control && test(facts)) return facts
+    if (facts.shape.kind === 'select' && !facts.shape.control && loadsRows(facts) && test(facts)) return facts
   }
   return null
 }
+
+/** A query that brings rows a loop can go over: not a COUNT, EXISTS or other aggregate, nor a select of expressions
+ * only, whose one value has no key to look anything up by (a count of the books is not the books). */
+const loadsRows = (facts: QueryFacts): boolean => facts.shape.aggregate === null && !facts.shape.selectsOnlyExpressions
 
 const reads = (facts: QueryFacts, table: string): boolean => facts.shape.mainTables.some((t) => same(t, table))
 const selects = (facts: QueryFacts, table: string, column: string): boolean =>
