@@ -1440,7 +1440,20 @@ describe('SQLAlchemy units', () => {
     const unit = unitOf(q('SELECT books.id, books.title, books.stock FROM books', [], { at: site('app/stock.py', 12, 'sell') }), q(update, [4, 1], { at: site('app/stock.py', 14, 'sell') }), rows.flat())
     const [finding] = findingsOf(unit, { app: FLASK, schema: SCHEMA }).filter((f) => f.kind === 'n_plus_one')
     expect(finding.suggestion.code).toBeNull()
-    expect(finding.suggestion.text).toContain('a commit() in the loop expires the session\'s objects (expire_on_commit) and each is reloaded by its key; commit once after the loop')
+    expect(finding.suggestion.text).toContain('a commit() expires the session\'s objects (expire_on_commit) and each is reloaded by its key; commit once after the writes')
+  })
+
+  it('tells rows got for the first time, a commit after each, to be fetched at once, and their later read-back to commit once', () => {
+    // for i in ids: b = session.get(Book, i); b.title = ...; session.commit()   then   [session.get(Book, i) for i in ids]
+    const get = 'SELECT books.id AS books_id, books.title AS books_title, books.stock AS books_stock FROM books WHERE books.id = ?'
+    const update = 'UPDATE books SET title=? WHERE books.id = ?'
+    const first = times(3, (i) => [q(get, [i + 1], { at: site('app/api.py', 28, 'bump') }), q(update, ['new', i + 1], { at: site('app/api.py', 30, 'bump') })])
+    const again = times(3, (i) => q(get, [i + 1], { at: site('app/api.py', 31, 'bump') }))
+    const findings = findingsOf(unitOf(first.flat(), again), { app: FLASK, schema: SCHEMA }).filter((f) => f.kind === 'n_plus_one')
+    const at = (line: number) => findings.find((f) => f.callsite?.line === line)!
+    expect(at(28).suggestion.text).not.toContain('expire_on_commit')
+    expect(at(28).suggestion.code).toBe('book_by_id = {row.id: row for row in session.scalars(select(Book).where(Book.id.in_(ids)))}')
+    expect(at(31).suggestion.text).toContain('(expire_on_commit) and each is reloaded by its key; commit once after the writes')
   })
 
   it('keeps the row locks of a with_for_update() loop in the fix', () => {

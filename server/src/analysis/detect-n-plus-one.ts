@@ -36,7 +36,7 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     // loaded before it (`prefetch_related("children")` on the roots: an IN on the same key column).
     relation.levels = new Set(group.map((facts) => facts.stackKey)).size
     if (relation.levels > 1) relation.prefetchedLevels = prefetchedLevels(group, keySlot, all)
-    if (readBackAfterWrites(group, all)) relation.readBack = true
+    if (readBackAfterWrites(group, keySlot, all)) relation.readBack = true
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code
     // removes them (its prefetch looks the types up too), and the next request does not make them.
     if (relation.pattern === 'generic_type') continue
@@ -192,15 +192,32 @@ function perRowParent(group: QueryFacts[], all: QueryFacts[]): boolean {
   return key !== null && first.shape.slots[key].role === 'eq'
 }
 
-/** Whether each query of the group but the first comes right after a write to its table (see
- * {@link LoopRelation.readBack}). */
-function readBackAfterWrites(group: QueryFacts[], all: QueryFacts[]): boolean {
+/**
+ * Whether the loop reads back rows a write expired (see {@link LoopRelation.readBack}): a write to their table came
+ * before or between the loop's reads, and the rows had been loaded before that write, by another query of the table
+ * with no condition on the loop's key (a list of its rows) or one that looked up some of the same keys. Rows read for
+ * the first time, a write after each (`s.get(Book, i)`, change it, commit), are a plain loop of lookups.
+ */
+function readBackAfterWrites(group: QueryFacts[], keySlot: number, all: QueryFacts[]): boolean {
   const table = group[0].shape.mainTables[0]
-  return group.slice(1).every((facts) => {
-    const before = all[facts.index - 1]
-    return before !== undefined && ['insert', 'update', 'delete'].includes(before.shape.kind) && same(before.shape.mainTables[0], table)
-  })
+  const key = group[0].shape.slots[keySlot].column
+  if (table === undefined || key === null) return false
+  const last = group[group.length - 1].index
+  const firstWrite = all.findIndex((facts) => facts.index < last && ['insert', 'update', 'delete'].includes(facts.shape.kind) && same(facts.shape.mainTables[0], table))
+  if (firstWrite < 0) return false
+  const loop = new Set(group.map((facts) => facts.index))
+  const keys = new Set(group.flatMap((facts) => valuesIn(facts.slotValues[keySlot])))
+  const loaded = (facts: QueryFacts): boolean => {
+    const onKey = facts.shape.slots.flatMap((slot, i) => (slot.column && same(slot.column.column, key.column) ? [i] : []))
+    return onKey.length === 0 || onKey.some((i) => valuesIn(facts.slotValues[i]).some((value) => keys.has(value)))
+  }
+  return all
+    .slice(0, firstWrite)
+    .some((facts) => !loop.has(facts.index) && facts.shape.kind === 'select' && facts.shape.mainTables.some((t) => same(t, table)) && loaded(facts))
 }
+
+/** A slot's values (see QueryFacts.slotValues), each as comparable text; none when they are not known. */
+const valuesIn = (text: string | undefined): string[] => (text === undefined ? [] : (JSON.parse(text) as unknown[]).map((value) => JSON.stringify(value)))
 
 /**
  * An eager load made batch by batch while the parent rows are iterated: IN queries from the very place that ran the

@@ -686,9 +686,10 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       const target = relation.target ? className(relation.target.model) : relation.table
       const pk = relation.target?.pk ?? relation.column
       if (relation.readBack) {
-        // commit() per row: the session expires every object it holds, and the loop's next row is loaded again.
+        // A commit() after the rows were loaded (per row, or before this loop): the session expires every object it
+        // holds, and each is loaded again when read.
         return {
-          text: `Each of the ${count} queries reads a ${target} row again right after a write to its table${at(loop.query)}: a commit() in the loop expires the session's objects (expire_on_commit) and each is reloaded by its key; commit once after the loop, or make the session with expire_on_commit=False`,
+          text: `Each of the ${count} queries reads a ${target} row again after a write to its table${at(loop.query)}: a commit() expires the session's objects (expire_on_commit) and each is reloaded by its key; commit once after the writes, or make the session with expire_on_commit=False`,
           code: null,
         }
       }
