@@ -46,7 +46,7 @@ export function py(value: ParamValue | undefined): string {
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
   const tree = recursion(relation, loop, count, ctx.orm)
   if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
-  if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count))
+  if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
   return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count)) || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
 }
 
@@ -156,9 +156,10 @@ const byKey = (sql: string, key: string): boolean => new RegExp(`\\bwhere\\s+(?:
 
 /** A SQLAlchemy fix that calls the session is written for a Session: the same calls are awaited on an AsyncSession
  * (the SQL does not say which one ran it). */
-function withAwait(suggestion: Suggestion): Suggestion {
-  if (!suggestion.code?.includes('session.')) return suggestion
-  return { ...suggestion, text: `${suggestion.text} (on an AsyncSession, await the session's calls: await session.scalars(...))` }
+function withAwait(suggestion: Suggestion, ctx: DetectContext): Suggestion {
+  const call = /\bsession\.(\w+)\(/.exec(suggestion.code ?? '')
+  if (!call || ctx.framework === 'flask') return suggestion // Flask's views are sync: a Session
+  return { ...suggestion, text: `${suggestion.text} (on an AsyncSession, await the session's calls: await session.${call[1]}(...))` }
 }
 
 /** The tables a loop's fix names models of: the looked-up one and both ends of each hop of its path. */
@@ -793,7 +794,7 @@ function sqlalchemyCondition(model: string, filter: LoopFilter): string {
 
 export function suggestWrites(group: QueryFacts[], ctx: DetectContext): Suggestion {
   const fix = writesFix(group, ctx)
-  if (ctx.orm === 'sqlalchemy') return withAwait(fix)
+  if (ctx.orm === 'sqlalchemy') return withAwait(fix, ctx)
   const modelInfo = ctx.schema?.byTable(group[0].shape.mainTables[0] ?? '')
   if (ctx.orm !== 'django' || !modelInfo) return fix
   const kind = group[0].shape.kind
