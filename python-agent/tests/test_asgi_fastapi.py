@@ -165,13 +165,19 @@ def test_the_overlay_leaves_other_responses_untouched(engines: Any, receiver: Re
     assert response.headers["X-QuerySight-Unit"]
 
 
-def test_the_overlay_follows_the_app_debug_flag_by_default(engines: Any, receiver: Receiver) -> None:
+def test_the_overlay_and_the_console_line_follow_the_app_debug_flag_by_default(
+    engines: Any, receiver: Receiver, capfd: pytest.CaptureFixture[str]
+) -> None:
     with_overlay = TestClient(make_app(engines, debug=True)).get("/books/").content
+    in_debug = capfd.readouterr().err
     config.invalidate()
     without = TestClient(make_app(engines, debug=False)).get("/books/").content
+    quiet = capfd.readouterr().err
 
     assert b"/overlay.js" in with_overlay
     assert b"/overlay.js" not in without
+    assert "[querysight] GET /books/ 200 " in in_debug
+    assert "[querysight]" not in quiet
 
 
 def test_an_exception_of_the_app_passes_through_unchanged_and_the_unit_still_finishes(

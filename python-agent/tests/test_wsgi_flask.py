@@ -248,19 +248,25 @@ def test_the_overlay_leaves_a_partial_answer_to_a_range_request_untouched(app: F
     assert b"overlay.js" in whole.get_data()
 
 
-def test_the_overlay_follows_flask_debug_mode_by_default(engine: Engine, receiver: Receiver) -> None:
+def test_the_overlay_and_the_console_line_follow_flask_debug_mode_by_default(
+    engine: Engine, receiver: Receiver, capfd: pytest.CaptureFixture[str]
+) -> None:
     instrument(engine)
     try:
         debug_app, quiet_app = flask_shop.create_app(engine), flask_shop.create_app(engine)
         debug_app.debug = True
         with_overlay = debug_app.test_client().get("/books/", buffered=True).get_data()
+        in_debug = capfd.readouterr().err
         config.invalidate()
         without = quiet_app.test_client().get("/books/", buffered=True).get_data()
+        quiet = capfd.readouterr().err
     finally:
         uninstrument(engine)
 
     assert b"/overlay.js" in with_overlay
     assert b"/overlay.js" not in without
+    assert "[querysight] GET /books/ 200 " in in_debug
+    assert "[querysight]" not in quiet
 
 
 def test_a_streamed_body_records_the_queries_made_while_it_is_iterated(app: Flask, recorded: Recorded) -> None:

@@ -128,6 +128,9 @@ def describe_app(framework: str, version: str | None, name: str | None, values: 
     info.framework_version = version
     if info.name is None and name:
         info.name = name
+    if debug and not (isinstance(values, dict) and any(str(key).lower() == "console" for key in values)):
+        # The console line in debug mode (`flask run --debug`, Starlette's debug=True), as under Django's runserver.
+        values = {**(values if isinstance(values, dict) else {}), "console": True}
     if values is not None or debug is not None:
         config.set_framework_settings(values if isinstance(values, dict) else None, debug=debug)
 
