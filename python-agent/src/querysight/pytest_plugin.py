@@ -49,10 +49,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def marker_meta(item: pytest.Item) -> dict[str, Any] | None:
-    """The keyword arguments of the closest ``querysight`` marker (test, then class, then module)."""
-    error = marker_error(item)
-    if error is not None:
-        raise pytest.UsageError(error)
+    """The keyword arguments of the closest ``querysight`` marker (test, then class, then module), checked when the
+    tests were collected (see ``pytest_collection_modifyitems``)."""
     marker = item.get_closest_marker("querysight")
     return None if marker is None else dict(marker.kwargs)
 
@@ -197,8 +195,8 @@ class QuerySightPlugin:
                     return
                 if message not in self.undelivered:
                     self.undelivered.append(message)
+            terminal = session.config.pluginmanager.get_plugin("terminalreporter")
             for message in self.undelivered:
-                terminal = session.config.pluginmanager.get_plugin("terminalreporter")
                 if terminal is not None:
                     # On a line of its own, not after the progress dots: with -q, pytest leaves that line open.
                     if getattr(getattr(terminal, "_tw", None), "width_of_current_line", 0):

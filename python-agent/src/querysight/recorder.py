@@ -340,27 +340,25 @@ class Unit:
         never counts, and no loop is seen.
         """
         queries = list(self.queries)
-        # id(site) -> [queries, the first one's parameters, whether others differed]: a loop's queries share one Site
+        shown = [repr(q[PARAMS]) for q in queries]  # parameters compared as text, each query's once
+        # id(site) -> [queries, the first one's parameters, whether others differed, the site]: a loop's queries share
+        # one Site
         places: dict[int, list[Any]] = {}
-        for q in queries:
-            params = repr(q[PARAMS])
+        for q, params in zip(queries, shown, strict=True):
             place = places.get(id(q[SITE]))
             if place is None:
-                places[id(q[SITE])] = [1, params, False]
+                places[id(q[SITE])] = [1, params, False, q[SITE]]
             else:
                 place[0] += 1
                 place[2] = place[2] or params != place[1]
-        loops = {key for key, (_count, _first, varied) in places.items() if varied}
+        loops = [place for place in places.values() if place[2]]
+        biggest = max(loops, key=lambda place: place[0], default=None)  # (the first of the biggest, in query order)
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
-        biggest: tuple[int, Site] | None = None
         params_dropped = not self.settings.capture_params
-        for q in queries:
+        for q, params in zip(queries, shown, strict=True):
             site = q[SITE]
-            if id(site) in loops:
-                count = places[id(site)][0]
-                if biggest is None or count > biggest[0]:
-                    biggest = (count, site)
+            if places[id(site)][2]:  # a loop's query
                 continue
             sql = site[SQL]
             text = sql if isinstance(sql, str) else ""
@@ -370,9 +368,9 @@ class Unit:
                 continue
             if params_dropped and q[PARAMS] is None and _PLACEHOLDER.search(sql):
                 continue
-            key = (q[RUN][DB], sql, repr(q[PARAMS]))
+            key = (q[RUN][DB], sql, params)
             if key in seen:
                 repeats += 1
             else:
                 seen.add(key)
-        return repeats, biggest
+        return repeats, None if biggest is None else (biggest[0], biggest[3])

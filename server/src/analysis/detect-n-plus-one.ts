@@ -206,6 +206,7 @@ function readBackAfterWrites(group: QueryFacts[], keySlot: number, all: QueryFac
   const firstWrite = all.findIndex((facts) => facts.index < last && ['insert', 'update', 'delete'].includes(facts.shape.kind) && same(facts.shape.mainTables[0], table))
   if (firstWrite < 0) return false
   const loop = new Set(group.map((facts) => facts.index))
+  const valuesIn = (text: string | undefined): string[] => (keyList(text) ?? []).map((value) => JSON.stringify(value))
   const keys = new Set(group.flatMap((facts) => valuesIn(facts.slotValues[keySlot])))
   const loaded = (facts: QueryFacts): boolean => {
     const onKey = facts.shape.slots.flatMap((slot, i) => (slot.column && same(slot.column.column, key.column) ? [i] : []))
@@ -215,9 +216,6 @@ function readBackAfterWrites(group: QueryFacts[], keySlot: number, all: QueryFac
     .slice(0, firstWrite)
     .some((facts) => !loop.has(facts.index) && facts.shape.kind === 'select' && facts.shape.mainTables.some((t) => same(t, table)) && loaded(facts))
 }
-
-/** A slot's values (see QueryFacts.slotValues), each as comparable text; none when they are not known. */
-const valuesIn = (text: string | undefined): string[] => (text === undefined ? [] : (JSON.parse(text) as unknown[]).map((value) => JSON.stringify(value)))
 
 /**
  * An eager load made batch by batch while the parent rows are iterated: IN queries from the very place that ran the

@@ -103,8 +103,8 @@ export interface LoopRelation {
    * queryset=Book.objects.filter(...))`, `selectinload(Author.books.and_(...))`): its WHERE has more than the
    * parents' keys. The fix goes into that load: a plain path through the relation would load every row again. */
   viaFilteredLoad?: boolean
-  /** Each of the loop's queries (but the first) reads its table right after a write to it: rows read back after a
-   * commit expired them (SQLAlchemy's expire_on_commit), not rows the code asked for. */
+  /** The loop reads rows loaded before a write to their table: read back after a commit expired them (SQLAlchemy's
+   * expire_on_commit), not rows the code asked for anew. */
   readBack?: boolean
   /** Depths of a recursion the loop's queries were made at (1: no recursion). */
   levels?: number

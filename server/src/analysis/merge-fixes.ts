@@ -9,6 +9,7 @@
  * @module
  */
 import type { Finding } from '../protocol.js'
+import { groupBy } from './detect-context.js'
 
 /** `<prefix>.select_related("a", "b")<closing parens>`: the call of a fix whose arguments are relation paths only. */
 const LAST_CALL = /^([\s\S]*)\.(select_related|prefetch_related)\(((?:"[\w]+", )*"[\w]+")\)(\)*)$/
@@ -53,13 +54,8 @@ function unionOf(paths: string[]): string[] {
 export function mergeFixes(findings: Finding[]): Finding[] {
   const calls = findings.map((finding) => (finding.kind === 'n_plus_one' && finding.trigger_index !== null ? callOf(finding.suggestion.code) : null))
   const rowsOf = rootTriggers(findings)
-  const groups = new Map<string, number[]>()
-  findings.forEach((finding, i) => {
-    const call = calls[i]
-    if (!call) return
-    const group = `${rowsOf(i)}\0${call.key}`
-    groups.set(group, [...(groups.get(group) ?? []), i])
-  })
+  const withCall = findings.flatMap((_, i) => (calls[i] ? [i] : []))
+  const groups = groupBy(withCall, (i) => `${rowsOf(i)}\0${calls[i]!.key}`)
   const merged = [...findings]
   for (const members of groups.values()) {
     if (members.length < 2) continue

@@ -905,9 +905,12 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
         })
         const values = given.map(({ field, value }) => `${field}=${py(value)}`)
         const others = otherConditions ? ", <the loop's other conditions>" : ''
-        const code = sa
-          ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)${others}).values(${values.join(', ')}))`
-          : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids${others}).update(${values.join(', ')})`
+        // One UPDATE of these rows with these assignments.
+        const oneUpdate = (assignments: string[]): string =>
+          sa
+            ? `session.execute(update(${saModel}).where(${saModel}.${isPk ? (modelInfo?.pk ?? keyColumn) : keyColumn}.in_(ids)${others}).values(${assignments.join(', ')}))`
+            : `${model ?? 'queryset'}${model ? '.objects' : ''}.filter(${key}__in=ids${others}).update(${assignments.join(', ')})`
+        const code = oneUpdate(values)
         // Rows saved one by one (by primary key) with equal parameters: the code may set that value, or compute it
         // from rows that all held the same (`book.stock += 1` when every stock was 10). Only a value written in the
         // SQL is surely the code's; otherwise the rows are saved as they are, and the one UPDATE is the alternative.
@@ -920,11 +923,7 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
           const alike =
             numbers.length === 0
               ? ''
-              : `, and if it changes every row alike (a counter: += n), one ${
-                  sa
-                    ? `session.execute(update(${saModel}).where(${saModel}.${modelInfo?.pk ?? keyColumn}.in_(ids)).values(${numbers.map((field) => `${field}=${saModel}.${field} + n`).join(', ')}))`
-                    : `${model}.objects.filter(${key}__in=ids).update(${numbers.map((field) => `${field}=F("${field}") + n`).join(', ')})`
-                }`
+              : `, and if it changes every row alike (a counter: += n), one ${oneUpdate(numbers.map((field) => (sa ? `${field}=${saModel}.${field} + n` : `${field}=F("${field}") + n`)))}`
           const them = values.length > 1
           return {
             text: `Save the ${count} changed rows${where} with one ${batch} instead of ${count} UPDATEs; every row was given the same ${values.join(', ')}: if your code sets ${them ? 'those values' : 'that value'} rather than computing ${them ? 'them' : 'it'} from each row, one ${code} does it${alike}`,
