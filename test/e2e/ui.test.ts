@@ -321,7 +321,8 @@ describeBrowser('the web UI', () => {
 
   it('lists routes with query percentiles and a chart, and a route links to its units', async () => {
     const withoutPattern = { ...missingPage(nextId(), Date.now()), name: 'GET /', path: '/', route: null }
-    await ingest(server.url, payload([...bookshopTraffic(Date.now()), withoutPattern]))
+    const wishlist = { ...addToCart(nextId(), Date.now()), name: 'POST /wishlist/', path: '/wishlist/', route: 'wishlist/' }
+    await ingest(server.url, payload([...bookshopTraffic(Date.now()), withoutPattern, wishlist]))
     await page.goto(`${server.url}/#/routes`)
     await page.locator('[data-testid="route-row"]').first().waitFor()
     const books = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^books\/$/ }) })
@@ -331,6 +332,8 @@ describeBrowser('the web UI', () => {
     // POST cart/ inserts one row per item: repeated writes, so not clean.
     const cart = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^cart\/$/ }) })
     expect(await cart.locator('.badges').textContent()).toBe('2 writes')
+    const wishlistRow = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^wishlist\/$/ }) })
+    expect(await wishlistRow.locator('.badges').textContent()).toBe('1 write')
     // Listed by its name, which has its method already.
     const home = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^GET \/$/ }) })
     expect(await home.locator('.route-row__name').textContent()).toBe('GET /')

@@ -4,7 +4,7 @@ import type { RouteStats } from '../../../../server/src/protocol.js'
 import { useServices } from '../../context.js'
 import { useFetch } from '../../hooks/use-fetch.js'
 import { useNow } from '../../hooks/use-now.js'
-import { formatAgo, formatCount } from '../../lib/format.js'
+import { formatAgo, formatCount, plural } from '../../lib/format.js'
 import { listHref } from '../../lib/hash-route.js'
 import { useStore } from '../../store.js'
 import { Badge } from '../Badge/Badge.js'
@@ -64,7 +64,7 @@ function RouteRow({ route, now }: { route: RouteStats; now: number }) {
         {route.duplicates > 0 ? <Badge tone="warning" title="queries that repeat an earlier one exactly, in the units of this route">{formatCount(route.duplicates)} dup</Badge> : null}
         {route.repeated_writes > 0 ? (
           <Badge tone="warning" title="units with repeated writes">
-            {formatCount(route.repeated_writes)} writes
+            {plural(route.repeated_writes, 'write')}
           </Badge>
         ) : null}
         {route.slow_queries > 0 ? <Badge tone="warning" title="units with a slow query">{formatCount(route.slow_queries)} slow</Badge> : null}
