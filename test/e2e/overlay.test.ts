@@ -216,6 +216,14 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     const xhrUnit = await unitOnServer((await xhrRow.getAttribute('data-unit'))!)
     expect(xhrUnit.path).toBe('/api/books/')
     expect(await countsOf(xhrRow)).toEqual({ queries: xhrUnit.summary.queries, n_plus_one: xhrUnit.summary.n_plus_one, duplicates: xhrUnit.summary.duplicates })
+    expect(await xhrRow.locator('[data-testid="qs-status"]').getAttribute('class')).toBe('qs-status qs-status--none')
+
+    // A call that failed has no findings either: its status, not the dot, says so.
+    expect(await page.evaluate(() => fetch('/api/no-such-thing/').then((r) => r.status))).toBe(404)
+    await page.locator('[data-testid="qs-call"][data-queries]').nth(2).waitFor()
+    const missing = page.locator('[data-testid="qs-call"]').nth(2).locator('[data-testid="qs-status"]')
+    expect(await missing.textContent()).toBe('404')
+    expect(await missing.getAttribute('class')).toBe('qs-status qs-status--warning')
   })
 
   it('remembers across reloads that it was moved to another corner and collapsed', async () => {

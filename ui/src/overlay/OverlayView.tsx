@@ -1,7 +1,7 @@
 /** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
 import type { Finding, Unit } from '../../../server/src/protocol.js'
 import {
-  badgeText, callLabel, callsText, rowText, FINDING_TITLES, frameLabel, reportUrl, toneOf, worstSeverity, type Prefs, type Tone,
+  badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, toneOf, worstSeverity, type Prefs, type Tone,
 } from './overlay-model.js'
 
 export interface UnitSlot {
@@ -62,13 +62,19 @@ function FindingItem({ finding }: { finding: Finding }) {
   )
 }
 
+function Status({ status }: { status: number | null | undefined }) {
+  if (status === null || status === undefined) return null
+  return <span class={`qs-status qs-status--${statusTone(status)}`} data-testid="qs-status">{status}</span>
+}
+
 function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
   const unit = slot.unit
   return (
     <section class="qs-section" data-testid="qs-page-unit">
       <a class="qs-row" href={reportUrl(base, slot.id)} target="_blank" rel="noopener noreferrer" data-testid="qs-page-row" {...countAttrs(slot)}>
         <span class={`qs-dot qs-tone-${slotTone(slot)}`} />
-        <span class="qs-label">{unit ? callLabel(unit) : 'This page'}</span>
+        <span class="qs-label">{unit ? callTarget(unit) : 'This page'}</span>
+        {unit ? <Status status={unit.status} /> : null}
         <span class="qs-counts">{countsOf(slot)}</span>
         <span class="qs-open">↗</span>
       </a>
@@ -98,7 +104,8 @@ function CallRow({ slot, base }: { slot: UnitSlot; base: string }) {
     <>
       <a class="qs-row" href={reportUrl(base, slot.id)} target="_blank" rel="noopener noreferrer" data-testid="qs-call" data-unit={slot.id} {...countAttrs(slot)}>
         <span class={`qs-dot qs-tone-${slotTone(slot)}`} />
-        <span class="qs-label" title={slot.unit ? callLabel(slot.unit) : slot.id}>{slot.unit ? callLabel(slot.unit) : slot.id}</span>
+        <span class="qs-label" title={slot.unit ? callLabel(slot.unit) : slot.id}>{slot.unit ? callTarget(slot.unit) : slot.id}</span>
+        {slot.unit ? <Status status={slot.unit.status} /> : null}
         <span class="qs-counts">{countsOf(slot)}</span>
         <span class="qs-open">↗</span>
       </a>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
-  badgeText, callLabel, callsText, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
-  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
+  badgeText, callLabel, callsText, callTarget, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
+  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
 } from './overlay-model.js'
 
 describe('badge text', () => {
@@ -153,6 +153,11 @@ describe('rows and retries', () => {
       'POST /api/publishers/1/restock/ 200',
     )
     expect(callLabel({ method: null, path: null, name: 'nightly import', status: null })).toBe('nightly import')
+    expect(callTarget({ method: 'GET', path: '/api/books/?page=2', name: 'GET /api/books/' })).toBe('GET /api/books/?page=2')
+  })
+
+  it('colours a failed call by its status: a server error red, a client error amber', () => {
+    expect([200, 302, 404, 422, 500, 503, null].map(statusTone)).toEqual(['none', 'none', 'warning', 'warning', 'error', 'error', 'none'])
   })
 
   it('labels a call site by file, line and function', () => {

@@ -163,10 +163,22 @@ export function retryDelay(attempt: number, { baseMs = 100, maxMs = 2000, attemp
   return Math.min(maxMs, baseMs * 2 ** attempt)
 }
 
-/** What a row of the panel shows about a call: "POST /api/publishers/1/restock/ 200". */
+/** What a row of the panel names a call by: "POST /api/publishers/1/restock/" (its status is shown apart). */
+export function callTarget(unit: Pick<UnitSummary, 'method' | 'path' | 'name'>): string {
+  return unit.method && unit.path ? `${unit.method} ${unit.path}` : unit.name
+}
+
+/** The whole of it, for a tooltip: "POST /api/publishers/1/restock/ 200". */
 export function callLabel(unit: Pick<UnitSummary, 'method' | 'path' | 'name' | 'status'>): string {
-  const target = unit.method && unit.path ? `${unit.method} ${unit.path}` : unit.name
+  const target = callTarget(unit)
   return unit.status === null || unit.status === undefined ? target : `${target} ${unit.status}`
+}
+
+/** How a call's HTTP status is coloured: the row's dot is its findings' severity, so a call that failed (4xx, 5xx)
+ * would otherwise look as fine as any other call without findings. */
+export function statusTone(status: number | null | undefined): 'error' | 'warning' | 'none' {
+  if (status === null || status === undefined) return 'none'
+  return status >= 500 ? 'error' : status >= 400 ? 'warning' : 'none'
 }
 
 /** "src/shop/views.py:42 in book_list". */

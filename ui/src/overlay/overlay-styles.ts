@@ -34,6 +34,9 @@ button:focus-visible,a:focus-visible{outline:2px solid #2e90fa;outline-offset:2p
 .qs-row:hover{background:#f2f4f7}
 .qs-dot{flex:none;width:9px;height:9px;border-radius:50%}
 .qs-label{flex:1 1 auto;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;font-family:ui-monospace,Menlo,monospace}
+.qs-status{flex:none;font-family:ui-monospace,Menlo,monospace;color:#475467}
+.qs-status--warning{color:#b54708;font-weight:600}
+.qs-status--error{color:#b42318;font-weight:600}
 .qs-counts{flex:none;color:#475467}
 .qs-open{flex:none;color:#98a2b3}
 .qs-sub{display:flex;gap:6px;padding:0 12px 4px 29px;color:#475467}
