@@ -26,7 +26,7 @@ export interface DetectContext {
   schema: SchemaIndex | null
   /** The unit is a Django admin changelist (`ModelAdmin.changelist_view`): its queryset is the ModelAdmin's, which
    * the fixes name (`list_select_related`, `get_queryset()`), and its two row counts are the admin's own. */
-  adminChangelist?: boolean
+  adminChangelist?: AdminChangelist | null
   /** The unit is a test: its queries with no application frame at all are the test framework's (see
    * {@link harnessQuery}). */
   test?: boolean
@@ -47,7 +47,20 @@ export const noAppFrame = (query: Pick<WireQuery, 'stack' | 'template'>): boolea
 
 /** A request to a Django admin changelist page, by its view (`django.contrib.admin.options.changelist_view`, or a
  * ModelAdmin's own `changelist_view`). */
-export const isAdminChangelist = (view: string | null | undefined): boolean => !!view && /(^|\.)changelist_view$/.test(view)
+export interface AdminChangelist {
+  /** Its URL pattern, `admin/lib/bookstr/`. */
+  route: string | null
+  /** The model the URL names, lower case as the admin writes it (`bookstr`): a proxy of the rows' model has its own
+   * ModelAdmin. */
+  model: string | null
+}
+
+/** The changelist a unit is (from its view, `django.contrib.admin.options.changelist_view`), or null. */
+export function adminChangelistOf(view: string | null | undefined, route: string | null | undefined): AdminChangelist | null {
+  if (!view || !/(^|\.)changelist_view$/.test(view)) return null
+  // The admin's URL of a changelist is `<site>/<app_label>/<model_name>/`.
+  return { route: route ?? null, model: /[^/]+\/([^/]+)\/$/.exec(route ?? '')?.[1] ?? null }
+}
 
 export function resolveOptions({
   minRepeats = 2,

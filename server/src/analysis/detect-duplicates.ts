@@ -55,7 +55,7 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
       callsite: repeat.query.callsite ?? null,
       template: repeat.query.template ?? null,
       trigger_index: null,
-      suggestion: suggestDuplicate(copies, ctx.orm, ctx.adminChangelist),
+      suggestion: suggestDuplicate(copies, ctx.orm, !!ctx.adminChangelist),
     })
   }
   return findings

@@ -120,6 +120,47 @@ describe('N+1 over relations, with the schema', () => {
     expect(sa.suggestion.text).toContain('(read it through Message.sender or Message.recipient in the loop, whichever it reads:')
   })
 
+  it('reads an FK of the rows a select_related joined through that join, with the path from the rows iterated', () => {
+    // Review.objects.select_related("book"), then review.book.author per row: the author is the joined book's, and
+    // the queryset to change is the reviews' (Book.objects.select_related("author") would change nothing).
+    const reviews =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."customer_id", "shop_review"."stars", "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."publisher_id" FROM "shop_review" INNER JOIN "shop_book" ON ("shop_review"."book_id" = "shop_book"."id")'
+    const unit = unitOf(q(reviews, [], { at: VIEW }), ...times(5, (i) => q(AUTHOR_BY_ID, [i + 1], { at: LOOP })))
+    const [finding] = findingsOf(unit)
+    expect(finding.suggestion.code).toBe('Review.objects.select_related("book__author")')
+    expect(finding.suggestion.text).toContain('Add .select_related("book__author") to the queryset iterated at shop/views.py:40')
+    expect(finding.suggestion.text).toContain('(read it as .book.author in the loop:')
+  })
+
+  it('loads both the rows’ own FK and the joined rows’ FK to the looked-up table, which the loop cannot be told apart', () => {
+    // Review.reviewer and Book.author both point at Author; reviews come with select_related("book"): the loop's
+    // queries (one per review, by author id) may read either. Before: Book.objects.select_related("author").
+    const schema = {
+      models: [
+        { model: 'lib.Author', table: 'lib_author', pk: 'id', relations: [] },
+        { model: 'lib.Book', table: 'lib_book', pk: 'id', relations: [{ field: 'author', kind: 'fk' as const, column: 'author_id', target: 'lib.Author' }] },
+        {
+          model: 'lib.Review',
+          table: 'lib_review',
+          pk: 'id',
+          relations: [
+            { field: 'book', kind: 'fk' as const, column: 'book_id', target: 'lib.Book' },
+            { field: 'reviewer', kind: 'fk' as const, column: 'reviewer_id', target: 'lib.Author' },
+          ],
+        },
+      ],
+    }
+    const reviews =
+      'SELECT "lib_review"."id", "lib_review"."book_id", "lib_review"."reviewer_id", "lib_review"."stars", "lib_book"."id", "lib_book"."title", "lib_book"."author_id" FROM "lib_review" INNER JOIN "lib_book" ON ("lib_review"."book_id" = "lib_book"."id")'
+    const authorById = 'SELECT "lib_author"."id", "lib_author"."name" FROM "lib_author" WHERE "lib_author"."id" = %s LIMIT 21'
+    const unit = unitOf(q(reviews, [], { at: VIEW }), ...[2, 3, 4, 5, 1].map((id) => q(authorById, [id], { at: LOOP })))
+    const [finding] = findingsOf(unit, { schema })
+    expect(finding.suggestion.code).toBe('Review.objects.select_related("book", "reviewer", "book__author")')
+    expect(finding.suggestion.text).toContain('2 relations of Review lead to Author (.reviewer, .book.author) and its queries do not say which one each read')
+    expect(finding.suggestion.text).toContain('(read it as .reviewer or .book.author in the loop, whichever it reads:')
+    expect(finding.suggestion.text).toContain('(the code keeps the "book" it loads already)')
+  })
+
   it('keeps in the code the foreign keys the queryset already loads with select_related', () => {
     // Book.objects.select_related("author"), then book.publisher per row: pasting select_related("publisher") alone
     // in place of the queryset would bring the author's N+1 back.
@@ -710,7 +751,7 @@ describe('N+1 over relations, with the schema', () => {
 })
 
 describe('the Django admin changelist', () => {
-  const changelist = (...queries: Parameters<typeof unitOf>) => ({ ...unitOf(...queries), view: 'django.contrib.admin.options.changelist_view' })
+  const changelist = (...queries: Parameters<typeof unitOf>) => ({ ...unitOf(...queries), view: 'django.contrib.admin.options.changelist_view', route: 'admin/shop/book/' })
   const ADMIN_BOOKS =
     'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."publisher_id", "shop_author"."id", "shop_author"."name" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id") ORDER BY "shop_book"."id" DESC LIMIT 100'
   const column = site('shop/admin.py', 16, 'publisher_name')
@@ -719,7 +760,7 @@ describe('the Django admin changelist', () => {
   it('puts a foreign key read per row into list_select_related, with the relations the changelist joins already', () => {
     const [finding] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, PUBLISHER_BY_ID, (i) => i + 1, column)))
     expect(finding.suggestion.code).toBe('list_select_related = ["author", "publisher"]')
-    expect(finding.suggestion.text).toContain('Add "publisher" to the ModelAdmin of Book\'s list_select_related')
+    expect(finding.suggestion.text).toContain('Add "publisher" to list_select_related in the ModelAdmin of Book')
     expect(finding.suggestion.text).toContain('(the queries run at shop/admin.py:16)')
   })
 
@@ -728,6 +769,47 @@ describe('the Django admin changelist', () => {
     expect(tags.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags")')
     const [counted] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, COUNT_REVIEWS_OF_BOOK, (i) => i + 1, column)))
     expect(counted.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).annotate(reviews_count=Count("reviews", distinct=True))')
+  })
+
+  it('gives the N+1s of one changelist one list_select_related and one get_queryset(), which pasted apart replace each other', () => {
+    const plainBooks =
+      'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."publisher_id" FROM "shop_book" ORDER BY "shop_book"."id" DESC LIMIT 100'
+    const authorColumn = site('shop/models.py', 24, '__str__')
+    const findings = findingsOf(
+      changelist(
+        q(plainBooks, [], { at: [] }),
+        times(3, (i) => [
+          q(AUTHOR_BY_ID, [i + 1], { at: authorColumn }),
+          q(PUBLISHER_BY_ID, [i + 1], { at: column }),
+          q(TAGS_OF_BOOK, [i + 1], { at: site('shop/admin.py', 20, 'tag_names') }),
+          q(COUNT_REVIEWS_OF_BOOK, [i + 1], { at: site('shop/admin.py', 17, 'review_count') }),
+        ]).flat(),
+      ),
+    )
+    expect(findings.map((f) => f.suggestion.code)).toEqual([
+      'list_select_related = ["author", "publisher"]',
+      'list_select_related = ["author", "publisher"]',
+      'def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags").annotate(reviews_count=Count("reviews", distinct=True))',
+      'def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags").annotate(reviews_count=Count("reviews", distinct=True))',
+    ])
+    expect(findings[0].suggestion.text).toContain('One list loads what this N+1 and the other one over the same rows need: list_select_related = ["author", "publisher"]')
+    expect(findings[3].suggestion.text).toContain('One get_queryset() does what this N+1 and the other one over the same rows need:')
+  })
+
+  it('names the changelist of a proxy model, whose ModelAdmin is not the one of the model it proxies', () => {
+    const proxy = { ...changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, PUBLISHER_BY_ID, (i) => i + 1, column)), route: 'admin/shop/bookonsale/' }
+    const [finding] = findingsOf(proxy)
+    expect(finding.suggestion.text).toContain('Add "publisher" to list_select_related in the ModelAdmin of the changelist admin/shop/bookonsale/')
+  })
+
+  it('puts an FK of the rows a list_select_related joins into the list as a path', () => {
+    // ReviewAdmin: list_select_related = ["book"], and the book column's Book.__str__ reads book.author.
+    const reviews =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."customer_id", "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_book"."publisher_id" FROM "shop_review" INNER JOIN "shop_book" ON ("shop_review"."book_id" = "shop_book"."id") ORDER BY "shop_review"."id" DESC LIMIT 100'
+    const reviewAdmin = { ...changelist(q(reviews, [], { at: [] }), loopOf(3, AUTHOR_BY_ID, (i) => i + 1, site('shop/models.py', 24, '__str__'))), route: 'admin/shop/review/' }
+    const [finding] = findingsOf(reviewAdmin)
+    expect(finding.suggestion.code).toBe('list_select_related = ["book__author"]')
+    expect(finding.suggestion.text).toContain('Add "book__author" to list_select_related in the ModelAdmin of Review')
   })
 
   it('tells the changelist\'s two row counts to leave the full count out', () => {

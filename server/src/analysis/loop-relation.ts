@@ -92,9 +92,12 @@ export interface LoopRelation {
   /** FKs the trigger already loads with select_related, for a code that keeps them; null when it joins tables this
    * cannot explain as the root model's own FKs (`select_related("author__country")`): the text asks to keep them. */
   joined: string[] | null
-  /** Other FKs of the same model to the same table whose keys the trigger selected (`sender`, `recipient`): the
-   * loop's queries cannot tell which one each read, so the fix loads them all. */
+  /** Other FKs to the same table whose keys the trigger selected (`sender`, `recipient`; `book__author` of a table
+   * it joins): the loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
+  /** The path's first hop is a join the trigger has already (`select_related("book")`), and the loop reads an FK of
+   * the joined rows (`review.book.author`): the fix is one select_related of the whole path. */
+  viaJoin?: boolean
   /** How the key is compared case-insensitively, null when it is not: `like` or `ilike` (of values without a
    * wildcard: Django's `iexact` on SQLite), or the function both sides are folded with (`upper`: `iexact` on
    * PostgreSQL). */
@@ -165,7 +168,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   if (base.caseless) return { ...base, filters: filtersOf(group, keySlot) }
   const relation = (ctx.schema ? withSchema(base, first, ctx.schema, ctx) : withoutSchema(base, first, ctx)) ?? base
   relation.filters = filtersOf(group, keySlot)
-  const root = ctx.schema && relation.path.length === 1 ? ctx.schema.byTable(relation.path[0].ownerTable) : undefined
+  const root = ctx.schema && (relation.path.length === 1 || relation.viaJoin) ? ctx.schema.byTable(relation.path[0].ownerTable) : undefined
   if (root && relation.triggerIndex !== null) {
     const loaded = relation.path[0].field
     relation.joined = selectRelated(ctx.all[relation.triggerIndex], root)?.filter((field) => field !== loaded) ?? null
@@ -265,9 +268,11 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
     if (generic && (!trigger || (generic.triggerIndex! > trigger.index && looksUpOtherTables(first, schema, ctx)))) return generic
     if (trigger) {
       const candidates = owners.filter(({ model }) => reads(trigger, model.table))
-      const best =
-        candidates.find(({ model, relation }) => relation.column && selects(trigger, model.table, relation.column)) ??
-        candidates[0]
+      const loaded = candidates.filter(({ model, relation }) => relation.column && selects(trigger, model.table, relation.column))
+      // The rows iterated are those of the table the trigger selects FROM: an FK of theirs before one of a table they
+      // join (`Review.objects.select_related("book")` has Review.reviewer and Book.author to Author).
+      const fromTable = trigger.shape.mainTables[0] ?? ''
+      const best = loaded.find(({ model }) => same(model.table, fromTable)) ?? loaded[0] ?? candidates[0]
       const viaGeneric = best.model.generic_fks?.find((gfk) => same(gfk.ct_column, best.relation.column))
       if (viaGeneric && !repeatsAKey(first, ctx)) {
         // The ContentType FK of a GenericForeignKey: reading .target looks each type up by its id, once per process
@@ -280,15 +285,26 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
           path: [step(best.model, viaGeneric.field, viaGeneric.field, true, null, best.relation.target)],
         }
       }
+      const hop = step(best.model, best.relation.field, best.relation.field, true, target)
+      const root = schema.byTable(fromTable)
+      const join = root && !same(best.model.table, fromTable) ? joinedFk(trigger, root, best.model, schema) : null
+      // Every other selected FK to the target might be the one the loop reads: the fix loads them all (through its
+      // join for a joined table's: "book__author").
+      const lookup = ({ model, relation }: (typeof loaded)[number]): string | null => {
+        if (model === (join ? root : best.model)) return relation.field
+        const via = root && joinedFk(trigger, root, model, schema)
+        return via ? `${via.field}__${relation.field}` : null
+      }
+      const siblings = loaded.filter((other) => other.relation !== best.relation).map(lookup)
       return {
         ...base,
         pattern: 'forward',
         triggerIndex: trigger.index,
         place: trigger.query,
-        path: [step(best.model, best.relation.field, best.relation.field, true, target)],
-        siblings: candidates
-          .filter(({ model, relation }) => model === best.model && relation !== best.relation && relation.column && selects(trigger, model.table, relation.column))
-          .map(({ relation }) => relation.field),
+        // `review.book.author` of rows loaded with select_related("book"): a hop through the join first.
+        path: join ? [step(root!, join.field, join.field, true, best.model), hop] : [hop],
+        ...(join ? { viaJoin: true } : {}),
+        siblings: siblings.filter((field): field is string => field !== null),
       }
     }
     return { ...base, pattern: 'get' }
@@ -484,6 +500,12 @@ function selectRelated(facts: QueryFacts, model: ModelInfo): string[] | null {
     fields.push(fk.field)
   }
   return fields
+}
+
+/** The FK of `root` that `facts` loads with select_related to bring the rows of `model`: null when none does. */
+function joinedFk(facts: QueryFacts, root: ModelInfo, model: ModelInfo, schema: SchemaIndex): ModelInfo['relations'][number] | null {
+  const fields = selectRelated(facts, root) ?? []
+  return root.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && fields.includes(r.field) && schema.byName(r.target) === model) ?? null
 }
 
 /** The FK side of Django's `JOIN "t" [alias] ON ("a"."fk" = <alias or "t">."id")`: the table and column it joins from. */

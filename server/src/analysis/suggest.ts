@@ -5,7 +5,7 @@
  * @module
  */
 import type { ModelInfo, ParamValue, Suggestion, WireQuery } from '../protocol.js'
-import type { DetectContext, Orm } from './detect-context.js'
+import type { AdminChangelist, DetectContext, Orm } from './detect-context.js'
 import type { LoopFilter, LoopRelation, LoopStep } from './loop-relation.js'
 import { loopClauses, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
@@ -47,7 +47,7 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
   const tree = recursion(relation, loop, count, ctx.orm)
   if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
-  return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count)) || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
+  return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
 }
 
 /**
@@ -96,18 +96,20 @@ function plainHop(relation: LoopRelation): (LoopStep & { field: string }) | null
  * A loop of a Django admin changelist (a `list_display` column per row): the queryset is the ModelAdmin's, so the fix
  * goes there. FKs into `list_select_related` (which replaces the admin's own `select_related()` of the non-null FKs
  * shown, so it names those it joins already); prefetches and counts into `get_queryset()`. Null when the loop is not
- * over the changelist's rows by one plain hop.
+ * over the changelist's rows by one plain hop, or by an FK of rows it joins (`book__author`).
  */
-function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion | null {
-  const hop = plainHop(relation)
+function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, changelist: AdminChangelist): Suggestion | null {
+  const hop = relation.viaJoin && relation.filters.length === 0 ? { ...relation.path[0], field: lookupPath(relation.path) } : plainHop(relation)
   if (!hop || relation.prefetched || relation.joined === null) return null
-  const admin = `the ModelAdmin of ${hop.owner}`
+  // A proxy model's changelist (admin/lib/bookstr/) lists the rows of the model it proxies, under a ModelAdmin of its own.
+  const admin =
+    changelist.model === null || changelist.model === hop.owner.toLowerCase() ? `the ModelAdmin of ${hop.owner}` : `the ModelAdmin of the changelist ${changelist.route}`
   const column = loop.query.callsite ? ` (the queries run at ${loop.query.callsite.file}:${loop.query.callsite.line})` : ''
   if (relation.aggregate === 'count') {
     const name = `${(hop.queryName ?? hop.field).replace(/_set$/, '')}_count`
     const annotate = `.annotate(${name}=Count("${hop.queryName ?? hop.field}", distinct=True))`
     return {
-      text: `Count in ${admin}'s get_queryset(), return super().get_queryset(request)${annotate}, and read obj.${name} in the column instead of ${count} COUNT queries, one per row${column}`,
+      text: `Count in get_queryset() of ${admin}, return super().get_queryset(request)${annotate}, and read obj.${name} in the column instead of ${count} COUNT queries, one per row${column}`,
       code: `def get_queryset(self, request):
     return super().get_queryset(request)${annotate}`,
     }
@@ -116,13 +118,13 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number): Sug
   if ((relation.pattern === 'forward' || relation.pattern === 'reverse_one') && hop.single) {
     const fields = [...new Set([...relation.joined, hop.field, ...relation.siblings])].map(quote).join(', ')
     return {
-      text: `Add "${hop.field}" to ${admin}'s list_select_related, list_select_related = [${fields}] (naming the relations the changelist joins already, and those of the page's other list_select_related fixes: the list replaces them), instead of ${count} queries, one per row${column}`,
+      text: `Add "${hop.field}" to list_select_related in ${admin}, list_select_related = [${fields}] (naming the relations the changelist joins already, and those of the page's other list_select_related fixes: the list replaces them), instead of ${count} queries, one per row${column}`,
       code: `list_select_related = [${fields}]`,
     }
   }
   if (relation.pattern === 'reverse' || relation.pattern === 'm2m') {
     return {
-      text: `Prefetch "${hop.field}" in ${admin}'s get_queryset(), return super().get_queryset(request).prefetch_related("${hop.field}"), and read obj.${hop.field}.all() in the column instead of ${count} queries, one per row${column}`,
+      text: `Prefetch "${hop.field}" in get_queryset() of ${admin}, return super().get_queryset(request).prefetch_related("${hop.field}"), and read obj.${hop.field}.all() in the column instead of ${count} queries, one per row${column}`,
       code: `def get_queryset(self, request):
     return super().get_queryset(request).prefetch_related("${hop.field}")`,
     }
@@ -389,7 +391,7 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   const method = relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'
   const readIt = djangoReadIt(relation)
   // The code stands for the queryset with the fix: pasted in its place, it keeps loading the FKs it joins already.
-  const oneHop = !relation.manager && relation.path.length === 1
+  const oneHop = !relation.manager && (relation.path.length === 1 || relation.viaJoin === true)
   const joined = oneHop ? relation.joined : []
   const kept =
     joined === null
@@ -400,7 +402,12 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
   // Several FKs to the looked-up table, all selected: the queries do not say which each read, so load them all.
   const fields = method === 'select_related' && oneHop ? [path, ...relation.siblings] : [path]
   const named = fields.map(quote).join(', ')
-  const which = fields.length > 1 ? `: ${fields.length} foreign keys of ${model} point at ${last.target} and its queries do not say which one each read, so it loads them all` : ''
+  const which =
+    fields.length === 1
+      ? ''
+      : fields.every((field) => !field.includes('__'))
+        ? `: ${fields.length} foreign keys of ${model} point at ${last.target} and its queries do not say which one each read, so it loads them all`
+        : `: ${fields.length} relations of ${model} lead to ${last.target} (${fields.map((field) => `.${field.replaceAll('__', '.')}`).join(', ')}) and its queries do not say which one each read, so it loads them all`
   const keep = joined?.length ? joined.map(quote).join(', ') : ''
   const calls =
     method === 'select_related' ? `.select_related(${[keep, named].filter(Boolean).join(', ')})` : `${keep ? `.select_related(${keep})` : ''}.prefetch_related(${named})`
@@ -418,13 +425,13 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
  */
 function djangoReadIt(relation: LoopRelation): string {
   const last = relation.path[relation.path.length - 1]
-  if (relation.path.length !== 1 || !last.field) return ''
+  if (!(relation.path.length === 1 || relation.viaJoin) || !last.field) return ''
   const notServed = (example: string) => `a query of its own, such as ${last.target}.objects.${example}, is not served by it`
   const back = relation.backField
   switch (relation.pattern) {
     case 'forward': {
       // Several FKs loaded (siblings): which one each query read is not known.
-      const fields = [last.field, ...relation.siblings].map((field) => `.${field}`).join(' or ')
+      const fields = [lookupPath(relation.path), ...relation.siblings].map((field) => `.${field.replaceAll('__', '.')}`).join(' or ')
       return ` (read it as ${fields} in the loop${relation.siblings.length ? ', whichever it reads' : ''}: ${notServed('get(pk=...)')})`
     }
     case 'reverse_one':
