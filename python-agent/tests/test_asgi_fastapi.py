@@ -333,7 +333,7 @@ def test_a_lifespan_shutdown_does_not_wait_for_a_server_that_refuses_and_says_so
             client.get("/nothing-here")
     assert time.monotonic() - started < 15  # far below the 30 s a wait for the timeout would take
     said = [r.getMessage() for r in caplog.records if "before the server shut down" in r.getMessage()]
-    assert len(said) == 1 and said[0].startswith("querysight: 1 units were not delivered to http://127.0.0.1:9")
+    assert len(said) == 1 and said[0].startswith("querysight: 1 unit was not delivered to http://127.0.0.1:9")
 
 
 SHUTDOWN_APP = """

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import importlib.util
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -16,7 +17,7 @@ from django.db import connection
 from django.utils.safestring import mark_safe
 
 import querysight
-from helpers import JSON_SAFE_CASES
+from helpers import JSON_SAFE_CASES, read_ndjson
 from querysight import _stack, _web, config
 from querysight.recorder import SITE, SQL, STACK, Unit, current_unit, json_safe, run_of, uuid7
 
@@ -95,6 +96,123 @@ def test_capture_decorates_sync_and_async_functions(recorded):
         ("command", "sync job", 1),
         ("block", "async job", 0),
     ]
+
+
+def select(value: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s", [value])
+
+
+def test_a_decorated_generator_records_its_own_steps_not_the_code_consuming_it(recorded):
+    # Before: the unit was made and sent when the generator object was, with none of its queries.
+    @querysight.capture("export rows", kind="task")
+    def export():
+        for n in range(3):
+            select(n)
+            yield n
+        return "done"
+
+    with querysight.capture("consumer"):
+        rows = export()
+        for n in rows:
+            select(100 + n)  # the consumer's, between the generator's items
+    both = {u["name"]: [q["params"] for q in u["queries"]] for u in recorded.units()}
+    assert both == {"export rows": [[0], [1], [2]], "consumer": [[100], [101], [102]]}
+    assert all("error" not in u["meta"] for u in recorded.units())
+
+
+def test_a_decorated_generator_passes_sent_and_thrown_values_and_its_return_value_through(recorded):
+    @querysight.capture("echo")
+    def echo():
+        received = yield "ready"
+        while received != "stop":
+            try:
+                received = yield f"got {received}"
+            except KeyError as exc:
+                received = yield f"caught {exc}"
+        return "stopped"
+
+    def drive():
+        steps = echo()
+        seen = [next(steps), steps.send("a"), steps.throw(KeyError("k"))]
+        try:
+            steps.send("stop")
+        except StopIteration as stop:
+            seen.append(stop.value)
+        return seen
+
+    assert drive() == ["ready", "got a", "caught 'k'", "stopped"]
+    assert [u["name"] for u in recorded.units()] == ["echo"]
+
+
+def test_a_decorated_generator_left_early_is_finished_without_an_error_and_one_that_raises_notes_it(recorded):
+    @querysight.capture("pages")
+    def pages():
+        for n in range(10):
+            select(n)
+            yield n
+
+    @querysight.capture("broken")
+    def broken():
+        select(1)
+        yield 1
+        raise ValueError("bad row")
+
+    for n in pages():
+        if n == 1:
+            break
+    with pytest.raises(ValueError, match="bad row"):
+        list(broken())
+    units = {u["name"]: u for u in recorded.units()}
+    assert [q["params"] for q in units["pages"]["queries"]] == [[0], [1]]
+    assert units["pages"]["meta"] == {}  # a generator closed early (GeneratorExit) has not failed
+    assert units["broken"]["meta"] == {"error": "ValueError: bad row"}
+
+
+def test_a_decorated_async_generator_records_its_own_steps(recorded):
+    @querysight.capture("stream")
+    async def stream():
+        for n in range(2):
+            assert current_unit.get() is not None
+            yield n
+
+    async def consume():
+        seen = []
+        async for n in stream():
+            assert current_unit.get() is None  # the consumer's own code is not the generator's
+            seen.append(n)
+        return seen
+
+    assert asyncio.run(consume()) == [0, 1]
+    assert [u["name"] for u in recorded.units()] == ["stream"]
+
+
+def test_capture_tells_mistakes_in_its_arguments_at_once():
+    # Before: "internal error while trying to start a unit" with a traceback, and the next mistake not said at all.
+    with pytest.raises(
+        ValueError, match=r"querysight.capture\(kind='job'\): kind must be one of request, test, task, command, block"
+    ):
+        querysight.capture("x", kind="job")
+    with pytest.raises(
+        TypeError, match=r"querysight.capture\(meta=...\): meta must be a dict with string keys, got \['a'\]"
+    ):
+        querysight.capture("x", meta=["a"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"querysight.capture\(\): name must be a string, got 123"):
+        querysight.capture(123)  # type: ignore[arg-type]
+
+
+def test_capture_notes_no_error_for_sys_exit_0_and_names_an_interrupt_without_a_message(recorded):
+    with pytest.raises(SystemExit), querysight.capture("done"):
+        sys.exit(0)
+    with pytest.raises(SystemExit), querysight.capture("failed"):
+        sys.exit(3)
+    with pytest.raises(KeyboardInterrupt), querysight.capture("interrupted"):
+        raise KeyboardInterrupt
+    assert {u["name"]: u["meta"] for u in recorded.units()} == {
+        "done": {},
+        "failed": {"error": "SystemExit: 3"},
+        "interrupted": {"error": "KeyboardInterrupt"},
+    }
 
 
 def test_capture_passes_the_blocks_exception_through_and_still_sends_the_unit(recorded):
@@ -538,3 +656,36 @@ def test_a_walk_cut_at_max_stack_keeps_what_the_loop_learnt():
     helper = [q[SITE] for q in unit.queries[1::3]]
     assert [f[2] for f in helper[0][STACK][:2]] == ["query_here", "helper_making_a_query"]
     assert all(site is helper[1] for site in helper[2:])  # the helper's path, still known after each deep walk
+
+
+BEFORE_SETUP = """
+import django
+import querysight
+from django.db import connection
+
+with querysight.capture("import books"):
+    django.setup()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+with querysight.capture("after setup"):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 2")
+print("done")
+"""
+
+
+def test_a_capture_begun_before_django_setup_says_its_queries_were_not_recorded(tmp_path):
+    # Before: its unit came with 0 queries (or none came), said nowhere.
+    tests = os.path.dirname(os.path.abspath(__file__))
+    out = tmp_path / "out.ndjson"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUERYSIGHT_", "DJANGO_"))}
+    env.update(QUERYSIGHT_OUTPUT=str(out), PYTHONPATH=tests, DJANGO_SETTINGS_MODULE="djangoapp.settings")
+    result = subprocess.run([sys.executable, "-c", BEFORE_SETUP], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert result.stderr == (
+        "querysight: capture('import books') began before Django was set up (django.setup()), so none of its queries"
+        " were recorded: begin it after setup\n"
+    )
+    units = [u for b in read_ndjson(out) for u in b["units"]]
+    assert [(u["name"], len(u["queries"])) for u in units] == [("import books", 0), ("after setup", 1)]

@@ -184,7 +184,7 @@ def test_a_url_that_is_not_http_given_while_backing_off_drops_the_batch_as_refus
     until(lambda: transport.transport.failed_attempts >= 1, what="a failed attempt")
     config.configure(url="ftp://nowhere")  # checked before the next body, by the probe of a server that was down
     assert querysight.flush(5)
-    assert "QUERYSIGHT_URL 'ftp://nowhere' is not an http(s) URL like http://127.0.0.1:8321; 1 units dropped" in (
+    assert "QUERYSIGHT_URL 'ftp://nowhere' is not an http(s) URL like http://127.0.0.1:8321; 1 unit dropped" in (
         caplog.text
     )
     assert not transport.transport._backing_off  # a new unit's whole batch wakes the worker again
@@ -290,8 +290,8 @@ def test_drops_and_counts_units_when_the_queue_is_full(receiver):
 @pytest.mark.parametrize(
     ("mode", "said"),
     [
-        ("not found", "(404: b'<h1>Not Found</h1>'); 1 units dropped; is QUERYSIGHT_URL the querysight server's"),
-        ("bad request", "(400: b'<h1>Bad Request (400)</h1>'); 1 units dropped"),
+        ("not found", "(404: b'<h1>Not Found</h1>'); 1 unit dropped; is QUERYSIGHT_URL the querysight server's"),
+        ("bad request", "(400: b'<h1>Bad Request (400)</h1>'); 1 unit dropped"),
         ("other protocol", "(400: invalid_payload: protocol: this server speaks protocol 9, got 1; use an agent"),
     ],
 )
@@ -491,7 +491,33 @@ def test_exits_promptly_when_the_server_is_down(tmp_path):
     assert result.stdout == "done\n"
     # Said, not silent: the outage once, and what was lost at exit.
     assert result.stderr.count("querysight: could not reach http://127.0.0.1:9") == 1, result.stderr
-    assert "querysight: 1 units were not delivered to http://127.0.0.1:9 before exit" in result.stderr
+    assert "querysight: 1 unit was not delivered to http://127.0.0.1:9 before exit" in result.stderr
+
+
+def test_a_setting_it_cannot_use_is_said_in_one_line_and_the_script_runs_on():
+    # Before: "internal error while trying to start a unit" and again "... to flush at exit", each with a traceback.
+    script = "import querysight\nwith querysight.capture('nightly') as unit:\n    print('done', unit)\n"
+    env = {**os.environ, "QUERYSIGHT_ENABLED": "maybe", "QUERYSIGHT_OUTPUT": os.devnull}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done None\n"
+    assert result.stderr == (
+        "querysight: QUERYSIGHT_ENABLED='maybe' is not a boolean; use 1/0, true/false, yes/no or on/off;"
+        " nothing is recorded until it is fixed\n"
+    )
+
+
+def test_an_output_file_it_cannot_write_is_said_with_the_units_lost(tmp_path):
+    missing = tmp_path / "no-such-folder" / "run.ndjson"
+    env = {**os.environ, "QUERYSIGHT_OUTPUT": str(missing)}
+    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "done\n"
+    assert (
+        f"querysight: cannot write QUERYSIGHT_OUTPUT='{missing}': No such file or directory; 1 unit dropped"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
 
 def test_the_exit_does_not_wait_again_for_units_a_flush_already_waited_for_in_vain():
@@ -578,3 +604,16 @@ def test_the_default_app_name_is_the_app_a_launcher_runs(
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=program))
     monkeypatch.setattr(sys, "argv", [program, *argv])
     assert transport._default_app_name() == name
+
+
+def test_a_short_script_sent_at_exit_is_named_after_itself(tmp_path):
+    # At exit __main__ no longer names the program: units sent then were named after the directory.
+    script = tmp_path / "nightly_job.py"
+    script.write_text("import querysight\nwith querysight.capture('import'):\n    pass\n")
+    out = tmp_path / "out.ndjson"
+    env = {**os.environ, "QUERYSIGHT_OUTPUT": str(out)}
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert [b["app"]["name"] for b in read_ndjson(out)] == ["nightly_job"]

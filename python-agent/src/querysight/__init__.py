@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Generator
 from contextvars import Token
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 from . import _guard, config, transport
 from .config import Settings
-from .recorder import Unit, current_unit
+from .recorder import UNIT_KINDS, Unit, current_unit, describe_error
 
 __all__ = ["Settings", "Unit", "__version__", "capture", "configure", "current_unit", "flush"]
 
@@ -34,40 +34,78 @@ F = TypeVar("F", bound=Callable[..., Any])
 class capture:
     """Record the queries of a block of code (or of each call of a decorated function) as one unit.
 
-    ``kind`` is one of ``request``, ``test``, ``task``, ``command``, ``block``. ``meta`` is carried as is (JSON-safe
-    values). When querysight is disabled this does nothing; ``unit`` is then ``None``.
+    ``kind`` is one of ``request``, ``test``, ``task``, ``command``, ``block``. ``meta`` is carried as is (a dict of
+    JSON-safe values). When querysight is disabled this does nothing; ``unit`` is then ``None``. A decorated generator
+    function (or async generator) records what it runs while it is iterated, not the code that consumes it between
+    its items. (``with capture(...)`` written inside a generator cannot tell them apart: decorate it instead.)
     """
 
     def __init__(self, name: str, kind: str = "block", meta: dict[str, Any] | None = None) -> None:
+        # Mistakes of the call are the caller's to see at once, not an internal error logged later (or never).
+        if not isinstance(name, str):
+            raise TypeError(f"querysight.capture(): name must be a string, got {name!r}")
+        if kind not in UNIT_KINDS:
+            raise ValueError(f"querysight.capture(kind={kind!r}): kind must be one of {', '.join(UNIT_KINDS)}")
+        if meta is not None and not (isinstance(meta, dict) and all(isinstance(key, str) for key in meta)):
+            raise TypeError(f"querysight.capture(meta=...): meta must be a dict with string keys, got {meta!r}")
         self.name = name
         self.kind = kind
         self.meta = meta
         self.unit: Unit | None = None
         self._token: Token[Unit | None] | None = None
+        self._before_django = False
 
     def __enter__(self) -> Unit | None:
+        unit = self._start()
+        if unit is not None:
+            self._token = current_unit.set(unit)
+        return unit
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            with _guard.guard("finish a unit"):
+                current_unit.reset(token)
+        self._finish(exc)
+
+    def _start(self) -> Unit | None:
+        """The unit, made but not current (None when querysight is disabled)."""
         with _guard.guard("start a unit"):
+            self._before_django = "django" in sys.modules and not _django_ready()
             _instrument_frameworks()
             settings = config.current()
             if settings.enabled:
                 self.unit = Unit(self.kind, self.name, meta=self.meta, settings=settings)
-                self._token = current_unit.set(self.unit)
         return self.unit
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        unit, token = self.unit, self._token
-        if unit is None or token is None:
-            return
-        self._token = None
+    def _finish(self, exc: BaseException | None) -> None:
+        unit = self.unit
         with _guard.guard("finish a unit"):
-            current_unit.reset(token)
-            if exc is not None:
-                unit.meta.setdefault("error", f"{exc_type.__name__}: {exc}")
+            if self._before_django and _django_ready() and (unit is None or not unit.queries):
+                _warn_before_django(self.name)
+            if unit is None:
+                return
+            if exc is not None and _is_failure(exc):
+                unit.meta.setdefault("error", describe_error(exc))
             unit.finish()
             transport.submit(unit)
 
     def __call__(self, func: F) -> F:
         name, kind, meta = self.name, self.kind, self.meta
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return _async_steps(capture(name, kind, meta), func(*args, **kwargs))
+
+            return async_generator_wrapper  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                return _steps(capture(name, kind, meta), func(*args, **kwargs))
+
+            return generator_wrapper  # type: ignore[return-value]
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -83,6 +121,102 @@ class capture:
                 return func(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _is_failure(exc: BaseException) -> bool:
+    """Whether leaving a unit by ``exc`` is an error to note: not a generator closed early, nor ``sys.exit(0)``."""
+    if isinstance(exc, GeneratorExit):
+        return False
+    return not (isinstance(exc, SystemExit) and exc.code in (None, 0))
+
+
+def _steps(cap: capture, inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+    """``yield from inner`` (PEP 380), with the capture's unit current only while ``inner`` runs: the code consuming it
+    between its items is the caller's."""
+    unit = cap._start()
+    outcome: BaseException | None = None
+    try:
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = current_unit.set(unit) if unit is not None else None
+            try:
+                item = inner.send(sent) if thrown is None else inner.throw(thrown)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                if token is not None:
+                    current_unit.reset(token)
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                token = current_unit.set(unit) if unit is not None else None
+                try:
+                    inner.close()
+                finally:
+                    if token is not None:
+                        current_unit.reset(token)
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown into the generator, as yield from does
+                thrown = exc
+    except BaseException as exc:
+        outcome = exc
+        raise
+    finally:
+        cap._finish(outcome)
+
+
+async def _async_steps(cap: capture, inner: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
+    """:func:`_steps` for an async generator."""
+    unit = cap._start()
+    outcome: BaseException | None = None
+    try:
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            token = current_unit.set(unit) if unit is not None else None
+            try:
+                item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+            except StopAsyncIteration:
+                return
+            finally:
+                if token is not None:
+                    current_unit.reset(token)
+            thrown = None
+            try:
+                sent = yield item
+            except GeneratorExit:
+                token = current_unit.set(unit) if unit is not None else None
+                try:
+                    await inner.aclose()
+                finally:
+                    if token is not None:
+                        current_unit.reset(token)
+                raise
+            except BaseException as exc:  # noqa: BLE001 - thrown into the generator
+                thrown = exc
+    except BaseException as exc:
+        outcome = exc
+        raise
+    finally:
+        cap._finish(outcome)
+
+
+def _django_ready() -> bool:
+    if "django.apps" not in sys.modules:
+        return False
+    from django.apps import apps
+
+    return apps.ready
+
+
+def _warn_before_django(name: str) -> None:
+    _guard.logger.warning(
+        "querysight: capture(%r) began before Django was set up (django.setup()), so none of its queries were"
+        " recorded: begin it after setup",
+        name,
+    )
 
 
 def _instrument_frameworks() -> None:

@@ -38,14 +38,24 @@ def clear_swallowed() -> None:
         _swallowed.clear()
 
 
+class SetupError(Exception):
+    """An error of the app's setup rather than of querysight (a setting it cannot use): said in one line, once, with
+    no traceback, wherever the agent runs into it."""
+
+
 def report(what: str, exc: BaseException) -> None:
-    """Log an internal error once per ``what`` and remember it for the agent's tests."""
+    """Log an internal error once per ``what`` (a :class:`SetupError` once per message) and remember it for the
+    agent's tests."""
+    setup = isinstance(exc, SetupError)
+    key = f"setup: {exc}" if setup else what
     with _lock:
         if len(_swallowed) < _MAX_SWALLOWED:
             _swallowed.append((what, exc))
-        first = what not in _logged
-        _logged.add(what)
-    if first:
+        first = key not in _logged
+        _logged.add(key)
+    if first and setup:
+        logger.warning("querysight: %s; nothing is recorded until it is fixed", exc)
+    elif first:
         logger.warning(
             "querysight: internal error while trying to %s (further ones are not logged)", what, exc_info=exc
         )

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from . import _guard
+
 DEFAULT_URL = "http://127.0.0.1:8321"
 DEFAULT_IGNORE_PATHS = ("/static/", "/media/", "/favicon.ico", "/__debug__/", "/__reload__/")
 
@@ -63,7 +65,7 @@ class Settings:
         return self.url.rstrip("/")
 
 
-class InvalidSetting(Exception):
+class InvalidSetting(_guard.SetupError):
     """A setting (or ``QUERYSIGHT_*`` variable) whose value cannot be used; the message names it."""
 
 

@@ -186,7 +186,9 @@ def run_of(db: str, vendor: str, many: bool = False, error: BaseException | None
 
 
 def describe_error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    """``ValueError: no stock``; the class alone when the message is empty (``KeyboardInterrupt``)."""
+    message = str(exc)
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return text if len(text) <= 1000 else text[:1000] + ELLIPSIS
 
 

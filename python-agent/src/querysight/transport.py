@@ -62,10 +62,13 @@ class AppInfo:
         self.framework_version: str | None = None
         self.origin: str | None = None
         self.schema_provider: Callable[[], dict[str, Any] | None] | None = None
+        # The program's name, taken when the first unit is handed over: at exit, when a short script's units are
+        # sent, ``__main__`` may no longer say which program it was.
+        self.program: str | None = None
 
     def to_wire(self, settings: config.Settings) -> dict[str, Any]:
         return {
-            "name": settings.app_name or self.name or _default_app_name(),
+            "name": settings.app_name or self.name or self.program or _default_app_name(),
             "framework": self.framework,
             "framework_version": self.framework_version,
             "host": socket.gethostname(),
@@ -227,6 +230,8 @@ class Transport:
             self._after_fork()
         if not self._later.empty():
             self._run_later()
+        if app.program is None:
+            app.program = _default_app_name()
         size = len(unit.queries)
         settings = config.current()
         with self._idle:
@@ -246,8 +251,8 @@ class Transport:
         if full:
             if self.dropped == 1:
                 _guard.logger.warning(
-                    "querysight: %d units (%d queries) wait to be sent to %s; dropping new ones until it answers",
-                    self._pending,
+                    "querysight: %s (%d queries) wait to be sent to %s; dropping new ones until it answers",
+                    _units(self._pending),
                     self._pending_queries,
                     settings.server_url,
                 )
@@ -544,7 +549,10 @@ class Transport:
 
     @staticmethod
     def _write_ndjson(path: str, body: bytes) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:  # a folder that does not exist, a path without write permission: the setup's to fix
+            raise RejectedError(f"cannot write QUERYSIGHT_OUTPUT={path!r}: {exc.strerror or exc}") from exc
         try:
             data = body + b"\n"
             while data:
@@ -612,9 +620,9 @@ class Transport:
         self._refusals_logged.add(kind)
         hint = _REFUSAL_HINTS.get(exc.status or 0)
         _guard.logger.warning(
-            "querysight: %s; %d units dropped%s (further refusals like it are counted, not logged)",
+            "querysight: %s; %s dropped%s (further refusals like it are counted, not logged)",
             exc,
-            units,
+            _units(units),
             f"; {hint}" if hint else "",
         )
 
@@ -737,11 +745,17 @@ def _at_exit() -> None:
 
 def _warn_undelivered(when: str, settings: config.Settings) -> None:
     _guard.logger.warning(
-        "querysight: %d units were not delivered to %s %s (a batch already sent may still arrive)",
-        transport._pending,
+        "querysight: %s not delivered to %s %s (a batch already sent may still arrive)",
+        _units(transport._pending, "was", "were"),
         settings.server_url,
         when,
     )
+
+
+def _units(count: int, one: str = "", many: str = "") -> str:
+    """``1 unit was``, ``3 units were``: a count of units with the verb after it, if any."""
+    verb = one if count == 1 else many
+    return f"{count} unit{'' if count == 1 else 's'}{' ' + verb if verb else ''}"
 
 
 def _after_fork_in_child() -> None:
