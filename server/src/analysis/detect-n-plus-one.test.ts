@@ -427,6 +427,12 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })
     expect(finding.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True))')
     expect(finding.suggestion.text).toContain('Annotate the count on the queryset iterated at shop/views.py:40')
+    expect(finding.suggestion.text).not.toContain('filter()')
+    // Over Author.objects.filter(...): the code starts from the manager, so the text says to keep the filter.
+    const someAuthors = `${AUTHORS.replace(/ ORDER BY .*/, '')} WHERE "shop_author"."born" < %s`
+    const [filtered] = findingsOf(unitOf(q(someAuthors, ['1900-01-01'], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
+    expect(filtered.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True))')
+    expect(filtered.suggestion.text).toContain("(keep the queryset's filter(): the code leaves it out)")
   })
 
   it('follows a count through a join to the relation path: the reviews of the books of each author', () => {

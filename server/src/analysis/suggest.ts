@@ -209,7 +209,11 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
   const where = at(relation.place)
   const { manager } = relation
   if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
-  if (!manager) return { iterated: `the queryset iterated${where}`, note: '' }
+  if (!manager) {
+    // The code starts from the model's manager (`Book.objects`): pasted as it is, it would drop the rows' filter.
+    const filtered = /\bWHERE\b/i.test(relation.place.sql) ? ` (keep the queryset's filter(): the code leaves it out)` : ''
+    return { iterated: `the queryset iterated${where}`, note: filtered }
+  }
   if (manager.prefetched) {
     return {
       iterated: `the ${root(relation)} rows prefetched into ${manager.expression}${where}`,
