@@ -63,6 +63,17 @@ describe('duplicates', () => {
     ])
   })
 
+  it('reports only the copies outside an N+1 loop when they repeat each other, at their own line', () => {
+    // for book in books: book.author (authors 1, 1, 1); then Author.objects.get(pk=1) on lines 50 and 51. Before: one
+    // duplicate ×5 at the loop's line, though the loop's fix leaves the two gets.
+    const loop = times(3, () => q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', 42) }))
+    const gets = [50, 51].map((line) => q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', line) }))
+    const loopOfTwo = times(3, (i) => q(AUTHOR_BY_ID, [i + 2], { at: site('shop/views.py', 42) }))
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: site('shop/views.py', 40) }), loop, loopOfTwo, gets))
+    const duplicate = findings.find((f) => f.kind === 'duplicate')!
+    expect(duplicate).toMatchObject({ count: 2, query_indexes: [7, 8], callsite: { line: 51 } })
+  })
+
   it('cannot know that queries with placeholders repeat when parameters were not captured', () => {
     expect(findingsOf(unitOf(q(AUTHOR_BY_ID, null, { at: SHOP }), q(AUTHOR_BY_ID, null, { at: CART })))).toEqual([])
     expect(findingsOf(unitOf(q(SETTINGS, null, { at: SHOP }), q(SETTINGS, null, { at: CART })))).toMatchObject([{ kind: 'duplicate' }])

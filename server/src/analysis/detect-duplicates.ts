@@ -3,7 +3,8 @@
  * unit. `wasted_ms` is the time of every copy but the first.
  *
  * Copies that all belong to one N+1 or repeated-write finding are not reported again: that finding's fix removes
- * them too. Copies spread over places outside such a finding are reported, all of them. Without captured
+ * them too. Copies spread over places outside such a finding are reported: those outside it when there are two or
+ * more (the finding's fix leaves them), else all of them. Without captured
  * parameters, only SQL without placeholders can be known to repeat.
  *
  * An INSERT, or an UPDATE that computes its value, is never a duplicate: each run changes rows (see changesEachTime).
@@ -39,10 +40,14 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
   const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.sqlId}\0${f.paramsKey}`)
   const writes = writesOf(all)
   const findings: Finding[] = []
-  for (const copies of [...groups.values()].flatMap((group) => (group.length < 2 ? [] : splitAtWrites(group, writes)))) {
-    if (copies.length < 2) continue
-    const inside = owner.get(copies[0].index)
-    if (inside !== undefined && copies.every((c) => owner.get(c.index) === inside)) continue
+  for (const all of [...groups.values()].flatMap((group) => (group.length < 2 ? [] : splitAtWrites(group, writes)))) {
+    if (all.length < 2) continue
+    const inside = owner.get(all[0].index)
+    if (inside !== undefined && all.every((c) => owner.get(c.index) === inside)) continue
+    // A loop's fix removes its own copies: when the rest still repeat (a get before the loop and one after it), they
+    // are the duplicate, at their own lines.
+    const outside = all.filter((c) => !owner.has(c.index))
+    const copies = outside.length >= 2 ? outside : all
     const repeat = copies[1]
     findings.push({
       kind: 'duplicate',
