@@ -30,6 +30,8 @@ export interface DetectContext {
   /** The unit is a test: its queries with no application frame at all are the test framework's (see
    * {@link harnessQuery}). */
   test?: boolean
+  /** The unit is a request (a script or a task has no request to keep a result on). */
+  request?: boolean
   /** The app's framework (`app.framework`), lower-cased: Flask's views run a SQLAlchemy Session, not an AsyncSession. */
   framework?: string
 }

@@ -21,6 +21,10 @@ describe('duplicates', () => {
       trigger_index: null,
     })
     expect(findings[0].suggestion.text).toContain('shop/context_processors.py:4, shop/context_processors.py:9')
+    expect(findings[0].suggestion.text).toContain('(for example on the request, or with @cached_property)')
+    // A script has no request to keep the result on.
+    const [script] = findingsOf({ ...unit, kind: 'block', name: 'nightly report', method: null, path: null, route: null, status: null })
+    expect(script.suggestion.text).toMatch(/load it once and pass the result along \(for example with @cached_property\)$/)
   })
 
   it('tells apart two calls of one helper by the callers where their stacks part', () => {

@@ -60,7 +60,7 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
       callsite: repeat.query.callsite ?? null,
       template: repeat.query.template ?? null,
       trigger_index: null,
-      suggestion: suggestDuplicate(copies, ctx.orm, !!ctx.adminChangelist),
+      suggestion: suggestDuplicate(copies, ctx),
     })
   }
   return findings

@@ -995,7 +995,7 @@ function sameRow(group: QueryFacts[], keyIndex: number, key: string): string | n
 // Duplicates and slow queries
 // ---------------------------------------------------------------------------------------------------------------
 
-export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist = false): Suggestion {
+export function suggestDuplicate(copies: QueryFacts[], { orm, adminChangelist, request }: Pick<DetectContext, 'orm' | 'adminChangelist' | 'request'>): Suggestion {
   if (adminChangelist && copies.length === 2 && copies[0].shape.aggregate === 'count' && copies[0].shape.mainTables.length === 1 && oneStackOf(copies)) {
     // The changelist counts its rows for the paginator and again for "N total": the same query without a filter.
     return {
@@ -1021,7 +1021,8 @@ export function suggestDuplicate(copies: QueryFacts[], orm: Orm, adminChangelist
       code: null,
     }
   }
-  const cache = orm === 'django' ? ' (for example on the request, or with @cached_property)' : ''
+  // A script or a task has no request to keep it on.
+  const cache = orm !== 'django' ? '' : request ? ' (for example on the request, or with @cached_property)' : ' (for example with @cached_property)'
   return {
     text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,
     code: null,
