@@ -802,6 +802,19 @@ describe('the Django admin changelist', () => {
     expect(findings[3].suggestion.text).toContain('One get_queryset() does what this N+1 and the other one over the same rows need:')
   })
 
+  it("puts a column's ordered or cut query per row into a Prefetch in get_queryset(), which a plain prefetch does not serve", () => {
+    // def first_review(self, obj): return obj.reviews.order_by("-rating").first(). Before: prefetch_related("reviews"),
+    // after which the 30 queries remained.
+    const bestReview =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE "shop_review"."book_id" = %s ORDER BY "shop_review"."rating" DESC LIMIT 1'
+    const [finding] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, bestReview, (i) => i + 1, site('shop/admin.py', 22, 'first_review'))))
+    expect(finding.suggestion.code).toBe(
+      'def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related(Prefetch("reviews", queryset=Review.objects.order_by("-rating")[:1], to_attr="reviews_list"))',
+    )
+    expect(finding.suggestion.text).toContain('on get_queryset() of the ModelAdmin of Book and in the loop take the first of .reviews_list')
+    expect(finding.suggestion.text).toContain('(the queries run at shop/admin.py:22)')
+  })
+
   it('names the changelist of a proxy model, whose ModelAdmin is not the one of the model it proxies', () => {
     const proxy = { ...changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, PUBLISHER_BY_ID, (i) => i + 1, column)), route: 'admin/shop/bookonsale/' }
     const [finding] = findingsOf(proxy)

@@ -99,12 +99,19 @@ function plainHop(relation: LoopRelation): (LoopStep & { field: string }) | null
  * over the changelist's rows by one plain hop, or by an FK of rows it joins (`book__author`).
  */
 function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, changelist: AdminChangelist): Suggestion | null {
+  if (relation.path.length === 1 && (relation.pattern === 'reverse' || relation.pattern === 'm2m') && relation.aggregate === null && relation.joined !== null) {
+    const row = perRow(relation, loop)
+    if (row.filtered || row.cut || row.reorders) {
+      // `obj.reviews.order_by("-stars").first()` per row: a Prefetch with that queryset (a plain one serves none of it).
+      const place = { iterated: `get_queryset() of ${adminOf(relation.path[0].owner, changelist)}`, note: columnOf(loop) }
+      const fix = djangoPrefetchObject(relation, loop, row.clauses, row.lookups, 'super().get_queryset(request)', place, count, row.cut)
+      return { text: fix.text, code: fix.code && `def get_queryset(self, request):\n    return ${fix.code}` }
+    }
+  }
   const hop = relation.viaJoin && relation.filters.length === 0 ? { ...relation.path[0], field: lookupPath(relation.path) } : plainHop(relation)
   if (!hop || relation.prefetched || relation.joined === null) return null
-  // A proxy model's changelist (admin/lib/bookstr/) lists the rows of the model it proxies, under a ModelAdmin of its own.
-  const admin =
-    changelist.model === null || changelist.model === hop.owner.toLowerCase() ? `the ModelAdmin of ${hop.owner}` : `the ModelAdmin of the changelist ${changelist.route}`
-  const column = loop.query.callsite ? ` (the queries run at ${loop.query.callsite.file}:${loop.query.callsite.line})` : ''
+  const admin = adminOf(hop.owner, changelist)
+  const column = columnOf(loop)
   if (relation.aggregate === 'count') {
     const name = `${(hop.queryName ?? hop.field).replace(/_set$/, '')}_count`
     const annotate = `.annotate(${name}=Count("${hop.queryName ?? hop.field}", distinct=True))`
@@ -131,6 +138,15 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, chan
   }
   return null
 }
+
+/** The ModelAdmin a changelist's fix goes in. A proxy model's changelist (admin/lib/bookstr/) lists the rows of the
+ * model it proxies, under a ModelAdmin of its own. */
+function adminOf(owner: string, changelist: AdminChangelist): string {
+  return changelist.model === null || changelist.model === owner.toLowerCase() ? `the ModelAdmin of ${owner}` : `the ModelAdmin of the changelist ${changelist.route}`
+}
+
+/** Where a changelist column's queries ran: the column's own code (admin.py), or a model's `__str__`. */
+const columnOf = (loop: QueryFacts): string => (loop.query.callsite ? ` (the queries run at ${loop.query.callsite.file}:${loop.query.callsite.line})` : '')
 
 /**
  * `Book.objects` written as the model's default manager when it has another name (`Book.books`): the fixes are
@@ -316,14 +332,35 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
   }
 }
 
+/** What each of the loop's queries asks beyond its key, which a plain prefetch of the relation does not serve. */
+interface PerRow {
+  clauses: LoopClauses
+  /** The loop's other conditions as lookups, or null when they cannot all be written exactly: no code then. */
+  lookups: Lookups | null
+  filtered: boolean
+  /** .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either. */
+  cut: boolean
+  reorders: boolean
+}
+
+function perRow(relation: LoopRelation, loop: QueryFacts): PerRow {
+  const last = relation.path[relation.path.length - 1]
+  const clauses = loopClauses(loop)
+  return {
+    clauses,
+    lookups: clauses.plain ? exactLookups(relation, clauses, loop, last.targetTable) : null,
+    filtered: isFiltered(relation, clauses),
+    cut: relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21),
+    reorders: reordered(relation, clauses),
+  }
+}
+
 function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string, place: Place, count: number): Suggestion {
   const { iterated, note } = place
   const path = lookupPath(relation.path)
   const last = relation.path[relation.path.length - 1]
   const qs = relation.path[0].owner === relation.path[0].ownerTable ? 'queryset' : `${model}.objects`
-  const clauses = loopClauses(loop)
-  // The loop's other conditions as lookups, or null when they cannot all be written exactly: no code then.
-  const lookups = clauses.plain ? exactLookups(relation, clauses, loop, last.targetTable) : null
+  const { clauses, lookups, filtered, cut, reorders } = perRow(relation, loop)
   if (relation.aggregate === 'count') {
     const name = `${(last.queryName ?? last.field)!.replace(/_set$/, '')}_count`
     const only = qOf(lookups, `${queryPath(relation.path)}__`)
@@ -357,10 +394,6 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
       code: sameRows ? onIterated(relation, qs, `.annotate(${name}=${exists})`) : null,
     }
   }
-  const filtered = isFiltered(relation, clauses)
-  // .first(), .last() or a slice: LIMIT 21 without ORDER BY is get(), whose row a prefetch cannot hand over either
-  const cut = relation.aggregate === null && !last.single && clauses.limit !== null && (clauses.ordered || clauses.limit !== 21)
-  const reorders = reordered(relation, clauses)
   if (relation.prefetched && relation.path.length === 1 && !filtered && !cut && !reorders) {
     // The very rows a plain prefetch loaded, queried again: not through the prefetched manager (which would not query).
     return {
