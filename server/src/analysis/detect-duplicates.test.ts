@@ -78,6 +78,31 @@ describe('duplicates', () => {
     expect(duplicate).toMatchObject({ count: 2, query_indexes: [7, 8], callsite: { line: 51 } })
   })
 
+  it("gives a loop reading one relation every row shares (one author's books) the loop's eager load", () => {
+    // Book.objects.filter(stock=0), all of one author, then book.author per row: the same key each time, a duplicate,
+    // not an N+1; "run it once before the loop" cannot reach Django's lookup for book.author.
+    const books = `${BOOKS.replace(/ ORDER BY .*/, '')} WHERE "shop_book"."stock" = %s`
+    const [finding] = findingsOf(unitOf(q(books, [0], { at: site('shop/views.py', 40) }), times(3, () => q(AUTHOR_BY_ID, [7], { at: site('shop/views.py', 42) }))))
+    expect(finding).toMatchObject({ kind: 'duplicate', count: 3, suggestion: { code: 'Book.objects.select_related("author")' } })
+    expect(finding.suggestion.text).toMatch(
+      /^The same query runs 3 times, one per row of a loop, with the same key at shop\/views.py:42: if each row reads it through a relation \(every row has the same one\), add .select_related\("author"\) to the queryset iterated at shop\/views.py:40/,
+    )
+    expect(finding.suggestion.text).toMatch(/; if the key is a value of the code's own, run it once before the loop and reuse the result$/)
+    // With nothing the key could be read through, the duplicate's own advice.
+    const [alone] = findingsOf(unitOf(times(3, () => q(AUTHOR_BY_ID, [7], { at: site('shop/views.py', 42) }))))
+    expect(alone.suggestion).toEqual({
+      text: 'The same query runs 3 times with the same parameters at shop/views.py:42: run it once (before the loop, when a loop runs it) and reuse the result',
+      code: null,
+    })
+  })
+
+  it("names a model's __str__ shown in a template as called while rendering it, not as what rendered it", () => {
+    const str = { file: 'shop/models.py', line: 24, function: '__str__' }
+    const copies = times(2, () => ({ ...q(AUTHOR_BY_ID, [7], { at: [str] }), template: { name: 'admin/change_list.html', line: 69 } }))
+    const [finding] = findingsOf(unitOf(copies))
+    expect(finding.suggestion.text).toContain('at shop/models.py:24 (while rendering admin/change_list.html:69)')
+  })
+
   it('cannot know that queries with placeholders repeat when parameters were not captured', () => {
     expect(findingsOf(unitOf(q(AUTHOR_BY_ID, null, { at: SHOP }), q(AUTHOR_BY_ID, null, { at: CART })))).toEqual([])
     expect(findingsOf(unitOf(q(SETTINGS, null, { at: SHOP }), q(SETTINGS, null, { at: CART })))).toMatchObject([{ kind: 'duplicate' }])

@@ -18,11 +18,12 @@
  * names are other tables; a read whose tables cannot be read, as a read of every table.
  * @module
  */
-import type { Finding } from '../protocol.js'
+import type { Finding, Suggestion } from '../protocol.js'
 import { groupBy, harnessQuery, wastedMs, type DetectContext } from './detect-context.js'
 import type { QueryFacts } from './query-facts.js'
 import { same } from './schema-index.js'
-import { suggestDuplicate } from './suggest.js'
+import { explainLoop } from './loop-relation.js'
+import { at, suggestDuplicate, suggestLoop } from './suggest.js'
 
 export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered: readonly (readonly number[])[] = []): Finding[] {
   const owner = new Map<number, number>()
@@ -40,14 +41,14 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
   const groups = groupBy(comparable, (f) => `${f.query.db}\0${f.query.many}\0${f.sqlId}\0${f.paramsKey}`)
   const writes = writesOf(all)
   const findings: Finding[] = []
-  for (const all of [...groups.values()].flatMap((group) => (group.length < 2 ? [] : splitAtWrites(group, writes)))) {
-    if (all.length < 2) continue
-    const inside = owner.get(all[0].index)
-    if (inside !== undefined && all.every((c) => owner.get(c.index) === inside)) continue
+  for (const repeated of [...groups.values()].flatMap((group) => (group.length < 2 ? [] : splitAtWrites(group, writes)))) {
+    if (repeated.length < 2) continue
+    const inside = owner.get(repeated[0].index)
+    if (inside !== undefined && repeated.every((c) => owner.get(c.index) === inside)) continue
     // A loop's fix removes its own copies: when the rest still repeat (a get before the loop and one after it), they
     // are the duplicate, at their own lines.
-    const outside = all.filter((c) => !owner.has(c.index))
-    const copies = outside.length >= 2 ? outside : all
+    const outside = repeated.filter((c) => !owner.has(c.index))
+    const copies = outside.length >= 2 ? outside : repeated
     const repeat = copies[1]
     findings.push({
       kind: 'duplicate',
@@ -60,11 +61,35 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
       callsite: repeat.query.callsite ?? null,
       template: repeat.query.template ?? null,
       trigger_index: null,
-      suggestion: suggestDuplicate(copies, ctx),
+      suggestion: oneLoopsKey(copies, all, ctx) ?? suggestDuplicate(copies, ctx),
     })
   }
   return findings
 }
+
+/**
+ * The copies of one line, one per row of a loop, reading a relation every row shares (the books of one author, each
+ * looking its author up): the loop's eager load removes them as it would an N+1's, and the duplicate's own advice
+ * (run it once before the loop) does not reach a lookup Django makes for `book.author`. Said both ways, since the
+ * same key may also be a value of the code's own. Null when no relation of the loop's rows explains the lookup.
+ */
+function oneLoopsKey(copies: QueryFacts[], all: QueryFacts[], ctx: DetectContext): Suggestion | null {
+  const first = copies[0]
+  if (first.shape.kind !== 'select' || first.shape.aggregate || copies.some((c) => c.stackKey !== first.stackKey)) return null
+  const keySlot = first.shape.slots.findIndex((slot) => (slot.role === 'eq' || slot.role === 'in') && slot.column)
+  if (keySlot < 0) return null
+  const relation = explainLoop(copies, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous: new Map() })
+  if (relation.triggerIndex === null || !LOADED_PATTERNS.has(relation.pattern)) return null
+  const fix = suggestLoop(relation, first, copies.length, ctx)
+  if (fix.code === null) return null
+  return {
+    text: `The same query runs ${copies.length} times, one per row of a loop, with the same key${at(first.query)}: if each row reads it through a relation (every row has the same one), ${lowerFirst(fix.text)}; if the key is a value of the code's own, run it once before the loop and reuse the result`,
+    code: fix.code,
+  }
+}
+
+const LOADED_PATTERNS = new Set(['forward', 'reverse', 'reverse_one', 'm2m'])
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1)
 
 /**
  * A write that does something each time it runs, so that running it again is no waste: an INSERT adds rows (identical

@@ -11,15 +11,18 @@ import { loopClauses, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
 
-/** `shop/book_list.html:12 (rendered from shop/views.py:40)` or `shop/views.py:40`. */
+/** `shop/book_list.html:12 (rendered from shop/views.py:40)` or `shop/views.py:40`; for code the template calls, a
+ * model's `__str__` shown in it, `shop/models.py:24 (while rendering admin/change_list.html:69)`. */
 export function placeOf(query: WireQuery | null | undefined): string | null {
   if (!query) return null
   const site = query.callsite ? `${query.callsite.file}:${query.callsite.line}` : null
-  if (query.template) return `${query.template.name}:${query.template.line}${site ? ` (rendered from ${site})` : ''}`
-  return site
+  if (!query.template) return site
+  const template = `${query.template.name}:${query.template.line}`
+  if (site && /^__\w+__$/.test(query.callsite!.function)) return `${site} (while rendering ${template})`
+  return site ? `${template} (rendered from ${site})` : template
 }
 
-const at = (query: WireQuery | null | undefined): string => {
+export const at = (query: WireQuery | null | undefined): string => {
   const place = placeOf(query)
   return place ? ` at ${place}` : ''
 }
