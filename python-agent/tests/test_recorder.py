@@ -370,6 +370,18 @@ def test_tells_the_console_the_biggest_loop_and_leaves_its_repeated_keys_out_of_
     assert f" · 8 queries · 5 from one line (test_recorder.py:{site[1][0][1]}) · 1 duplicated → " in line
 
 
+def test_tells_the_console_a_loop_whose_queries_were_each_walked_to_equal_sites():
+    # A model's __str__ called by the admin's changelist template: no frame of the app's below it for the walk's skip
+    # to start from, so each query has a Site of its own, equal to the others. Before: no loop, "21 duplicated".
+    unit = Unit("block", "x")
+    run = run_of("default", "sqlite")
+    sql = "SELECT * FROM author WHERE id = %s"
+    site = (sql, (("shop/models.py", 24, "__str__"),), ("admin/change_list.html", 69))
+    for author in (1, 2, 1, 3, 2, 1):
+        unit.queries.append((tuple(list(site)), (author,), 0.0, 0.0, run))
+    assert unit.repeats() == (0, (6, site))
+
+
 def test_counts_repeated_reads_for_the_console_but_not_transaction_control_or_a_read_after_a_write():
     unit = Unit("block", "x")
     run = run_of("default", "sqlite")

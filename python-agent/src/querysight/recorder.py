@@ -343,17 +343,31 @@ class Unit:
         """
         queries = list(self.queries)
         shown = [repr(q[PARAMS]) for q in queries]  # parameters compared as text, each query's once
-        # id(site) -> [queries, the first one's parameters, whether others differed, the site]: a loop's queries share
-        # one Site
-        places: dict[int, list[Any]] = {}
+        # id(site) -> [queries, the first one's parameters, whether others differed, the site]: the queries of a loop
+        # whose walk was skipped share one Site object
+        by_object: dict[int, list[Any]] = {}
         for q, params in zip(queries, shown, strict=True):
-            place = places.get(id(q[SITE]))
+            place = by_object.get(id(q[SITE]))
             if place is None:
-                places[id(q[SITE])] = [1, params, False, q[SITE]]
+                by_object[id(q[SITE])] = [1, params, False, q[SITE]]
             else:
                 place[0] += 1
                 place[2] = place[2] or params != place[1]
-        loops = [place for place in places.values() if place[2]]
+        # ... and those walked each time (a model's __str__ called by the admin's template: nothing of the app's to
+        # anchor a skip on) have equal ones: one place.
+        places: dict[int, list[Any]] = {}
+        by_value: dict[Any, list[Any]] = {}
+        for key, place in by_object.items():
+            site = place[3]
+            try:
+                same = by_value.setdefault(site, place)
+            except TypeError:  # a driver's SQL object that cannot be hashed: its own place
+                same = place
+            if same is not place:
+                same[0] += place[0]
+                same[2] = same[2] or place[2] or place[1] != same[1]
+            places[key] = same
+        loops = list({id(place): place for place in places.values() if place[2]}.values())
         biggest = max(loops, key=lambda place: place[0], default=None)  # (the first of the biggest, in query order)
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
