@@ -12,7 +12,7 @@ from .models import Book, Review
 
 
 class BookColumns(admin.ModelAdmin):
-    list_display = ["title", "author_name", "review_count", "tag_names"]
+    list_display = ("title", "author_name", "review_count", "tag_names")
 
     def author_name(self, obj):
         return obj.author.name
@@ -26,8 +26,8 @@ class BookColumns(admin.ModelAdmin):
 
 
 class ReviewColumns(admin.ModelAdmin):
-    list_display = ["id", "stars", "book_title", "book_author"]
-    list_select_related = ["book"]
+    list_display = ("id", "stars", "book_title", "book_author")
+    list_select_related = ("book",)
 
     def book_title(self, obj):
         return obj.book.title
@@ -41,7 +41,7 @@ def with_fixes(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
     fixes = json.loads(os.environ.get("ADMIN_FIXES", "{}")).get(base.__name__, [])
     lines = [f"class Fixed({base.__name__}):", *(textwrap.indent(code, "    ") for code in fixes), "    pass"]
     namespace: dict[str, object] = {}
-    exec("\n".join(lines), globals(), namespace)  # noqa: S102 - the test's own fixes, pasted
+    exec("\n".join(lines), globals(), namespace)  # the test's own fixes, pasted
     return namespace["Fixed"]  # type: ignore[return-value]
 
 
