@@ -95,7 +95,8 @@ def read_ndjson(path: Path) -> list[dict[str, Any]]:
 
 
 class Received:
-    def __init__(self, headers: dict[str, str], raw: bytes, body: Any) -> None:
+    def __init__(self, headers: dict[str, str], raw: bytes, body: Any, path: str = "/api/v1/ingest") -> None:
+        self.path = path
         self.headers = headers
         self.raw = raw
         self.body = body
@@ -155,7 +156,7 @@ class Receiver:
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 body = json.loads(data)
                 with receiver._lock:
-                    receiver.requests.append(Received(dict(self.headers.items()), raw, body))
+                    receiver.requests.append(Received(dict(self.headers.items()), raw, body, self.path))
                 if mode == "garbage":
                     self._answer(200, b"<html>surprise</html>")
                     return

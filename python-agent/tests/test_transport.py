@@ -43,6 +43,15 @@ def test_sends_units_submitted_together_in_one_batch(receiver):
     assert body["app"]["pid"] == os.getpid()
 
 
+def test_takes_the_ingest_endpoints_own_url_as_the_server_it_belongs_to(receiver):
+    # QUERYSIGHT_URL=http://127.0.0.1:8321/api/v1/ingest was refused: the batch went to /api/v1/ingest/api/v1/ingest.
+    config.configure(url=f"{receiver.url}/api/v1/ingest/")
+    transport.submit(finished_unit("pasted"))
+    assert querysight.flush(5)
+    assert [u["name"] for u in receiver.units()] == ["pasted"]
+    assert [r.path for r in receiver.requests] == ["/api/v1/ingest"]
+
+
 def test_flush_sends_at_once_a_batch_the_worker_is_still_collecting(receiver):
     config.configure(batch_interval=30.0)
     transport.submit(finished_unit("first"))

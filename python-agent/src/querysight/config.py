@@ -62,7 +62,9 @@ class Settings:
 
     @property
     def server_url(self) -> str:
-        return self.url.rstrip("/")
+        url = self.url.rstrip("/")
+        # The ingest endpoint's own URL (copied from the protocol's docs) names the server it belongs to.
+        return url.removesuffix("/api/v1/ingest")
 
 
 class InvalidSetting(_guard.SetupError):
