@@ -100,6 +100,8 @@ export interface CheckOptions {
   commandSignal?: string | null
   /** The command ran with QUERYSIGHT_ENABLED off (0, false, no, off): what to say when nothing was recorded. */
   agentOff?: boolean
+  /** The NDJSON files `querysight check` read (none for `ci`): what to say when they held no unit. */
+  files?: string[]
 }
 
 /** `exited 3`, or `was killed by SIGTERM (exit 143)`: how the command ended, for the reports. */
@@ -126,7 +128,7 @@ export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): s
 
 export function checkUnits(
   units: readonly Unit[],
-  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null, commandSignal = null, agentOff = false }: CheckOptions = {},
+  { budget = emptyBudget(), baseline = null, baselineFile = null, commandExit = null, commandSignal = null, agentOff = false, files = [] }: CheckOptions = {},
 ): CheckResult {
   const violations: Violation[] = []
   const notes: Note[] = []
@@ -258,7 +260,9 @@ export function checkUnits(
       unit_kind: null,
       unit_id: null,
       kind: 'no_units',
-      message: agentOff
+      message: files.length
+        ? `no units in ${files.join(', ')}: record them with QUERYSIGHT_OUTPUT=<file> set where the tests run (the pytest plugin), where the app serves requests (QuerySightMiddleware) or around a script's querysight.capture() blocks`
+        : agentOff
         ? 'no units were recorded: QUERYSIGHT_ENABLED is off in the environment ci ran the command in, which turns the agent off; unset it'
         : commandFailed
         ? 'no units were recorded before the command failed; if it ran tests or served requests, check that the querysight agent is installed where it runs'

@@ -187,6 +187,17 @@ describe('writing the reports and the baseline', () => {
     return { code, said }
   }
 
+  it('says which files held no unit and how to record some, instead of how to install the agent for ci', async () => {
+    writeFileSync(join(dir, 'empty.ndjson'), '')
+    let report = ''
+    const code = await runCheck(['empty.ndjson'], { cwd: dir, stdout: (text) => (report += text), stderr: () => {} })
+    expect(code).toBe(1)
+    expect(report).toContain(
+      "no units in empty.ndjson: record them with QUERYSIGHT_OUTPUT=<file> set where the tests run (the pytest plugin), where the app serves requests (QuerySightMiddleware) or around a script's querysight.capture() blocks",
+    )
+    expect(report).not.toContain('pip install')
+  })
+
   it('makes the folders a report or the baseline goes in', async () => {
     expect((await check('--junit', 'out/a/junit.xml', '--baseline', 'out/b/baseline.json', '--update-baseline')).code).toBe(0)
     expect(readFileSync(join(dir, 'out/a/junit.xml'), 'utf8')).toContain('<testsuite')

@@ -160,7 +160,7 @@ export async function runCheck(args: string[], io: RunIo = {}): Promise<number> 
     const inputs = loadInputs(flags, cwd)
     const schemas = new Map<string, Schema>()
     const units = rest.flatMap((file) => readNdjson(resolve(cwd, file), file, schemas, flags.analysis))
-    return finish(dedupe(units), flags, inputs, null, { ...io, cwd, stderr })
+    return finish(dedupe(units), flags, inputs, null, { ...io, cwd, stderr }, rest)
   })
 }
 
@@ -219,7 +219,14 @@ function readText(path: string, shown: string, error: (message: string) => Error
 
 /** Checks, writes every report asked for, updates the baseline, and picks the exit code (the command's when it failed;
  * `command` is null for `check`, which runs none). */
-function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd | null, io: RunIo & { cwd: string; stderr: (text: string) => void }): number {
+function finish(
+  units: Unit[],
+  flags: CiFlags,
+  inputs: Inputs,
+  command: ChildEnd | null,
+  io: RunIo & { cwd: string; stderr: (text: string) => void },
+  files: string[] = [],
+): number {
   const stdout = io.stdout ?? ((t: string) => process.stdout.write(t))
   const commandExit = command?.code ?? null
   const result: CheckResult = checkUnits(units, {
@@ -229,6 +236,7 @@ function finish(units: Unit[], flags: CiFlags, inputs: Inputs, command: ChildEnd
     commandExit,
     commandSignal: command?.signal ?? null,
     agentOff: command?.agentOff ?? false,
+    files,
   })
   const reports = { text: () => textReport(result), json: () => jsonReport(result), markdown: () => markdownReport(result) }
   stdout(reports[flags.format]())
