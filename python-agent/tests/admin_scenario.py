@@ -23,7 +23,10 @@ client.force_login(User.objects.create_superuser("admin", "admin@example.com", "
 pages = {}
 for path in sys.argv[1:]:
     response = client.get(path)
-    table = re.search(r'<table id="result_list">.*?</table>', response.content.decode(), re.S)
-    pages[path] = {"status": response.status_code, "unit": response["X-QuerySight-Unit"], "table": table and table[0]}
+    html = response.content.decode()
+    # What the page shows of its rows: a changelist's table, an inline's read-only column.
+    table = re.search(r'<table id="result_list">.*?</table>', html, re.S)
+    shown = table[0] if table else re.findall(r'<td class="field-tag_names">(.*?)</td>', html, re.S)
+    pages[path] = {"status": response.status_code, "unit": response["X-QuerySight-Unit"], "table": shown}
 querysight.flush(10)
 print(json.dumps(pages))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 TESTS_DIR = Path(__file__).resolve().parent
-PAGES = ["/admin/shop/book/", "/admin/shop/review/"]
+PAGES = ["/admin/shop/book/", "/admin/shop/review/", "/admin/shop/author/1/change/"]
 
 
 def open_pages(server: str, tmp_path: Path, name: str, fixes: dict[str, list[str]]) -> dict[str, Any]:
@@ -59,9 +59,17 @@ def test_the_fixes_named_for_admin_changelists_remove_their_n_plus_ones_pasted_a
     assert through_book["suggestion"]["code"] == 'list_select_related = ["book__author"]'
     assert "the ModelAdmin of Review" in through_book["suggestion"]["text"]
 
+    # Each book row of the author's page reads its tags: the inline's rows come from its own get_queryset().
+    [inline] = n_plus_ones(before["/admin/shop/author/1/change/"])
+    assert inline["suggestion"]["code"] == (
+        'def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags")'
+    )
+    assert "in get_queryset() of the InlineModelAdmin of Book" in inline["suggestion"]["text"]
+
     fixes = {
         "BookColumns": sorted({f["suggestion"]["code"] for f in n_plus_ones(books)}),
         "ReviewColumns": [through_book["suggestion"]["code"]],
+        "BookRows": [inline["suggestion"]["code"]],
     }
     after = open_pages(querysight_server, tmp_path, "after", fixes)
     for path, page in after.items():

@@ -54,6 +54,8 @@ def test_records_a_request_with_its_route_view_status_and_queries(app: Flask, re
     assert unit["duration_ms"] > 0
     assert len(unit["queries"]) == 1 + sa_models.AUTHORS
     assert {q["callsite"]["file"] for q in unit["queries"]} == {"sa_models.py"}
+    # Up to the view: the test that made the request is not its queries' caller.
+    assert {q["stack"][-1]["function"] for q in unit["queries"]} == {"book_list"}
     assert response.headers["X-QuerySight-Unit"] == unit["id"]
 
 

@@ -679,18 +679,26 @@ def capture(
     task_thread: int | None = None,
     memo: Memo | None = None,
     sql: Any = None,
+    boundary: FrameType | None = None,
 ) -> tuple[Site, Memo]:
     """The query's site, ``(sql, stack, template)``: application frames (innermost first, at most ``limit``) and the
-    template position; and the memo for the next walk. Starts ``depth`` frames above the caller; follows ``task``'s
-    await chain when running off its thread. ``sql`` is the query's text (the same call by the same path makes the
-    same SQL). Equal stacks of one unit are often the same tuple object. The memo's skip of the walk for the next
-    query of a loop (see :class:`Memo`) is tried by the caller before it calls this: ``Unit.record`` and Django's query
-    hook do it inline, as they run for every query."""
-    return _walk(sys._getframe(depth + 1), limit, task, task_thread, memo, sql)
+    template position; and the memo for the next walk. Starts ``depth`` frames above the caller, and ends at
+    ``boundary`` (the middleware's frame of a request: what called the request, a test with Django's test client, is
+    not where its queries come from); follows ``task``'s await chain when running off its thread. ``sql`` is the
+    query's text (the same call by the same path makes the same SQL). Equal stacks of one unit are often the same
+    tuple object. The memo's skip of the walk for the next query of a loop (see :class:`Memo`) is tried by the caller
+    before it calls this: ``Unit.record`` and Django's query hook do it inline, as they run for every query."""
+    return _walk(sys._getframe(depth + 1), limit, task, task_thread, memo, sql, boundary)
 
 
 def _walk(
-    frame: FrameType | None, limit: int, task: Any, task_thread: int | None, memo: Memo | None, sql: Any
+    frame: FrameType | None,
+    limit: int,
+    task: Any,
+    task_thread: int | None,
+    memo: Memo | None,
+    sql: Any,
+    boundary: FrameType | None = None,
 ) -> tuple[Site, Memo]:
     frames: list[Frame] = []
     positions: dict[FrameType, int] = {}
@@ -700,9 +708,10 @@ def _walk(
     start: tuple[FrameType, int] | None = None  # the same, also when frames[0] is a generator's or coroutine's
     node_depth = 0  # the depth of templates[0]'s frame (-1 once an await chain was walked)
     awaiting = None
+    reached = False  # an await chain reached the boundary
     get = _cache.get
     steps = 0
-    while frame is not None and steps < _MAX_WALK:
+    while frame is not None and frame is not boundary and steps < _MAX_WALK:
         steps += 1
         code = frame.f_code
         kind = get(id(code))
@@ -754,23 +763,31 @@ def _walk(
                 main, task_of_its_own = _task_running(awaitable, awaiting), awaiting
                 awaiting = None
                 if task_of_its_own is not main:
-                    _walk_chain(_task_frames(task_of_its_own), frames, templates, limit)
+                    if _walk_chain(_task_frames(task_of_its_own), frames, templates, limit, boundary):
+                        reached = True
+                        break
                     if main is not None and not _awaited_by(task_of_its_own, main):
                         break  # a task left to run: its own chain is all of its callers
             awaiting = None  # this thread's own stack goes on to the awaiting coroutine
             if awaitable is not None:
-                _walk_chain(_coroutine_frames(awaitable), frames, templates, limit)
+                if _walk_chain(_coroutine_frames(awaitable), frames, templates, limit, boundary):
+                    reached = True
+                    break
                 if len(frames) >= limit:
                     break
         frame = frame.f_back
-    if frame is None and len(frames) < limit and "greenlet" in sys.modules:
-        _walk_chain(_greenlet_caller_frames(task), frames, templates, limit)
+    if reached or (frame is not None and frame is boundary):  # the unit's own callers are not its queries' callers
+        return _result(tuple(frames), positions, templates, first, memo, sql)
+    greenlet = frame is None and len(frames) < limit and "greenlet" in sys.modules
+    if greenlet and _walk_chain(_greenlet_caller_frames(task), frames, templates, limit, boundary):
+        return _result(tuple(frames), positions, templates, first, memo, sql)
     if awaiting is not None and awaiting is not task:
-        _walk_chain(_task_frames(awaiting), frames, templates, limit)
+        if _walk_chain(_task_frames(awaiting), frames, templates, limit, boundary):
+            return _result(tuple(frames), positions, templates, first, memo, sql)
         if not _awaited_by(awaiting, task):
             task = None  # a task created and left to run: its own chain is all of its callers
     if task is not None and len(frames) < limit and threading.get_ident() != task_thread:
-        _walk_chain(_task_frames(task), frames, templates, limit)
+        _walk_chain(_task_frames(task), frames, templates, limit, boundary)
     return _result(tuple(frames), positions, templates, first, memo, sql)
 
 
@@ -886,17 +903,25 @@ def _resume(
 
 
 def _walk_chain(
-    chain: list[FrameType], frames: list[Frame], templates: list[tuple[int, FrameType]], limit: int
-) -> None:
-    """Append the application frames of an await chain (never stopping points: coroutines resume elsewhere)."""
+    chain: list[FrameType],
+    frames: list[Frame],
+    templates: list[tuple[int, FrameType]],
+    limit: int,
+    boundary: FrameType | None = None,
+) -> bool:
+    """Append the application frames of an await chain (never stopping points: coroutines resume elsewhere); True
+    when it reached ``boundary`` (see :func:`capture`), where the walk ends."""
     for frame in chain:
+        if frame is boundary:
+            return True
         if len(frames) >= limit:
-            return
+            return False
         kind = _kind(frame)
         if kind.__class__ in (str, _Resumable):
             frames.append(_frame(str(kind), frame.f_lineno, frame.f_code.co_name))
         elif kind.__class__ is _JinjaCode or kind == _TEMPLATE:
             templates.append((len(frames), frame))
+    return False
 
 
 def clear_cache() -> None:

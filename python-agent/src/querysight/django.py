@@ -438,14 +438,17 @@ class QuerySightMiddleware:
         if unit is None:
             return self.get_response(request)
         token = current_unit.set(unit)
+        unit.boundary = _getframe()  # the request's queries come from below here (not from a test calling it)
         try:
             response = self.get_response(request)
         except BaseException:
+            unit.boundary = None
             current_unit.reset(token)
             token = None
             self._finish(unit, request, None)
             raise
         finally:
+            unit.boundary = None  # (the frame holds the unit: no cycle left once the call returns)
             if token is not None:
                 current_unit.reset(token)
         return self._finish(unit, request, response)
@@ -455,14 +458,17 @@ class QuerySightMiddleware:
         if unit is None:
             return await self.get_response(request)
         token = current_unit.set(unit)
+        unit.boundary = _getframe()  # this coroutine's frame: its await chain ends the request's queries' stacks here
         try:
             response = await self.get_response(request)
         except BaseException:
+            unit.boundary = None
             current_unit.reset(token)
             token = None
             self._finish(unit, request, None)
             raise
         finally:
+            unit.boundary = None
             if token is not None:
                 current_unit.reset(token)
         return self._finish(unit, request, response)

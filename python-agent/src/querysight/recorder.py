@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from contextvars import ContextVar
+from types import FrameType
 from typing import Any
 
 from . import _stack, config
@@ -207,6 +208,7 @@ class Unit:
         "_keep_params",
         "_memo",
         "_t0",
+        "boundary",
         "dropped_queries",
         "duration_ms",
         "id",
@@ -261,6 +263,8 @@ class Unit:
         self.duration_ms: float | None = None
         self.task, self.task_thread = _running_task()
         self._memo: _stack.Memo | None = None
+        # The frame the unit's code runs below (a request's middleware), while it runs: see _stack.capture.
+        self.boundary: FrameType | None = None
 
     def _inherit_from_test(self) -> None:
         """A request made inside a test (Django's test client) says which test made it, in ``meta["test"]``, and
@@ -308,7 +312,9 @@ class Unit:
                 if site is not None:
                     queries.append((site, params, start, end, run))
                     return
-        site, self._memo = _stack.capture(depth, self.settings.max_stack, self.task, self.task_thread, memo, sql)
+        site, self._memo = _stack.capture(
+            depth, self.settings.max_stack, self.task, self.task_thread, memo, sql, self.boundary
+        )
         queries.append((site, params, start, end, run))
 
     def finish(self, status: int | None = None) -> None:

@@ -66,9 +66,11 @@ class QuerySightMiddleware:
             return self.app(environ, start_response)
         response = _Response(unit, start_response, environ, self._flask_app)
         token = current_unit.set(unit)
+        unit.boundary = sys._getframe()  # the request's queries come from below here (not from a test calling it)
         try:
             result = self.app(environ, response.start_response)
         except BaseException as exc:
+            unit.boundary = None
             current_unit.reset(token)
             token = None
             with _guard.guard("note a request's exception"):
@@ -76,6 +78,7 @@ class QuerySightMiddleware:
             self._end(unit, environ, 500)
             raise
         finally:
+            unit.boundary = None  # (the frame holds the unit: no cycle left once the call returns)
             if token is not None:
                 current_unit.reset(token)
         unit.forget_frames()

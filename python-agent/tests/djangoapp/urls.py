@@ -1,6 +1,8 @@
 from django.urls import path
+from django.views.generic import ListView
 
 from djangoapp.shop import views
+from djangoapp.shop.models import Book
 
 urlpatterns = [
     path("books/", views.book_list, name="book_list"),
@@ -35,4 +37,6 @@ urlpatterns = [
     path("books.csv", views.books_csv),
     path("async/books.csv", views.books_csv_async),
     path("async/broken/", views.async_broken),
+    # Django's own view and a template: no frame of the app's makes these queries.
+    path("generic/books/", ListView.as_view(model=Book, template_name="shop/generic_books.html", ordering="id")),
 ]

@@ -27,6 +27,9 @@ export interface DetectContext {
   /** The unit is a Django admin changelist (`ModelAdmin.changelist_view`): its queryset is the ModelAdmin's, which
    * the fixes name (`list_select_related`, `get_queryset()`), and its two row counts are the admin's own. */
   adminChangelist?: AdminChangelist | null
+  /** The unit is a Django admin page that edits an object (`change_view`, `add_view`): its inlines' rows come from
+   * their InlineModelAdmin's `get_queryset()`. */
+  adminForm?: boolean
   /** The unit is a test: its queries with no application frame at all are the test framework's (see
    * {@link harnessQuery}). */
   test?: boolean
@@ -56,6 +59,9 @@ export interface AdminChangelist {
    * ModelAdmin. */
   model: string | null
 }
+
+/** Whether a unit is an admin page editing an object, with its inlines (`ModelAdmin.change_view`, `add_view`). */
+export const isAdminForm = (view: string | null | undefined): boolean => !!view && /^django\.contrib\.admin\..*\.(change|add)_view$/.test(view)
 
 /** The changelist a unit is (from its view, `django.contrib.admin.options.changelist_view`), or null. */
 export function adminChangelistOf(view: string | null | undefined, route: string | null | undefined): AdminChangelist | null {

@@ -50,7 +50,8 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
   const tree = recursion(relation, loop, count, ctx.orm)
   if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
-  return withManagers((ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
+  const admin = (ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || (ctx.adminForm && inlineLoop(relation, loop, count))
+  return withManagers(admin || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
 }
 
 /**
@@ -140,6 +141,23 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, chan
     }
   }
   return null
+}
+
+/**
+ * A loop over the rows of an inline on an admin page editing an object (each review's `__str__` reading its
+ * reviewer): the admin's own formset loads them, through the parent's related manager, from the InlineModelAdmin's
+ * `get_queryset()`, where the fix goes. Null for anything else (a loop of the page's own code, a filter per row).
+ */
+function inlineLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion | null {
+  const { manager, place } = relation
+  if (!manager || manager.prefetched || place?.callsite || relation.aggregate) return null
+  const hop = relation.viaJoin ? { ...relation.path[0], field: lookupPath(relation.path) } : plainHop(relation)
+  if (!hop || relation.filters.length) return null
+  const call = `.${relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'}("${hop.field}")`
+  return {
+    text: `Add ${call} in get_queryset() of the InlineModelAdmin of ${hop.owner}, whose rows the inline shows: return super().get_queryset(request)${call} instead of ${count} queries, one per row${columnOf(loop)}`,
+    code: `def get_queryset(self, request):\n    return super().get_queryset(request)${call}`,
+  }
 }
 
 /** The ModelAdmin a changelist's fix goes in. A proxy model's changelist (admin/lib/bookstr/) lists the rows of the

@@ -8,7 +8,7 @@ import textwrap
 from django.contrib import admin
 from django.db.models import Count, Prefetch  # noqa: F401 - names the pasted fixes use
 
-from .models import Book, Review
+from .models import Author, Book, Review
 
 
 class BookColumns(admin.ModelAdmin):
@@ -36,6 +36,20 @@ class ReviewColumns(admin.ModelAdmin):
         return obj.book.author.name
 
 
+class BookRows(admin.TabularInline):
+    model = Book
+    fields = ("title", "tag_names")
+    readonly_fields = ("tag_names",)
+    extra = 0
+
+    def tag_names(self, obj):
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+
+class AuthorPage(admin.ModelAdmin):
+    inlines = ()  # set below, with the inline's fixes
+
+
 def with_fixes(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
     """A subclass of ``base`` whose body is the fixes, as written into a class statement."""
     fixes = json.loads(os.environ.get("ADMIN_FIXES", "{}")).get(base.__name__, [])
@@ -47,3 +61,5 @@ def with_fixes(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
 
 admin.site.register(Book, with_fixes(BookColumns))
 admin.site.register(Review, with_fixes(ReviewColumns))
+AuthorPage.inlines = (with_fixes(BookRows),)
+admin.site.register(Author, AuthorPage)
