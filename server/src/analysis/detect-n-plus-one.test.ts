@@ -270,6 +270,21 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[1].suggestion.text).not.toContain('One call loads')
   })
 
+  it('gives the N+1s over the same rows one queryset with every load, select_related, prefetch_related and annotate', () => {
+    // A ListView's template: {{ book.author.name }}, {% for t in book.tags.all %}, {{ book.reviews.count }}. Three
+    // separate Book.objects... fixes, pasted one after the other, each replaced the one before.
+    const COUNT_REVIEWS = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const perBook = times(3, (i) => [
+      q(AUTHOR_BY_ID, [i + 1], { at: LOOP }),
+      q(TAGS_OF_BOOK, [i + 1], { at: site('shop/views.py', 43, 'book_list') }),
+      q(COUNT_REVIEWS, [i + 1], { at: site('shop/views.py', 44, 'book_list') }),
+    ])
+    const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perBook.flat()))
+    const merged = 'Book.objects.select_related("author").prefetch_related("tags").annotate(reviews_count=Count("reviews", distinct=True))'
+    expect(findings.map((f) => f.suggestion.code)).toEqual([merged, merged, merged])
+    expect(findings[0].suggestion.text).toMatch(/One queryset does what this N\+1 and 2 others over the same rows need: /)
+  })
+
   it('gives the N+1s over the same rows one fix with every relation, and keeps apart loops over other rows', () => {
     // for book in Book.objects.all(): book.author.name, book.publisher.name
     const perBook = times(4, (i) => [q(AUTHOR_BY_ID, [i + 1], { at: LOOP }), q(PUBLISHER_BY_ID, [i + 1], { at: site('shop/views.py', 43, 'book_list') })])

@@ -18,8 +18,8 @@ interface Mergeable {
   key: string
   parts: string[]
   render: (parts: string[]) => string
-  /** How the text introduces the merged code: "One call loads what". */
-  what: string
+  /** How the text introduces the merged code, for the parts of all: "One call loads what". */
+  what: string | ((parts: string[]) => string)
 }
 
 const quoted = (paths: string[]) => paths.map((path) => JSON.stringify(path)).join(', ')
@@ -30,17 +30,77 @@ const pathsOf = (args: string) => args.split(', ').map((arg) => arg.slice(1, -1)
 const LAST_CALL = new RegExp(`^([\\s\\S]*)\\.(select_related|prefetch_related)\\(${PATHS}\\)(\\)*)$`)
 /** A ModelAdmin's `list_select_related = ["a", "b"]`. */
 const LIST_SELECT_RELATED = new RegExp(`^list_select_related = \\[${PATHS}\\]$`)
-/** A ModelAdmin's `get_queryset()` returning its parent's queryset with calls chained on. */
-const GET_QUERYSET = /^(def get_queryset\(self, request\):\n {4}return super\(\)\.get_queryset\(request\))(\..+)$/
+/** A queryset with calls chained on: the model's manager (`Book.objects`, `Book.objects.using("other")`), a related
+ * manager (`book.reviews`), or a ModelAdmin's `get_queryset()` returning its parent's. */
+const CHAIN = /^(def get_queryset\(self, request\):\n {4}return super\(\)\.get_queryset\(request\)|[A-Za-z_]\w*\.[A-Za-z_]\w*(?:\.using\("[^"]*"\))?)(\..+)$/s
+const RELATION_CALL = new RegExp(`^\\.(select_related|prefetch_related)\\(${PATHS}\\)$`)
+
+/** `.a(x).b(y, (z))` as [".a(x)", ".b(y, (z))"]: split where a call starts outside any bracket or string. */
+function callsOf(chain: string): string[] | null {
+  const calls: string[] = []
+  let depth = 0
+  let quote: string | null = null
+  let start = 0
+  for (let i = 0; i < chain.length; i++) {
+    const c = chain[i]
+    if (quote) {
+      if (c === '\\') i++
+      else if (c === quote) quote = null
+    } else if (c === '"' || c === "'") quote = c
+    else if (c === '(' || c === '[') depth++
+    else if (c === ')' || c === ']') depth--
+    else if (c === '.' && depth === 0 && i > start) {
+      calls.push(chain.slice(start, i))
+      start = i
+    }
+  }
+  calls.push(chain.slice(start))
+  return depth === 0 && quote === null && calls.every((call) => /^\.\w+\(.*\)$/s.test(call)) ? calls : null
+}
+
+/** The calls of several fixes on one queryset as one chain: the relation paths of every select_related() in one, of
+ * every plain prefetch_related() in one (a longer path naming a shorter one's rows too), each other call once. */
+function chainCalls(calls: string[]): string {
+  const paths = new Map<string, string[]>()
+  const out: string[] = []
+  for (const call of calls) {
+    const relation = RELATION_CALL.exec(call)
+    if (!relation) {
+      if (!out.includes(call)) out.push(call)
+      continue
+    }
+    const [, method, args] = relation
+    if (!paths.has(method)) {
+      paths.set(method, [])
+      out.push(method) // its place in the chain, written below
+    }
+    paths.get(method)!.push(...pathsOf(args))
+  }
+  // A lookup a Prefetch object loads is not prefetched again by its plain path: Django refuses one lookup seen twice
+  // with different querysets ("target" beside GenericPrefetch("target", ...)).
+  const objects = new Set(out.flatMap((call) => [...call.matchAll(/\b(?:Generic)?Prefetch\("(\w+)"/g)].map((m) => m[1])))
+  return out
+    .map((call) => {
+      if (!paths.has(call)) return call
+      const kept = unionOf(paths.get(call)!).filter((path) => call !== 'prefetch_related' || !objects.has(path))
+      return kept.length ? `.${call}(${quoted(kept)})` : ''
+    })
+    .join('')
+}
+
+/** "One call loads what" the merged chain does when it is one call, else "One queryset does what". */
+const chainWhat = (head: string, parts: string[]): string =>
+  head.startsWith('def ') ? 'One get_queryset() does what' : (callsOf(chainCalls(parts))?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
 
 function mergeableOf(code: string | null): Mergeable | null {
   if (code === null) return null
-  // Before the plain call: a get_queryset() chaining one prefetch_related() pools with one chaining annotate().
-  const method = GET_QUERYSET.exec(code)
-  if (method) {
-    const [, head, calls] = method
-    return { key: 'get_queryset', parts: [calls], render: (parts) => `${head}${[...new Set(parts)].join('')}`, what: 'One get_queryset() does what' }
+  const chain = CHAIN.exec(code)
+  const calls = chain && callsOf(chain[2])
+  if (chain && calls) {
+    const head = chain[1]
+    return { key: `chain\0${head}`, parts: calls, render: (parts) => `${head}${chainCalls(parts)}`, what: (parts) => chainWhat(head, parts) }
   }
+  // Calls on a queryset of their own, inside a Prefetch: `Prefetch("reviews", queryset=Review.objects.select_related(...))`.
   const call = LAST_CALL.exec(code)
   if (call) {
     const [, head, method, args, tail] = call
@@ -85,7 +145,9 @@ export function mergeFixes(findings: Finding[]): Finding[] {
   for (const members of groups.values()) {
     if (members.length < 2) continue
     const first = fixes[members[0]]!
-    const code = first.render(members.flatMap((i) => fixes[i]!.parts))
+    const parts = members.flatMap((i) => fixes[i]!.parts)
+    const code = first.render(parts)
+    const what = typeof first.what === 'string' ? first.what : first.what(parts)
     for (const i of members) {
       const finding = findings[i]
       if (finding.suggestion.code === code) continue
@@ -93,7 +155,7 @@ export function mergeFixes(findings: Finding[]): Finding[] {
       merged[i] = {
         ...finding,
         suggestion: {
-          text: `${finding.suggestion.text.replace(/\.$/, '')}. ${first.what} ${others === 1 ? 'this N+1 and the other one' : `this N+1 and ${others} others`} over the same rows need: ${code}`,
+          text: `${finding.suggestion.text.replace(/\.$/, '')}. ${what} ${others === 1 ? 'this N+1 and the other one' : `this N+1 and ${others} others`} over the same rows need: ${code}`,
           code,
         },
       }
