@@ -9,6 +9,7 @@ import { detectDuplicates } from './detect-duplicates.js'
 import { detectNPlusOne } from './detect-n-plus-one.js'
 import { detectRepeatedWrites } from './detect-repeated-writes.js'
 import { detectSlowQueries } from './detect-slow-queries.js'
+import { withImports } from './fix-imports.js'
 import { mergeFixes } from './merge-fixes.js'
 import { queryFacts } from './query-facts.js'
 import { indexSchema } from './schema-index.js'
@@ -30,7 +31,7 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
   const loops = mergeFixes(detectNPlusOne(facts, ctx))
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
-  const findings = onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema).sort(
+  const findings = withImports(onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema), orm).sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||

@@ -448,6 +448,8 @@ describe('N+1 over relations, with the schema', () => {
     const [filtered] = findingsOf(unitOf(q(someAuthors, ['1900-01-01'], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
     expect(filtered.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True))')
     expect(filtered.suggestion.text).toContain("(keep the queryset's filter(): the code leaves it out)")
+    // Count pasted without its import is a NameError on the next request.
+    expect(filtered.suggestion.text).toMatch(/ \(needs from django\.db\.models import Count\)$/)
   })
 
   it('follows a count through a join to the relation path: the reviews of the books of each author', () => {
@@ -1506,7 +1508,7 @@ describe('SQLAlchemy units', () => {
     // Flask's views run a Session; under FastAPI the SQL does not say whether a Session or an AsyncSession ran it.
     expect(finding.suggestion.text).not.toContain('AsyncSession')
     const [fastapi] = findingsOf(unitOf(loopOf(3, LAZY_AUTHOR)), { app: { name: 'api', framework: 'fastapi' }, schema: SCHEMA })
-    expect(fastapi.suggestion.text).toMatch(/ \(on an AsyncSession, await the session's calls: await session\.scalars\(\.\.\.\)\)$/)
+    expect(fastapi.suggestion.text).toContain(" (on an AsyncSession, await the session's calls: await session.scalars(...))")
   })
 
   it('takes no count as the rows of a loop: authors got one by one after a count of the books', () => {
