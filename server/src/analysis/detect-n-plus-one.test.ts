@@ -452,6 +452,23 @@ describe('N+1 over relations, with the schema', () => {
     expect(filtered.suggestion.text).toMatch(/ \(needs from django\.db\.models import Count\)$/)
   })
 
+  it('says to read the annotation when the queryset annotates the count already and the loop still counts', () => {
+    // Book.objects.annotate(reviews_count=Count("reviews")) pasted, the template still at {{ book.reviews.count }}.
+    // Before: the same annotate again, and "keep the select_related() the queryset has", which it had none of.
+    const annotated =
+      'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id", COUNT(DISTINCT "shop_review"."id") AS "reviews_count" FROM "shop_book" LEFT OUTER JOIN "shop_review" ON ("shop_book"."id" = "shop_review"."book_id") GROUP BY "shop_book"."id", "shop_book"."title", "shop_book"."author_id"'
+    const COUNT_REVIEWS = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const perBook = times(3, (i) => [q(COUNT_REVIEWS, [i + 1], { at: LOOP }), q(AUTHOR_BY_ID, [i + 1], { at: site('shop/views.py', 43, 'book_list') })])
+    const [counts, authors] = findingsOf(unitOf(q(annotated, [], { at: VIEW }), perBook.flat()))
+    expect(counts.suggestion).toEqual({
+      text: 'The queryset iterated at shop/views.py:40 annotates reviews_count already: read .reviews_count in the loop (in a template {{ obj.reviews_count }}) instead of .reviews.count(), which still runs 3 COUNT queries, one per row',
+      code: null,
+    })
+    expect(authors.suggestion.code).toBe('Book.objects.select_related("author")')
+    expect(authors.suggestion.text).not.toContain('keep the select_related()')
+    expect(authors.suggestion.text).toContain("(keep the queryset's annotate(): the code leaves it out)")
+  })
+
   it('follows a count through a join to the relation path: the reviews of the books of each author', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(3, COUNT_REVIEWS_OF_AUTHOR)))
     expect(finding.suggestion.code).toBe('Author.objects.annotate(reviews_count=Count("books__reviews", distinct=True))')

@@ -489,7 +489,12 @@ function selectRelated(facts: QueryFacts, model: ModelInfo): string[] | null {
   const { shape } = facts
   const sql = facts.query.sql
   if (shape.kind !== 'select' || !same(shape.mainTables[0], model.table)) return null
-  const selectList = sql.slice(0, Math.max(0, sql.search(/\bFROM\b/i))).toLowerCase() // (the shape lower-cases aliases)
+  // (the shape lower-cases aliases) A join whose columns are only counted or summed (`.annotate(Count("reviews"))`)
+  // loads no object: its columns inside an aggregate are left out.
+  const selectList = sql
+    .slice(0, Math.max(0, sql.search(/\bFROM\b/i)))
+    .toLowerCase()
+    .replace(/\b(?:count|sum|avg|min|max)\s*\((?:distinct\s+)?[^()]*\)/g, '')
   const fields: string[] = []
   for (const join of shape.tables) {
     if (join.via !== 'join' || join.depth !== 0) continue

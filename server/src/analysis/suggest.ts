@@ -247,9 +247,13 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
   const { manager } = relation
   if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
   if (!manager) {
-    // The code starts from the model's manager (`Book.objects`): pasted as it is, it would drop the rows' filter.
-    const filtered = /\bWHERE\b/i.test(relation.place.sql) ? ` (keep the queryset's filter(): the code leaves it out)` : ''
-    return { iterated: `the queryset iterated${where}`, note: filtered }
+    // The code starts from the model's manager (`Book.objects`): pasted as it is, it would drop the rows' filter and
+    // the values the queryset annotates.
+    const sql = relation.place.sql
+    const kept = [/\bWHERE\b/i.test(sql) ? 'filter()' : null, AGGREGATE_AS.test(sql.slice(0, sql.search(/\bFROM\b/i))) ? 'annotate()' : null]
+    const calls = kept.filter((call) => call !== null)
+    const note = calls.length ? ` (keep the queryset's ${calls.join(' and ')}: the code leaves ${calls.length > 1 ? 'them' : 'it'} out)` : ''
+    return { iterated: `the queryset iterated${where}`, note }
   }
   if (manager.prefetched) {
     return {
@@ -353,6 +357,13 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
   }
 }
 
+/** An aggregate the select list names (`COUNT(DISTINCT "shop_review"."id") AS "reviews_count"`): an annotate(). */
+const AGGREGATE_AS = /\b(?:count|sum|avg|min|max)\s*\([^()]*\)\s+AS\s/i
+
+/** Whether `place` selects a value named `name` (`COUNT(...) AS "reviews_count"`): an annotation of the queryset. */
+const annotates = (place: WireQuery | null, name: string): boolean =>
+  place !== null && new RegExp(`\\bAS\\s+["\`]?${name}["\`]?\\s*(,|\\bFROM\\b)`, 'i').test(place.sql)
+
 /** What each of the loop's queries asks beyond its key, which a plain prefetch of the relation does not serve. */
 interface PerRow {
   clauses: LoopClauses
@@ -387,6 +398,13 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     const only = qOf(lookups, `${queryPath(relation.path)}__`)
     // distinct=True: a second Count() over another join on the same queryset would otherwise multiply this one.
     const counted = `Count("${queryPath(relation.path)}"${only ? `, filter=${only}` : ''}, distinct=True)`
+    if (annotates(relation.place, name)) {
+      // The fix is in already, and the loop still counts: it reads the relation, not the annotation.
+      return {
+        text: `The queryset iterated${at(relation.place)} annotates ${name} already: read .${name} in the loop (in a template {{ obj.${name} }}) instead of .${last.field}.count(), which still runs ${count} COUNT queries, one per row`,
+        code: null,
+      }
+    }
     return {
       text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row${note}`,
       code: lookups ? onIterated(relation, qs, `.annotate(${name}=${counted})`) : null,
