@@ -341,6 +341,12 @@ describeBrowser('the web UI', () => {
     await page.locator('[data-testid="unit-list-page"]').waitFor()
     await waitForCount('unit-row', 7)
     expect(page.url()).toContain('route=books%2F')
+    // ... and its link lists its units too (it led to "No unit matches this filter").
+    await page.goto(`${server.url}/#/routes`)
+    await home.locator('[data-testid="route-link"]').click()
+    await page.locator('[data-testid="unit-list-page"]').waitFor()
+    await waitForCount('unit-row', 1)
+    expect(page.url()).toContain('route=GET+%2F')
   })
 
   it('opens a fingerprint page with its SQL and where it runs', async () => {

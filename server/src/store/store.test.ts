@@ -156,6 +156,8 @@ describe('the SQLite store', () => {
     const ids = (query: Parameters<Store['listUnits']>[0]) => store.listUnits(query).units.map((s) => s.id).sort()
     expect(ids({ kind: 'test' })).toEqual(['test'])
     expect(ids({ route: 'authors/' })).toEqual(['authors'])
+    // The routes list a unit with no pattern by its name, and link to it so.
+    expect(ids({ route: 'tests/test_api.py::test_list' })).toEqual(['test'])
     expect(ids({ q: 'ann' })).toEqual(['authors'])
     expect(ids({ q: 'test_api' })).toEqual(['test'])
     expect(ids({ q: '%' })).toEqual([])

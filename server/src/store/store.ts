@@ -324,7 +324,8 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
         params.kind = kind
       }
       if (route) {
-        where.push('route = @route')
+        // A unit without a URL pattern (Django's root "", a 404) is listed by its name in the routes: the same here.
+        where.push('(route = @route OR (route IS NULL AND name = @route))')
         params.route = route
       }
       if (q) {

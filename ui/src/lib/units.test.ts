@@ -44,6 +44,7 @@ describe('filterUnits', () => {
   it('filters by kind, route and findings', () => {
     expect(filterUnits(units, { ...EMPTY_FILTER, kind: 'test' }).map((u) => u.id)).toEqual(['b'])
     expect(filterUnits(units, { ...EMPTY_FILTER, route: 'books/' }).map((u) => u.id)).toEqual(['a'])
+    expect(filterUnits(units, { ...EMPTY_FILTER, route: 'tests/test_api.py::test_list' }).map((u) => u.id)).toEqual(['b'])
     expect(filterUnits(units, { ...EMPTY_FILTER, findings: true }).map((u) => u.id)).toEqual(['c'])
   })
   it('lists the distinct routes in order', () => {

@@ -42,7 +42,7 @@ export function hasFindings(unit: UnitSummary): boolean {
 
 export function matchesFilter(unit: UnitSummary, filter: UnitFilter): boolean {
   if (filter.kind && unit.kind !== filter.kind) return false
-  if (filter.route && unit.route !== filter.route) return false
+  if (filter.route && (unit.route ?? unit.name) !== filter.route) return false // (a unit with no pattern: by its name, as the routes list it)
   if (filter.findings && !hasFindings(unit)) return false
   const q = filter.q.trim().toLowerCase()
   if (!q) return true
