@@ -22,9 +22,9 @@ help:
 	@echo "make lint   ruff + tsc --noEmit"
 	@echo "make clean  remove build output, node_modules and .venv"
 
-# `npm install` from the committed lock rather than `npm ci`: the registry mirror here has no builds of rollup's
-# other-platform optional packages, so the lock cannot list them and `npm ci` refuses it as out of sync.
-# `npm install` installs exactly the locked versions and leaves the lock unchanged.
+# `npm install` from the committed lock: it installs exactly the locked versions, and leaves the lock unchanged now
+# that the lock lists rollup's optional packages for every platform (an earlier lock, made without them, was
+# rewritten by every fresh install, so a clone was modified by `make demo`).
 $(NODE_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund
 	@touch $@
