@@ -397,6 +397,16 @@ def test_prints_the_console_line_with_duplicates_and_the_link(client, receiver, 
     assert err.strip().endswith(f"{receiver.url}/#/units/{unit_id}")
 
 
+def test_the_console_line_says_what_a_request_that_failed_raised(receiver, capsys):
+    from django.test import Client
+
+    querysight.configure(console=True)
+    assert Client(raise_request_exception=False).get("/async/broken/").status_code == 500
+    err = capsys.readouterr().err
+    assert err.startswith("[querysight] GET /async/broken/ 500 ")
+    assert " · raised ValueError: no stock for book 7 → " in err
+
+
 def test_the_console_line_shows_the_query_string_and_cuts_a_long_one(client, receiver, capsys):
     querysight.configure(console=True)
     client.get("/authors/twice/?fixed=1")

@@ -370,6 +370,20 @@ def test_tells_the_console_the_biggest_loop_and_leaves_its_repeated_keys_out_of_
     assert f" · 8 queries · 5 from one line (test_recorder.py:{site[1][0][1]}) · 1 duplicated → " in line
 
 
+def test_tells_the_console_the_loops_of_one_line_as_one():
+    # {{ book.author.name }} {{ book.reviews.count }} on one template line: two loops of 3, "6 from one line", not 3.
+    unit = Unit("block", "x")
+    run = run_of("default", "sqlite")
+    template = ("shop/book_list.html", 8)
+    author = ("SELECT * FROM author WHERE id = %s", (("shop/views.py", 20, "book_list"),), template)
+    reviews = ("SELECT COUNT(*) FROM review WHERE book_id = %s", (("shop/views.py", 20, "book_list"),), template)
+    for book in (1, 2, 3):
+        unit.queries.append((author, (book,), 0.0, 0.0, run))
+        unit.queries.append((reviews, (book,), 0.0, 0.0, run))
+    assert unit.repeats() == (0, (6, author))
+    assert " · 6 from one line (shop/book_list.html:8) → " in _web.console_line(unit, config.current())
+
+
 def test_tells_the_console_a_loop_whose_queries_were_each_walked_to_equal_sites():
     # A model's __str__ called by the admin's changelist template: no frame of the app's below it for the walk's skip
     # to start from, so each query has a Site of its own, equal to the others. Before: no loop, "21 duplicated".

@@ -145,6 +145,7 @@ def package_version(name: str) -> str | None:
 
 
 CONSOLE_PATH_LENGTH = 120  # a longer path and query string is cut: the report has it whole
+CONSOLE_ERROR_LENGTH = 100  # the exception's message is cut there: the report has it whole
 
 
 def console_line(unit: Unit, settings: config.Settings) -> str:
@@ -165,6 +166,9 @@ def console_line(unit: Unit, settings: config.Settings) -> str:
         line += f" · {loop[0]} from one line{_place(loop[1])}"
     if duplicated:
         line += f" · {duplicated} duplicated"
+    error = unit.meta.get("error")
+    if isinstance(error, str):  # what made the 500 (the report says it too)
+        line += f" · raised {error if len(error) <= CONSOLE_ERROR_LENGTH else error[: CONSOLE_ERROR_LENGTH - 1] + '…'}"
     if not settings.output:
         line += f" → {settings.server_url}/#/units/{unit.id}"
     return line

@@ -374,7 +374,18 @@ class Unit:
                 same[2] = same[2] or place[2] or place[1] != same[1]
             places[key] = same
         loops = list({id(place): place for place in places.values() if place[2]}.values())
-        biggest = max(loops, key=lambda place: place[0], default=None)  # (the first of the biggest, in query order)
+        # The loops of one line (a template line reading the author and counting the reviews) are said as one: the
+        # console line names a line, not a query.
+        lines: dict[Any, list[Any]] = {}
+        for place in loops:
+            site = place[3]
+            line = site[TEMPLATE] if site[TEMPLATE] is not None else (site[STACK][0] if site[STACK] else id(site))
+            same_line = lines.get(line)
+            if same_line is None:
+                lines[line] = [place[0], site]
+            else:
+                same_line[0] += place[0]
+        biggest = max(lines.values(), key=lambda line: line[0], default=None)  # (the first of the biggest, in order)
         seen: set[tuple[str, str, str]] = set()
         repeats = 0
         params_dropped = not self.settings.capture_params
@@ -395,4 +406,4 @@ class Unit:
                 repeats += 1
             else:
                 seen.add(key)
-        return repeats, None if biggest is None else (biggest[0], biggest[3])
+        return repeats, None if biggest is None else (biggest[0], biggest[1])
