@@ -158,7 +158,7 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     const findings = panel.locator('[data-testid="qs-finding"]')
     expect(await findings.count()).toBe(unit.findings.length)
     const nPlusOne = unit.findings.find((finding) => finding.kind === 'n_plus_one')!
-    const shown = panel.locator('[data-testid="qs-finding"][data-kind="n_plus_one"]').first()
+    const shown = panel.locator('[data-testid="qs-finding"][data-kind="n_plus_one"]', { hasText: nPlusOne.suggestion.text.slice(0, 40) })
     expect(await shown.textContent()).toContain(nPlusOne.suggestion.text)
     if (nPlusOne.suggestion.code) expect(await shown.locator('pre').textContent()).toBe(nPlusOne.suggestion.code)
     if (nPlusOne.callsite) expect(await shown.textContent()).toContain(`${nPlusOne.callsite.file}:${nPlusOne.callsite.line}`)
@@ -168,6 +168,10 @@ describeBrowser('the dev-server overlay on the bookshop demo', () => {
     expect(await link.getAttribute('target')).toBe('_blank')
     const [report] = await Promise.all([context.waitForEvent('page'), link.click()])
     await report.waitForURL(`${server.url}/#/units/${id}`)
+    // In the report's order (the worst first, then the most time wasted): they came in the server's before.
+    await report.locator('[data-testid="finding"]').first().waitFor()
+    const reportOrder = await report.locator('.finding__fix-text').allTextContents()
+    expect(await panel.locator('.qs-fix').allTextContents()).toEqual(reportOrder)
     await report.close()
 
     await page.bringToFront()

@@ -1,5 +1,6 @@
 /** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
 import type { Finding, Unit } from '../../../server/src/protocol.js'
+import { orderFindings } from '../lib/queries.js'
 import {
   badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, toneOf, worstSeverity, type Prefs, type Tone,
 } from './overlay-model.js'
@@ -79,7 +80,7 @@ function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
         <span class="qs-open">↗</span>
       </a>
       {unit && unit.findings.length === 0 && <p class="qs-muted qs-pad">No N+1, duplicate or other waste found.</p>}
-      {unit?.findings.map((finding, index) => <FindingItem key={index} finding={finding} />)}
+      {unit && orderFindings(unit.findings).map(({ finding, index }) => <FindingItem key={index} finding={finding} />)}
     </section>
   )
 }
@@ -88,7 +89,7 @@ function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
 function CallFindings({ unit }: { unit: Unit }) {
   return (
     <>
-      {unit.findings.slice(0, 3).map((finding, index) => (
+      {orderFindings(unit.findings).slice(0, 3).map(({ finding, index }) => (
         <div key={index} class="qs-sub" data-testid="qs-call-finding">
           <span>{FINDING_TITLES[finding.kind] ?? finding.kind} ×{finding.count}</span>
           {finding.callsite && <span class="qs-site">{frameLabel(finding.callsite)}</span>}
