@@ -397,6 +397,20 @@ def test_prints_the_console_line_with_duplicates_and_the_link(client, receiver, 
     assert err.strip().endswith(f"{receiver.url}/#/units/{unit_id}")
 
 
+def test_the_console_line_says_when_its_link_cannot_open_yet(client, receiver, capsys):
+    querysight.configure(console=True)
+    receiver.mode = "error"
+    client.get("/empty/")
+    assert not transport.flush(0.3)
+    capsys.readouterr()
+    client.get("/empty/")
+    assert capsys.readouterr().err.strip().endswith(" (the querysight server does not answer: sent when it does)")
+    receiver.mode = "ok"
+    assert transport.flush(5.0)
+    client.get("/empty/")
+    assert "does not answer" not in capsys.readouterr().err
+
+
 def test_the_console_line_says_what_a_request_that_failed_raised(receiver, capsys):
     from django.test import Client
 

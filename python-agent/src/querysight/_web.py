@@ -171,6 +171,8 @@ def console_line(unit: Unit, settings: config.Settings) -> str:
         line += f" · raised {error if len(error) <= CONSOLE_ERROR_LENGTH else error[: CONSOLE_ERROR_LENGTH - 1] + '…'}"
     if not settings.output:
         line += f" → {settings.server_url}/#/units/{unit.id}"
+        if transport.transport.unreachable():  # the link opens nothing until the retry delivers the unit
+            line += " (the querysight server does not answer: sent when it does)"
     return line
 
 
