@@ -450,6 +450,9 @@ describe('N+1 over relations, with the schema', () => {
     expect(filtered.suggestion.text).toContain("(keep the queryset's filter(): the code leaves it out)")
     // Count pasted without its import is a NameError on the next request.
     expect(filtered.suggestion.text).toMatch(/ \(needs from django\.db\.models import Count\)$/)
+    // Rows no query of the unit gave (a thread pool's worker counting for each): the loop's line is where it counts.
+    const [noRows] = findingsOf(unitOf(loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
+    expect(noRows.suggestion.text).toContain('Annotate the count on the queryset whose rows the loop goes over (its queries run at shop/views.py:42)')
   })
 
   it('says to read the annotation when the queryset annotates the count already and the loop still counts', () => {

@@ -245,7 +245,9 @@ interface Place {
 function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
   const where = at(relation.place)
   const { manager } = relation
-  if (!relation.place) return { iterated: `the queryset whose rows are looped over${at(loop.query)}`, note: '' }
+  // No query of the unit gave the rows (they came from elsewhere: another thread, a cache): the loop's own line is where
+  // its queries run, not where the rows are looped over.
+  if (!relation.place) return { iterated: `the queryset whose rows the loop goes over (its queries run${at(loop.query)})`, note: '' }
   if (!manager) {
     // The code starts from the model's manager (`Book.objects`): pasted as it is, it would drop the rows' filter and
     // the values the queryset annotates.
@@ -756,7 +758,7 @@ const SQLALCHEMY_LOADERS =
   'selectinload() or joinedload() of the relationship (a dynamic or write_only one cannot be eager-loaded: select the rows with .in_() and group them)'
 
 function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
-  const iterated = relation.place ? `the query iterated${at(relation.place)}` : `the query whose rows are looped over${at(loop.query)}`
+  const iterated = relation.place ? `the query iterated${at(relation.place)}` : `the query whose rows the loop goes over (its queries run${at(loop.query)})`
   const model = root(relation)
   const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
   const last = relation.path[relation.path.length - 1]
