@@ -34,7 +34,8 @@ describe('analyseUnit', () => {
       times(12, (i) => q(AUTHOR_BY_ID, [i + 1], { at: site('shop/views.py', 42), ms: 0.25 })),
     )
     unit.dropped_queries = 5
-    expect(analyse(unit).summary).toEqual({
+    const { summary, findings } = analyse(unit)
+    expect(summary).toEqual({
       queries: 20,
       db_ms: 7.75,
       duplicates: 1,
@@ -42,6 +43,10 @@ describe('analyseUnit', () => {
       findings: 2,
       severity: 'error',
     })
+    // "instead of 12 queries" beside a summary of 20: the text says which queries its count is of.
+    for (const finding of findings) {
+      expect(finding.suggestion.text).toMatch(/ \(counted in the queries the agent kept: 5 more ran past its MAX_QUERIES, which it did not keep\)$/)
+    }
   })
 
   it('sums up a clean unit with no findings and no severity', () => {

@@ -31,7 +31,8 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
   const loops = mergeFixes(detectNPlusOne(facts, ctx))
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
-  const findings = withImports(onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema), orm).sort(
+  const found = withImports(onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema), orm)
+  const findings = pastTheCap(found, unit.dropped_queries ?? 0).sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
@@ -94,6 +95,14 @@ function usingDatabase(db: string, schema: Schema | null): (text: string) => str
   for (const model of schema?.models ?? []) if (model.manager) managers.add(model.manager.name)
   const queryset = new RegExp(`\\b([A-Z]\\w*)\\.(${[...managers].join('|')})\\.(?!using\\()`, 'g')
   return (text) => text.replace(queryset, (_, model: string, manager: string) => `${model}.${manager}.using(${JSON.stringify(db)}).`)
+}
+
+/** With queries past the agent's cap (`MAX_QUERIES`), a finding's counts are of the queries kept: the text says so,
+ * beside the summary that counts them all. */
+function pastTheCap(findings: Finding[], dropped: number): Finding[] {
+  if (dropped === 0) return findings
+  const note = ` (counted in the queries the agent kept: ${dropped} more ran past its MAX_QUERIES, which it did not keep)`
+  return findings.map((f) => (f.kind === 'slow_query' ? f : { ...f, suggestion: { ...f.suggestion, text: `${f.suggestion.text.replace(/\.$/, '')}${note}` } }))
 }
 
 /**
