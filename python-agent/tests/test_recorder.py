@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
 import time
+import types
 import uuid
 import weakref
 
@@ -187,18 +189,35 @@ def test_a_decorated_async_generator_records_its_own_steps(recorded):
     assert [u["name"] for u in recorded.units()] == ["stream"]
 
 
-def test_capture_tells_mistakes_in_its_arguments_at_once():
+def test_a_decorated_generator_function_is_still_one_for_whatever_checks_it():
+    # pytest's yield fixtures and FastAPI's yield dependencies tell them apart by inspect: a plain function returning
+    # a generator would hand them the generator object instead of its value.
+    @querysight.capture("sync")
+    def steps():
+        yield 1
+
+    @querysight.capture("async")
+    async def async_steps():
+        yield 1
+
+    assert inspect.isgeneratorfunction(steps) and inspect.isasyncgenfunction(async_steps)
+    assert (steps.__name__, async_steps.__name__) == ("steps", "async_steps")
+
+
+def test_capture_tells_mistakes_in_its_arguments_at_once_and_makes_a_name_a_string(recorded):
     # Before: "internal error while trying to start a unit" with a traceback, and the next mistake not said at all.
     with pytest.raises(
         ValueError, match=r"querysight.capture\(kind='job'\): kind must be one of request, test, task, command, block"
     ):
         querysight.capture("x", kind="job")
     with pytest.raises(
-        TypeError, match=r"querysight.capture\(meta=...\): meta must be a dict with string keys, got \['a'\]"
+        TypeError, match=r"querysight.capture\(meta=...\): meta must be a mapping with string keys, got \['a'\]"
     ):
         querysight.capture("x", meta=["a"])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"querysight.capture\(\): name must be a string, got 123"):
-        querysight.capture(123)  # type: ignore[arg-type]
+    # A name computed at run time may be anything (None on a rare path): it is made a string, as any mapping a dict.
+    with querysight.capture(123, meta=types.MappingProxyType({"rows": 3})):  # type: ignore[arg-type]
+        pass
+    assert [(u["name"], u["meta"]) for u in recorded.units()] == [("123", {"rows": 3})]
 
 
 def test_capture_notes_no_error_for_sys_exit_0_and_names_an_interrupt_without_a_message(recorded):
@@ -382,6 +401,15 @@ def test_tells_the_console_the_loops_of_one_line_as_one():
         unit.queries.append((reviews, (book,), 0.0, 0.0, run))
     assert unit.repeats() == (0, (6, author))
     assert " · 6 from one line (shop/book_list.html:8) → " in _web.console_line(unit, config.current())
+
+
+def test_the_console_line_says_an_exception_of_several_lines_on_its_own_line():
+    unit = Unit("block", "nightly import")
+    unit.meta["error"] = "IntegrityError: duplicate key value\nDETAIL:  Key (id)=(1) already exists."
+    unit.finish()
+    line = _web.console_line(unit, config.current())
+    assert "\n" not in line
+    assert " · raised IntegrityError: duplicate key value DETAIL: Key (id)=(1) already exists. → " in line
 
 
 def test_tells_the_console_a_loop_whose_queries_were_each_walked_to_equal_sites():
@@ -715,3 +743,12 @@ def test_a_capture_begun_before_django_setup_says_its_queries_were_not_recorded(
     )
     units = [u for b in read_ndjson(out) for u in b["units"]]
     assert [(u["name"], len(u["queries"])) for u in units] == [("import books", 0), ("after setup", 1)]
+    # With querysight off, beginning the block after setup would record nothing either: no warning.
+    off = subprocess.run(
+        [sys.executable, "-c", BEFORE_SETUP],
+        env={**env, "QUERYSIGHT_ENABLED": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (off.returncode, off.stdout, off.stderr) == (0, "done\n", "")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from contextvars import Token
 from typing import Any, TypeVar
 
@@ -40,17 +40,16 @@ class capture:
     its items. (``with capture(...)`` written inside a generator cannot tell them apart: decorate it instead.)
     """
 
-    def __init__(self, name: str, kind: str = "block", meta: dict[str, Any] | None = None) -> None:
-        # Mistakes of the call are the caller's to see at once, not an internal error logged later (or never).
-        if not isinstance(name, str):
-            raise TypeError(f"querysight.capture(): name must be a string, got {name!r}")
+    def __init__(self, name: str, kind: str = "block", meta: Mapping[str, Any] | None = None) -> None:
+        # A kind or meta no unit can have is the caller's mistake, the same on every run: said at once, not as an
+        # internal error logged later (or never). A name is made a string (one computed at run time may be None).
         if kind not in UNIT_KINDS:
             raise ValueError(f"querysight.capture(kind={kind!r}): kind must be one of {', '.join(UNIT_KINDS)}")
-        if meta is not None and not (isinstance(meta, dict) and all(isinstance(key, str) for key in meta)):
-            raise TypeError(f"querysight.capture(meta=...): meta must be a dict with string keys, got {meta!r}")
-        self.name = name
+        if meta is not None and not (isinstance(meta, Mapping) and all(isinstance(key, str) for key in meta)):
+            raise TypeError(f"querysight.capture(meta=...): meta must be a mapping with string keys, got {meta!r}")
+        self.name = name if isinstance(name, str) else str(name)
         self.kind = kind
-        self.meta = meta
+        self.meta = None if meta is None else dict(meta)
         self.unit: Unit | None = None
         self._token: Token[Unit | None] | None = None
         self._before_django = False
@@ -81,7 +80,8 @@ class capture:
     def _finish(self, exc: BaseException | None) -> None:
         unit = self.unit
         with _guard.guard("finish a unit"):
-            if self._before_django and _django_ready() and (unit is None or not unit.queries):
+            # (Not when querysight is off: beginning the block after setup would record nothing either.)
+            if self._before_django and _django_ready() and config.current().enabled and not (unit and unit.queries):
                 _warn_before_django(self.name)
             if unit is None:
                 return
@@ -92,18 +92,15 @@ class capture:
 
     def __call__(self, func: F) -> F:
         name, kind, meta = self.name, self.kind, self.meta
+        # The wrappers are of the function's own kind: what checks it (pytest's yield fixtures, FastAPI's yield
+        # dependencies, asyncio.iscoroutinefunction) sees the same.
         if inspect.isasyncgenfunction(func):
-
-            @functools.wraps(func)
-            def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return _async_steps(capture(name, kind, meta), func(*args, **kwargs))
-
-            return async_generator_wrapper  # type: ignore[return-value]
+            return _async_steps(func, name, kind, meta)  # type: ignore[return-value]
         if inspect.isgeneratorfunction(func):
 
             @functools.wraps(func)
             def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return _steps(capture(name, kind, meta), func(*args, **kwargs))
+                return (yield from _steps(capture(name, kind, meta), func(*args, **kwargs)))
 
             return generator_wrapper  # type: ignore[return-value]
         if inspect.iscoroutinefunction(func):
@@ -167,40 +164,50 @@ def _steps(cap: capture, inner: Generator[Any, Any, Any]) -> Generator[Any, Any,
         cap._finish(outcome)
 
 
-async def _async_steps(cap: capture, inner: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
-    """:func:`_steps` for an async generator."""
-    unit = cap._start()
-    outcome: BaseException | None = None
-    try:
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
-            token = current_unit.set(unit) if unit is not None else None
-            try:
-                item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
-            except StopAsyncIteration:
-                return
-            finally:
-                if token is not None:
-                    current_unit.reset(token)
-            thrown = None
-            try:
-                sent = yield item
-            except GeneratorExit:
+def _async_steps(
+    func: Callable[..., AsyncGenerator[Any, Any]], name: str, kind: str, meta: Mapping[str, Any] | None
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """:func:`_steps` for an async generator function, as an async generator function (an async generator cannot
+    delegate with ``yield from``: the stepping is its own body)."""
+
+    @functools.wraps(func)
+    async def async_generator_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        cap = capture(name, kind, meta)
+        inner = func(*args, **kwargs)
+        unit = cap._start()
+        outcome: BaseException | None = None
+        try:
+            sent: Any = None
+            thrown: BaseException | None = None
+            while True:
                 token = current_unit.set(unit) if unit is not None else None
                 try:
-                    await inner.aclose()
+                    item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+                except StopAsyncIteration:
+                    return
                 finally:
                     if token is not None:
                         current_unit.reset(token)
-                raise
-            except BaseException as exc:  # noqa: BLE001 - thrown into the generator
-                thrown = exc
-    except BaseException as exc:
-        outcome = exc
-        raise
-    finally:
-        cap._finish(outcome)
+                thrown = None
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    token = current_unit.set(unit) if unit is not None else None
+                    try:
+                        await inner.aclose()
+                    finally:
+                        if token is not None:
+                            current_unit.reset(token)
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - thrown into the generator
+                    thrown = exc
+        except BaseException as exc:
+            outcome = exc
+            raise
+        finally:
+            cap._finish(outcome)
+
+    return async_generator_wrapper
 
 
 def _django_ready() -> bool:

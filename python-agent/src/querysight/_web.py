@@ -167,7 +167,8 @@ def console_line(unit: Unit, settings: config.Settings) -> str:
     if duplicated:
         line += f" · {duplicated} duplicated"
     error = unit.meta.get("error")
-    if isinstance(error, str):  # what made the 500 (the report says it too)
+    if isinstance(error, str):  # what made the 500 (the report says it too), on the line (PostgreSQL's DETAIL: ...)
+        error = " ".join(error.split())
         line += f" · raised {error if len(error) <= CONSOLE_ERROR_LENGTH else error[: CONSOLE_ERROR_LENGTH - 1] + '…'}"
     if not settings.output:
         line += f" → {settings.server_url}/#/units/{unit.id}"

@@ -442,7 +442,6 @@ class QuerySightMiddleware:
         try:
             response = self.get_response(request)
         except BaseException:
-            unit.boundary = None
             current_unit.reset(token)
             token = None
             self._finish(unit, request, None)
@@ -462,7 +461,6 @@ class QuerySightMiddleware:
         try:
             response = await self.get_response(request)
         except BaseException:
-            unit.boundary = None
             current_unit.reset(token)
             token = None
             self._finish(unit, request, None)

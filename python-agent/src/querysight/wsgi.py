@@ -70,7 +70,6 @@ class QuerySightMiddleware:
         try:
             result = self.app(environ, response.start_response)
         except BaseException as exc:
-            unit.boundary = None
             current_unit.reset(token)
             token = None
             with _guard.guard("note a request's exception"):
