@@ -28,10 +28,12 @@ export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisCo
   const facts = queryFacts(unit.queries)
   const orm = ormOf(app, facts)
   const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' ? adminChangelistOf(unit.view, unit.route) : null, adminForm: orm === 'django' && isAdminForm(unit.view), test: unit.kind === 'test', request: unit.kind === 'request', framework: (app.framework ?? '').toLowerCase() }
-  const loops = mergeFixes(detectNPlusOne(facts, ctx))
+  const loops = detectNPlusOne(facts, ctx)
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))
-  const found = withImports(onItsDatabase([...loops, ...writes, ...duplicates, ...detectSlowQueries(facts, ctx)], unit, orm, schema), orm)
+  // (A loop's duplicates, every row sharing one related object, are fixed by the same queryset as its N+1s.)
+  const reads = mergeFixes([...loops, ...duplicates])
+  const found = withImports(onItsDatabase([...reads, ...writes, ...detectSlowQueries(facts, ctx)], unit, orm, schema), orm)
   const findings = pastTheCap(found, unit.dropped_queries ?? 0).sort(
     (a, b) =>
       SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||

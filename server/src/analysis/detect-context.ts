@@ -61,7 +61,8 @@ export interface AdminChangelist {
 }
 
 /** Whether a unit is an admin page editing an object, with its inlines (`ModelAdmin.change_view`, `add_view`). */
-export const isAdminForm = (view: string | null | undefined): boolean => !!view && /^django\.contrib\.admin\..*\.(change|add)_view$/.test(view)
+// (A ModelAdmin's own change_view, overridden for extra_context, is named after the app's module.)
+export const isAdminForm = (view: string | null | undefined): boolean => !!view && /(^|\.)(change|add)_view$/.test(view)
 
 /** The changelist a unit is (from its view, `django.contrib.admin.options.changelist_view`), or null. */
 export function adminChangelistOf(view: string | null | undefined, route: string | null | undefined): AdminChangelist | null {

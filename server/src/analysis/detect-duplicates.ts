@@ -50,6 +50,7 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
     const outside = repeated.filter((c) => !owner.has(c.index))
     const copies = outside.length >= 2 ? outside : repeated
     const repeat = copies[1]
+    const loop = oneLoopsKey(copies, all, ctx)
     findings.push({
       kind: 'duplicate',
       severity: 'warning',
@@ -60,8 +61,8 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
       query_indexes: copies.map((c) => c.index),
       callsite: repeat.query.callsite ?? null,
       template: repeat.query.template ?? null,
-      trigger_index: null,
-      suggestion: oneLoopsKey(copies, all, ctx) ?? suggestDuplicate(copies, ctx),
+      trigger_index: loop?.triggerIndex ?? null,
+      suggestion: loop?.suggestion ?? suggestDuplicate(copies, ctx),
     })
   }
   return findings
@@ -71,9 +72,10 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
  * The copies of one line, one per row of a loop, reading a relation every row shares (the books of one author, each
  * looking its author up): the loop's eager load removes them as it would an N+1's, and the duplicate's own advice
  * (run it once before the loop) does not reach a lookup Django makes for `book.author`. Said both ways, since the
- * same key may also be a value of the code's own. Null when no relation of the loop's rows explains the lookup.
+ * same key may also be a value of the code's own; its trigger is the loop's (the fix joins the N+1s' over the same
+ * rows). Null when no relation of the loop's rows explains the lookup.
  */
-function oneLoopsKey(copies: QueryFacts[], all: QueryFacts[], ctx: DetectContext): Suggestion | null {
+function oneLoopsKey(copies: QueryFacts[], all: QueryFacts[], ctx: DetectContext): { suggestion: Suggestion; triggerIndex: number } | null {
   const first = copies[0]
   if (first.shape.kind !== 'select' || first.shape.aggregate || copies.some((c) => c.stackKey !== first.stackKey)) return null
   const keySlot = first.shape.slots.findIndex((slot) => (slot.role === 'eq' || slot.role === 'in') && slot.column)
@@ -82,10 +84,8 @@ function oneLoopsKey(copies: QueryFacts[], all: QueryFacts[], ctx: DetectContext
   if (relation.triggerIndex === null || !LOADED_PATTERNS.has(relation.pattern)) return null
   const fix = suggestLoop(relation, first, copies.length, ctx)
   if (fix.code === null) return null
-  return {
-    text: `The same query runs ${copies.length} times, one per row of a loop, with the same key${at(first.query)}: if each row reads it through a relation (every row has the same one), ${lowerFirst(fix.text)}; if the key is a value of the code's own, run it once before the loop and reuse the result`,
-    code: fix.code,
-  }
+  const text = `The same query runs ${copies.length} times, one per row of a loop, with the same key${at(first.query)}: if each row reads it through a relation (every row has the same one), ${lowerFirst(fix.text)}; if the key is a value of the code's own, run it once before the loop and reuse the result`
+  return { suggestion: { text, code: fix.code }, triggerIndex: relation.triggerIndex }
 }
 
 const LOADED_PATTERNS = new Set(['forward', 'reverse', 'reverse_one', 'm2m'])

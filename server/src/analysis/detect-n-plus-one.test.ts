@@ -285,6 +285,17 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[0].suggestion.text).toMatch(/One queryset does what this N\+1 and 2 others over the same rows need: /)
   })
 
+  it('keeps apart fixes that one queryset could not hold: a plain prefetch and a filtering Prefetch of one lookup', () => {
+    // for book in books: book.reviews.all() (line 42) and book.reviews.filter(rating__gte=4) (line 43). One queryset
+    // with only the filtering Prefetch would hand line 42 the filtered reviews; with both, Django raises.
+    const FILTERED =
+      'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE ("shop_review"."book_id" = %s AND "shop_review"."rating" >= %s)'
+    const perBook = times(3, (i) => [q(REVIEWS_OF_BOOK, [i + 1], { at: LOOP }), q(FILTERED, [i + 1, 4], { at: site('shop/views.py', 43, 'book_list') })])
+    const codes = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perBook.flat())).map((f) => f.suggestion.code)
+    expect(codes[0]).toBe('Book.objects.prefetch_related("reviews")')
+    expect(codes[1]).toMatch(/^Book\.objects\.prefetch_related\(Prefetch\("reviews", queryset=Review\.objects\.filter\(rating__gte=4\)/)
+  })
+
   it('gives the N+1s over the same rows one fix with every relation, and keeps apart loops over other rows', () => {
     // for book in Book.objects.all(): book.author.name, book.publisher.name
     const perBook = times(4, (i) => [q(AUTHOR_BY_ID, [i + 1], { at: LOOP }), q(PUBLISHER_BY_ID, [i + 1], { at: site('shop/views.py', 43, 'book_list') })])
@@ -389,6 +400,14 @@ describe('N+1 over relations, with the schema', () => {
     const customers = times(3, (i) => q(CUSTOMER_BY_ID, [i + 1], inTemplate(15)))
     const [finding] = findingsOf(unitOf(reviews, customers))
     expect(finding.suggestion.code).toBe('Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("customer")))')
+    // Each reviewer's profile on the next line: one Prefetch with both hops (two Prefetch objects of "reviews" with
+    // different querysets make Django raise).
+    const perReview = times(3, (i) => [q(CUSTOMER_BY_ID, [i + 1], inTemplate(15)), q(PROFILE_OF_CUSTOMER, [i + 1], inTemplate(16))])
+    const both = findingsOf(unitOf(reviews, perReview.flat())).map((f) => f.suggestion.code)
+    expect(both).toEqual([
+      'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("customer__profile")))',
+      'Book.objects.prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("customer__profile")))',
+    ])
     expect(finding.suggestion.text).toContain(
       'to book.reviews (or the queryset filtered the same way) iterated at shop/book_detail.html:12 (rendered from shop/views.py:41)',
     )
@@ -850,6 +869,29 @@ describe('the Django admin changelist', () => {
     )
     expect(finding.suggestion.text).toContain('on get_queryset() of the ModelAdmin of Book and in the loop take the first of .reviews_list')
     expect(finding.suggestion.text).toContain('(the queries run at shop/admin.py:22)')
+  })
+
+  it("gives a changelist filtered to one author one list for the author every row shares and the publishers", () => {
+    // ?author__id__exact=1: each book's author is the same (a duplicate), each publisher another (an N+1). Pasted
+    // apart, list_select_related = ["author"] and = ["publisher"] replaced each other.
+    const byAuthor = `${ADMIN_BOOKS.replace(/ INNER JOIN .*?\)/, '').replace(', "shop_author"."id", "shop_author"."name"', '').replace(' ORDER BY', ' WHERE "shop_book"."author_id" = %s ORDER BY')}`
+    const perBook = times(3, (i) => [q(AUTHOR_BY_ID, [1], { at: site('shop/models.py', 24, '__str__') }), q(PUBLISHER_BY_ID, [i + 1], { at: column })])
+    const findings = findingsOf(changelist(q(byAuthor, [1], { at: [] }), perBook.flat()))
+    expect(findings.map((f) => [f.kind, f.suggestion.code])).toEqual([
+      ['n_plus_one', 'list_select_related = ["publisher", "author"]'],
+      ['duplicate', 'list_select_related = ["publisher", "author"]'],
+    ])
+  })
+
+  it("puts a loop over an inline's rows into the InlineModelAdmin's get_queryset(), also under a ModelAdmin's own change_view", () => {
+    // The author's page, an inline of their books, each row's tags read by a column.
+    const booksOfAuthor = `${BOOKS.replace(/ ORDER BY .*/, '')} WHERE "shop_book"."author_id" = %s`
+    for (const view of ['django.contrib.admin.options.change_view', 'shop.admin.change_view']) {
+      const page = { ...unitOf(q(booksOfAuthor, [1], { at: [] }), loopOf(3, TAGS_OF_BOOK, (i) => i + 1, site('shop/admin.py', 30, 'tag_names'))), view }
+      const [finding] = findingsOf(page)
+      expect(finding.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags")')
+      expect(finding.suggestion.text).toMatch(/^Add \.prefetch_related\("tags"\) in get_queryset\(\) of the InlineModelAdmin of Book, whose rows the inline shows/)
+    }
   })
 
   it('names the changelist of a proxy model, whose ModelAdmin is not the one of the model it proxies', () => {

@@ -22,5 +22,7 @@ describe('the imports a fix needs', () => {
     expect(importsOf('Book.objects.select_related("author").prefetch_related("tags")', 'django')).toBeNull()
     expect(importsOf('Book.objects.filter(pk__in=ids).update(stock=0)', 'sqlalchemy')).toBeNull()
     expect(importsOf('list_select_related = ["author"]', 'django')).toBeNull()
+    // nor a value: filter(grade="F") is no F().
+    expect(importsOf('Student.objects.filter(grade="F", title=\'Q\').annotate(n=Count("books"))', 'django')).toBe('from django.db.models import Count')
   })
 })

@@ -22,8 +22,9 @@ const MODULES: Record<Orm, [string, string[]][]> = {
 
 /** `from django.db.models import Count, Prefetch`, one line per module, for the names `code` uses; null for none. */
 export function importsOf(code: string, orm: Orm): string | null {
-  const lines = (MODULES[orm] ?? []).flatMap(([module, names]) => {
-    const used = names.filter((name) => new RegExp(`(?<![\\w.])${name}\\b(?!\\s*=)`).test(code))
+  const names = code.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '""') // not the values (filter(grade="F"))
+  const lines = (MODULES[orm] ?? []).flatMap(([module, given]) => {
+    const used = given.filter((name) => new RegExp(`(?<![\\w.])${name}\\b(?!\\s*=)`).test(names))
     return used.length ? [`from ${module} import ${used.join(', ')}`] : []
   })
   return lines.length ? lines.join('; ') : null

@@ -1,13 +1,14 @@
 /**
- * One fix for the N+1s of one loop: Django N+1 findings over the same rows (the same trigger query, or, for a loop
- * nested in another's rows such as each review's customer's profile, the trigger of the loop it is in) whose fixes are
- * one call on one queryset with other relations (`select_related("author")`, `select_related("publisher")`; or
- * `select_related("customer")` inside a Prefetch and `select_related("customer__profile")` in the same one) get the
- * call with every relation, `select_related("author", "publisher")`. Pasted one by one, the separate fixes would each
- * replace the other's relation, and two Prefetch objects of one lookup with different querysets make Django raise
- * ("lookup was already seen with a different queryset"). On a Django admin changelist the same goes for the
- * ModelAdmin's `list_select_related = [...]` (one list of every relation) and its `get_queryset()` (one method
- * with every annotation and prefetch): a second one pasted replaces the first.
+ * One fix for the N+1s of one loop: Django findings over the same rows (the same trigger query, or, for a loop nested
+ * in another's rows such as each review's customer's profile, the trigger of the loop it is in; N+1s, and the
+ * duplicates of a loop whose rows share one related object) whose fixes load more on one queryset get one queryset
+ * with every load: `select_related("author", "publisher")`, `.select_related("author").prefetch_related("tags")
+ * .annotate(...)`, or `select_related("customer")` inside a Prefetch and `select_related("customer__profile")` in the
+ * same one. Pasted one by one, the separate fixes would each replace the other's, and two Prefetch objects of one
+ * lookup with different querysets make Django raise ("lookup was already seen with a different queryset"). On a
+ * Django admin changelist the same goes for the ModelAdmin's `list_select_related = [...]` (one list of every
+ * relation) and its `get_queryset()` (one method with every annotation and prefetch). Fixes one queryset cannot hold
+ * (see {@link chainCalls}) keep their own.
  * @module
  */
 import type { Finding } from '../protocol.js'
@@ -17,7 +18,8 @@ import { groupBy } from './detect-context.js'
 interface Mergeable {
   key: string
   parts: string[]
-  render: (parts: string[]) => string
+  /** Null when the parts cannot be one fix: the findings keep their own. */
+  render: (parts: string[]) => string | null
   /** How the text introduces the merged code, for the parts of all: "One call loads what". */
   what: string | ((parts: string[]) => string)
 }
@@ -31,8 +33,9 @@ const LAST_CALL = new RegExp(`^([\\s\\S]*)\\.(select_related|prefetch_related)\\
 /** A ModelAdmin's `list_select_related = ["a", "b"]`. */
 const LIST_SELECT_RELATED = new RegExp(`^list_select_related = \\[${PATHS}\\]$`)
 /** A queryset with calls chained on: the model's manager (`Book.objects`, `Book.objects.using("other")`), a related
- * manager (`book.reviews`), or a ModelAdmin's `get_queryset()` returning its parent's. */
-const CHAIN = /^(def get_queryset\(self, request\):\n {4}return super\(\)\.get_queryset\(request\)|[A-Za-z_]\w*\.[A-Za-z_]\w*(?:\.using\("[^"]*"\))?)(\..+)$/s
+ * manager (`book.reviews`), a ModelAdmin's `get_queryset()` returning its parent's, or `queryset` (without the
+ * schema, the model is not named). */
+const CHAIN = /^(def get_queryset\(self, request\):\n {4}return super\(\)\.get_queryset\(request\)|queryset|[A-Za-z_]\w*\.[A-Za-z_]\w*(?:\.using\("[^"]*"\))?)(\..+)$/s
 const RELATION_CALL = new RegExp(`^\\.(select_related|prefetch_related)\\(${PATHS}\\)$`)
 
 /** `.a(x).b(y, (z))` as [".a(x)", ".b(y, (z))"]: split where a call starts outside any bracket or string. */
@@ -59,8 +62,13 @@ function callsOf(chain: string): string[] | null {
 }
 
 /** The calls of several fixes on one queryset as one chain: the relation paths of every select_related() in one, of
- * every plain prefetch_related() in one (a longer path naming a shorter one's rows too), each other call once. */
-function chainCalls(calls: string[]): string {
+ * every plain prefetch_related() in one (a longer path naming a shorter one's rows too), each other call once. Null
+ * when they cannot be one queryset: two Prefetch objects of one lookup, or a plain path at or under the lookup of a
+ * Prefetch that filters, orders or keeps its rows apart (Django refuses one lookup seen with two querysets, and
+ * dropping the plain path would hand a loop reading `.all()` the filtered rows). A plain path beside a Prefetch of
+ * the same lookup that only eager-loads its rows (GenericPrefetch("target", [...]) beside "target") is left out: the
+ * Prefetch loads those rows too. */
+function chainCalls(calls: string[]): string | null {
   const paths = new Map<string, string[]>()
   const out: string[] = []
   for (const call of calls) {
@@ -76,36 +84,86 @@ function chainCalls(calls: string[]): string {
     }
     paths.get(method)!.push(...pathsOf(args))
   }
-  // A lookup a Prefetch object loads is not prefetched again by its plain path: Django refuses one lookup seen twice
-  // with different querysets ("target" beside GenericPrefetch("target", ...)).
-  const objects = new Set(out.flatMap((call) => [...call.matchAll(/\b(?:Generic)?Prefetch\("(\w+)"/g)].map((m) => m[1])))
+  const objects = out.flatMap(prefetchObjects)
+  const lookups = objects.map((o) => o.lookup)
+  if (new Set(lookups).size !== lookups.length) return null
+  const plain = unionOf(paths.get('prefetch_related') ?? [])
+  const kept: string[] = []
+  for (const path of plain) {
+    const object = objects.find((o) => path === o.lookup || path.startsWith(`${o.lookup}__`))
+    if (!object) kept.push(path)
+    else if (!(object.eagerOnly && path === object.lookup)) return null
+  }
   return out
     .map((call) => {
       if (!paths.has(call)) return call
-      const kept = unionOf(paths.get(call)!).filter((path) => call !== 'prefetch_related' || !objects.has(path))
-      return kept.length ? `.${call}(${quoted(kept)})` : ''
+      const written = call === 'prefetch_related' ? kept : unionOf(paths.get(call)!)
+      return written.length ? `.${call}(${quoted(written)})` : ''
     })
     .join('')
 }
 
+/** A queryset that only eager-loads: `Review.objects.select_related("customer")`, no filter, order, cut or values. */
+const EAGER_ONLY = /^\w+\.objects(?:\.(?:select_related|prefetch_related)\((?:"\w+"(?:, "\w+")*)?\))*$/
+
+/** The Prefetch and GenericPrefetch objects of a call: their lookups, and whether they only eager-load every row. */
+function prefetchObjects(call: string): { lookup: string; eagerOnly: boolean }[] {
+  const found: { lookup: string; eagerOnly: boolean }[] = []
+  for (const match of call.matchAll(/\b(Generic)?Prefetch\("(\w+)", /g)) {
+    const rest = argumentsAfter(call, match.index! + match[0].length)
+    if (rest === null) return [{ lookup: match[2], eagerOnly: false }]
+    const eagerOnly = match[1]
+      ? /^\[.*\]$/s.test(rest) && rest.slice(1, -1).split(/, (?=\w+\.objects)/).every((qs) => EAGER_ONLY.test(qs))
+      : rest.startsWith('queryset=') && EAGER_ONLY.test(rest.slice('queryset='.length))
+    found.push({ lookup: match[2], eagerOnly })
+  }
+  return found
+}
+
+/** The text from `start` to the parenthesis closing the call it is in (null when unbalanced). */
+function argumentsAfter(text: string, start: number): string | null {
+  let depth = 0
+  let quote: string | null = null
+  for (let i = start; i < text.length; i++) {
+    const c = text[i]
+    if (quote) {
+      if (c === '\\') i++
+      else if (c === quote) quote = null
+    } else if (c === '"' || c === "'") quote = c
+    else if (c === '(' || c === '[') depth++
+    else if (c === ')' || c === ']') {
+      if (depth === 0) return text.slice(start, i)
+      depth--
+    }
+  }
+  return null
+}
+
 /** "One call loads what" the merged chain does when it is one call, else "One queryset does what". */
-const chainWhat = (head: string, parts: string[]): string =>
-  head.startsWith('def ') ? 'One get_queryset() does what' : (callsOf(chainCalls(parts))?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
+function chainWhat(head: string, parts: string[]): string {
+  if (head.startsWith('def ')) return 'One get_queryset() does what'
+  return (callsOf(chainCalls(parts) ?? '')?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
+}
 
 function mergeableOf(code: string | null): Mergeable | null {
   if (code === null) return null
+  // Calls on a queryset of their own, inside a Prefetch (`Prefetch("reviews", queryset=Review.objects.select_related(
+  // "customer"))`): the paths join there, in one Prefetch.
+  const call = LAST_CALL.exec(code)
+  if (call && call[4] !== '') {
+    const [, head, method, args, tail] = call
+    const render = (paths: string[]) => `${head}.${method}(${quoted(unionOf(paths))})${tail}`
+    return { key: `${head}\0${method}\0${tail}`, parts: pathsOf(args), render, what: 'One call loads what' }
+  }
   const chain = CHAIN.exec(code)
   const calls = chain && callsOf(chain[2])
   if (chain && calls) {
     const head = chain[1]
-    return { key: `chain\0${head}`, parts: calls, render: (parts) => `${head}${chainCalls(parts)}`, what: (parts) => chainWhat(head, parts) }
-  }
-  // Calls on a queryset of their own, inside a Prefetch: `Prefetch("reviews", queryset=Review.objects.select_related(...))`.
-  const call = LAST_CALL.exec(code)
-  if (call) {
-    const [, head, method, args, tail] = call
-    const render = (paths: string[]) => `${head}.${method}(${quoted(unionOf(paths))})${tail}`
-    return { key: `${head}\0${method}\0${tail}`, parts: pathsOf(args), render, what: 'One call loads what' }
+    const render = (parts: string[]) => {
+      const chained = chainCalls(parts)
+      return chained === null ? null : `${head}${chained}`
+    }
+    return { key: `chain\0${head}`, parts: calls, render, what: (parts) => chainWhat(head, parts) }
   }
   const list = LIST_SELECT_RELATED.exec(code)
   if (list) {
@@ -137,7 +195,7 @@ function unionOf(paths: string[]): string[] {
 }
 
 export function mergeFixes(findings: Finding[]): Finding[] {
-  const fixes = findings.map((finding) => (finding.kind === 'n_plus_one' && finding.trigger_index !== null ? mergeableOf(finding.suggestion.code) : null))
+  const fixes = findings.map((finding) => (finding.kind !== 'repeated_write' && finding.trigger_index !== null ? mergeableOf(finding.suggestion.code) : null))
   const rowsOf = rootTriggers(findings)
   const withFix = findings.flatMap((_, i) => (fixes[i] ? [i] : []))
   const groups = groupBy(withFix, (i) => `${rowsOf(i)}\0${fixes[i]!.key}`)
@@ -147,6 +205,7 @@ export function mergeFixes(findings: Finding[]): Finding[] {
     const first = fixes[members[0]]!
     const parts = members.flatMap((i) => fixes[i]!.parts)
     const code = first.render(parts)
+    if (code === null) continue
     const what = typeof first.what === 'string' ? first.what : first.what(parts)
     for (const i of members) {
       const finding = findings[i]
