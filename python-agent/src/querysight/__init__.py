@@ -127,6 +127,24 @@ def _is_failure(exc: BaseException) -> bool:
     return not (isinstance(exc, SystemExit) and exc.code in (None, 0))
 
 
+class _Running:
+    """The capture's unit current for a block (a step of its generator), when there is one."""
+
+    __slots__ = ("token", "unit")
+
+    def __init__(self, unit: Unit | None) -> None:
+        self.unit = unit
+        self.token: Token[Unit | None] | None = None
+
+    def __enter__(self) -> None:
+        if self.unit is not None:
+            self.token = current_unit.set(self.unit)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            current_unit.reset(self.token)
+
+
 def _steps(cap: capture, inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """``yield from inner`` (PEP 380), with the capture's unit current only while ``inner`` runs: the code consuming it
     between its items is the caller's."""
@@ -136,24 +154,17 @@ def _steps(cap: capture, inner: Generator[Any, Any, Any]) -> Generator[Any, Any,
         sent: Any = None
         thrown: BaseException | None = None
         while True:
-            token = current_unit.set(unit) if unit is not None else None
             try:
-                item = inner.send(sent) if thrown is None else inner.throw(thrown)
+                with _Running(unit):
+                    item = inner.send(sent) if thrown is None else inner.throw(thrown)
             except StopIteration as stop:
                 return stop.value
-            finally:
-                if token is not None:
-                    current_unit.reset(token)
             thrown = None
             try:
                 sent = yield item
             except GeneratorExit:
-                token = current_unit.set(unit) if unit is not None else None
-                try:
+                with _Running(unit):
                     inner.close()
-                finally:
-                    if token is not None:
-                        current_unit.reset(token)
                 raise
             except BaseException as exc:  # noqa: BLE001 - thrown into the generator, as yield from does
                 thrown = exc
@@ -180,24 +191,17 @@ def _async_steps(
             sent: Any = None
             thrown: BaseException | None = None
             while True:
-                token = current_unit.set(unit) if unit is not None else None
                 try:
-                    item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
+                    with _Running(unit):
+                        item = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
                 except StopAsyncIteration:
                     return
-                finally:
-                    if token is not None:
-                        current_unit.reset(token)
                 thrown = None
                 try:
                     sent = yield item
                 except GeneratorExit:
-                    token = current_unit.set(unit) if unit is not None else None
-                    try:
+                    with _Running(unit):
                         await inner.aclose()
-                    finally:
-                        if token is not None:
-                            current_unit.reset(token)
                     raise
                 except BaseException as exc:  # noqa: BLE001 - thrown into the generator
                     thrown = exc

@@ -38,27 +38,41 @@ const LIST_SELECT_RELATED = new RegExp(`^list_select_related = \\[${PATHS}\\]$`)
 const CHAIN = /^(def get_queryset\(self, request\):\n {4}return super\(\)\.get_queryset\(request\)|queryset|[A-Za-z_]\w*\.[A-Za-z_]\w*(?:\.using\("[^"]*"\))?)(\..+)$/s
 const RELATION_CALL = new RegExp(`^\\.(select_related|prefetch_related)\\(${PATHS}\\)$`)
 
-/** `.a(x).b(y, (z))` as [".a(x)", ".b(y, (z))"]: split where a call starts outside any bracket or string. */
-function callsOf(chain: string): string[] | null {
-  const calls: string[] = []
+/** Each character of `text` from `start` that is outside a string literal, with the bracket depth before it. */
+function* unquoted(text: string, start = 0): Generator<[number, string, number]> {
   let depth = 0
   let quote: string | null = null
-  let start = 0
-  for (let i = 0; i < chain.length; i++) {
-    const c = chain[i]
+  for (let i = start; i < text.length; i++) {
+    const c = text[i]
     if (quote) {
       if (c === '\\') i++
       else if (c === quote) quote = null
-    } else if (c === '"' || c === "'") quote = c
-    else if (c === '(' || c === '[') depth++
+      continue
+    }
+    if (c === '"' || c === "'") {
+      quote = c
+      continue
+    }
+    yield [i, c, depth]
+    if (c === '(' || c === '[') depth++
     else if (c === ')' || c === ']') depth--
-    else if (c === '.' && depth === 0 && i > start) {
+  }
+}
+
+/** `.a(x).b(y, (z))` as [".a(x)", ".b(y, (z))"]: split where a call starts outside any bracket or string. */
+function callsOf(chain: string): string[] | null {
+  const calls: string[] = []
+  let start = 0
+  for (const [i, c, depth] of unquoted(chain)) {
+    if (c === '.' && depth === 0 && i > start) {
       calls.push(chain.slice(start, i))
       start = i
     }
   }
   calls.push(chain.slice(start))
-  return depth === 0 && quote === null && calls.every((call) => /^\.\w+\(.*\)$/s.test(call)) ? calls : null
+  // Each a whole call: `.name(` and the parenthesis that closes it last.
+  const whole = (call: string) => /^\.\w+\(.*\)$/s.test(call) && argumentsAfter(call, call.indexOf('(') + 1) === call.slice(call.indexOf('(') + 1, -1)
+  return calls.every(whole) ? calls : null
 }
 
 /** The calls of several fixes on one queryset as one chain: the relation paths of every select_related() in one, of
@@ -122,20 +136,7 @@ function prefetchObjects(call: string): { lookup: string; eagerOnly: boolean }[]
 
 /** The text from `start` to the parenthesis closing the call it is in (null when unbalanced). */
 function argumentsAfter(text: string, start: number): string | null {
-  let depth = 0
-  let quote: string | null = null
-  for (let i = start; i < text.length; i++) {
-    const c = text[i]
-    if (quote) {
-      if (c === '\\') i++
-      else if (c === quote) quote = null
-    } else if (c === '"' || c === "'") quote = c
-    else if (c === '(' || c === '[') depth++
-    else if (c === ')' || c === ']') {
-      if (depth === 0) return text.slice(start, i)
-      depth--
-    }
-  }
+  for (const [i, c, depth] of unquoted(text, start)) if ((c === ')' || c === ']') && depth === 0) return text.slice(start, i)
   return null
 }
 
