@@ -4,7 +4,7 @@
  * @module
  */
 import type { AppInfo, Finding, Schema, Unit, UnitSummaryCounts, WireUnit } from '../protocol.js'
-import { adminChangelistOf, type AnalysisOptions, isAdminForm, type Orm, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
+import { adminChangelistOf, adminPageOf, type AnalysisOptions, type Orm, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
 import { detectDuplicates } from './detect-duplicates.js'
 import { detectNPlusOne } from './detect-n-plus-one.js'
 import { detectRepeatedWrites } from './detect-repeated-writes.js'
@@ -27,7 +27,7 @@ const KIND_ORDER: Record<Finding['kind'], number> = { n_plus_one: 0, repeated_wr
 export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisContext): Unit {
   const facts = queryFacts(unit.queries)
   const orm = ormOf(app, facts)
-  const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' ? adminChangelistOf(unit.view, unit.route) : null, adminForm: orm === 'django' && isAdminForm(unit.view), test: unit.kind === 'test', request: unit.kind === 'request', framework: (app.framework ?? '').toLowerCase() }
+  const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' ? adminChangelistOf(unit.view, unit.route) : null, adminPage: orm === 'django' ? adminPageOf(unit.view) : null, test: unit.kind === 'test', request: unit.kind === 'request', framework: (app.framework ?? '').toLowerCase() }
   const loops = detectNPlusOne(facts, ctx)
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))

@@ -27,9 +27,9 @@ export interface DetectContext {
   /** The unit is a Django admin changelist (`ModelAdmin.changelist_view`): its queryset is the ModelAdmin's, which
    * the fixes name (`list_select_related`, `get_queryset()`), and its two row counts are the admin's own. */
   adminChangelist?: AdminChangelist | null
-  /** The unit is a Django admin page that edits an object (`change_view`, `add_view`): its inlines' rows come from
-   * their InlineModelAdmin's `get_queryset()`. */
-  adminForm?: boolean
+  /** The unit is a Django admin page whose rows come from an admin class's `get_queryset()`: one editing an object
+   * (`change_view`, `add_view`: its inlines'), or an autocomplete's search (`autocomplete_view`). */
+  adminPage?: 'inline' | 'autocomplete' | null
   /** The unit is a test: its queries with no application frame at all are the test framework's (see
    * {@link harnessQuery}). */
   test?: boolean
@@ -61,8 +61,13 @@ export interface AdminChangelist {
 }
 
 /** Whether a unit is an admin page editing an object, with its inlines (`ModelAdmin.change_view`, `add_view`). */
-// (A ModelAdmin's own change_view, overridden for extra_context, is named after the app's module.)
-export const isAdminForm = (view: string | null | undefined): boolean => !!view && /(^|\.)(change|add)_view$/.test(view)
+/** Which admin page a unit is, by its view (a ModelAdmin's own change_view, overridden for extra_context, is named
+ * after the app's module): see {@link DetectContext.adminPage}. */
+export function adminPageOf(view: string | null | undefined): 'inline' | 'autocomplete' | null {
+  if (!view) return null
+  if (/(^|\.)(change|add)_view$/.test(view)) return 'inline'
+  return /(^|\.)autocomplete_view$|\bAutocompleteJsonView$/.test(view) ? 'autocomplete' : null
+}
 
 /** The changelist a unit is (from its view, `django.contrib.admin.options.changelist_view`), or null. */
 export function adminChangelistOf(view: string | null | undefined, route: string | null | undefined): AdminChangelist | null {

@@ -894,6 +894,16 @@ describe('the Django admin changelist', () => {
     }
   })
 
+  it("puts a loop over an autocomplete's results into the ModelAdmin's get_queryset()", () => {
+    // /admin/autocomplete/?app_label=shop&model_name=review&field_name=book: each book's __str__ reads its author.
+    // Before: "Add .select_related("author") to the queryset iterated:", naming no place.
+    const search = `${BOOKS.replace(/ ORDER BY .*/, '')} ORDER BY "shop_book"."title" ASC LIMIT 21`
+    const page = { ...unitOf(q(search, [], { at: [] }), loopOf(3, AUTHOR_BY_ID, (i) => i + 1, site('shop/models.py', 24, '__str__'))), view: 'django.contrib.admin.sites.autocomplete_view' }
+    const [finding] = findingsOf(page)
+    expect(finding.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).select_related("author")')
+    expect(finding.suggestion.text).toMatch(/^Add \.select_related\("author"\) in get_queryset\(\) of the ModelAdmin of Book, whose rows the autocomplete lists/)
+  })
+
   it('names the changelist of a proxy model, whose ModelAdmin is not the one of the model it proxies', () => {
     const proxy = { ...changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, PUBLISHER_BY_ID, (i) => i + 1, column)), route: 'admin/shop/bookonsale/' }
     const [finding] = findingsOf(proxy)

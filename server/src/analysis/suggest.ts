@@ -50,7 +50,8 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
   const tree = recursion(relation, loop, count, ctx.orm)
   if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
-  const admin = (ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || (ctx.adminForm && inlineLoop(relation, loop, count))
+  const admin =
+    (ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || (ctx.adminPage && adminQuerysetLoop(relation, loop, count, ctx.adminPage))
   return withManagers(admin || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
 }
 
@@ -144,18 +145,21 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, chan
 }
 
 /**
- * A loop over the rows of an inline on an admin page editing an object (each review's `__str__` reading its
- * reviewer): the admin's own formset loads them, through the parent's related manager, from the InlineModelAdmin's
- * `get_queryset()`, where the fix goes. Null for anything else (a loop of the page's own code, a filter per row).
+ * A loop over rows the admin's own code loads with an admin class's `get_queryset()`, where the fix goes: an inline's
+ * on a page editing an object (each review's `__str__` reading its reviewer; the admin's formset loads them through
+ * the parent's related manager), or the search results of an autocomplete (each book's `__str__` reading its
+ * author). Null for anything else (a loop of the page's own code, a filter or an aggregate per row).
  */
-function inlineLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion | null {
+function adminQuerysetLoop(relation: LoopRelation, loop: QueryFacts, count: number, page: 'inline' | 'autocomplete'): Suggestion | null {
   const { manager, place } = relation
-  if (!manager || manager.prefetched || place?.callsite || relation.aggregate) return null
+  if (!place || place.callsite || relation.aggregate || relation.filters.length) return null
+  if (page === 'inline' ? !manager || manager.prefetched : manager) return null
   const hop = relation.viaJoin ? { ...relation.path[0], field: lookupPath(relation.path) } : plainHop(relation)
-  if (!hop || relation.filters.length) return null
+  if (!hop) return null
   const call = `.${relation.path.every((s) => s.single) ? 'select_related' : 'prefetch_related'}("${hop.field}")`
+  const whose = page === 'inline' ? `the InlineModelAdmin of ${hop.owner}, whose rows the inline shows` : `the ModelAdmin of ${hop.owner}, whose rows the autocomplete lists`
   return {
-    text: `Add ${call} in get_queryset() of the InlineModelAdmin of ${hop.owner}, whose rows the inline shows: return super().get_queryset(request)${call} instead of ${count} queries, one per row${columnOf(loop)}`,
+    text: `Add ${call} in get_queryset() of ${whose}: return super().get_queryset(request)${call} instead of ${count} queries, one per row${columnOf(loop)}`,
     code: `def get_queryset(self, request):\n    return super().get_queryset(request)${call}`,
   }
 }
