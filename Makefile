@@ -7,6 +7,7 @@ PY     := $(VENV)/bin/python
 # The public index may be unreachable; fail over to the configured local index at once instead of retrying.
 PIP    := $(PY) -m pip --retries 0 --timeout 15 --quiet
 NODE_STAMP := node_modules/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 VENV_STAMP := $(VENV)/.installed
 SERVER_SRC := $(shell find server/src -name '*.ts' ! -name '*.test.ts' 2>/dev/null) server/build.mjs
 UI_SRC     := $(shell find ui/src -name '*.ts' -o -name '*.tsx' -o -name '*.css' 2>/dev/null | grep -v '\.test\.') ui/build.mjs ui/index.html
@@ -63,7 +64,14 @@ test: install build chromium postgres
 	DEMO_SMOKE=1 bash scripts/demo.sh
 	@echo "make test: all passed"
 
-demo: install build
+# The demo needs the agent and Django only, not the dev extras' test tools and other frameworks (a minute of a first
+# `make demo`); when `make install` ran already, they are there.
+$(DEMO_STAMP): python-agent/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	test -f $(VENV_STAMP) || $(PIP) install -e python-agent 'django>=5.2,<5.3'
+	@touch $@
+
+demo: $(NODE_STAMP) $(DEMO_STAMP) build
 	bash scripts/demo.sh
 
 bench: install build
