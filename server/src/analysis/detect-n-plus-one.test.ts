@@ -831,6 +831,8 @@ describe('the Django admin changelist', () => {
     expect(tags.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related("tags")')
     const [counted] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, COUNT_REVIEWS_OF_BOOK, (i) => i + 1, column)))
     expect(counted.suggestion.code).toBe('def get_queryset(self, request):\n    return super().get_queryset(request).annotate(reviews_count=Count("reviews", distinct=True))')
+    // It changes the ModelAdmin's other pages too: said.
+    expect(counted.suggestion.text).toContain("(get_queryset() serves the ModelAdmin's object, delete and autocomplete pages too)")
   })
 
   it('gives the N+1s of one changelist one list_select_related and one get_queryset(), which pasted apart replace each other', () => {

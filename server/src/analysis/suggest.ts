@@ -108,7 +108,7 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, chan
     const row = perRow(relation, loop)
     if (row.filtered || row.cut || row.reorders) {
       // `obj.reviews.order_by("-stars").first()` per row: a Prefetch with that queryset (a plain one serves none of it).
-      const place = { iterated: `get_queryset() of ${adminOf(relation.path[0].owner, changelist)}`, note: columnOf(loop) }
+      const place = { iterated: `get_queryset() of ${adminOf(relation.path[0].owner, changelist)}`, note: `${columnOf(loop)}${ALL_PAGES}` }
       const fix = djangoPrefetchObject(relation, loop, row.clauses, row.lookups, 'super().get_queryset(request)', place, count, row.cut)
       return { text: fix.text, code: fix.code && `def get_queryset(self, request):\n    return ${fix.code}` }
     }
@@ -121,7 +121,7 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, chan
     const name = `${(hop.queryName ?? hop.field).replace(/_set$/, '')}_count`
     const annotate = `.annotate(${name}=Count("${hop.queryName ?? hop.field}", distinct=True))`
     return {
-      text: `Count in get_queryset() of ${admin}, return super().get_queryset(request)${annotate}, and read obj.${name} in the column instead of ${count} COUNT queries, one per row${column}`,
+      text: `Count in get_queryset() of ${admin}, return super().get_queryset(request)${annotate}, and read obj.${name} in the column instead of ${count} COUNT queries, one per row${column}${ALL_PAGES}`,
       code: `def get_queryset(self, request):
     return super().get_queryset(request)${annotate}`,
     }
@@ -136,7 +136,7 @@ function adminLoop(relation: LoopRelation, loop: QueryFacts, count: number, chan
   }
   if (relation.pattern === 'reverse' || relation.pattern === 'm2m') {
     return {
-      text: `Prefetch "${hop.field}" in get_queryset() of ${admin}, return super().get_queryset(request).prefetch_related("${hop.field}"), and read obj.${hop.field}.all() in the column instead of ${count} queries, one per row${column}`,
+      text: `Prefetch "${hop.field}" in get_queryset() of ${admin}, return super().get_queryset(request).prefetch_related("${hop.field}"), and read obj.${hop.field}.all() in the column instead of ${count} queries, one per row${column}${ALL_PAGES}`,
       code: `def get_queryset(self, request):
     return super().get_queryset(request).prefetch_related("${hop.field}")`,
     }
@@ -163,6 +163,9 @@ function adminQuerysetLoop(relation: LoopRelation, loop: QueryFacts, count: numb
     code: `def get_queryset(self, request):\n    return super().get_queryset(request)${call}`,
   }
 }
+
+/** What a changelist's fix in get_queryset() does besides: the list's list_select_related is the changelist's own. */
+const ALL_PAGES = " (get_queryset() serves the ModelAdmin's object, delete and autocomplete pages too)"
 
 /** The ModelAdmin a changelist's fix goes in. A proxy model's changelist (admin/lib/bookstr/) lists the rows of the
  * model it proxies, under a ModelAdmin of its own. */
