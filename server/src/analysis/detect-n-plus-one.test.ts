@@ -896,6 +896,17 @@ describe('the Django admin changelist', () => {
     }
   })
 
+  it("tells the <select> each inline form renders of every row to use raw_id_fields, not to load it once", () => {
+    // A review inline with 3 forms: each renders the customer select, every customer selected again.
+    const everyCustomer = 'SELECT "shop_customer"."id", "shop_customer"."name" FROM "shop_customer"'
+    const selects = times(3, () => ({ ...q(everyCustomer, [], { at: [] }), template: { name: 'admin/edit_inline/tabular.html', line: 55 } }))
+    const [finding] = findingsOf({ ...unitOf(selects), view: 'django.contrib.admin.options.change_view' })
+    expect(finding).toMatchObject({ kind: 'duplicate', count: 3, suggestion: { code: null } })
+    expect(finding.suggestion.text).toBe(
+      "The page's forms render a <select> of every Customer row (a ForeignKey's or ManyToManyField's widget), 3 times, one per form: name that field in raw_id_fields (or autocomplete_fields) of the ModelAdmin or InlineModelAdmin whose form shows it, and the rows are not loaded at all",
+    )
+  })
+
   it("puts a loop over an autocomplete's results into the ModelAdmin's get_queryset()", () => {
     // /admin/autocomplete/?app_label=shop&model_name=review&field_name=book: each book's __str__ reads its author.
     // Before: "Add .select_related("author") to the queryset iterated:", naming no place.

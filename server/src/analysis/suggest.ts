@@ -1076,7 +1076,12 @@ function sameRow(group: QueryFacts[], keyIndex: number, key: string): string | n
 // Duplicates and slow queries
 // ---------------------------------------------------------------------------------------------------------------
 
-export function suggestDuplicate(copies: QueryFacts[], { orm, adminChangelist, request }: Pick<DetectContext, 'orm' | 'adminChangelist' | 'request'>): Suggestion {
+export function suggestDuplicate(
+  copies: QueryFacts[],
+  { orm, adminChangelist, adminPage, request, schema }: Pick<DetectContext, 'orm' | 'adminChangelist' | 'adminPage' | 'request' | 'schema'>,
+): Suggestion {
+  const choices = adminPage === 'inline' ? selectChoices(copies, schema) : null
+  if (choices) return choices
   if (adminChangelist && copies.length === 2 && copies[0].shape.aggregate === 'count' && copies[0].shape.mainTables.length === 1 && oneStackOf(copies)) {
     // The changelist counts its rows for the paginator and again for "N total": the same query without a filter.
     return {
@@ -1106,6 +1111,25 @@ export function suggestDuplicate(copies: QueryFacts[], { orm, adminChangelist, r
   const cache = orm !== 'django' ? '' : request ? ' (for example on the request, or with @cached_property)' : ' (for example with @cached_property)'
   return {
     text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,
+    code: null,
+  }
+}
+
+/**
+ * On an admin page editing an object, every row of a table selected again and again by the admin's own templates:
+ * each form (an inline's, one per row) renders a `<select>` of all of them, a ForeignKey's or ManyToManyField's
+ * widget. `raw_id_fields` (or `autocomplete_fields`) shows the field without loading them. Null for anything else.
+ */
+function selectChoices(copies: QueryFacts[], schema: SchemaIndex | null): Suggestion | null {
+  const [first] = copies
+  const table = first.shape.mainTables[0]
+  const unfiltered = first.shape.kind === 'select' && first.shape.mainTables.length === 1 && !/\bWHERE\b/i.test(first.query.sql)
+  const fromTemplates = copies.every((c) => !c.query.callsite && c.query.template?.name.startsWith('admin/'))
+  if (!table || !unfiltered || !fromTemplates) return null
+  const model = schema?.byTable(table)
+  const rows = model ? `${className(model.model)} row` : `row of "${table}"`
+  return {
+    text: `The page's forms render a <select> of every ${rows} (a ForeignKey's or ManyToManyField's widget), ${copies.length} times, one per form: name that field in raw_id_fields (or autocomplete_fields) of the ModelAdmin or InlineModelAdmin whose form shows it, and the rows are not loaded at all`,
     code: null,
   }
 }
