@@ -159,6 +159,9 @@ describeBrowser('the web UI', () => {
     await ingest(server.url, payload([{ ...missingPage(failed, Date.now()), status: 500, meta: { error: 'ValueError: no stock for book 7' } }, missingPage(fine, Date.now())]))
     await page.goto(`${server.url}/#/units/${unitId(failed)}`)
     await page.locator('[data-testid="unit-raised"]', { hasText: 'raised ValueError: no stock for book 7' }).waitFor()
+    // No green all-clear beside it: the unit's queries stopped where it raised.
+    expect(await page.locator('[data-testid="no-findings"]').textContent()).toBe('No N+1, duplicate, repeated write or slow query in the queries it ran before it raised.')
+    expect(await page.locator('[data-testid="no-findings"]').getAttribute('class')).not.toContain('all-clear')
     await page.goto(`${server.url}/#/units/${unitId(fine)}`)
     await page.locator(`[data-testid="unit-report"][data-unit-id="${unitId(fine)}"]`).waitFor()
     expect(await countOf('unit-raised')).toBe(0)

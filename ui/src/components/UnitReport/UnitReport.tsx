@@ -102,7 +102,12 @@ function Report({ unit, view, query }: { unit: Unit; view: QueryView; query: num
           ))}
         </section>
       ) : (
-        <p class="all-clear" data-testid="no-findings">✓ No N+1, duplicate, repeated write or slow query in this unit.</p>
+        typeof unit.meta.error === 'string' ? (
+          // Not a green all-clear beside what the unit raised: its queries stopped there.
+          <p class="muted" data-testid="no-findings">No N+1, duplicate, repeated write or slow query in the queries it ran before it raised.</p>
+        ) : (
+          <p class="all-clear" data-testid="no-findings">✓ No N+1, duplicate, repeated write or slow query in this unit.</p>
+        )
       )}
 
       <section class="queries" aria-label="Queries" ref={queriesSection}>
