@@ -55,6 +55,16 @@ describe('the querysight command', () => {
     expect(health).toMatchObject({ ok: true, version: VERSION, protocol: 1, units: 0 })
   })
 
+  it('says on stderr where it keeps the units, leaving stdout its one line', async () => {
+    const db = join(tmp(), 'history.db')
+    const child = spawn('node', [CLI, 'serve', '--port', '0', '--db', db, '--max-units', '2500'])
+    children.push(child)
+    let err = ''
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk))
+    await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => String(chunk).includes('listening on') && resolve()))
+    expect(err).toBe(`querysight: units kept in ${db} (the last 2,500)\n`)
+  })
+
   it('serves when started without a subcommand', async () => {
     const child = spawn('node', [CLI, '--port', '0', '--db', ':memory:'])
     children.push(child)

@@ -4,7 +4,7 @@ import { ANALYSIS_FLAGS, ANALYSIS_USAGE, analysisOptionsOf } from './analysis-fl
 import { CHECK_SUMMARY, CHECK_USAGE, CI_SUMMARY, CI_USAGE, runCheck, runCi } from './ci/run-ci.js'
 import { UsageError } from './errors.js'
 import { isLoopbackHost } from './security.js'
-import { startServer } from './server.js'
+import { defaultDbPath, startServer } from './server.js'
 import { VERSION } from './version.js'
 
 /** A subcommand: parses its own arguments, resolves to an exit code, or to null while it keeps the process running. */
@@ -47,12 +47,13 @@ const serve: Command = {
     if (!isLoopbackHost(values.host) && !token) {
       process.stderr.write(`querysight: warning: --host ${values.host} without --token lets anyone who reaches this port read your SQL; add --token <secret>\n`)
     }
+    const maxUnits = integerFlag('max-units', values['max-units'], 1, 100_000_000)
     const server = await startServer({
       host: values.host,
       port: integerFlag('port', values.port, 0, 65535),
       db: values.db,
       token,
-      maxUnits: integerFlag('max-units', values['max-units'], 1, 100_000_000),
+      maxUnits,
       analysisOptions: analysisOptionsOf(values),
     })
     const stop = () => {
@@ -68,6 +69,11 @@ const serve: Command = {
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
+    // Where the history is kept, on stderr: stdout's one line is what scripts read.
+    const db = values.db ?? defaultDbPath()
+    process.stderr.write(
+      db === ':memory:' ? 'querysight: units kept in memory, until it stops\n' : `querysight: units kept in ${db} (the last ${maxUnits.toLocaleString('en-US')})\n`,
+    )
     // Printed last: whoever reads this line may signal the process at once.
     process.stdout.write(`querysight ${VERSION} listening on ${server.url}\n`)
     return null
