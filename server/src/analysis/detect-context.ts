@@ -50,8 +50,7 @@ export const harnessQuery = (facts: QueryFacts, ctx: DetectContext): boolean => 
  * query (see {@link harnessQuery}; the CI gate does not count them either). */
 export const noAppFrame = (query: Pick<WireQuery, 'stack' | 'template'>): boolean => query.stack.length === 0 && !query.template
 
-/** A request to a Django admin changelist page, by its view (`django.contrib.admin.options.changelist_view`, or a
- * ModelAdmin's own `changelist_view`). */
+/** A Django admin changelist page. */
 export interface AdminChangelist {
   /** Its URL pattern, `admin/lib/bookstr/`. */
   route: string | null
@@ -60,7 +59,6 @@ export interface AdminChangelist {
   model: string | null
 }
 
-/** Whether a unit is an admin page editing an object, with its inlines (`ModelAdmin.change_view`, `add_view`). */
 /** Which admin page a unit is, by its view (a ModelAdmin's own change_view, overridden for extra_context, is named
  * after the app's module): see {@link DetectContext.adminPage}. */
 export function adminPageOf(view: string | null | undefined): 'inline' | 'autocomplete' | null {
@@ -69,7 +67,8 @@ export function adminPageOf(view: string | null | undefined): 'inline' | 'autoco
   return /(^|\.)autocomplete_view$|\bAutocompleteJsonView$/.test(view) ? 'autocomplete' : null
 }
 
-/** The changelist a unit is (from its view, `django.contrib.admin.options.changelist_view`), or null. */
+/** The changelist a unit is, by its view (`django.contrib.admin.options.changelist_view`, or a ModelAdmin's own
+ * `changelist_view`), or null. */
 export function adminChangelistOf(view: string | null | undefined, route: string | null | undefined): AdminChangelist | null {
   if (!view || !/(^|\.)changelist_view$/.test(view)) return null
   // The admin's URL of a changelist is `<site>/<app_label>/<model_name>/`.

@@ -287,12 +287,16 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
       }
       const hop = step(best.model, best.relation.field, best.relation.field, true, target)
       const root = schema.byTable(fromTable)
-      const join = root && !same(best.model.table, fromTable) ? joinedFk(trigger, root, best.model, schema) : null
+      const joinedFields = root ? (selectRelated(trigger, root) ?? []) : []
+      // The FK of the rows iterated that the trigger follows with select_related to the rows of `model`.
+      const joinedFk = (model: ModelInfo) =>
+        root?.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && joinedFields.includes(r.field) && schema.byName(r.target) === model)
+      const join = root && !same(best.model.table, fromTable) ? joinedFk(best.model) : undefined
       // Every other selected FK to the target might be the one the loop reads: the fix loads them all (through its
       // join for a joined table's: "book__author").
       const lookup = ({ model, relation }: (typeof loaded)[number]): string | null => {
         if (model === (join ? root : best.model)) return relation.field
-        const via = root && joinedFk(trigger, root, model, schema)
+        const via = joinedFk(model)
         return via ? `${via.field}__${relation.field}` : null
       }
       const siblings = loaded.filter((other) => other.relation !== best.relation).map(lookup)
@@ -479,6 +483,9 @@ function genericFetch(base: LoopRelation, first: QueryFacts, schema: SchemaIndex
   }
 }
 
+/** An aggregate call of a select list, `COUNT(DISTINCT "shop_review"."id")` (a RegExp source). */
+export const AGGREGATE_CALL = String.raw`\b(?:count|sum|avg|min|max)\s*\((?:distinct\s+)?[^()]*\)`
+
 /**
  * The FKs of `model` that `facts` already loads with select_related, read from Django's joins: a join whose columns
  * the SELECT list names and whose ON clause is `"<model's table>"."<fk column>" = <the join>."<pk>"`. Null when the
@@ -494,7 +501,7 @@ function selectRelated(facts: QueryFacts, model: ModelInfo): string[] | null {
   const selectList = sql
     .slice(0, Math.max(0, sql.search(/\bFROM\b/i)))
     .toLowerCase()
-    .replace(/\b(?:count|sum|avg|min|max)\s*\((?:distinct\s+)?[^()]*\)/g, '')
+    .replace(new RegExp(AGGREGATE_CALL, 'gi'), '')
   const fields: string[] = []
   for (const join of shape.tables) {
     if (join.via !== 'join' || join.depth !== 0) continue
@@ -505,12 +512,6 @@ function selectRelated(facts: QueryFacts, model: ModelInfo): string[] | null {
     fields.push(fk.field)
   }
   return fields
-}
-
-/** The FK of `root` that `facts` loads with select_related to bring the rows of `model`: null when none does. */
-function joinedFk(facts: QueryFacts, root: ModelInfo, model: ModelInfo, schema: SchemaIndex): ModelInfo['relations'][number] | null {
-  const fields = selectRelated(facts, root) ?? []
-  return root.relations.find((r) => (r.kind === 'fk' || r.kind === 'o2o') && fields.includes(r.field) && schema.byName(r.target) === model) ?? null
 }
 
 /** The FK side of Django's `JOIN "t" [alias] ON ("a"."fk" = <alias or "t">."id")`: the table and column it joins from. */

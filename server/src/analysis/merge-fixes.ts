@@ -20,8 +20,8 @@ interface Mergeable {
   parts: string[]
   /** Null when the parts cannot be one fix: the findings keep their own. */
   render: (parts: string[]) => string | null
-  /** How the text introduces the merged code, for the parts of all: "One call loads what". */
-  what: string | ((parts: string[]) => string)
+  /** How the text introduces the merged code: "One call loads what". */
+  what: (code: string) => string
 }
 
 const quoted = (paths: string[]) => paths.map((path) => JSON.stringify(path)).join(', ')
@@ -140,10 +140,10 @@ function argumentsAfter(text: string, start: number): string | null {
   return null
 }
 
-/** "One call loads what" the merged chain does when it is one call, else "One queryset does what". */
-function chainWhat(head: string, parts: string[]): string {
+/** "One call loads what" the merged chain (after `head`) does when it is one call, else "One queryset does what". */
+function chainWhat(head: string, code: string): string {
   if (head.startsWith('def ')) return 'One get_queryset() does what'
-  return (callsOf(chainCalls(parts) ?? '')?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
+  return (callsOf(code.slice(head.length))?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
 }
 
 function mergeableOf(code: string | null): Mergeable | null {
@@ -154,7 +154,7 @@ function mergeableOf(code: string | null): Mergeable | null {
   if (call && call[4] !== '') {
     const [, head, method, args, tail] = call
     const render = (paths: string[]) => `${head}.${method}(${quoted(unionOf(paths))})${tail}`
-    return { key: `${head}\0${method}\0${tail}`, parts: pathsOf(args), render, what: 'One call loads what' }
+    return { key: `${head}\0${method}\0${tail}`, parts: pathsOf(args), render, what: () => 'One call loads what' }
   }
   const chain = CHAIN.exec(code)
   const calls = chain && callsOf(chain[2])
@@ -164,12 +164,12 @@ function mergeableOf(code: string | null): Mergeable | null {
       const chained = chainCalls(parts)
       return chained === null ? null : `${head}${chained}`
     }
-    return { key: `chain\0${head}`, parts: calls, render, what: (parts) => chainWhat(head, parts) }
+    return { key: `chain\0${head}`, parts: calls, render, what: (code) => chainWhat(head, code) }
   }
   const list = LIST_SELECT_RELATED.exec(code)
   if (list) {
     const render = (paths: string[]) => `list_select_related = [${quoted(unionOf(paths))}]`
-    return { key: 'list_select_related', parts: pathsOf(list[1]), render, what: 'One list loads what' }
+    return { key: 'list_select_related', parts: pathsOf(list[1]), render, what: () => 'One list loads what' }
   }
   return null
 }
@@ -207,7 +207,7 @@ export function mergeFixes(findings: Finding[]): Finding[] {
     const parts = members.flatMap((i) => fixes[i]!.parts)
     const code = first.render(parts)
     if (code === null) continue
-    const what = typeof first.what === 'string' ? first.what : first.what(parts)
+    const what = first.what(code)
     for (const i of members) {
       const finding = findings[i]
       if (finding.suggestion.code === code) continue

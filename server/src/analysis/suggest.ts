@@ -6,7 +6,7 @@
  */
 import type { ModelInfo, ParamValue, Suggestion, WireQuery } from '../protocol.js'
 import type { AdminChangelist, DetectContext, Orm } from './detect-context.js'
-import type { LoopFilter, LoopRelation, LoopStep } from './loop-relation.js'
+import { AGGREGATE_CALL, type LoopFilter, type LoopRelation, type LoopStep } from './loop-relation.js'
 import { loopClauses, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
@@ -367,7 +367,7 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
 }
 
 /** An aggregate the select list names (`COUNT(DISTINCT "shop_review"."id") AS "reviews_count"`): an annotate(). */
-const AGGREGATE_AS = /\b(?:count|sum|avg|min|max)\s*\([^()]*\)\s+AS\s/i
+const AGGREGATE_AS = new RegExp(`${AGGREGATE_CALL}\\s+AS\\s`, 'i')
 
 /** Whether `place` selects a value named `name` (`COUNT(...) AS "reviews_count"`): an annotation of the queryset. */
 const annotates = (place: WireQuery | null, name: string): boolean =>
