@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +16,7 @@ from django.db import OperationalError
 from django.test import AsyncClient, Client, override_settings
 
 import querysight
+from helpers import read_ndjson
 from querysight import config, transport
 from querysight.recorder import Unit, current_unit
 
@@ -570,6 +576,63 @@ def test_finishes_a_streamed_unit_that_the_client_abandons(client, recorded):
     unit = recorded.unit()
     assert unit["status"] == 200
     assert len(unit["queries"]) <= 1
+
+
+def test_a_streamed_response_the_test_never_reads_is_still_recorded(client, recorded):
+    # Django's test client closes a stream only once it is read to its end: a test that checked the status alone
+    # lost the unit, and with it the N+1 the view made before returning (the CI gate said nothing was recorded).
+    response = client.get("/books-prepared.csv")
+    assert response.status_code == 200
+    del response
+    gc.collect()  # the test client's response refers to itself (response.json): the collector frees it
+    unit = recorded.unit()
+    assert (unit["route"], unit["status"]) == ("books-prepared.csv", 200)
+    assert len(unit["queries"]) == 7  # the books, then each book's author
+
+
+UNREAD_STREAM_AT_EXIT = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+os.environ["DJANGO_SETTINGS_MODULE"] = "djangoapp.settings"
+import django
+django.setup()
+from django.test import Client
+from django.test.utils import setup_databases
+from djangoapp.shop.seed import seed
+setup_databases(verbosity=0, interactive=False, aliases={"default"})
+seed()
+KEPT = Client().get("/books-prepared.csv")  # held until the process exits, never read
+print(KEPT.status_code, flush=True)
+"""
+
+
+def test_a_streamed_response_still_held_unread_at_exit_is_recorded(tmp_path):
+    out = tmp_path / "exit.ndjson"
+    env = {**os.environ, "QUERYSIGHT_OUTPUT": str(out)}
+    tests = str(Path(__file__).parent)
+    result = subprocess.run(
+        [sys.executable, "-c", UNREAD_STREAM_AT_EXIT, tests], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "200\n"
+    units = [u for batch in read_ndjson(out) for u in batch["units"]]
+    assert [(u["name"], u["status"], len(u["queries"])) for u in units] == [("GET /books-prepared.csv", 200, 7)]
+
+
+def test_the_queries_of_a_stream_read_in_two_steps_have_one_stack(client, recorded):
+    # The stack of a query made while the stream is read ends at the stream: the lines of the code reading it (two
+    # lines of this test) made two stacks of one loop, which the server then did not see as one.
+    response = client.get("/books.csv")
+    chunks = iter(response.streaming_content)
+    head = [next(chunks), next(chunks)]  # the header and the first row (the books, and the first author)
+    rest = list(chunks)
+    response.close()
+    assert len(head + rest) == 7
+    queries = recorded.unit()["queries"]
+    stacks = {tuple((frame["file"], frame["line"]) for frame in query["stack"]) for query in queries[1:]}
+    assert len(queries) == 7
+    assert len(stacks) == 1, stacks
+    assert [file for file, _line in stacks.pop()] == ["djangoapp/shop/views.py"]
 
 
 def test_records_a_connection_that_a_thread_opened_before_querysight_was_set_up(client, recorded):

@@ -3,16 +3,19 @@ bytes, the framework description, and the console line. No framework is imported
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import fnmatch
 import functools
 import ipaddress
 import re
 import sys
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import config, transport
+from . import _guard, config, transport
 from .recorder import STACK, TEMPLATE, Site, Unit, describe_error
 
 UNIT_HEADER = "X-QuerySight-Unit"
@@ -183,6 +186,50 @@ def _place(site: Site) -> str:
     if template is not None:
         return f" ({template[0]}:{template[1]})"
     return f" ({stack[0][0]}:{stack[0][1]})" if stack else ""
+
+
+class UnitEnd:
+    """Ends a request's unit once, when its body, produced after the app returned (a stream), is read to its end or
+    closed; or when the body is dropped unread, or is still held when the process exits. A server always closes a
+    body, but Django's and Werkzeug's test clients close a stream only once it is read to its end: a test that checks
+    the status alone drops it, and the unit, with the queries the view made before it returned, would be lost.
+
+    Whoever produces the body holds this object, and nothing else does: when the body is freed, so is this, and the
+    unit ends (handed on later, not then: a finalizer may run inside any code, a lock of the agent's held)."""
+
+    def __init__(self, unit: Unit, end: Callable[[], None]) -> None:
+        self.unit = unit
+        self._end = end
+        self.ended = False
+        _open_bodies.add(self)
+
+    def __call__(self) -> None:
+        if not self.ended:
+            self.ended = True
+            with _guard.guard("finish a request unit"):
+                self._end()
+
+    def __del__(self) -> None:
+        if not self.ended:
+            with contextlib.suppress(Exception):  # (at interpreter exit the modules it needs may be gone already)
+                self.unit.stop_clock()
+                transport.finish_later(self)
+
+
+_open_bodies: weakref.WeakSet[UnitEnd] = weakref.WeakSet()
+
+
+def _end_open_bodies() -> None:
+    """At exit, before the transport's last flush (``atexit`` runs this first: it was registered after the
+    transport's): the units of bodies still held, unread, end now."""
+    for end in list(_open_bodies):
+        if not end.ended:
+            with contextlib.suppress(Exception):
+                end.unit.stop_clock()
+                end()
+
+
+atexit.register(_end_open_bodies)
 
 
 def note_error(unit: Unit, exc: BaseException) -> None:

@@ -526,48 +526,51 @@ def _streams_later(response: Any) -> bool:
 
 def _record_stream(response: Any, unit: Unit) -> None:
     """Attribute the queries made while a StreamingHttpResponse is consumed to its unit; finish the unit when the
-    stream ends (exhausted or closed by the server)."""
+    stream ends, is closed, or is dropped unread (see ``_web.UnitEnd``)."""
     content = response.streaming_content
+    end = _web.UnitEnd(unit, lambda: _web.finish(unit, unit.status))
     if response.is_async:
-        response.streaming_content = _recording_async_stream(content, unit)
+        response.streaming_content = _recording_async_stream(content, end)
     else:
-        response.streaming_content = _recording_stream(iter(content), unit)
+        response.streaming_content = _recording_stream(iter(content), end)
 
 
-def _stream_done(unit: Unit) -> None:
-    with _guard.guard("finish a streamed request unit"):
-        if unit.duration_ms is None:
-            _web.finish(unit, unit.status)
-
-
-def _recording_stream(chunks: Iterator[Any], unit: Unit) -> Iterator[Any]:
+def _recording_stream(chunks: Iterator[Any], end: _web.UnitEnd) -> Iterator[Any]:
+    unit = end.unit
     try:
         while True:
             token = current_unit.set(unit)
+            # The stream's queries come from below here: not from the code reading it (a test's lines), which would
+            # split the loop of a stream read in two steps.
+            unit.boundary = _getframe()
             try:
                 chunk = next(chunks)
             except StopIteration:
                 return
             finally:
+                unit.boundary = None
                 current_unit.reset(token)
             yield chunk
     finally:
-        _stream_done(unit)
+        end()
 
 
-async def _recording_async_stream(chunks: AsyncIterator[Any], unit: Unit) -> AsyncIterator[Any]:
+async def _recording_async_stream(chunks: AsyncIterator[Any], end: _web.UnitEnd) -> AsyncIterator[Any]:
+    unit = end.unit
     try:
         while True:
             token = current_unit.set(unit)
+            unit.boundary = _getframe()  # (see _recording_stream)
             try:
                 chunk = await chunks.__anext__()
             except StopAsyncIteration:
                 return
             finally:
+                unit.boundary = None
                 current_unit.reset(token)
             yield chunk
     finally:
-        _stream_done(unit)
+        end()
 
 
 def _trusted_origin(request: Any) -> str | None:

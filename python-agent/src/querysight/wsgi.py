@@ -31,7 +31,6 @@ is set explicitly.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -181,27 +180,29 @@ class _Body:
     """The app's body iterable, iterated with the request's unit current and closed exactly once.
 
     The unit ends when the body is closed (what runs then, ``call_on_close`` callbacks, a session's removal, is the
-    request's too), or when the body is dropped unclosed: a server always closes it, but Werkzeug's test client does
-    only in ``response.close()`` (or a ``with`` block), which tests seldom call; the request's queries would
-    otherwise be lost with its unit. (The app's own close is not called then: it would run on another thread.)"""
+    request's too), or when the body is dropped unclosed (see ``_web.UnitEnd``: Werkzeug's test client closes it
+    only in ``response.close()`` or a ``with`` block, which tests seldom call; the app's own close is not called
+    then: it would run on another thread)."""
 
     def __init__(self, result: Iterable[bytes], unit: Unit, on_end: Callable[[], None]) -> None:
         self.result = result
-        self.unit = unit
-        self.on_end = on_end
+        self.end = _web.UnitEnd(unit, on_end)
         self.closed = False
-        self.ended = False
 
     def __iter__(self) -> Iterator[bytes]:
         iterator = iter(self.result)
-        unit = self.unit
+        unit = self.end.unit
         while True:
             token = current_unit.set(unit)
+            # The body's queries come from below here: not from the code reading it (a test's lines: Werkzeug's
+            # client reads the first chunk in get(), the test the rest), which would split a loop in two.
+            unit.boundary = sys._getframe()
             try:
                 chunk = next(iterator)
             except StopIteration:
                 return
             finally:
+                unit.boundary = None
                 current_unit.reset(token)
             yield chunk
 
@@ -209,27 +210,14 @@ class _Body:
         if self.closed:
             return
         self.closed = True
-        token = current_unit.set(self.unit)
+        token = current_unit.set(self.end.unit)
         try:
             close = getattr(self.result, "close", None)
             if close is not None:
                 close()
         finally:
             current_unit.reset(token)
-            self._end()
-
-    def _end(self) -> None:
-        if not self.ended:
-            self.ended = True
-            self.on_end()
-
-    def __del__(self) -> None:
-        if not self.ended:
-            # The unit ends now; it is handed on later, not here: a finalizer may run inside any code, a lock of the
-            # agent's held. (At interpreter exit the modules it needs may be gone already.)
-            with contextlib.suppress(Exception):
-                self.unit.stop_clock()
-                transport.finish_later(self._end)
+            self.end()
 
 
 def _path(environ: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ urlpatterns = [
     path("comments/", views.comment_targets),
     path("authors/by-name/", views.authors_by_name),
     path("books.csv", views.books_csv),
+    path("books-prepared.csv", views.books_csv_prepared),
     path("async/books.csv", views.books_csv_async),
     path("async/broken/", views.async_broken),
     # Django's own view and a template: no frame of the app's makes these queries.

@@ -280,3 +280,9 @@ def authors_by_name(request):
 async def async_broken(request):
     await Author.objects.acount()
     raise ValueError("no stock for book 7")
+
+
+def books_csv_prepared(request):
+    """An export whose rows are read before the view returns (one author per row: an N+1), sent as a stream."""
+    lines = [f"{book.title},{book.author.name}\n" for book in Book.objects.order_by("id")]
+    return StreamingHttpResponse(iter(lines), content_type="text/csv")
