@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import OperationalError
 from django.test import AsyncClient, Client, override_settings
 
@@ -76,6 +77,24 @@ def test_ends_a_requests_stacks_at_the_request_not_at_the_test_that_made_it(clie
     assert asyncio.run(AsyncClient().get("/async/books/")).status_code == 200
     stacks = [[f["function"] for f in q["stack"]] for q in recorded.units()[-1]["queries"]]
     assert stacks and all(stack[-1] == "async_books" for stack in stacks), stacks
+
+
+def test_a_projects_own_middleware_is_not_the_call_site_of_a_views_queries(client, recorded):
+    # Django renders a ListView's TemplateResponse below the middleware chain: a project's middleware calling
+    # get_response was the only application frame of the template loop's queries, and the fix said "the queryset
+    # iterated at djangoapp/shop/middleware.py:12" (its get_response line). The middleware's own query keeps its line.
+    with override_settings(MIDDLEWARE=[*settings.MIDDLEWARE, "djangoapp.shop.middleware.AuthorCountMiddleware"]):
+        assert client.get("/generic/books/").status_code == 200
+        assert client.get("/books/").status_code == 200
+        assert asyncio.run(AsyncClient().get("/generic/books/")).status_code == 200  # under ASGI
+    generic, books, generic_asgi = recorded.units()
+    assert [(q["callsite"], q["stack"]) for q in generic_asgi["queries"][1:]] == [(None, [])] * 7
+    count, *listed = generic["queries"]
+    assert count["callsite"] == {"file": "djangoapp/shop/middleware.py", "line": 11, "function": "__call__"}
+    assert len(listed) == 7
+    assert [(q["callsite"], q["stack"]) for q in listed] == [(None, [])] * len(listed)
+    # A function view's queries: its own frames, not the middleware's after them.
+    assert {tuple(f["function"] for f in q["stack"]) for q in books["queries"][1:]} == {("book_list",)}
 
 
 def test_gives_queries_made_while_a_jinja2_template_renders_its_template_position_at_the_templates_own_lines(

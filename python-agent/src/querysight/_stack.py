@@ -5,9 +5,14 @@ read). Whether a code object belongs to the application is decided once per code
 costs a dictionary look-up per frame. Library code (the standard library, site-packages, Django, asgiref, pytest,
 querysight itself) is skipped.
 
-Two kinds of library frames are looked at on the way:
+Three kinds of library frames are looked at on the way:
 
 - Django's ``Node.render_annotated``: the innermost one gives the template name and line being rendered.
+- Django's ``BaseHandler._get_response`` (and its async twin), which calls the view and renders its
+  ``TemplateResponse``: the walk ends there. Beyond it is the middleware chain, and a middleware's call of
+  ``get_response`` is not where the view's queries come from (a project's own middleware would be the only application
+  frame of a class-based view's template loop, and the line its fix named). A middleware's own queries do not pass
+  through it, and keep their lines.
 - asgiref's ``AsyncToSync.__call__``: the sync code below it is running on behalf of a coroutine that is suspended
   while it waits; its await chain is walked so that queries made through ``sync_to_async`` carry the call site of the
   code that awaited them. (An async view under WSGI: ``async_to_sync`` runs it on a loop of its own, and the ORM
@@ -45,6 +50,7 @@ _NOT_APP = 0
 _TEMPLATE = 1
 _ASYNC_BRIDGE = 2
 _EXECUTOR_BRIDGE = 3
+_HANDLER = 4
 
 _LIBRARY_MODULES = ("django.", "asgiref.", "querysight.", "_pytest.", "pluggy.", "sqlalchemy.", "starlette.")
 _MAX_WALK = 400
@@ -181,6 +187,8 @@ def _classify(frame: FrameType) -> Any:
         return _ASYNC_BRIDGE
     if module == "asgiref.sync" and name == "thread_handler":
         return _EXECUTOR_BRIDGE
+    if module == "django.core.handlers.base" and name in ("_get_response", "_get_response_async"):
+        return _HANDLER
     if not module and "debug_info" in frame.f_globals:  # Jinja's compiled templates have no module name
         jinja = _jinja_code(frame)
         if jinja is not None:
@@ -751,6 +759,9 @@ def _walk(
             if not templates and node_depth >= 0:
                 node_depth = steps - 1
             templates.append((len(frames), frame))
+        elif kind == _HANDLER:
+            reached = True  # beyond it, the middleware chain (see the module's docstring)
+            break
         elif kind == _EXECUTOR_BRIDGE:
             awaiting = _awaiting_task(frame, task)
         elif kind == _ASYNC_BRIDGE:
@@ -917,6 +928,8 @@ def _walk_chain(
         if len(frames) >= limit:
             return False
         kind = _kind(frame)
+        if kind == _HANDLER:
+            return True
         if kind.__class__ in (str, _Resumable):
             frames.append(_frame(str(kind), frame.f_lineno, frame.f_code.co_name))
         elif kind.__class__ is _JinjaCode or kind == _TEMPLATE:
