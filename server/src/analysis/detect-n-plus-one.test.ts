@@ -713,6 +713,15 @@ describe('N+1 over relations, with the schema', () => {
     expect(finding.suggestion.code).toBe('Author.objects.select_for_update().in_bulk(ids)')
   })
 
+  it("keeps the loop's select_related in the in_bulk fix, which alone brings back an N+1 of the joined table", () => {
+    // Book.objects.select_related("author").get(pk=pk) per id: pasted, in_bulk(ids) made 13 queries 14 (a probe).
+    const withAuthor =
+      'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id", "shop_author"."id", "shop_author"."name" FROM "shop_book" INNER JOIN "shop_author" ON ("shop_book"."author_id" = "shop_author"."id") WHERE "shop_book"."id" = %s LIMIT 21'
+    const [finding] = findingsOf(unitOf(times(3, (i) => q(withAuthor, [i + 1], { at: LOOP }))))
+    expect(finding.suggestion.code).toBe('Book.objects.select_related("author").in_bulk(ids)')
+    expect(finding.suggestion.text).toContain('before the loop with Book.objects.select_related("author").in_bulk(ids) (or .filter(pk__in=ids))')
+  })
+
   it('annotates an average (sum, min, max) per row instead of prefetching rows, which would not serve it', () => {
     const avgOf = 'SELECT AVG("shop_review"."rating") AS "rating__avg" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
     const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, avgOf)))

@@ -92,6 +92,10 @@ export interface LoopRelation {
   /** FKs the trigger already loads with select_related, for a code that keeps them; null when it joins tables this
    * cannot explain as the root model's own FKs (`select_related("author__country")`): the text asks to keep them. */
   joined: string[] | null
+  /** A lookup by primary key (`get`): the FKs the loop's own query loads with select_related, which the fix's one query
+   * must load too (`Book.objects.select_related("author").in_bulk(ids)`); null when it joins tables this cannot explain
+   * so. */
+  loads?: string[] | null
   /** Other FKs to the same table whose keys the trigger selected (`sender`, `recipient`; `book__author` of a table
    * it joins): the loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
@@ -311,7 +315,7 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
         siblings: siblings.filter((field): field is string => field !== null),
       }
     }
-    return { ...base, pattern: 'get' }
+    return { ...base, pattern: 'get', loads: selectRelated(first, target) }
   }
   // A join through a many-to-many table, looked up by the column pointing at the parent. Rows of a through model of
   // the app's own, selected from its table (`book.booktag_set.all()`), are its reverse FK's instead: prefetching the

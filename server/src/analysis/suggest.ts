@@ -332,12 +332,14 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       // The loop's other conditions go with the keys (`filter(pk=pk, stock__gt=0)`): in_bulk(ids) alone would return
       // rows the loop did not; no code when they cannot all be written exactly.
       const lookups = exactFilters(relation, loopClauses(loop), loop, relation.table)?.map(djangoLookup) ?? null
-      const bulk = `${lock}${lookups?.length ? `.filter(${lookups.join(', ')})` : ''}.in_bulk(ids)`
+      // The loop's select_related goes with it: in_bulk(ids) alone would bring back an N+1 of the joined table.
+      const loads = relation.loads?.length ? `.select_related(${relation.loads.map(quote).join(', ')})` : ''
+      const bulk = `${loads}${lock}${lookups?.length ? `.filter(${lookups.join(', ')})` : ''}.in_bulk(ids)`
       const written = lookups === null ? " (or .filter(pk__in=ids)) with the loop's other conditions" : lookups.length ? '' : ' (or .filter(pk__in=ids))'
       return target
         ? {
             text: `Fetch the ${target} rows at once before the loop with ${target}.objects${bulk}${written} instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
-            code: relation.target?.manager?.filtered || lookups === null ? null : `${target}.objects${bulk}`,
+            code: relation.target?.manager?.filtered || lookups === null || relation.loads === null ? null : `${target}.objects${bulk}`,
           }
         : {
             text: `Fetch the "${relation.table}" rows at once before the loop with ${bulk}${written} instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
