@@ -720,6 +720,11 @@ describe('N+1 over relations, with the schema', () => {
     const [finding] = findingsOf(unitOf(times(3, (i) => q(withAuthor, [i + 1], { at: LOOP }))))
     expect(finding.suggestion.code).toBe('Book.objects.select_related("author").in_bulk(ids)')
     expect(finding.suggestion.text).toContain('before the loop with Book.objects.select_related("author").in_bulk(ids) (or .filter(pk__in=ids))')
+    // A join it cannot name (select_related("author__country")): no code, and the text says to keep it.
+    const nested = withAuthor.replace('FROM "shop_book"', ', "shop_country"."name" FROM "shop_book"').replace(' WHERE', ' INNER JOIN "shop_country" ON ("shop_author"."country_id" = "shop_country"."id") WHERE')
+    const [deeper] = findingsOf(unitOf(times(3, (i) => q(nested, [i + 1], { at: LOOP }))))
+    expect(deeper.suggestion.code).toBeNull()
+    expect(deeper.suggestion.text).toContain("in_bulk(ids) (or .filter(pk__in=ids)), keeping the loop's select_related(), instead of 3 lookups")
   })
 
   it('annotates an average (sum, min, max) per row instead of prefetching rows, which would not serve it', () => {

@@ -335,7 +335,9 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Su
       // The loop's select_related goes with it: in_bulk(ids) alone would bring back an N+1 of the joined table.
       const loads = relation.loads?.length ? `.select_related(${relation.loads.map(quote).join(', ')})` : ''
       const bulk = `${loads}${lock}${lookups?.length ? `.filter(${lookups.join(', ')})` : ''}.in_bulk(ids)`
-      const written = lookups === null ? " (or .filter(pk__in=ids)) with the loop's other conditions" : lookups.length ? '' : ' (or .filter(pk__in=ids))'
+      const written =
+        (lookups === null ? " (or .filter(pk__in=ids)) with the loop's other conditions" : lookups.length ? '' : ' (or .filter(pk__in=ids))') +
+        (relation.loads === null ? ", keeping the loop's select_related()," : '')
       return target
         ? {
             text: `Fetch the ${target} rows at once before the loop with ${target}.objects${bulk}${written} instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
