@@ -456,6 +456,23 @@ describe('N+1 over relations, with the schema', () => {
     expect(findingsOf(unit, { options: { minRepeats: 3 } })).toEqual([])
   })
 
+  it("says to keep the queryset's order_by() when its rows are ordered otherwise than the model's Meta.ordering", () => {
+    // The code starts from Author.objects: pasted as given, the page listed its rows in another order (a probe).
+    const withOrdering = (ordering: string[] | undefined) => ({
+      models: BOOKSHOP.models.map((m) => (m.model === 'shop.Author' ? { ...m, ...(ordering ? { ordering } : {}) } : m)),
+    })
+    const textFor = (ordering: string[] | undefined) =>
+      findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)), { schema: withOrdering(ordering) })[0].suggestion.text
+    expect(textFor([])).toContain("(keep the queryset's order_by(): the code leaves it out)")
+    expect(textFor(['-name'])).toContain("(keep the queryset's order_by(): the code leaves it out)")
+    // The model's own ordering comes back with Author.objects; an ordering not known makes no claim.
+    expect(textFor(['name'])).not.toContain('order_by()')
+    expect(textFor(undefined)).not.toContain('order_by()')
+    const filtered = `${AUTHORS.replace(/ ORDER BY /, ' WHERE "shop_author"."born" < %s ORDER BY ')}`
+    const [both] = findingsOf(unitOf(q(filtered, ['1900-01-01'], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)), { schema: withOrdering([]) })
+    expect(both.suggestion.text).toContain("(keep the queryset's filter() and order_by(): the code leaves them out)")
+  })
+
   it('annotates a count per row instead of counting in the loop', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })

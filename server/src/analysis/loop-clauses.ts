@@ -8,6 +8,7 @@
  * @module
  */
 import type { QueryFacts } from './query-facts.js'
+import { same } from './schema-index.js'
 
 export interface LoopClauses {
   /** Nothing else shapes the rows: no OFFSET, DISTINCT, GROUP BY, HAVING, UNION, subquery or FOR UPDATE. */
@@ -48,6 +49,21 @@ export function loopClauses(facts: QueryFacts): LoopClauses {
     order: orderOf(sql),
     limit: limit ? Number(limit[1]) : null,
   }
+}
+
+/**
+ * Whether a query on `table` orders its rows otherwise than `ordering` (the model's `Meta.ordering` as columns, as
+ * the agent sends it; `[]` for none): an `order_by()` of the code's own. False when the ordering is not known.
+ */
+export function ordersOtherwise(clauses: LoopClauses, table: string, ordering: readonly string[] | undefined): boolean {
+  if (!clauses.ordered || !ordering) return false
+  if (!clauses.order) return true // an expression (a default ordering is sent only as columns)
+  const order: string[] = []
+  for (const [owner, column, descending] of clauses.order) {
+    if (owner !== null && !same(owner, table)) return true // a known ordering names only its own columns
+    order.push(`${descending ? '-' : ''}${column}`)
+  }
+  return order.length !== ordering.length || order.some((column, i) => !same(column, ordering[i]))
 }
 
 function conditionsOf(sql: string): number | null {

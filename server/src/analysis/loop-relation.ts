@@ -6,7 +6,7 @@
  */
 import type { ModelInfo, ParamValue, WireQuery } from '../protocol.js'
 import type { Orm } from './detect-context.js'
-import { loopClauses } from './loop-clauses.js'
+import { loopClauses, ordersOtherwise } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
 import type { Aggregate, Slot, SlotRole } from './sql-shape.js'
@@ -96,6 +96,9 @@ export interface LoopRelation {
    * must load too (`Book.objects.select_related("author").in_bulk(ids)`); null when it joins tables this cannot explain
    * so. */
   loads?: string[] | null
+  /** The iterated queryset orders its rows itself (an ORDER BY other than the root model's `Meta.ordering`): a fix
+   * written from the model's manager says to keep its `order_by()`. */
+  ordered?: boolean
   /** Other FKs to the same table whose keys the trigger selected (`sender`, `recipient`; `book__author` of a table
    * it joins): the loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
@@ -198,6 +201,7 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   const place = outer.place ? ctx.all.find((facts) => facts.query === outer.place) : undefined
   const ownerTable = outer.path[0]?.ownerTable
   outer.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
+  outer.ordered = place !== undefined && ownerTable !== undefined && ordersOtherwise(loopClauses(place), ownerTable, ctx.schema?.byTable(ownerTable)?.ordering)
   return outer
 }
 

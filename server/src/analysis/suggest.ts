@@ -7,7 +7,7 @@
 import type { ModelInfo, ParamValue, Suggestion, WireQuery } from '../protocol.js'
 import type { AdminChangelist, DetectContext, Orm } from './detect-context.js'
 import { AGGREGATE_CALL, type LoopFilter, type LoopRelation, type LoopStep } from './loop-relation.js'
-import { loopClauses, type LoopClauses } from './loop-clauses.js'
+import { loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
 
@@ -259,7 +259,11 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
     // The code starts from the model's manager (`Book.objects`): pasted as it is, it would drop the rows' filter and
     // the values the queryset annotates.
     const sql = relation.place.sql
-    const kept = [/\bWHERE\b/i.test(sql) ? 'filter()' : null, AGGREGATE_AS.test(sql.slice(0, sql.search(/\bFROM\b/i))) ? 'annotate()' : null]
+    const kept = [
+      /\bWHERE\b/i.test(sql) ? 'filter()' : null,
+      AGGREGATE_AS.test(sql.slice(0, sql.search(/\bFROM\b/i))) ? 'annotate()' : null,
+      relation.ordered ? 'order_by()' : null,
+    ]
     const calls = kept.filter((call) => call !== null)
     const note = calls.length ? ` (keep the queryset's ${calls.join(' and ')}: the code leaves ${calls.length > 1 ? 'them' : 'it'} out)` : ''
     return { iterated: `the queryset iterated${where}`, note }
@@ -604,14 +608,7 @@ function listName(field: string, lookups: Lookups | null): string {
  */
 function reordered(relation: LoopRelation, clauses: LoopClauses): boolean {
   const last = relation.path[relation.path.length - 1]
-  const ordering = last.targetOrdering
-  if (!clauses.ordered || last.single || !ordering || !clauses.order) return false
-  const order: string[] = []
-  for (const [owner, column, descending] of clauses.order) {
-    if (owner !== null && !same(owner, last.targetTable)) return true // a known ordering names only its own columns
-    order.push(`${descending ? '-' : ''}${column}`)
-  }
-  return order.length !== ordering.length || order.some((column, i) => !same(column, ordering[i]))
+  return !last.single && clauses.order !== null && ordersOtherwise(clauses, last.targetTable, last.targetOrdering)
 }
 
 /** Whether the loop's WHERE has more than its key (Django's own related-manager query is the key alone). */
