@@ -53,6 +53,15 @@ describe('repeated writes', () => {
     expect(finding.suggestion.code).toBe('Review.objects.bulk_create(objs)')
   })
 
+  it('does not count writes that raised: a retry loop whose INSERTs failed until one passed wrote one row', () => {
+    // Two INSERTs failed on a unique key, the third passed: it was told bulk_create (a probe).
+    const attempt = (i: number, error: string | null) => ({ ...q(INSERT_REVIEW, [i + 1, 1, 5, 'great', '2024-01-01T10:00:00'], { at: LOOP }), error })
+    const unique = 'IntegrityError: UNIQUE constraint failed: shop_review.book_id'
+    expect(findingsOf(unitOf([attempt(0, unique), attempt(1, unique), attempt(2, null)]))).toEqual([])
+    const [twice] = findingsOf(unitOf([attempt(0, unique), attempt(1, null), attempt(2, null)]))
+    expect(twice).toMatchObject({ kind: 'repeated_write', count: 2 })
+  })
+
   it('reports a DELETE per object as a repeated write fixed by filter().delete()', () => {
     const [finding] = findingsOf(unitOf(times(3, (i) => q(DELETE_REVIEW, [i + 1], { at: LOOP }))))
     expect(finding.suggestion.code).toBe('Review.objects.filter(pk__in=ids).delete()')

@@ -25,7 +25,9 @@ const isBatch = (f: QueryFacts): boolean =>
 const ROWS_AS_ARRAYS = /\bunnest\s*\(|=\s*any\s*\(/i
 
 export function detectRepeatedWrites(all: QueryFacts[], ctx: DetectContext): Finding[] {
-  const groups = groupBy(all.filter((f) => isWrite(f) && !harnessQuery(f, ctx)), (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
+  // A write that raised wrote nothing: a retry loop whose INSERTs failed on a unique key until one passed is no batch.
+  const written = all.filter((f) => isWrite(f) && f.query.error === null && !harnessQuery(f, ctx))
+  const groups = groupBy(written, (f) => `${f.query.db}\0${f.fingerprint}\0${f.stackKey}`)
   const findings: Finding[] = []
   for (const group of groups.values()) {
     if (group.length < ctx.options.minRepeats || group.some(isBatch)) continue
