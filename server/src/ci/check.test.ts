@@ -221,6 +221,23 @@ describe('checking units against a baseline', () => {
     ])
   })
 
+  it('does not call a unit that stopped short (it raised, or answered 500) improved for its fewer queries', () => {
+    // A request that crashed on its first query was "1 query, 2 fewer than the baseline's 3": improved (a probe).
+    const crashed = unit({ name: 'tests/t.py::test_b', queries: [{ sql: BOOKS }], meta: { error: 'MissingGreenlet: greenlet_spawn has not been called' } })
+    const answered = unit({ kind: 'request', name: 'GET /books/', route: 'books/', status: 500, queries: [{ sql: BOOKS }] })
+    const before = baselineOf([clean('tests/t.py::test_b', 3), unit({ kind: 'request', name: 'GET /books/', route: 'books/', queries: [{ sql: BOOKS }, { sql: BOOKS }] })])
+    const result = checkUnits([crashed, answered], { baseline: before })
+    expect(result.passed).toBe(true)
+    expect(result.notes.filter((n) => n.unit !== null)).toEqual([
+      expect.objectContaining({ kind: 'changed', unit: 'books/', message: "1 query, 1 fewer than the baseline's 2, but it answered 500: it stopped short" }),
+      expect.objectContaining({
+        kind: 'changed',
+        unit: 'tests/t.py::test_b',
+        message: "1 query, 2 fewer than the baseline's 3, but it raised MissingGreenlet: greenlet_spawn has not been called: it stopped short",
+      }),
+    ])
+  })
+
   it('fails a unit that gained an N+1 even with no more queries, unless the N+1 is allowed', () => {
     const swapped = unit({
       name: 'tests/t.py::test_b',

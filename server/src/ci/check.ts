@@ -342,6 +342,13 @@ function findingLine(finding: ReportedFinding): string {
   return `${findingTitle(finding.kind)}: ${count}${many}${db} ${oneLine(finding.sql, 120)}${where ? ` at ${where}` : ''}`
 }
 
+/** What ended a unit early: `raised ValueError: boom` (the app's exception, a request's or a block's), `answered 500`. */
+function stoppedBy(unit: Unit): string | null {
+  const error = unit.meta.error
+  if (typeof error === 'string') return `raised ${oneLine(error, 100)}`
+  return unit.status !== null && unit.status >= 500 ? `answered ${unit.status}` : null
+}
+
 function compareWithBaseline(
   units: readonly Unit[],
   baseline: Baseline,
@@ -352,6 +359,11 @@ function compareWithBaseline(
 ) {
   const fresh: string[] = []
   const gone: string[] = []
+  const raised = new Map<string, string>()
+  for (const unit of units) {
+    const stopped = stoppedBy(unit)
+    if (stopped && !raised.has(unitKey(unit))) raised.set(unitKey(unit), stopped)
+  }
   for (const cmp of compareBaselines(baseline, baselineOf(units))) {
     if (!cmp.after) {
       gone.push(cmp.name)
@@ -390,7 +402,11 @@ function compareWithBaseline(
       const result = results.find((r) => r.name === cmp.name)
       if (result) result.outcome = 'fail'
     } else if (after < before) {
-      notes.push({ unit: cmp.name, kind: 'improved', message: `${queriesText(after)}, ${before - after} fewer than the baseline's ${before}`, diff })
+      const fewer = `${queriesText(after)}, ${before - after} fewer than the baseline's ${before}`
+      const stopped = raised.get(cmp.name)
+      // Fewer queries because it stopped short (a 500) is no improvement: said as a change, with why.
+      if (stopped) notes.push({ unit: cmp.name, kind: 'changed', message: `${fewer}, but it ${stopped}: it stopped short`, diff })
+      else notes.push({ unit: cmp.name, kind: 'improved', message: fewer, diff })
     } else if (diff.length) {
       notes.push({ unit: cmp.name, kind: 'changed', message: `${queriesText(after)} as in the baseline, but different ones`, diff })
     }
