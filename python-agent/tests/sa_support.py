@@ -24,7 +24,7 @@ def fresh_app_info() -> Iterator[transport.AppInfo]:
     info = transport.app
     saved = dict(vars(info))
     saved_bases, saved_all = list(qs_sqlalchemy._bases), qs_sqlalchemy._all_models
-    for name in ("name", "framework", "framework_version", "origin", "schema_provider"):
+    for name in ("name", "framework", "framework_version", "origin", "schema_provider", "schema_version"):
         setattr(info, name, None)
     qs_sqlalchemy._bases.clear()
     qs_sqlalchemy._all_models = False

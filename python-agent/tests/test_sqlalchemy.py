@@ -571,6 +571,62 @@ def test_without_a_base_every_mapped_class_of_the_process_is_described(engine: A
     assert transport.app.schema_provider is build_schema
 
 
+LATE_MODELS_SCRIPT = """
+from sqlalchemy import Column, ForeignKey, Integer, create_engine
+from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers
+
+import querysight
+from querysight.sqlalchemy import instrument
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Author(Base):
+    __tablename__ = "authors"
+    id = Column(Integer, primary_key=True)
+
+
+engine = create_engine("sqlite://")
+Base.metadata.create_all(engine)
+instrument(engine)
+with querysight.capture("before"), Session(engine) as session:
+    session.get(Author, 1)
+assert querysight.flush(10.0)
+
+
+class LateBase(DeclarativeBase):  # a second base, its models imported after the first batch went
+    pass
+
+
+class Shelf(LateBase):
+    __tablename__ = "shelves"
+    id = Column(Integer, primary_key=True)
+    author_id = Column(ForeignKey(Author.id))
+
+
+configure_mappers()
+with querysight.capture("after"), Session(engine) as session:
+    session.get(Author, 1)
+"""
+
+
+def test_models_mapped_after_the_first_batch_go_with_the_next_one(tmp_path: Path) -> None:
+    # A second declarative base, or models imported after the first batch, reached the server only with the schema
+    # sent every 300 s: meanwhile their fixes had no model names (and under xdist, which test imported what first
+    # decided which fix a finding got).
+    output = tmp_path / "units.ndjson"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUERYSIGHT_", "DJANGO_"))}
+    env.update(QUERYSIGHT_OUTPUT=str(output))
+    subprocess.run([sys.executable, "-c", LATE_MODELS_SCRIPT], check=True, env=env, cwd=tmp_path, timeout=60)
+
+    first, second = read_ndjson(output)
+    assert [u["name"] for u in first["units"] + second["units"]] == ["before", "after"]
+    assert {m["model"] for m in first["schema"]["models"]} == {"__main__.Author"}
+    assert {m["model"] for m in second["schema"]["models"]} == {"__main__.Author", "__main__.Shelf"}
+
+
 # ---- PostgreSQL -----------------------------------------------------------------------------------------------
 
 

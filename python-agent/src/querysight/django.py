@@ -175,6 +175,7 @@ def load_settings() -> config.Settings:
     module = getattr(dj, "SETTINGS_MODULE", None) or ""
     info.name = module.split(".")[0] or None
     info.schema_provider = build_schema
+    info.schema_version = None  # the app registry is complete once Django is set up
     return settings
 
 

@@ -83,6 +83,7 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
             info.framework = "sqlalchemy"
             info.framework_version = _version()
         info.schema_provider = build_schema
+        info.schema_version = schema_version
 
 
 def uninstrument(engine: Any) -> None:
@@ -341,6 +342,12 @@ def _registries() -> list[Any]:
             if not any(known is reg for known in found):
                 found.append(reg)
     return found
+
+
+def schema_version() -> tuple[int, ...]:
+    """Changes when :func:`build_schema` would: the mapped models of each registry, counted (a model mapped after the
+    first batch, a second declarative base). The transport asks before each batch; a count is cheap to take."""
+    return tuple(len(reg.mappers) for reg in _registries())
 
 
 def model_name(cls: type) -> str:

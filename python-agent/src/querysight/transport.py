@@ -14,8 +14,9 @@ batches: every 100 ms, or as soon as 200 units are waiting.
 - ``QUERYSIGHT_OUTPUT``: each batch is appended as one NDJSON line to that file instead (one ``write`` per line, so
   several processes can share the file).
 - The schema (``app`` integration's ``schema_provider``) goes with the first batch of the process, again with the
-  first batch after a delivery failure (the server may have restarted with an empty store), and again every
-  ``schema_every`` seconds (300 by default) in case a restart went unnoticed between two batches.
+  first batch after a delivery failure (the server may have restarted with an empty store), again when the models
+  changed (``schema_version``: SQLAlchemy models mapped after the first batch, a second declarative base), and again
+  every ``schema_every`` seconds (300 by default) in case a restart went unnoticed between two batches.
 - Fork safety: the child of a ``fork()`` gets a fresh queue and starts its own worker on its first unit.
 - :func:`flush` waits until everything queued so far is delivered or the timeout passes; it never hangs. It runs
   at exit with ``exit_flush_timeout`` (2 s).
@@ -62,6 +63,8 @@ class AppInfo:
         self.framework_version: str | None = None
         self.origin: str | None = None
         self.schema_provider: Callable[[], dict[str, Any] | None] | None = None
+        # Something cheap that changes when the schema would (the number of mapped models), asked before each batch.
+        self.schema_version: Callable[[], Any] | None = None
         # The program's name, taken when the first unit is handed over: at exit, when a short script's units are
         # sent, ``__main__`` may no longer say which program it was.
         self.program: str | None = None
@@ -211,6 +214,8 @@ class Transport:
         # schema per app, and the name can change (a script's, then its Flask app's at the first request).
         self._schema_app: str | None = None
         self._schema_app_sending: str | None = None
+        self._schema_version: Any = None  # app.schema_version() when the last schema was built, likewise
+        self._schema_version_sending: Any = None
         self._backing_off = False  # the last delivery failed: probe the server before encoding the next attempt
         self._shutdown_said = False  # flush_before_shutdown() warned of undelivered units once
         self._stopping = False
@@ -457,6 +462,7 @@ class Transport:
                 self._schema_due = False
                 self._schema_sent_at = time.monotonic()
                 self._schema_app = self._schema_app_sending
+                self._schema_version = self._schema_version_sending
 
     def _stale(self, generation: int) -> bool:
         return self._stopping or self._generation != generation
@@ -512,8 +518,17 @@ class Transport:
         }
         now = time.monotonic()
         name = envelope["app"].get("name")
-        if app.schema_provider is not None and (
-            self._schema_due or name != self._schema_app or now - self._schema_sent_at >= settings.schema_every
+        if app.schema_provider is None:
+            return envelope
+        version = None
+        if app.schema_version is not None:
+            with _guard.guard("read the schema's version"):
+                version = app.schema_version()
+        if (
+            self._schema_due
+            or name != self._schema_app
+            or version != self._schema_version
+            or now - self._schema_sent_at >= settings.schema_every
         ):
             schema = None
             with _guard.guard("build the schema"):
@@ -521,6 +536,7 @@ class Transport:
             if schema is not None:
                 envelope["schema"] = schema
                 self._schema_app_sending = name
+                self._schema_version_sending = version
         return envelope
 
     def _send(
