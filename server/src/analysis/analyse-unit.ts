@@ -27,7 +27,7 @@ const KIND_ORDER: Record<Finding['kind'], number> = { n_plus_one: 0, repeated_wr
 export function analyseUnit(unit: WireUnit, { app, schema, options }: AnalysisContext): Unit {
   const facts = queryFacts(unit.queries)
   const orm = ormOf(app, facts)
-  const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' ? adminChangelistOf(unit.view, unit.route) : null, adminPage: orm === 'django' ? adminPageOf(unit.view) : null, test: unit.kind === 'test', request: unit.kind === 'request', framework: (app.framework ?? '').toLowerCase() }
+  const ctx = { options: resolveOptions(options), orm, schema: indexSchema(schema), adminChangelist: orm === 'django' ? adminChangelistOf(unit.view, unit.route) : null, adminPage: orm === 'django' ? adminPageOf(unit.view) : null, test: unit.kind === 'test', request: unit.kind === 'request', view: unit.view ?? null, framework: (app.framework ?? '').toLowerCase() }
   const loops = detectNPlusOne(facts, ctx)
   const writes = detectRepeatedWrites(facts, ctx)
   const duplicates = detectDuplicates(facts, ctx, [...loops, ...writes].map((f) => f.query_indexes))

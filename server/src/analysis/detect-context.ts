@@ -35,6 +35,8 @@ export interface DetectContext {
   test?: boolean
   /** The unit is a request (a script or a task has no request to keep a result on). */
   request?: boolean
+  /** The unit's view (`shop.views.BookListView`), which passes a template the queryset the template iterates. */
+  view?: string | null
   /** The app's framework (`app.framework`), lower-cased: Flask's views run a SQLAlchemy Session, not an AsyncSession. */
   framework?: string
 }

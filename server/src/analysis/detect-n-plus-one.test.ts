@@ -270,6 +270,26 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[1].suggestion.text).not.toContain('One call loads')
   })
 
+  it("names the view that gives a template the queryset it iterates, when no frame of the app's ran it", () => {
+    // A ListView's TemplateResponse is rendered after the view returned: the template's line was all the fix said,
+    // "Add .select_related("author") to the queryset iterated at shop/book_list.html:5", which a template cannot do.
+    const inTemplate = (line: number) => ({ at: [], template: { name: 'shop/book_list.html', line } })
+    const textIn = (view: string | null) => {
+      const unit = { ...unitOf(q(BOOKS, [], inTemplate(5)), times(3, (i) => q(AUTHOR_BY_ID, [i + 1], inTemplate(6)))), view }
+      return findingsOf(unit)[0].suggestion.text
+    }
+    expect(textIn('shop.views.BookListView')).toContain(
+      '; a template cannot change it: add it in the view shop.views.BookListView, to the queryset it gives the template (its queryset attribute or get_queryset())',
+    )
+    expect(textIn('shop.views.book_list')).toContain('; a template cannot change it: add it in the view shop.views.book_list, to the queryset it gives the template')
+    expect(textIn('django.views.generic.list.ListView')).toContain(
+      '; a template cannot change it: give ListView.as_view() the queryset in your URLconf (queryset=...), or subclass ListView and set its queryset',
+    )
+    expect(textIn(null)).toContain('; a template cannot change it: add it in the view, to the queryset it gives the template')
+    // Iterated in the view's own code (a frame of the app's), the line says where: nothing more.
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('a template cannot')
+  })
+
   it('gives the N+1s over the same rows one queryset with every load, select_related, prefetch_related and annotate', () => {
     // A ListView's template: {{ book.author.name }}, {% for t in book.tags.all %}, {{ book.reviews.count }}. Three
     // separate Book.objects... fixes, pasted one after the other, each replaced the one before.

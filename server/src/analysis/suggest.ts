@@ -52,7 +52,7 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
   const admin =
     (ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || (ctx.adminPage && adminQuerysetLoop(relation, loop, count, ctx.adminPage))
-  return withManagers(admin || djangoLoop(relation, loop, count), tablesOf(relation), ctx.schema)
+  return withManagers(admin || djangoLoop(relation, loop, count, ctx.view ?? null), tablesOf(relation), ctx.schema)
 }
 
 /**
@@ -249,7 +249,7 @@ interface Place {
  * methods, so there the text says to add the fix in the view, and the code prefetches the manager where its parent
  * is loaded (see {@link onIterated}).
  */
-function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
+function iteratedOf(relation: LoopRelation, loop: QueryFacts, view: string | null): Place {
   const where = at(relation.place)
   const { manager } = relation
   // No query of the unit gave the rows (they came from elsewhere: another thread, a cache): the loop's own line is where
@@ -266,7 +266,7 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
     ]
     const calls = kept.filter((call) => call !== null)
     const note = calls.length ? ` (keep the queryset's ${calls.join(' and ')}: the code leaves ${calls.length > 1 ? 'them' : 'it'} out)` : ''
-    return { iterated: `the queryset iterated${where}`, note }
+    return { iterated: `the queryset iterated${where}`, note: note + passedBy(relation.place, view) }
   }
   if (manager.prefetched) {
     return {
@@ -282,6 +282,21 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts): Place {
       ? `; a template cannot call it: add it in the view, to the queryset it passes, or for ${manager.expression} with a Prefetch("${manager.accessor}", ...) where the ${manager.parent} is loaded`
       : '',
   }
+}
+
+/**
+ * Where a queryset only a template iterates comes from: no frame of the app's is on its query's stack (a class-based
+ * view's TemplateResponse is rendered by Django after the view returned), so the template's line is all the place
+ * says, and a template cannot change a queryset. The view that passes it can: named when the unit knows it.
+ */
+function passedBy(place: WireQuery, view: string | null): string {
+  if (!place.template || place.callsite) return ''
+  const name = view?.split('.').pop() ?? ''
+  if (view?.startsWith('django.views.generic.')) {
+    return `; a template cannot change it: give ${name}.as_view() the queryset in your URLconf (queryset=...), or subclass ${name} and set its queryset`
+  }
+  const classBased = /^[A-Z]/.test(name) ? ` (its queryset attribute or get_queryset())` : ''
+  return `; a template cannot change it: add it in the view${view ? ` ${view}` : ''}, to the queryset it gives the template${classBased}`
 }
 
 /**
@@ -312,9 +327,9 @@ function rawLoop(relation: LoopRelation, loop: QueryFacts, count: number): Sugge
   }
 }
 
-function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number): Suggestion {
+function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number, view: string | null): Suggestion {
   if (!ORM_COLUMN.test(loop.query.sql)) return rawLoop(relation, loop, count)
-  const place = iteratedOf(relation, loop)
+  const place = iteratedOf(relation, loop, view)
   const { iterated, note } = place
   const model = root(relation)
   const named = relation.path.length > 0 && relation.path.every((s) => s.field !== null)
