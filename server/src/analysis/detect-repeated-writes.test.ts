@@ -62,6 +62,16 @@ describe('repeated writes', () => {
     expect(twice).toMatchObject({ kind: 'repeated_write', count: 2 })
   })
 
+  it('names the writing line and its caller: the loop may be in the caller (a post_save receiver)', () => {
+    // "Collect the new Review in the loop at shop/signals.py:8": a receiver's line, where no loop is (a probe).
+    const receiver = [site('shop/signals.py', 8, 'on_book_saved')[0], ...LOOP]
+    const inserts = times(3, (i) => q(INSERT_REVIEW, [i + 1, 1, 5, 'great', '2024-01-01T10:00:00'], { at: receiver }))
+    const [finding] = findingsOf(unitOf(inserts))
+    expect(finding.suggestion.text).toBe(
+      'Collect the new Review in the loop and save them with one Review.objects.bulk_create(objs) instead of 3 INSERTs at shop/signals.py:8 (called from shop/api.py:57)',
+    )
+  })
+
   it('reports a DELETE per object as a repeated write fixed by filter().delete()', () => {
     const [finding] = findingsOf(unitOf(times(3, (i) => q(DELETE_REVIEW, [i + 1], { at: LOOP }))))
     expect(finding.suggestion.code).toBe('Review.objects.filter(pk__in=ids).delete()')

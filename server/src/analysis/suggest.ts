@@ -939,7 +939,10 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
   const model = modelInfo ? className(modelInfo.model) : null
   const name = model ?? `"${table}"`
   const count = group.length
-  const where = at(first.query)
+  // The line that writes, and the one that called it: the loop may be in the caller (a post_save receiver's INSERT, a
+  // helper's), which the text then does not place at the writing line.
+  const caller = first.query.template ? null : first.query.stack[1]
+  const where = `${at(first.query)}${caller ? ` (called from ${caller.file}:${caller.line})` : ''}`
   const fieldOf = (column: string): string => fieldOfColumn(modelInfo, column)
   // The key: the WHERE column whose value changes from write to write (`book_id` of `order_id = 7 AND book_id = ?`).
   const keys = shape.slots.map((s, i) => i).filter((i) => (shape.slots[i].role === 'eq' || shape.slots[i].role === 'in') && shape.slots[i].column)
@@ -974,7 +977,7 @@ function writesFix(group: QueryFacts[], ctx: DetectContext): Suggestion {
             code: `session.execute(insert(${saModel}), rows)`,
           }
         : {
-            text: `Collect the new ${model ?? 'objects'} in the loop${where} and save them with one ${model ? `${model}.objects.` : ''}bulk_create(objs) instead of ${count} INSERTs`,
+            text: `Collect the new ${model ?? 'objects'} in the loop and save them with one ${model ? `${model}.objects.` : ''}bulk_create(objs) instead of ${count} INSERTs${where}`,
             code: model ? `${model}.objects.bulk_create(objs)` : null,
           }
     case 'update': {
