@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { AUTHOR_BY_ID, BOOKS, fp, nPlusOneUnit, REVIEWS_OF_BOOK, unit } from '../../../test/ci/units.js'
+import { AUTHOR_BY_ID, BOOKS, fp, nPlusOneUnit, REVIEWS_OF_BOOK, site, unit } from '../../../test/ci/units.js'
 import { baselineOf } from './baseline.js'
 import { parseBudget } from './budget.js'
 import { checkUnits } from './check.js'
@@ -35,9 +35,12 @@ describe('checking units against a budget', () => {
         actual: 3,
         source: 'units["tests/t.py::test_b"]',
         message: '3 queries, over the budget of 1 (units["tests/t.py::test_b"])',
-        top_queries: [`3× ${BOOKS}`],
+        top_queries: [`3× ${BOOKS} at shop/views.py:10`],
       }),
     ])
+    // Each with the line that ran most of them, and how many others did: where the queries over the budget come from.
+    const spread = unit({ name: 'tests/t.py::test_b', queries: [1, 2, 2, 3].map((n) => ({ sql: BOOKS, at: site('shop/views.py', 20 + n, 'books') })) })
+    expect(checkUnits([spread], { budget }).violations[0].top_queries).toEqual([`4× ${BOOKS} at shop/views.py:22 and 2 other lines`])
   })
 
   it('reports warn-level findings as warnings and ignores allow-level ones', () => {
@@ -293,7 +296,7 @@ describe('checking units against a baseline', () => {
     // The app's own queries still count: one more than the budget fails, and the top queries are the app's.
     const grown = unit({ name: 'tests/t.py::test_a', queries: [{ sql: BOOKS }, { sql: AUTHOR_BY_ID }, { sql: AUTHOR_BY_ID }, ...flush] })
     expect(checkUnits([grown], { budget }).violations).toEqual([
-      expect.objectContaining({ kind: 'max_queries', actual: 3, top_queries: [`2× ${AUTHOR_BY_ID}`, `1× ${BOOKS}`] }),
+      expect.objectContaining({ kind: 'max_queries', actual: 3, top_queries: [`2× ${AUTHOR_BY_ID} at shop/views.py:10`, `1× ${BOOKS} at shop/views.py:10`] }),
     ])
     // A request's queries with no frame of the app (a library's view, middleware) are the request's: counted.
     const request = unit({ kind: 'request', name: 'GET /books/', route: 'books/', queries: [{ sql: BOOKS }, ...flush] })

@@ -325,13 +325,28 @@ function resolveLimits(unit: Unit, budget: Budget, violations: Violation[], name
   }
 }
 
+/** The unit's most frequent queries, each with the line that ran most of them (`3× select ... at shop/views.py:14`,
+ * `and 2 other lines` when more ran it): a unit over its budget says where its queries come from. */
 function topQueries(unit: Unit, limit = 5): string[] {
   const counts = new Map<string, number>()
-  for (const query of countedQueries(unit)) counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
+  const lines = new Map<string, Map<string, number>>()
+  for (const query of countedQueries(unit)) {
+    counts.set(query.fingerprint, (counts.get(query.fingerprint) ?? 0) + 1)
+    const line = query.callsite ? `${query.callsite.file}:${query.callsite.line}` : query.template ? `${query.template.name}:${query.template.line}` : null
+    if (line === null) continue
+    const byLine = lines.get(query.fingerprint) ?? new Map<string, number>()
+    lines.set(query.fingerprint, byLine.set(line, (byLine.get(line) ?? 0) + 1))
+  }
+  const from = (id: string): string => {
+    const byLine = [...(lines.get(id) ?? [])].sort(([a, x], [b, y]) => y - x || compareStrings(a, b))
+    if (byLine.length === 0) return ''
+    const others = byLine.length - 1
+    return ` at ${byLine[0][0]}${others ? ` and ${others} other line${others === 1 ? '' : 's'}` : ''}`
+  }
   return [...counts]
     .sort(([a, x], [b, y]) => y - x || compareStrings(unit.fingerprints[a] ?? a, unit.fingerprints[b] ?? b))
     .slice(0, limit)
-    .map(([id, count]) => `${count}× ${oneLine(unit.fingerprints[id] ?? id, 160)}`)
+    .map(([id, count]) => `${count}× ${oneLine(unit.fingerprints[id] ?? id, 160)}${from(id)}`)
 }
 
 function findingLine(finding: ReportedFinding): string {

@@ -38,7 +38,7 @@ describe('the text report', () => {
       ].join('\n'),
     )
     expect(text).toContain(
-      ['✗ GET books/: too many queries', '    5 queries, over the budget of 3 (units["GET books/"])', '    most run:', `      4× ${AUTHOR_BY_ID}`, `      1× ${BOOKS}`].join('\n'),
+      ['✗ GET books/: too many queries', '    5 queries, over the budget of 3 (units["GET books/"])', '    most run:', `      4× ${AUTHOR_BY_ID} at shop/views.py:14`, `      1× ${BOOKS} at shop/views.py:10`].join('\n'),
     )
   })
 
