@@ -305,6 +305,23 @@ describe('N+1 over relations, with the schema', () => {
     expect(findings[0].suggestion.text).toMatch(/One queryset does what this N\+1 and 2 others over the same rows need: /)
   })
 
+  it("prefetches a nested loop's relation inside the Prefetch of its rows when that Prefetch keeps every row", () => {
+    // Each author's books (line 5), each book's tags (7) and review count (8), all in a template: three fixes,
+    // prefetch_related("books"), ("books__tags") and Prefetch("books", queryset=...annotate(...)), which together make
+    // Django raise "'books' lookup was already seen with a different queryset" (a probe).
+    const BOOKS_OF = 'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."author_id" = %s'
+    const COUNT_REVIEWS = 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const inTemplate = (line: number) => ({ at: [], template: { name: 'shop/authors.html', line } })
+    const perAuthor = times(3, (a) => [
+      q(BOOKS_OF, [a + 1], inTemplate(5)),
+      ...times(2, (b) => [q(TAGS_OF_BOOK, [a * 2 + b + 1], inTemplate(7)), q(COUNT_REVIEWS, [a * 2 + b + 1], inTemplate(8))]).flat(),
+    ])
+    const findings = findingsOf(unitOf(q(AUTHORS, [], inTemplate(3)), perAuthor.flat()))
+    const merged = 'Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.annotate(reviews_count=Count("reviews", distinct=True)).prefetch_related("tags")))'
+    expect(findings.map((f) => f.suggestion.code)).toEqual([merged, merged, merged])
+    expect(findings[1].suggestion.text).toContain(`One call loads what this N+1 and 2 others over the same rows need: ${merged} (needs from django.db.models import Count, Prefetch)`)
+  })
+
   it('keeps apart fixes that one queryset could not hold: a plain prefetch and a filtering Prefetch of one lookup', () => {
     // for book in books: book.reviews.all() (line 42) and book.reviews.filter(rating__gte=4) (line 43). One queryset
     // with only the filtering Prefetch would hand line 42 the filtered reviews; with both, Django raises.

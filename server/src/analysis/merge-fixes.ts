@@ -103,33 +103,63 @@ function chainCalls(calls: string[]): string | null {
   if (new Set(lookups).size !== lookups.length) return null
   const plain = unionOf(paths.get('prefetch_related') ?? [])
   const kept: string[] = []
+  const inside = new Map<string, string[]>() // a Prefetch's lookup -> the paths to prefetch in its queryset
   for (const path of plain) {
     const object = objects.find((o) => path === o.lookup || path.startsWith(`${o.lookup}__`))
     if (!object) kept.push(path)
-    else if (!(object.eagerOnly && path === object.lookup)) return null
+    else if (path !== object.lookup && object.allRows) inside.set(object.lookup, [...(inside.get(object.lookup) ?? []), path.slice(object.lookup.length + 2)])
+    else if (!(path === object.lookup && (object.eagerOnly || object.allRows))) return null
   }
   return out
     .map((call) => {
-      if (!paths.has(call)) return call
+      if (!paths.has(call)) return withPrefetchedInside(call, inside)
       const written = call === 'prefetch_related' ? kept : unionOf(paths.get(call)!)
       return written.length ? `.${call}(${quoted(written)})` : ''
     })
     .join('')
 }
 
+/** `call` with the paths of `inside` prefetched in the queryset of its Prefetch of their lookup:
+ * `Prefetch("books", queryset=Book.objects.annotate(...).prefetch_related("tags"))` for `books__tags` beside it. */
+function withPrefetchedInside(call: string, inside: Map<string, string[]>): string {
+  let written = call
+  for (const [lookup, paths] of inside) {
+    const start = written.indexOf(`Prefetch("${lookup}", `)
+    if (start < 0) continue
+    const from = start + `Prefetch("${lookup}", `.length
+    const queryset = argumentsAfter(written, from)
+    if (queryset === null) continue
+    const end = from + queryset.length
+    written = `${written.slice(0, end)}.prefetch_related(${quoted(unionOf(paths))})${written.slice(end)}`
+  }
+  return written
+}
+
 /** A queryset that only eager-loads: `Review.objects.select_related("customer")`, no filter, order, cut or values. */
 const EAGER_ONLY = /^\w+\.objects(?:\.(?:select_related|prefetch_related)\((?:"\w+"(?:, "\w+")*)?\))*$/
 
-/** The Prefetch and GenericPrefetch objects of a call: their lookups, and whether they only eager-load every row. */
-function prefetchObjects(call: string): { lookup: string; eagerOnly: boolean }[] {
-  const found: { lookup: string; eagerOnly: boolean }[] = []
+/** A queryset that keeps every row, as a plain prefetch would give them: `Book.objects` with only select_related,
+ * prefetch_related and annotate calls (no filter, order, cut or values), so that more can be prefetched inside it. */
+function keepsEveryRow(queryset: string): boolean {
+  const manager = /^\w+\.objects/.exec(queryset)
+  if (!manager) return false
+  const rest = queryset.slice(manager[0].length)
+  const calls = rest === '' ? [] : callsOf(rest)
+  return calls !== null && calls.every((call) => /^\.(?:select_related|prefetch_related|annotate)\(/.test(call))
+}
+
+/** The Prefetch and GenericPrefetch objects of a call: their lookups, whether they only eager-load every row, and
+ * whether a Prefetch's queryset keeps every row (more may be prefetched inside it). */
+function prefetchObjects(call: string): { lookup: string; eagerOnly: boolean; allRows: boolean }[] {
+  const found: { lookup: string; eagerOnly: boolean; allRows: boolean }[] = []
   for (const match of call.matchAll(/\b(Generic)?Prefetch\("(\w+)", /g)) {
     const rest = argumentsAfter(call, match.index! + match[0].length)
-    if (rest === null) return [{ lookup: match[2], eagerOnly: false }]
+    if (rest === null) return [{ lookup: match[2], eagerOnly: false, allRows: false }]
+    const queryset = rest.startsWith('queryset=') ? rest.slice('queryset='.length) : null
     const eagerOnly = match[1]
       ? /^\[.*\]$/s.test(rest) && rest.slice(1, -1).split(/, (?=\w+\.objects)/).every((qs) => EAGER_ONLY.test(qs))
-      : rest.startsWith('queryset=') && EAGER_ONLY.test(rest.slice('queryset='.length))
-    found.push({ lookup: match[2], eagerOnly })
+      : queryset !== null && EAGER_ONLY.test(queryset)
+    found.push({ lookup: match[2], eagerOnly, allRows: !match[1] && queryset !== null && keepsEveryRow(queryset) })
   }
   return found
 }
