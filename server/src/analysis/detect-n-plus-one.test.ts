@@ -1838,10 +1838,26 @@ describe('SQLAlchemy units', () => {
     ])
     const unit = unitOf(q(authors, [], { at: site('run.py', 32) }), perAuthor.flat(2))
     const findings = findingsOf(unit, { app: { name: 'script', framework: 'sqlalchemy' }, schema })
+    // The outer level's fix is the inner one's too: its chained option loads both levels (pasted one after the other,
+    // the second select would replace the first).
+    const chained = 'select(Author).options(selectinload(Author.books).selectinload(Book.tags))'
     expect(findings.map((f) => [f.count, f.trigger_index, f.suggestion.code])).toEqual([
-      [3, 0, 'select(Author).options(selectinload(Author.books))'],
-      [6, 1, 'select(Author).options(selectinload(Author.books).selectinload(Book.tags))'],
+      [3, 0, chained],
+      [6, 1, chained],
     ])
+    expect(findings[0].suggestion.text).toContain(`One select loads what this N+1 and the other one over the same rows need: ${chained}`)
+  })
+
+  it('gives SQLAlchemy N+1s over the same rows one select with every loader option, unless two load one relationship differently', () => {
+    // Each book's author and its tags, two lines of one loop: two select(Book).options(...) fixes, each replacing the
+    // other when pasted (a probe).
+    const books = 'SELECT books.id, books.title, books.author_id \nFROM books'
+    const authorOf = 'SELECT authors.id, authors.name \nFROM authors \nWHERE authors.id = ?'
+    const schema = schemaWithTags('app.models.')
+    const perBook = times(3, (b) => [q(authorOf, [b + 1], { at: site('run.py', 33) }), q(tagsOf, [b + 1], { at: site('run.py', 34) })])
+    const findings = findingsOf(unitOf(q(books, [], { at: site('run.py', 32) }), perBook.flat()), { app: { name: 'script', framework: 'sqlalchemy' }, schema })
+    const pooled = 'select(Book).options(joinedload(Book.author), selectinload(Book.tags))'
+    expect(findings.map((f) => f.suggestion.code)).toEqual([pooled, pooled])
   })
 
   it('puts the loop over rows a selectinload loaded on the parent query, one hop further', () => {

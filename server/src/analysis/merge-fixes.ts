@@ -7,8 +7,9 @@
  * same one. Pasted one by one, the separate fixes would each replace the other's, and two Prefetch objects of one
  * lookup with different querysets make Django raise ("lookup was already seen with a different queryset"). On a
  * Django admin changelist the same goes for the ModelAdmin's `list_select_related = [...]` (one list of every
- * relation) and its `get_queryset()` (one method with every annotation and prefetch). Fixes one queryset cannot hold
- * (see {@link chainCalls}) keep their own.
+ * relation) and its `get_queryset()` (one method with every annotation and prefetch); and for SQLAlchemy, a select's
+ * `options(...)` (every loader, see {@link poolOptions}). Fixes one queryset cannot hold (see {@link chainCalls}) keep
+ * their own.
  * @module
  */
 import type { Finding } from '../protocol.js'
@@ -176,8 +177,51 @@ function chainWhat(head: string, code: string): string {
   return (callsOf(code.slice(head.length))?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
 }
 
+/** SQLAlchemy: a select with loader options, `select(Book).options(joinedload(Book.author))`. */
+const OPTIONS = /^(select\(\w+\))\.options\((.+)\)$/s
+
+/** The arguments of a call, split at its top-level commas. */
+function argumentsOf(args: string): string[] {
+  const parts: string[] = []
+  let start = 0
+  for (const [i, c, depth] of unquoted(args)) {
+    if (c === ',' && depth === 0) {
+      parts.push(args.slice(start, i).trim())
+      start = i + 1
+    }
+  }
+  parts.push(args.slice(start).trim())
+  return parts
+}
+
+/** The loader options of several fixes as one `options(...)`: each once, without one another extends
+ * (`selectinload(Author.books)` beside `selectinload(Author.books).selectinload(Book.tags)`). Null when two load one
+ * relationship with different strategies (joinedload and selectinload of `Book.author`): which to keep is the code's
+ * choice. */
+function poolOptions(options: string[]): string[] | null {
+  const all = [...new Set(options)].filter((option) => !options.some((other) => other.startsWith(`${option}.`)))
+  const strategies = new Map<string, string>()
+  for (const option of all) {
+    const first = /^(\w+)\(([\w.]+)/.exec(option)
+    if (!first) continue
+    const [, strategy, attribute] = first
+    if ((strategies.get(attribute) ?? strategy) !== strategy) return null
+    strategies.set(attribute, strategy)
+  }
+  return all
+}
+
 function mergeableOf(code: string | null): Mergeable | null {
   if (code === null) return null
+  const options = OPTIONS.exec(code)
+  if (options) {
+    const [, head, args] = options
+    const render = (parts: string[]) => {
+      const pooled = poolOptions(parts)
+      return pooled === null ? null : `${head}.options(${pooled.join(', ')})`
+    }
+    return { key: `options\0${head}`, parts: argumentsOf(args), render, what: () => 'One select loads what' }
+  }
   // Calls on a queryset of their own, inside a Prefetch (`Prefetch("reviews", queryset=Review.objects.select_related(
   // "customer"))`): the paths join there, in one Prefetch.
   const call = LAST_CALL.exec(code)

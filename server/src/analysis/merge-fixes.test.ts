@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest'
+import type { Finding } from '../protocol.js'
+import { mergeFixes } from './merge-fixes.js'
+
+const loop = (code: string, queries: number[]): Finding => ({
+  kind: 'n_plus_one',
+  severity: 'warning',
+  fingerprint: `fp${queries[0]}`,
+  sql: 'select ...',
+  count: queries.length,
+  wasted_ms: 1,
+  query_indexes: queries,
+  callsite: null,
+  template: null,
+  trigger_index: 0,
+  suggestion: { text: 'Add it.', code },
+})
+
+describe('merging the fixes of N+1s over the same rows', () => {
+  it('pools SQLAlchemy loader options, dropping one another extends', () => {
+    const merged = mergeFixes([
+      loop('select(Author).options(selectinload(Author.books))', [1, 2]),
+      loop('select(Author).options(selectinload(Author.books).selectinload(Book.tags), undefer(Author.bio))', [3, 4]),
+    ])
+    const pooled = 'select(Author).options(selectinload(Author.books).selectinload(Book.tags), undefer(Author.bio))'
+    expect(merged.map((f) => f.suggestion.code)).toEqual([pooled, pooled])
+  })
+
+  it('keeps apart fixes loading one relationship with two strategies: which one to keep is the code', () => {
+    const fixes = ['select(Book).options(joinedload(Book.author))', 'select(Book).options(selectinload(Book.author).selectinload(Author.profile))']
+    const merged = mergeFixes([loop(fixes[0], [1, 2]), loop(fixes[1], [3, 4])])
+    expect(merged.map((f) => f.suggestion.code)).toEqual(fixes)
+  })
+})
