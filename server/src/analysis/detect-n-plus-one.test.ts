@@ -1413,6 +1413,20 @@ describe('what is not an N+1', () => {
       const sa = unitOf(q('SELECT category.id AS category_id FROM category WHERE category.parent_id IS NULL', [], { at: site('app/tree.py', 42, 'tree') }), q(lazy, [1], { at: render(1) }), q(lazy, [2], { at: render(2) }), q(lazy, [3], { at: render(3) }))
       const [tree] = findingsOf(sa, { app: FLASK, schema })
       expect(tree.suggestion.code).toBe('select(Category).options(selectinload(Category.children, recursion_depth=-1))')
+      // The children read on one line, the call of itself in a comprehension on the next (3.11's <listcomp> frame in
+      // between): every depth is still one loop, whose fix goes on the root query (it was "the query iterated at
+      // app/tree.py:36", the lazy load's line, and the first depth left out; a probe).
+      const comprehended = (depth: number) => [
+        ...site('app/tree.py', 36, 'render'),
+        ...Array.from({ length: depth - 1 }, () => [...site('app/tree.py', 37, '<listcomp>'), ...site('app/tree.py', 37, 'render')]).flat(),
+        ...site('app/tree.py', 42, 'tree'),
+      ]
+      const roots = 'SELECT category.id AS category_id FROM category WHERE category.parent_id IS NULL'
+      const listed = unitOf(q(roots, [], { at: site('app/tree.py', 42, 'tree') }), ...[1, 2, 2, 3, 3].map((depth, i) => q(lazy, [i + 1], { at: comprehended(depth) })))
+      const [whole] = findingsOf(listed, { app: FLASK, schema })
+      expect([whole.count, whole.trigger_index]).toEqual([5, 0])
+      expect(whole.suggestion.text).toContain('at 3 depths')
+      expect(whole.suggestion.text).toContain('the query iterated at app/tree.py:42')
       // The root read with session.get(Category, 1): the option goes there (a select() would load every node).
       const root = 'SELECT category.id AS category_id, category.parent_id AS category_parent_id FROM category WHERE category.id = ?'
       const fromGet = unitOf(q(root, [1], { at: site('app/tree.py', 42, 'tree') }), q(lazy, [1], { at: render(1) }), q(lazy, [2], { at: render(2) }), q(lazy, [3], { at: render(3) }))

@@ -3,7 +3,7 @@
  * stack, and the value of each of its slots. Built once per unit; the detectors only read it.
  * @module
  */
-import type { Params, ParamValue, WireQuery } from '../protocol.js'
+import type { Frame, Params, ParamValue, WireQuery } from '../protocol.js'
 import { fingerprint, fingerprintId } from './fingerprint.js'
 import { dialectOf, type Dialect } from './lexer.js'
 import { sqlShape, type SqlShape, type ValueRef } from './sql-shape.js'
@@ -99,11 +99,16 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
 export function stackKeyOf(query: WireQuery, recursion = false): string {
   const frames = framesOf(query)
   const kept: string[] = []
+  let inner: Frame | undefined
   for (let i = 0; i < frames.length; i++) {
     const frame = `${frames[i].file}:${frames[i].line}:${frames[i].function}`
     if (recursion) {
-      const inner = frames[i - 1]
-      if (inner && inner.file === frames[i].file && inner.function === frames[i].function) continue
+      // A comprehension's own frame (Python 3.11's `[walk(c) for c in children]`) is the function it is written in:
+      // between a function and its call of itself, it would make each depth's stack another.
+      if (COMPREHENSION.test(frames[i].function)) continue
+      const previous = inner
+      inner = frames[i]
+      if (previous && previous.file === frames[i].file && previous.function === frames[i].function) continue
       const earlier = kept.indexOf(frame)
       if (earlier >= 0) {
         kept.length = earlier + 1
@@ -115,6 +120,8 @@ export function stackKeyOf(query: WireQuery, recursion = false): string {
   const key = kept.join('|')
   return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
 }
+
+const COMPREHENSION = /^<(?:listcomp|setcomp|dictcomp|genexpr)>$/
 
 /** A stack holding one frame twice (the same file, line and function): code that called itself on the way. */
 export function recurses(query: WireQuery): boolean {
