@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { Schema, WireUnit } from '../protocol.js'
+import type { Schema, WireQuery, WireUnit } from '../protocol.js'
 import {
   analyse,
   AUTHOR_BY_ID,
@@ -1860,6 +1860,42 @@ describe('SQLAlchemy units', () => {
       [6, 1, chained],
     ])
     expect(findings[0].suggestion.text).toContain(`One select loads what this N+1 and the other one over the same rows need: ${chained}`)
+  })
+
+  it("puts the fix of a loop over one object's relationship on the query that loaded the object, one hop further", () => {
+    // user = session.get(User, 1) (line 17); for post in user.posts (18, a lazy load); for c in post.comments (19):
+    // the fix was select(Post).options(selectinload(Post.comments)) "to the query iterated at script.py:18", a lazy
+    // load with no select to change (a probe).
+    const schema: Schema = {
+      models: [
+        { model: 'User', table: 'users', pk: 'id', relations: [{ field: 'posts', kind: 'reverse_fk', target: 'Post', target_column: 'user_id' }] },
+        {
+          model: 'Post',
+          table: 'posts',
+          pk: 'id',
+          relations: [
+            { field: 'user', kind: 'fk', target: 'User', column: 'user_id' },
+            { field: 'comments', kind: 'reverse_fk', target: 'Comment', target_column: 'post_id' },
+          ],
+        },
+        { model: 'Comment', table: 'comments', pk: 'id', relations: [{ field: 'post', kind: 'fk', target: 'Post', column: 'post_id' }] },
+      ],
+    }
+    const postsOf = 'SELECT posts.id AS posts_id, posts.title AS posts_title, posts.user_id AS posts_user_id \nFROM posts \nWHERE ? = posts.user_id'
+    const commentsOf = 'SELECT comments.id AS comments_id, comments.post_id AS comments_post_id \nFROM comments \nWHERE ? = comments.post_id'
+    const unitWith = (user: WireQuery) =>
+      unitOf(user, q(postsOf, [1], { at: site('script.py', 18) }), ...[1, 2, 3].map((id) => q(commentsOf, [id], { at: site('script.py', 19) })))
+    const byId = q('SELECT users.id AS users_id, users.name AS users_name \nFROM users \nWHERE users.id = ?', [1], { at: site('script.py', 17) })
+    const [got] = findingsOf(unitWith(byId), { app: FLASK, schema })
+    expect(got.suggestion.code).toBe('session.get(User, id, options=[selectinload(User.posts).selectinload(Post.comments)])')
+    expect(got.suggestion.text).toContain('Pass options=[selectinload(User.posts).selectinload(Post.comments)] to the session.get() at script.py:17 that loads the User')
+    const byName = q('SELECT users.id AS users_id, users.name AS users_name \nFROM users \nWHERE users.name = ?', ['ann'], { at: site('script.py', 17) })
+    const [selected] = findingsOf(unitWith(byName), { app: FLASK, schema })
+    expect(selected.suggestion.code).toBe('select(User).options(selectinload(User.posts).selectinload(Post.comments))')
+    expect(selected.suggestion.text).toContain('to the query iterated at script.py:17')
+    // Posts the code selected itself (WHERE posts.user_id = ?, not a lazy load): the fix stays on that select.
+    const ownSelect = unitOf(byId, q(postsOf.replace('? = posts.user_id', 'posts.user_id = ?'), [1], { at: site('script.py', 18) }), ...[1, 2, 3].map((id) => q(commentsOf, [id], { at: site('script.py', 19) })))
+    expect(findingsOf(ownSelect, { app: FLASK, schema })[0].suggestion.code).toBe('select(Post).options(selectinload(Post.comments))')
   })
 
   it('gives SQLAlchemy N+1s over the same rows one select with every loader option, unless two load one relationship differently', () => {

@@ -113,6 +113,9 @@ export interface LoopRelation {
    * queryset=Book.objects.filter(...))`, `selectinload(Author.books.and_(...))`): its WHERE has more than the
    * parents' keys. The fix goes into that load: a plain path through the relation would load every row again. */
   viaFilteredLoad?: boolean
+  /** SQLAlchemy: the loop's rows came from one object's relationship, loaded lazily (`for post in user.posts`), and
+   * `place` is the query that loaded that object: by its primary key (`session.get()`, `pk` naming it), or a select. */
+  parentLoad?: { by: 'get' | 'select'; pk: string }
   /** The loop reads rows loaded before a write to their table: read back after a commit expired them (SQLAlchemy's
    * expire_on_commit), not rows the code asked for anew. */
   readBack?: boolean
@@ -197,6 +200,11 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   if (joined && plainLoad(relation, first)) {
     // One hop further on the parent's query, keeping its join: joinedload(Author.books).selectinload(Book.reviews).
     return { ...relation, path: [joined, ...relation.path] }
+  }
+  const lazy = outer === relation && ctx.schema && ctx.orm === 'sqlalchemy' ? lazyHop(relation, ctx.schema, ctx) : null
+  if (lazy && plainLoad(relation, first)) {
+    // One hop further on the query that loaded the object whose relationship gave the rows.
+    return { ...relation, path: [lazy.hop, ...relation.path], place: lazy.parent.query, parentLoad: lazy.load }
   }
   const place = outer.place ? ctx.all.find((facts) => facts.query === outer.place) : undefined
   const ownerTable = outer.path[0]?.ownerTable
@@ -680,6 +688,30 @@ function joinedHop(relation: LoopRelation, schema: SchemaIndex, ctx: ExplainCont
       : null
   if (loader === null) return null
   return { ...step(parent, accessors[0].field, accessors[0].field, false, owner), loader }
+}
+
+/**
+ * A loop over rows one object's relationship loaded lazily (`user = session.get(User, 1); for post in user.posts:
+ * for c in post.comments`): the trigger is SQLAlchemy's lazy load, `WHERE ? = posts.user_id`, the owner's FK to its
+ * parent and nothing else. The fix goes on the query that loaded the parent (the nearest earlier one reading its
+ * table), one hop further: a `select(Post)` fix would name a query the code never wrote.
+ */
+function lazyHop(relation: LoopRelation, schema: SchemaIndex, ctx: ExplainContext): { hop: LoopStep; parent: QueryFacts; load: LoopRelation['parentLoad'] } | null {
+  const first = relation.path[0]
+  if (relation.triggerIndex === null || !first || first.field === null) return null
+  const trigger = ctx.all[relation.triggerIndex]
+  const from = trigger.shape.tables.find((table) => table.depth === 0 && table.via === 'from')
+  if (trigger.shape.kind !== 'select' || !from || !same(from.name, first.ownerTable)) return null
+  if (!/\bwhere \? = [\w".]+$/.test(trigger.normalized) || loopClauses(trigger).conditions !== 1) return null
+  const key = trigger.shape.slots.find((slot) => slot.role === 'eq' && slot.column !== null)?.column
+  if (!key || (key.table !== null && !same(key.table, first.ownerTable))) return null
+  const found = parentOf(first.ownerTable, key.column, schema)
+  if (!found) return null
+  const parent = nearestOn(ctx.all, trigger.index, (facts) => reads(facts, found.parent.table) && loadsRows(facts))
+  if (!parent) return null
+  const byKey = parent.shape.slots.length === 1 && parent.shape.slots[0].role === 'eq' && same(parent.shape.slots[0].column?.column ?? '', found.parent.pk)
+  const by = byKey && loopClauses(parent).conditions === 1 ? 'get' : 'select'
+  return { hop: step(found.parent, found.accessor, found.accessor, false, found.owner), parent, load: { by, pk: found.parent.pk } }
 }
 
 /**

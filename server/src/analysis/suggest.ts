@@ -870,6 +870,14 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
         relation.path.length === 1 && ['forward', 'reverse_one', 'reverse', 'm2m'].includes(relation.pattern)
           ? ` (read ${last.single ? 'it' : 'them'} through ${through.join(' or ')} in the loop${through.length > 1 ? ', whichever it reads' : ''}: a select(${last.target}) of its own is not served by it)`
           : ''
+      if (relation.parentLoad?.by === 'get') {
+        // The rows came from one object's relationship, the object from session.get(): the options go there.
+        const { pk } = relation.parentLoad
+        return {
+          text: `Pass options=[${options}] to the session.get()${at(relation.place)} that loads the ${model}: it loads the related rows up front instead of ${count} lazy loads, one per row${readIt}`,
+          code: `session.get(${model}, ${pk}, options=[${options}])`,
+        }
+      }
       return {
         text: `Add .options(${options}) to ${iterated}: it loads the related rows up front instead of ${count} lazy loads, one per row${readIt}`,
         code: `select(${model}).options(${options})`,
