@@ -97,6 +97,21 @@ def test_a_projects_own_middleware_is_not_the_call_site_of_a_views_queries(clien
     assert {tuple(f["function"] for f in q["stack"]) for q in books["queries"][1:]} == {("book_list",)}
 
 
+def test_a_tests_requests_without_querysights_middleware_keep_the_tests_lines(client, recorded):
+    # The queries of requests a test makes with the test client, querysight's middleware not installed, are the
+    # test's: the lines of the test that made them tell two requests apart (the same view's query from two lines of a
+    # test is no loop), so their stacks go on past Django's handler.
+    plain = [m for m in settings.MIDDLEWARE if "querysight" not in m]
+    with override_settings(MIDDLEWARE=plain), querysight.capture("tests/test_x.py::test_two_books", kind="test"):
+        client.get("/books/1/")
+        client.get("/books/2/")
+    book_queries = [q for q in recorded.unit()["queries"] if '"shop_book"' in q["sql"].split("FROM")[1]]
+    first, second = (query["stack"] for query in book_queries)
+    assert first[0] == second[0]  # the view's line
+    assert (first[-1]["file"], second[-1]["file"]) == ("test_django.py", "test_django.py")
+    assert first[-1]["line"] + 1 == second[-1]["line"]
+
+
 def test_gives_queries_made_while_a_jinja2_template_renders_its_template_position_at_the_templates_own_lines(
     client, recorded
 ):

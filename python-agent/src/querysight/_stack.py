@@ -12,7 +12,8 @@ Three kinds of library frames are looked at on the way:
   ``TemplateResponse``: the walk ends there. Beyond it is the middleware chain, and a middleware's call of
   ``get_response`` is not where the view's queries come from (a project's own middleware would be the only application
   frame of a class-based view's template loop, and the line its fix named). A middleware's own queries do not pass
-  through it, and keep their lines.
+  through it, and keep their lines. Only for a request's unit (one with a ``boundary``): in a test's unit (Django's
+  test client without querysight's middleware), the test's lines above it tell its requests apart.
 - asgiref's ``AsyncToSync.__call__``: the sync code below it is running on behalf of a coroutine that is suspended
   while it waits; its await chain is walked so that queries made through ``sync_to_async`` carry the call site of the
   code that awaited them. (An async view under WSGI: ``async_to_sync`` runs it on a loop of its own, and the ORM
@@ -759,7 +760,7 @@ def _walk(
             if not templates and node_depth >= 0:
                 node_depth = steps - 1
             templates.append((len(frames), frame))
-        elif kind == _HANDLER:
+        elif kind == _HANDLER and boundary is not None:
             reached = True  # beyond it, the middleware chain (see the module's docstring)
             break
         elif kind == _EXECUTOR_BRIDGE:
@@ -928,7 +929,7 @@ def _walk_chain(
         if len(frames) >= limit:
             return False
         kind = _kind(frame)
-        if kind == _HANDLER:
+        if kind == _HANDLER and boundary is not None:
             return True
         if kind.__class__ in (str, _Resumable):
             frames.append(_frame(str(kind), frame.f_lineno, frame.f_code.co_name))
