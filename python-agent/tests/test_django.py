@@ -642,7 +642,8 @@ print(KEPT.status_code, flush=True)
 
 def test_a_streamed_response_still_held_unread_at_exit_is_recorded(tmp_path):
     out = tmp_path / "exit.ndjson"
-    env = {**os.environ, "QUERYSIGHT_OUTPUT": str(out)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUERYSIGHT_", "DJANGO_"))}
+    env["QUERYSIGHT_OUTPUT"] = str(out)
     tests = str(Path(__file__).parent)
     result = subprocess.run(
         [sys.executable, "-c", UNREAD_STREAM_AT_EXIT, tests], env=env, capture_output=True, text=True, timeout=120

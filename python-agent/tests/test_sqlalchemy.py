@@ -572,8 +572,8 @@ def test_without_a_base_every_mapped_class_of_the_process_is_described(engine: A
 
 
 LATE_MODELS_SCRIPT = """
-from sqlalchemy import Column, ForeignKey, Integer, create_engine
-from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers
+from sqlalchemy import Column, ForeignKey, Integer, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Session
 
 import querysight
 from querysight.sqlalchemy import instrument
@@ -606,9 +606,12 @@ class Shelf(LateBase):
     author_id = Column(ForeignKey(Author.id))
 
 
-configure_mappers()
-with querysight.capture("after"), Session(engine) as session:
+LateBase.metadata.create_all(engine)
+with querysight.capture("between"), Session(engine) as session:  # a batch while Shelf is mapped, not configured
     session.get(Author, 1)
+assert querysight.flush(10.0)
+with querysight.capture("after"), Session(engine) as session:
+    session.scalars(select(Shelf)).all()  # SQLAlchemy configures Shelf here, at its first use
 """
 
 
@@ -621,10 +624,11 @@ def test_models_mapped_after_the_first_batch_go_with_the_next_one(tmp_path: Path
     env.update(QUERYSIGHT_OUTPUT=str(output))
     subprocess.run([sys.executable, "-c", LATE_MODELS_SCRIPT], check=True, env=env, cwd=tmp_path, timeout=60)
 
-    first, second = read_ndjson(output)
-    assert [u["name"] for u in first["units"] + second["units"]] == ["before", "after"]
+    first, between, after = read_ndjson(output)
+    assert [u["name"] for batch in (first, between, after) for u in batch["units"]] == ["before", "between", "after"]
     assert {m["model"] for m in first["schema"]["models"]} == {"__main__.Author"}
-    assert {m["model"] for m in second["schema"]["models"]} == {"__main__.Author", "__main__.Shelf"}
+    assert "schema" not in between  # Shelf is described once SQLAlchemy configured it, at its first use
+    assert {m["model"] for m in after["schema"]["models"]} == {"__main__.Author", "__main__.Shelf"}
 
 
 # ---- PostgreSQL -----------------------------------------------------------------------------------------------

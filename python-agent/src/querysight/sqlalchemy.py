@@ -344,10 +344,15 @@ def _registries() -> list[Any]:
     return found
 
 
-def schema_version() -> tuple[int, ...]:
-    """Changes when :func:`build_schema` would: the mapped models of each registry, counted (a model mapped after the
-    first batch, a second declarative base). The transport asks before each batch; a count is cheap to take."""
-    return tuple(len(reg.mappers) for reg in _registries())
+def schema_version() -> int | None:
+    """Changes when :func:`build_schema` would: the configured models of every registry, counted (a model mapped after
+    the first batch, a second declarative base; SQLAlchemy configures a model when it is first used, and the schema
+    describes configured ones only). The transport asks before each batch; a count is cheap to take. None when a
+    registry changed while it was counted (a class being mapped on another thread): the schema is built again."""
+    try:
+        return sum(1 for reg in _registries() for mapper in reg.mappers if mapper.configured)
+    except RuntimeError:  # "dictionary changed size during iteration"
+        return None
 
 
 def model_name(cls: type) -> str:

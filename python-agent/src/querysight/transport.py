@@ -63,7 +63,7 @@ class AppInfo:
         self.framework_version: str | None = None
         self.origin: str | None = None
         self.schema_provider: Callable[[], dict[str, Any] | None] | None = None
-        # Something cheap that changes when the schema would (the number of mapped models), asked before each batch.
+        # Something cheap that changes when the schema would (the number of configured models), asked before each batch.
         self.schema_version: Callable[[], Any] | None = None
         # The program's name, taken when the first unit is handed over: at exit, when a short script's units are
         # sent, ``__main__`` may no longer say which program it was.
