@@ -285,6 +285,9 @@ describe('N+1 over relations, with the schema', () => {
     expect(textIn('django.views.generic.list.ListView')).toContain(
       '; a template cannot change it: give ListView.as_view() the queryset in your URLconf (queryset=...), or subclass ListView and set its queryset',
     )
+    expect(textIn('django.views.generic.base.TemplateView')).toContain(
+      "; a template cannot change it: add it where the queryset is made, TemplateView's extra_context in your URLconf or the get_context_data() of a subclass",
+    )
     expect(textIn(null)).toContain('; a template cannot change it: add it in the view, to the queryset it gives the template')
     // Iterated in the view's own code (a frame of the app's), the line says where: nothing more.
     expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('a template cannot')
@@ -1888,7 +1891,7 @@ describe('SQLAlchemy units', () => {
     const byId = q('SELECT users.id AS users_id, users.name AS users_name \nFROM users \nWHERE users.id = ?', [1], { at: site('script.py', 17) })
     const [got] = findingsOf(unitWith(byId), { app: FLASK, schema })
     expect(got.suggestion.code).toBe('session.get(User, id, options=[selectinload(User.posts).selectinload(Post.comments)])')
-    expect(got.suggestion.text).toContain('Pass options=[selectinload(User.posts).selectinload(Post.comments)] to the session.get() at script.py:17 that loads the User')
+    expect(got.suggestion.text).toContain('Load the User at script.py:17 with its related rows up front, session.get(User, id, options=[selectinload(User.posts).selectinload(Post.comments)])')
     const byName = q('SELECT users.id AS users_id, users.name AS users_name \nFROM users \nWHERE users.name = ?', ['ann'], { at: site('script.py', 17) })
     const [selected] = findingsOf(unitWith(byName), { app: FLASK, schema })
     expect(selected.suggestion.code).toBe('select(User).options(selectinload(User.posts).selectinload(Post.comments))')

@@ -95,7 +95,7 @@ export interface LoopRelation {
   /** A lookup by primary key (`get`): the FKs the loop's own query loads with select_related, which the fix's one query
    * must load too (`Book.objects.select_related("author").in_bulk(ids)`); null when it joins tables this cannot explain
    * so. */
-  loads?: string[] | null
+  loopJoined?: string[] | null
   /** The iterated queryset orders its rows itself (an ORDER BY other than the root model's `Meta.ordering`): a fix
    * written from the model's manager says to keep its `order_by()`. */
   ordered?: boolean
@@ -327,7 +327,7 @@ function withSchema(base: LoopRelation, first: QueryFacts, schema: SchemaIndex, 
         siblings: siblings.filter((field): field is string => field !== null),
       }
     }
-    return { ...base, pattern: 'get', loads: selectRelated(first, target) }
+    return { ...base, pattern: 'get', loopJoined: selectRelated(first, target) }
   }
   // A join through a many-to-many table, looked up by the column pointing at the parent. Rows of a through model of
   // the app's own, selected from its table (`book.booktag_set.all()`), are its reverse FK's instead: prefetching the

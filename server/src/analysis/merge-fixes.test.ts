@@ -26,6 +26,16 @@ describe('merging the fixes of N+1s over the same rows', () => {
     expect(merged.map((f) => f.suggestion.code)).toEqual([pooled, pooled])
   })
 
+  it("pools the options of a session.get() too", () => {
+    const merged = mergeFixes([
+      loop('session.get(User, id, options=[selectinload(User.posts).selectinload(Post.comments)])', [1, 2]),
+      loop('session.get(User, id, options=[selectinload(User.posts).selectinload(Post.likes)])', [3, 4]),
+    ])
+    const pooled = 'session.get(User, id, options=[selectinload(User.posts).selectinload(Post.comments), selectinload(User.posts).selectinload(Post.likes)])'
+    expect(merged.map((f) => f.suggestion.code)).toEqual([pooled, pooled])
+    expect(merged[0].suggestion.text).toContain(`One session.get() loads what this N+1 and the other one over the same rows need: ${pooled}`)
+  })
+
   it('keeps apart fixes loading one relationship with two strategies: which one to keep is the code', () => {
     const fixes = ['select(Book).options(joinedload(Book.author))', 'select(Book).options(selectinload(Book.author).selectinload(Author.profile))']
     const merged = mergeFixes([loop(fixes[0], [1, 2]), loop(fixes[1], [3, 4])])

@@ -81,8 +81,10 @@ function callsOf(chain: string): string[] | null {
  * when they cannot be one queryset: two Prefetch objects of one lookup, or a plain path at or under the lookup of a
  * Prefetch that filters, orders or keeps its rows apart (Django refuses one lookup seen with two querysets, and
  * dropping the plain path would hand a loop reading `.all()` the filtered rows). A plain path beside a Prefetch of
- * the same lookup that only eager-loads its rows (GenericPrefetch("target", [...]) beside "target") is left out: the
- * Prefetch loads those rows too. */
+ * the same lookup that only eager-loads or annotates its rows (GenericPrefetch("target", [...]) beside "target") is
+ * left out: the Prefetch loads those rows too; a path under the lookup of a Prefetch that keeps every row
+ * ("books__tags" beside `Prefetch("books", queryset=Book.objects.annotate(...))`) goes inside its queryset (see
+ * {@link withPrefetchedInside}). */
 function chainCalls(calls: string[]): string | null {
   const paths = new Map<string, string[]>()
   const out: string[] = []
@@ -177,8 +179,10 @@ function chainWhat(head: string, code: string): string {
   return (callsOf(code.slice(head.length))?.length ?? 0) > 1 ? 'One queryset does what' : 'One call loads what'
 }
 
-/** SQLAlchemy: a select with loader options, `select(Book).options(joinedload(Book.author))`. */
+/** SQLAlchemy: a select with loader options, `select(Book).options(joinedload(Book.author))`, or a session.get()
+ * with them, `session.get(User, id, options=[selectinload(User.posts)])`. */
 const OPTIONS = /^(select\(\w+\))\.options\((.+)\)$/s
+const GET_OPTIONS = /^(session\.get\(\w+, \w+, options=\[)(.+)(\]\))$/s
 
 /** The arguments of a call, split at its top-level commas. */
 function argumentsOf(args: string): string[] {
@@ -214,13 +218,14 @@ function poolOptions(options: string[]): string[] | null {
 function mergeableOf(code: string | null): Mergeable | null {
   if (code === null) return null
   const options = OPTIONS.exec(code)
-  if (options) {
-    const [, head, args] = options
+  const got = options ? null : GET_OPTIONS.exec(code)
+  if (options || got) {
+    const [head, args, tail] = options ? [`${options[1]}.options(`, options[2], ')'] : [got![1], got![2], got![3]]
     const render = (parts: string[]) => {
       const pooled = poolOptions(parts)
-      return pooled === null ? null : `${head}.options(${pooled.join(', ')})`
+      return pooled === null ? null : `${head}${pooled.join(', ')}${tail}`
     }
-    return { key: `options\0${head}`, parts: argumentsOf(args), render, what: () => 'One select loads what' }
+    return { key: `options\0${head}`, parts: argumentsOf(args), render, what: () => (options ? 'One select loads what' : 'One session.get() loads what') }
   }
   // Calls on a queryset of their own, inside a Prefetch (`Prefetch("reviews", queryset=Review.objects.select_related(
   // "customer"))`): the paths join there, in one Prefetch.

@@ -91,10 +91,10 @@ export function queryFacts(queries: WireQuery[]): QueryFacts[] {
   })
 }
 
-/** Same frames and lines, same template position: the same place in the code. With `recursion` left out, a frame of
- * the function of the frame inside it (a function calling itself) is skipped, and a frame seen already inside it
- * ends a cycle, whose frames are dropped (`walk` calling itself from a list comprehension): every depth of a
- * recursion has the stack of its first. (Frames name functions without their class: the caller must know that the
+/** Same frames and lines, same template position: the same place in the code. With `recursion` left out, a
+ * comprehension's frame is skipped (it is the function it is written in), so is a frame of the function of the frame
+ * inside it (a function calling itself), and a frame seen already inside it ends a cycle, whose frames are dropped
+ * (`walk` calling itself from two places): every depth of a recursion has the stack of its first. (Frames name functions without their class: the caller must know that the
  * code recurses, see {@link recurses}.) */
 export function stackKeyOf(query: WireQuery, recursion = false): string {
   const frames = framesOf(query)

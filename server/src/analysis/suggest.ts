@@ -292,6 +292,10 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts, view: string | nul
 function passedBy(place: WireQuery, view: string | null): string {
   if (!place.template || place.callsite) return ''
   const name = view?.split('.').pop() ?? ''
+  if (view?.startsWith('django.views.generic.base.')) {
+    // TemplateView has no queryset: the template's rows come from its extra_context or a subclass's get_context_data().
+    return `; a template cannot change it: add it where the queryset is made, ${name}'s extra_context in your URLconf or the get_context_data() of a subclass`
+  }
   if (view?.startsWith('django.views.generic.')) {
     return `; a template cannot change it: give ${name}.as_view() the queryset in your URLconf (queryset=...), or subclass ${name} and set its queryset`
   }
@@ -352,15 +356,15 @@ function djangoLoop(relation: LoopRelation, loop: QueryFacts, count: number, vie
       // rows the loop did not; no code when they cannot all be written exactly.
       const lookups = exactFilters(relation, loopClauses(loop), loop, relation.table)?.map(djangoLookup) ?? null
       // The loop's select_related goes with it: in_bulk(ids) alone would bring back an N+1 of the joined table.
-      const loads = relation.loads?.length ? `.select_related(${relation.loads.map(quote).join(', ')})` : ''
-      const bulk = `${loads}${lock}${lookups?.length ? `.filter(${lookups.join(', ')})` : ''}.in_bulk(ids)`
+      const joins = relation.loopJoined?.length ? `.select_related(${relation.loopJoined.map(quote).join(', ')})` : ''
+      const bulk = `${joins}${lock}${lookups?.length ? `.filter(${lookups.join(', ')})` : ''}.in_bulk(ids)`
       const written =
         (lookups === null ? " (or .filter(pk__in=ids)) with the loop's other conditions" : lookups.length ? '' : ' (or .filter(pk__in=ids))') +
-        (relation.loads === null ? ", keeping the loop's select_related()," : '')
+        (relation.loopJoined === null ? ", keeping the loop's select_related()," : '')
       return target
         ? {
             text: `Fetch the ${target} rows at once before the loop with ${target}.objects${bulk}${written} instead of ${count} lookups by primary key${at(loop.query)}${filteredNote(relation.target)}`,
-            code: relation.target?.manager?.filtered || lookups === null || relation.loads === null ? null : `${target}.objects${bulk}`,
+            code: relation.target?.manager?.filtered || lookups === null || relation.loopJoined === null ? null : `${target}.objects${bulk}`,
           }
         : {
             text: `Fetch the "${relation.table}" rows at once before the loop with ${bulk}${written} instead of ${count} lookups by "${relation.column}"${at(loop.query)}`,
@@ -873,8 +877,10 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       if (relation.parentLoad?.by === 'get') {
         // The rows came from one object's relationship, the object from session.get(): the options go there.
         const { pk } = relation.parentLoad
+        // (A lazy load of a many-to-one relationship writes the same SQL: then the options go on the query that
+        // loaded the object holding it.)
         return {
-          text: `Pass options=[${options}] to the session.get()${at(relation.place)} that loads the ${model}: it loads the related rows up front instead of ${count} lazy loads, one per row${readIt}`,
+          text: `Load the ${model}${at(relation.place)} with its related rows up front, session.get(${model}, ${pk}, options=[${options}]), instead of ${count} lazy loads, one per row${readIt}`,
           code: `session.get(${model}, ${pk}, options=[${options}])`,
         }
       }

@@ -239,6 +239,10 @@ describe('checking units against a baseline', () => {
         message: "1 query, 2 fewer than the baseline's 3, but it raised MissingGreenlet: greenlet_spawn has not been called: it stopped short",
       }),
     ])
+    // Another run of the route answered 200 with as many queries: its count is the route's, an improvement.
+    const answeredToo = unit({ kind: 'request', name: 'GET /books/', route: 'books/', queries: [{ sql: BOOKS }] })
+    const notes = checkUnits([answered, answeredToo], { baseline: before }).notes.filter((n) => n.unit === 'books/')
+    expect(notes).toEqual([expect.objectContaining({ kind: 'improved', message: "1 query, 1 fewer than the baseline's 2" })])
   })
 
   it('fails a unit that gained an N+1 even with no more queries, unless the N+1 is allowed', () => {

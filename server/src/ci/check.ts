@@ -374,10 +374,18 @@ function compareWithBaseline(
 ) {
   const fresh: string[] = []
   const gone: string[] = []
-  const raised = new Map<string, string>()
+  // What stopped the run a name's count comes from (its most queries; of several, one that was not stopped).
+  const stoppedShort = new Map<string, string | null>()
+  const most = new Map<string, number>()
   for (const unit of units) {
+    const name = unitKey(unit)
+    const count = queryCount(unit)
     const stopped = stoppedBy(unit)
-    if (stopped && !raised.has(unitKey(unit))) raised.set(unitKey(unit), stopped)
+    const best = most.get(name)
+    if (best === undefined || count > best || (count === best && stopped === null)) {
+      most.set(name, count)
+      stoppedShort.set(name, stopped)
+    }
   }
   for (const cmp of compareBaselines(baseline, baselineOf(units))) {
     if (!cmp.after) {
@@ -418,7 +426,7 @@ function compareWithBaseline(
       if (result) result.outcome = 'fail'
     } else if (after < before) {
       const fewer = `${queriesText(after)}, ${before - after} fewer than the baseline's ${before}`
-      const stopped = raised.get(cmp.name)
+      const stopped = stoppedShort.get(cmp.name)
       // Fewer queries because it stopped short (a 500) is no improvement: said as a change, with why.
       if (stopped) notes.push({ unit: cmp.name, kind: 'changed', message: `${fewer}, but it ${stopped}: it stopped short`, diff })
       else notes.push({ unit: cmp.name, kind: 'improved', message: fewer, diff })

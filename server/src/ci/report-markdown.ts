@@ -56,7 +56,7 @@ function violationBlock(violation: Violation): string[] {
   const unit = violation.unit ? `${code(violation.unit)}: ` : ''
   if (violation.finding) return [`- ${ICONS.fail} ${unit}**${violationTitle(violation)}**`, ...findingBlock(violation.finding)]
   const lines = [`- ${ICONS.fail} ${unit}**${violationTitle(violation)}**: ${escapeText(violation.message)}`]
-  if (violation.top_queries?.length) lines.push('  most run:', ...fence(violation.top_queries.join('\n'), 'sql'))
+  if (violation.top_queries?.length) lines.push('  most run:', ...fence(violation.top_queries.join('\n'), 'text'))
   if (violation.diff?.length) lines.push(...fence(violation.diff.join('\n'), 'diff'))
   return lines
 }
