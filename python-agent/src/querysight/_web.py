@@ -10,6 +10,7 @@ import functools
 import ipaddress
 import re
 import sys
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -195,12 +196,15 @@ class UnitEnd:
     the status alone drops it, and the unit, with the queries the view made before it returned, would be lost.
 
     Whoever produces the body holds this object, and nothing else does: when the body is freed, so is this, and the
-    unit ends (handed on later, not then: a finalizer may run inside any code, a lock of the agent's held)."""
+    unit ends, handed on (:meth:`later`), not ended there: a finalizer may run inside any code, a lock of the agent's
+    held. A body abandoned so ends as of the last chunk read from it (``read``), or the app's return: not when the
+    collector or the exit came by."""
 
     def __init__(self, unit: Unit, end: Callable[[], None]) -> None:
         self.unit = unit
         self._end = end
         self.ended = False
+        self.last_read = time.perf_counter()  # the producer updates it with each chunk
         _open_bodies.add(self)
 
     def __call__(self) -> None:
@@ -209,11 +213,15 @@ class UnitEnd:
             with _guard.guard("finish a request unit"):
                 self._end()
 
-    def __del__(self) -> None:
+    def later(self) -> None:
+        """End the unit soon, on the transport's side: from a finalizer, or a close the collector may have made."""
         if not self.ended:
             with contextlib.suppress(Exception):  # (at interpreter exit the modules it needs may be gone already)
-                self.unit.stop_clock()
+                self.unit.stop_clock(self.last_read)
                 transport.finish_later(self)
+
+    def __del__(self) -> None:
+        self.later()
 
 
 _open_bodies: weakref.WeakSet[UnitEnd] = weakref.WeakSet()
@@ -225,7 +233,7 @@ def _end_open_bodies() -> None:
     for end in list(_open_bodies):
         if not end.ended:
             with contextlib.suppress(Exception):
-                end.unit.stop_clock()
+                end.unit.stop_clock(end.last_read)
                 end()
 
 

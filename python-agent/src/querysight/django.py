@@ -547,13 +547,15 @@ def _recording_stream(chunks: Iterator[Any], end: _web.UnitEnd) -> Iterator[Any]
             try:
                 chunk = next(chunks)
             except StopIteration:
-                return
+                break
             finally:
                 unit.boundary = None
                 current_unit.reset(token)
+            end.last_read = perf_counter()
             yield chunk
-    finally:
         end()
+    finally:
+        end.later()  # closed before its end: maybe by the collector, inside any code (see _web.UnitEnd)
 
 
 async def _recording_async_stream(chunks: AsyncIterator[Any], end: _web.UnitEnd) -> AsyncIterator[Any]:
@@ -565,13 +567,15 @@ async def _recording_async_stream(chunks: AsyncIterator[Any], end: _web.UnitEnd)
             try:
                 chunk = await chunks.__anext__()
             except StopAsyncIteration:
-                return
+                break
             finally:
                 unit.boundary = None
                 current_unit.reset(token)
+            end.last_read = perf_counter()
             yield chunk
-    finally:
         end()
+    finally:
+        end.later()
 
 
 def _trusted_origin(request: Any) -> str | None:

@@ -324,10 +324,11 @@ class Unit:
         self.task = None  # do not keep the request's task (or frames) alive while the unit waits to be sent
         self._memo = None
 
-    def stop_clock(self) -> None:
-        """Take the unit's duration now, if it was not taken yet (``finish`` may come later)."""
+    def stop_clock(self, at: float | None = None) -> None:
+        """Take the unit's duration now (or as of ``at``, a ``time.perf_counter()``), if it was not taken yet
+        (``finish`` may come later)."""
         if self.duration_ms is None:
-            self.duration_ms = (time.perf_counter() - self._t0) * 1000.0
+            self.duration_ms = ((time.perf_counter() if at is None else at) - self._t0) * 1000.0
 
     def forget_frames(self) -> None:
         """Drop the frames the unit's walks remembered (see ``querysight._stack.Memo``), before it finishes: once

@@ -32,6 +32,7 @@ is set explicitly.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -204,6 +205,7 @@ class _Body:
             finally:
                 unit.boundary = None
                 current_unit.reset(token)
+            self.end.last_read = time.perf_counter()
             yield chunk
 
     def close(self) -> None:
