@@ -293,6 +293,32 @@ describe('N+1 over relations, with the schema', () => {
     expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('a template cannot')
   })
 
+  it('fetches the related rows of every key at once for a loop over keys alone (values_list("id", flat=True))', () => {
+    // for pk in Book.objects.values_list("id", flat=True): Review.objects.filter(book_id=pk): the fix was
+    // prefetch_related("reviews") on a queryset of ints, which cannot take it (a probe).
+    const ids = 'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."stock" > %s'
+    const reviewsOf = 'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
+    const [finding] = findingsOf(unitOf(q(ids, [0], { at: VIEW }), loopOf(3, reviewsOf)))
+    expect(finding.suggestion.code).toBe('Review.objects.filter(book_id__in=values)')
+    expect(finding.suggestion.text).toContain(
+      'the loop goes over keys alone (the query at shop/views.py:40 selects one column, as values_list("id", flat=True) does), to which no eager load can be added',
+    )
+    // Rows of the model (their id among other columns): the eager load, as before.
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, reviewsOf)))[0].suggestion.code).toBe('Book.objects.prefetch_related("reviews")')
+    // SQLAlchemy: session.scalars(select(Book.id)).
+    const saIds = 'SELECT books.id \nFROM books'
+    const saReviews = 'SELECT reviews.id, reviews.book_id \nFROM reviews \nWHERE reviews.book_id = ?'
+    const schema: Schema = {
+      models: [
+        { model: 'Book', table: 'books', pk: 'id', relations: [{ field: 'reviews', kind: 'reverse_fk', target: 'Review', target_column: 'book_id' }] },
+        { model: 'Review', table: 'reviews', pk: 'id', relations: [{ field: 'book', kind: 'fk', target: 'Book', column: 'book_id' }] },
+      ],
+    }
+    const [sa] = findingsOf(unitOf(q(saIds, [], { at: VIEW }), loopOf(3, saReviews)), { app: FLASK, schema })
+    expect(sa.suggestion.text).toContain('as select(Book.id) does), to which no eager load can be added')
+    expect(sa.suggestion.code).toContain('Review.book_id.in_(values)')
+  })
+
   it('gives the N+1s over the same rows one queryset with every load, select_related, prefetch_related and annotate', () => {
     // A ListView's template: {{ book.author.name }}, {% for t in book.tags.all %}, {{ book.reviews.count }}. Three
     // separate Book.objects... fixes, pasted one after the other, each replaced the one before.

@@ -49,10 +49,31 @@ export function py(value: ParamValue | undefined): string {
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
   const tree = recursion(relation, loop, count, ctx.orm)
   if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
+  const keys = overKeys(relation, loop, count, ctx.orm)
+  if (keys) return withManagers(keys, tablesOf(relation), ctx.schema)
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
   const admin =
     (ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || (ctx.adminPage && adminQuerysetLoop(relation, loop, count, ctx.adminPage))
   return withManagers(admin || djangoLoop(relation, loop, count, ctx.view ?? null), tablesOf(relation), ctx.schema)
+}
+
+/** `SELECT "shop_book"."id" FROM "shop_book" ...`: one column of its own table and nothing else, the keys alone. */
+const KEYS_ONLY = /^select\s+(?:"(\w+)"|(\w+))\.(?:"\w+"|\w+)\s+from\s+(?:"(\w+)"|(\w+))(?:\s|$)/i
+
+/**
+ * A loop over keys alone (`values_list("id", flat=True)`, `select(Book.id)`): the rows it goes over are no model
+ * objects, which an eager load could be added to; the related rows of every key are fetched at once instead.
+ */
+function overKeys(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion | null {
+  if (!relation.place || !['forward', 'reverse', 'reverse_one'].includes(relation.pattern) || relation.path.length !== 1) return null
+  const keysOnly = KEYS_ONLY.exec(relation.place.sql.trim())
+  if (!keysOnly || (keysOnly[1] ?? keysOnly[2]) !== (keysOnly[3] ?? keysOnly[4])) return null
+  const fix = keysAtOnce(relation, loop, count, orm)
+  const given = orm === 'django' ? 'values_list("id", flat=True)' : 'select(Book.id)'.replace('Book', relation.path[0].owner)
+  return {
+    ...fix,
+    text: `${fix.text}: the loop goes over keys alone (the query${at(relation.place)} selects one column, as ${given} does), to which no eager load can be added`,
+  }
 }
 
 /**
