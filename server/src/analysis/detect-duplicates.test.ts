@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { analyse, AUTHOR_BY_ID, BOOKS, findingsOf, q, site, times, unitOf } from './test-helpers.js'
+import { analyse, AUTHOR_BY_ID, BOOKS, findingsOf, FLASK, q, site, times, unitOf } from './test-helpers.js'
 
 const SETTINGS =
   'SELECT "shop_shopsettings"."id", "shop_shopsettings"."name", "shop_shopsettings"."currency", "shop_shopsettings"."banner" FROM "shop_shopsettings" ORDER BY "shop_shopsettings"."id" ASC LIMIT 1'
@@ -195,6 +195,21 @@ describe('what is not a duplicate', () => {
   it('does not count a query that failed and the retry that followed it', () => {
     const failed = { ...q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', 745) }), error: 'OperationalError: database is locked' }
     expect(findingsOf(unitOf(failed, q(AUTHOR_BY_ID, [1], { at: site('shop/views.py', 745) })))).toEqual([])
+  })
+
+  it("says a SQLAlchemy row loaded again after writes may have been expired by a commit()", () => {
+    // user = session.get(User, 1); post.title = ...; session.commit(); user.name: the session reloads the user, which
+    // "load it once and pass the result along" does not explain: the code loaded it once (a probe).
+    const user = 'SELECT users.id, users.name \nFROM users \nWHERE users.id = ?'
+    const write = 'UPDATE posts SET title=? WHERE posts.id = ?'
+    const copies = (between: string[]) =>
+      unitOf(q(user, [1], { at: site('app.py', 10) }), ...between.map((sql) => q(sql, ['t', 2], { at: site('app.py', 11) })), q(user, [1], { at: site('app.py', 12) }))
+    const [expired] = findingsOf(copies([write]), { app: FLASK })
+    expect(expired.suggestion.text).toContain('with writes between: when a commit() came between them, it expired the session\'s objects (expire_on_commit)')
+    // No write between them: the code's own second load.
+    const [again] = findingsOf(copies([]), { app: FLASK })
+    expect(again.suggestion.text).toContain('load it once and pass the result along')
+    expect(again.suggestion.text).not.toContain('expire_on_commit')
   })
 
   it('does not count reads of a volatile function: a random order, the next value of a sequence', () => {

@@ -62,7 +62,8 @@ export function detectDuplicates(all: QueryFacts[], ctx: DetectContext, covered:
       callsite: repeat.query.callsite ?? null,
       template: repeat.query.template ?? null,
       trigger_index: loop?.triggerIndex ?? null,
-      suggestion: loop?.suggestion ?? suggestDuplicate(copies, ctx),
+      // (Writes between them are to other tables: one to a table they read splits them, see splitAtWrites.)
+      suggestion: loop?.suggestion ?? suggestDuplicate(copies, ctx, writtenBetween(writes, copies[0].index, repeat.index, repeat.query.db, null)),
     })
   }
   return findings

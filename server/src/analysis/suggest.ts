@@ -1133,6 +1133,7 @@ function sameRow(group: QueryFacts[], keyIndex: number, key: string): string | n
 export function suggestDuplicate(
   copies: QueryFacts[],
   { orm, adminChangelist, adminPage, request, schema }: Pick<DetectContext, 'orm' | 'adminChangelist' | 'adminPage' | 'request' | 'schema'>,
+  afterWrites = false,
 ): Suggestion {
   const choices = adminPage === 'inline' ? selectChoices(copies, schema) : null
   if (choices) return choices
@@ -1152,6 +1153,13 @@ export function suggestDuplicate(
     const from = shown ? `${oneStack ? ' at' : ', from'} ${shown}` : ''
     return {
       text: `The same ${write} runs ${n} times with the same values${from}: after the first it changes nothing; run it once`,
+      code: null,
+    }
+  }
+  if (orm === 'sqlalchemy' && afterWrites && copies[0].shape.kind === 'select' && loopClauses(copies[0]).conditions === 1) {
+    // The session's identity map answers a second get() of a row it holds, unless a commit() expired it.
+    return {
+      text: `The same row is loaded ${n} times${shown ? `, from ${shown}` : ''}, with writes between: when a commit() came between them, it expired the session's objects (expire_on_commit) and reading the row loaded it again; commit once after the writes, or make the session with expire_on_commit=False (else: load it once and pass the result along)`,
       code: null,
     }
   }
