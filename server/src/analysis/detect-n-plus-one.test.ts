@@ -668,10 +668,22 @@ describe('N+1 over relations, with the schema', () => {
       expect(fix(countInStock, (i) => [i + 1, 0]).code).toBe('Author.objects.annotate(books_count=Count("books", filter=Q(books__stock__gt=0), distinct=True))')
     })
 
+    it('gives the first and the last of one relation lists of their own, in one fix', () => {
+      // author.books.order_by("published").first() and .last() in one loop: both were to_attr="books_list", and the
+      // two Prefetch objects pasted together made Django raise "'books_list' lookup was already seen with a different
+      // queryset" (a probe).
+      const oldest = newest.replace('DESC', 'ASC')
+      const perAuthor = times(3, (i) => [q(oldest, [i + 1], { at: LOOP }), q(newest, [i + 1], { at: site('shop/views.py', 43, 'book_list') })])
+      const findings = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), perAuthor.flat()))
+      const both =
+        'Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("published")[:1], to_attr="books_by_published")).prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:1], to_attr="books_by_published_desc"))'
+      expect(findings.map((f) => f.suggestion.code)).toEqual([both, both])
+    })
+
     it('prefetches into a list with to_attr, in the order of the loop, when each row takes the first of an ordered set', () => {
       const { code, text } = fix(newest, (i) => [i + 1])
-      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:1], to_attr="books_list"))')
-      expect(text).toContain('in the loop take the first of .books_list (empty where .first() gave None)')
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:1], to_attr="books_by_published_desc"))')
+      expect(text).toContain('in the loop take the first of .books_by_published_desc (empty where .first() gave None)')
       expect(text).toContain('Django 4.2 or later')
       const byExpression = newest.replace('"shop_book"."published" DESC', 'COALESCE("shop_book"."published", %s) DESC')
       const unknownOrder = fix(byExpression, (i) => [i + 1, '2000-01-01'])
@@ -740,8 +752,8 @@ describe('N+1 over relations, with the schema', () => {
 
     it('reads a slice of more than one row from the list', () => {
       const { code, text } = fix(newest.replace('LIMIT 1', 'LIMIT 3'), (i) => [i + 1])
-      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:3], to_attr="books_list"))')
-      expect(text).toContain('read .books_list in the loop: a slice of the related manager')
+      expect(code).toBe('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:3], to_attr="books_by_published_desc"))')
+      expect(text).toContain('read .books_by_published_desc in the loop: a slice of the related manager')
     })
   })
 
@@ -964,9 +976,9 @@ describe('the Django admin changelist', () => {
       'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE "shop_review"."book_id" = %s ORDER BY "shop_review"."rating" DESC LIMIT 1'
     const [finding] = findingsOf(changelist(q(ADMIN_BOOKS, [], { at: [] }), loopOf(3, bestReview, (i) => i + 1, site('shop/admin.py', 22, 'first_review'))))
     expect(finding.suggestion.code).toBe(
-      'def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related(Prefetch("reviews", queryset=Review.objects.order_by("-rating")[:1], to_attr="reviews_list"))',
+      'def get_queryset(self, request):\n    return super().get_queryset(request).prefetch_related(Prefetch("reviews", queryset=Review.objects.order_by("-rating")[:1], to_attr="reviews_by_rating_desc"))',
     )
-    expect(finding.suggestion.text).toContain('on get_queryset() of the ModelAdmin of Book and in the loop take the first of .reviews_list')
+    expect(finding.suggestion.text).toContain('on get_queryset() of the ModelAdmin of Book and in the loop take the first of .reviews_by_rating_desc')
     expect(finding.suggestion.text).toContain('(the queries run at shop/admin.py:22)')
   })
 

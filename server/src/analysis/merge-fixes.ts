@@ -102,13 +102,15 @@ function chainCalls(calls: string[]): string | null {
     paths.get(method)!.push(...pathsOf(args))
   }
   const objects = out.flatMap(prefetchObjects)
-  const lookups = objects.map((o) => o.lookup)
-  if (new Set(lookups).size !== lookups.length) return null
+  // Where each puts its rows: its to_attr, else the relation itself (two Prefetch objects of one lookup, each with a
+  // to_attr of its own, go together: `.first()` and `.last()` of one relation).
+  const targets = objects.map((o) => o.toAttr ?? o.lookup)
+  if (new Set(targets).size !== targets.length) return null
   const plain = unionOf(paths.get('prefetch_related') ?? [])
   const kept: string[] = []
   const inside = new Map<string, string[]>() // a Prefetch's lookup -> the paths to prefetch in its queryset
   for (const path of plain) {
-    const object = objects.find((o) => path === o.lookup || path.startsWith(`${o.lookup}__`))
+    const object = objects.find((o) => o.toAttr === null && (path === o.lookup || path.startsWith(`${o.lookup}__`)))
     if (!object) kept.push(path)
     else if (path !== object.lookup && object.allRows) inside.set(object.lookup, [...(inside.get(object.lookup) ?? []), path.slice(object.lookup.length + 2)])
     else if (!(path === object.lookup && (object.eagerOnly || object.allRows))) return null
@@ -153,16 +155,17 @@ function keepsEveryRow(queryset: string): boolean {
 
 /** The Prefetch and GenericPrefetch objects of a call: their lookups, whether they only eager-load every row, and
  * whether a Prefetch's queryset keeps every row (more may be prefetched inside it). */
-function prefetchObjects(call: string): { lookup: string; eagerOnly: boolean; allRows: boolean }[] {
-  const found: { lookup: string; eagerOnly: boolean; allRows: boolean }[] = []
+function prefetchObjects(call: string): { lookup: string; eagerOnly: boolean; allRows: boolean; toAttr: string | null }[] {
+  const found: { lookup: string; eagerOnly: boolean; allRows: boolean; toAttr: string | null }[] = []
   for (const match of call.matchAll(/\b(Generic)?Prefetch\("(\w+)", /g)) {
     const rest = argumentsAfter(call, match.index! + match[0].length)
-    if (rest === null) return [{ lookup: match[2], eagerOnly: false, allRows: false }]
-    const queryset = rest.startsWith('queryset=') ? rest.slice('queryset='.length) : null
+    if (rest === null) return [{ lookup: match[2], eagerOnly: false, allRows: false, toAttr: null }]
+    const toAttr = /, to_attr="(\w+)"$/.exec(rest)?.[1] ?? null
+    const queryset = rest.startsWith('queryset=') && toAttr === null ? rest.slice('queryset='.length) : null
     const eagerOnly = match[1]
       ? /^\[.*\]$/s.test(rest) && rest.slice(1, -1).split(/, (?=\w+\.objects)/).every((qs) => EAGER_ONLY.test(qs))
       : queryset !== null && EAGER_ONLY.test(queryset)
-    found.push({ lookup: match[2], eagerOnly, allRows: !match[1] && queryset !== null && keepsEveryRow(queryset) })
+    found.push({ lookup: match[2], eagerOnly, allRows: !match[1] && queryset !== null && keepsEveryRow(queryset), toAttr })
   }
   return found
 }

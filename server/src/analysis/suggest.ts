@@ -607,7 +607,10 @@ function djangoPrefetchObject(
   // (`.all()` elsewhere in the loop), which the filtered rows would replace; and Django refuses one lookup prefetched
   // twice with different querysets.
   const besidePlain = relation.prefetched
-  const list = cut || !besidePlain ? `${last.field}_list` : listName(`${last.field}`, exact ? lookups : null)
+  // A cut list is named by its order too: .first() and .last() in one loop are two lists of one relation, and two
+  // Prefetch objects with one to_attr and different querysets make Django raise.
+  const byOrder = order && order.length ? [`by_${order.map((o) => (o.startsWith('-') ? `${o.slice(1)}_desc` : o)).join('_')}`] : []
+  const list = cut ? listName(`${last.field}`, [...(exact ? lookups : []), ...byOrder]) : !besidePlain ? `${last.field}_list` : listName(`${last.field}`, exact ? lookups : null)
   const toList = cut || besidePlain
   const prefetch = `Prefetch("${path}", queryset=${queryset}${toList ? `, to_attr="${list}"` : ''})`
   const manager = isFiltered(relation, clauses) ? 'a filtered related manager' : 'the related manager, queried this way,'
