@@ -329,7 +329,7 @@ describe('N+1 over relations, with the schema', () => {
       q(COUNT_REVIEWS, [i + 1], { at: site('shop/views.py', 44, 'book_list') }),
     ])
     const findings = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), perBook.flat()))
-    const merged = 'Book.objects.select_related("author").prefetch_related("tags").annotate(reviews_count=Count("reviews", distinct=True))'
+    const merged = 'Book.objects.select_related("author").prefetch_related("tags").annotate(reviews_count=Count("reviews", distinct=True)).order_by("title", "id")'
     expect(findings.map((f) => f.suggestion.code)).toEqual([merged, merged, merged])
     expect(findings[0].suggestion.text).toMatch(/One queryset does what this N\+1 and 2 others over the same rows need: /)
   })
@@ -527,23 +527,30 @@ describe('N+1 over relations, with the schema', () => {
     const withOrdering = (ordering: string[] | undefined) => ({
       models: BOOKSHOP.models.map((m) => (m.model === 'shop.Author' ? { ...m, ...(ordering ? { ordering } : {}) } : m)),
     })
+    const booksOf = 'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book" WHERE "shop_book"."author_id" = %s'
     const textFor = (ordering: string[] | undefined) =>
-      findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)), { schema: withOrdering(ordering) })[0].suggestion.text
+      findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, booksOf)), { schema: withOrdering(ordering) })[0].suggestion.text
     expect(textFor([])).toContain("(keep the queryset's order_by(): the code leaves it out)")
     expect(textFor(['-name'])).toContain("(keep the queryset's order_by(): the code leaves it out)")
     // The model's own ordering comes back with Author.objects; an ordering not known makes no claim.
     expect(textFor(['name'])).not.toContain('order_by()')
     expect(textFor(undefined)).not.toContain('order_by()')
     const filtered = `${AUTHORS.replace(/ ORDER BY /, ' WHERE "shop_author"."born" < %s ORDER BY ')}`
-    const [both] = findingsOf(unitOf(q(filtered, ['1900-01-01'], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)), { schema: withOrdering([]) })
+    const [both] = findingsOf(unitOf(q(filtered, ['1900-01-01'], { at: VIEW }), loopOf(5, booksOf)), { schema: withOrdering([]) })
     expect(both.suggestion.text).toContain("(keep the queryset's filter() and order_by(): the code leaves them out)")
+    // A count per row: annotate() groups the rows and drops Meta.ordering, so the fix writes the order itself.
+    const [counted] = findingsOf(unitOf(q(filtered, ['1900-01-01'], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)), { schema: withOrdering(['name']) })
+    expect(counted.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True)).order_by("name")')
+    expect(counted.suggestion.text).toContain("(keep the queryset's filter(): the code leaves it out)")
   })
 
   it('annotates a count per row instead of counting in the loop', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(5, COUNT_BOOKS_OF_AUTHOR)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 5, trigger_index: 0 })
-    expect(finding.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True))')
+    // AUTHORS orders by name: with annotate(Count(...)) Django leaves the model's Meta.ordering out, so the fix writes it.
+    expect(finding.suggestion.code).toBe('Author.objects.annotate(books_count=Count("books", distinct=True)).order_by("name")')
     expect(finding.suggestion.text).toContain('Annotate the count on the queryset iterated at shop/views.py:40')
+    expect(finding.suggestion.text).toContain("(with the order_by() of the rows: an annotate() of an aggregate drops the model's Meta.ordering)")
     expect(finding.suggestion.text).not.toContain('filter()')
     // Over Author.objects.filter(...): the code starts from the manager, so the text says to keep the filter.
     const someAuthors = `${AUTHORS.replace(/ ORDER BY .*/, '')} WHERE "shop_author"."born" < %s`
@@ -576,7 +583,7 @@ describe('N+1 over relations, with the schema', () => {
 
   it('follows a count through a join to the relation path: the reviews of the books of each author', () => {
     const [finding] = findingsOf(unitOf(q(AUTHORS, [], { at: VIEW }), loopOf(3, COUNT_REVIEWS_OF_AUTHOR)))
-    expect(finding.suggestion.code).toBe('Author.objects.annotate(reviews_count=Count("books__reviews", distinct=True))')
+    expect(finding.suggestion.code).toBe('Author.objects.annotate(reviews_count=Count("books__reviews", distinct=True)).order_by("name")')
   })
 
   it('asks to include a deferred field fetched once per row in only()', () => {
@@ -665,7 +672,7 @@ describe('N+1 over relations, with the schema', () => {
       expect(fix(hasStock, (i) => [i + 1, 0]).code).toBe(exists)
       // Django 5 sends the selected 1 as a parameter.
       expect(fix(hasStock.replace('SELECT 1 AS', 'SELECT %s AS'), (i) => [1, i + 1, 0]).code).toBe(exists)
-      expect(fix(countInStock, (i) => [i + 1, 0]).code).toBe('Author.objects.annotate(books_count=Count("books", filter=Q(books__stock__gt=0), distinct=True))')
+      expect(fix(countInStock, (i) => [i + 1, 0]).code).toBe('Author.objects.annotate(books_count=Count("books", filter=Q(books__stock__gt=0), distinct=True)).order_by("name")')
     })
 
     it('gives the first and the last of one relation lists of their own, in one fix', () => {
@@ -825,7 +832,7 @@ describe('N+1 over relations, with the schema', () => {
   it('annotates an average (sum, min, max) per row instead of prefetching rows, which would not serve it', () => {
     const avgOf = 'SELECT AVG("shop_review"."rating") AS "rating__avg" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
     const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, avgOf)))
-    expect(finding.suggestion.code).toBe('Book.objects.annotate(reviews_rating_avg=Avg("reviews__rating"))')
+    expect(finding.suggestion.code).toBe('Book.objects.annotate(reviews_rating_avg=Avg("reviews__rating")).order_by("title", "id")')
     expect(finding.suggestion.text).toContain('and read .reviews_rating_avg instead of running 3 AVG queries, one per row')
     expect(finding.suggestion.text).not.toContain('Subquery')
     const sumOf = 'SELECT SUM("shop_review"."rating") AS "rating__sum" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
@@ -1213,7 +1220,7 @@ describe('N+1 in other spellings', () => {
     const unit = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, REVIEWS_OF_BOOK))
     expect(findingsOf(unit, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.prefetch_related("review_set")')
     const counts = unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, 'SELECT COUNT(*) AS "__count" FROM "shop_review" WHERE "shop_review"."book_id" = %s'))
-    expect(findingsOf(counts, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.annotate(review_count=Count("review", distinct=True))')
+    expect(findingsOf(counts, { schema: forwardOnly })[0].suggestion.code).toBe('Book.objects.annotate(review_count=Count("review", distinct=True)).order_by("title", "id")')
   })
 
   it('reads MySQL backtick identifiers', () => {

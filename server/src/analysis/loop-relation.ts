@@ -6,7 +6,7 @@
  */
 import type { ModelInfo, ParamValue, WireQuery } from '../protocol.js'
 import type { Orm } from './detect-context.js'
-import { loopClauses, ordersOtherwise } from './loop-clauses.js'
+import { loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
 import type { Aggregate, Slot, SlotRole } from './sql-shape.js'
@@ -99,6 +99,10 @@ export interface LoopRelation {
   /** The iterated queryset orders its rows itself (an ORDER BY other than the root model's `Meta.ordering`): a fix
    * written from the model's manager says to keep its `order_by()`. */
   ordered?: boolean
+  /** The iterated queryset's ORDER BY as order_by() arguments (`["-published", "title"]`; `[]` without one; null when
+   * not plain columns of its table): an annotate() of an aggregate groups the rows, and Django then leaves the model's
+   * `Meta.ordering` out, so such a fix writes the order. */
+  order?: string[] | null
   /** Other FKs to the same table whose keys the trigger selected (`sender`, `recipient`; `book__author` of a table
    * it joins): the loop's queries cannot tell which one each read, so the fix loads them all. */
   siblings: string[]
@@ -210,7 +214,21 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   const ownerTable = outer.path[0]?.ownerTable
   outer.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
   outer.ordered = place !== undefined && ownerTable !== undefined && ordersOtherwise(loopClauses(place), ownerTable, ctx.schema?.byTable(ownerTable)?.ordering)
+  outer.order = place !== undefined && ownerTable !== undefined ? orderOf(loopClauses(place), ownerTable) : null
   return outer
+}
+
+/** A query's ORDER BY as order_by() arguments (by column: an FK's `author_id` orders as the SQL did, `author` would
+ * order by the author's own ordering); null when it orders by anything but columns of `table`. */
+function orderOf(clauses: LoopClauses, table: string): string[] | null {
+  if (!clauses.ordered) return []
+  if (!clauses.order) return null
+  const order: string[] = []
+  for (const [owner, column, descending] of clauses.order) {
+    if (owner !== null && !same(owner, table)) return null
+    order.push(`${descending ? '-' : ''}${column}`)
+  }
+  return order
 }
 
 /** The related manager `place` read, when it read one of `ownerTable`'s rows by their FK to a parent and nothing

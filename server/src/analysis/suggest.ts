@@ -283,7 +283,7 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts, view: string | nul
     const kept = [
       /\bWHERE\b/i.test(sql) ? 'filter()' : null,
       AGGREGATE_AS.test(sql.slice(0, sql.search(/\bFROM\b/i))) ? 'annotate()' : null,
-      relation.ordered ? 'order_by()' : null,
+      relation.ordered && !writesOrder(relation) ? 'order_by()' : null,
     ]
     const calls = kept.filter((call) => call !== null)
     const note = calls.length ? ` (keep the queryset's ${calls.join(' and ')}: the code leaves ${calls.length > 1 ? 'them' : 'it'} out)` : ''
@@ -303,6 +303,20 @@ function iteratedOf(relation: LoopRelation, loop: QueryFacts, view: string | nul
       ? `; a template cannot call it: add it in the view, to the queryset it passes, or for ${manager.expression} with a Prefetch("${manager.accessor}", ...) where the ${manager.parent} is loaded`
       : '',
   }
+}
+
+/** An annotate() of an aggregate (a COUNT, SUM... per row) groups the rows, and Django then leaves the model's
+ * Meta.ordering out: the fix writes the iterated queryset's order, when it has one of plain columns. */
+const writesOrder = (relation: LoopRelation): boolean =>
+  (relation.aggregate === 'count' || valueAggregate(relation) !== null) && (relation.order?.length ?? 0) > 0
+
+/** `.order_by("-published")` for a fix that {@link writesOrder}, else nothing; and what the text says of the order. */
+function orderAfterGrouping(relation: LoopRelation): { call: string; said: string } {
+  if (writesOrder(relation)) return { call: `.order_by(${relation.order!.map(quote).join(', ')})`, said: ' (with the order_by() of the rows: an annotate() of an aggregate drops the model\'s Meta.ordering)' }
+  if ((relation.aggregate === 'count' || valueAggregate(relation) !== null) && relation.order === null) {
+    return { call: '', said: " (add the order_by() the rows need: an annotate() of an aggregate drops the model's Meta.ordering)" }
+  }
+  return { call: '', said: '' }
 }
 
 /**
@@ -462,9 +476,10 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
         code: null,
       }
     }
+    const order = orderAfterGrouping(relation)
     return {
-      text: `Annotate the count on ${iterated} with .annotate(${name}=${counted}) and read .${name} instead of running ${count} COUNT queries, one per row${note}`,
-      code: lookups ? onIterated(relation, qs, `.annotate(${name}=${counted})`) : null,
+      text: `Annotate the count on ${iterated} with .annotate(${name}=${counted})${order.call} and read .${name} instead of running ${count} COUNT queries, one per row${order.said}${note}`,
+      code: lookups ? onIterated(relation, qs, `.annotate(${name}=${counted})${order.call}`) : null,
     }
   }
   const fn = valueAggregate(relation)
@@ -476,9 +491,10 @@ function djangoEagerLoad(relation: LoopRelation, loop: QueryFacts, model: string
     const annotation = `${fn}("${queryPath(relation.path)}__${field}"${only ? `, filter=${only}` : ''})`
     // A sum over a join counts a row once per row of any other to-many join of the queryset: say so.
     const twice = fn === 'Sum' ? ' (if the queryset also joins another to-many relation, the sum counts rows more than once: use a Subquery then)' : ''
+    const order = orderAfterGrouping(relation)
     return {
-      text: `Annotate the ${fn} on ${iterated} with .annotate(${name}=${annotation}) and read .${name} instead of running ${count} ${relation.aggregate!.toUpperCase()} queries, one per row${twice}${note}`,
-      code: lookups ? onIterated(relation, qs, `.annotate(${name}=${annotation})`) : null,
+      text: `Annotate the ${fn} on ${iterated} with .annotate(${name}=${annotation})${order.call} and read .${name} instead of running ${count} ${relation.aggregate!.toUpperCase()} queries, one per row${twice}${order.said}${note}`,
+      code: lookups ? onIterated(relation, qs, `.annotate(${name}=${annotation})${order.call}`) : null,
     }
   }
   if (relation.aggregate === 'exists' && relation.path.length === 1 && relation.backField) {
