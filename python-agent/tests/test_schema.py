@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models.signals import post_save
 from django.test.utils import isolate_apps
 
-from querysight.django import build_schema, describe_model
+from querysight.django import build_schema, describe_model, describe_proxy
 
 
 def models_by_label():
@@ -184,3 +184,24 @@ def test_names_a_default_manager_that_leaves_rows_out_and_the_save_signals_bulk_
             app_label = "shop"
 
     assert "manager" not in describe_model(Draft)
+
+
+@isolate_apps("djangoapp.shop")
+def test_describes_a_proxy_model_by_the_model_whose_table_it_shares():
+    # A fix over shop_book named Book.objects even when the loop went over ClassicBook.objects.all(): pasted, the
+    # loop got Book objects, which lack the proxy's methods (a probe). The server now mentions the proxy.
+    from djangoapp.shop.models import Book
+
+    class ClassicBook(Book):
+        class Meta:
+            proxy = True
+            app_label = "shop"
+
+    assert describe_proxy(ClassicBook) == {
+        "model": "shop.ClassicBook",
+        "table": "shop_book",
+        "pk": "id",
+        "proxy_for": "shop.Book",
+        "relations": [],
+    }
+    assert "proxy_for" not in models_by_label()["shop.Book"]

@@ -92,6 +92,9 @@ export interface ModelInfo {
   manager?: ManagerInfo
   /** Django's save signals with receivers for the model (`pre_save`, `post_save`): bulk writes send none. */
   save_signals?: SaveSignal[]
+  /** A Django proxy model: the model whose table it reads (`shop.Book` for `shop.ClassicBook`). Its queries are that
+   * model's SQL, so a fix names the concrete model and mentions the proxy. */
+  proxy_for?: string
   relations: Relation[]
 }
 
@@ -558,6 +561,7 @@ function parseSchema(value: unknown): Schema | null {
         ...(ordering ? { ordering: ordering.map((field, k) => string(field, orderingAt, k, { max: 500 })) } : {}),
         ...(generic ? { generic_fks: generic.map((gfk, k) => parseGenericForeignKey(gfk, genericAt, k)) } : {}),
         ...(model.manager === undefined || model.manager === null ? {} : { manager: parseManager(model.manager, at) }),
+        ...(model.proxy_for === undefined || model.proxy_for === null ? {} : { proxy_for: string(model.proxy_for, at, 'proxy_for', { max: 500 }) }),
         // Names this server does not know (a later agent's) are dropped, as unknown fields are.
         ...(signals ? { save_signals: signals.map((signal, k) => string(signal, signalsAt, k, { max: 100 })).filter((name): name is SaveSignal => (SAVE_SIGNALS as readonly string[]).includes(name)) } : {}),
         relations: relations.map((relation, j) => parseRelation(relation, relationsAt, j)),

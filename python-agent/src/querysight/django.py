@@ -236,15 +236,25 @@ def build_schema() -> dict[str, Any]:
 
     open_before = {c.alias for c in connections.all(initialized_only=True) if c.connection is not None}
     try:
-        return {
-            "models": [
-                describe_model(model) for model in apps.get_models() if not (model._meta.proxy or model._meta.swapped)
-            ]
-        }
+        models = [model for model in apps.get_models() if not model._meta.swapped]
+        return {"models": [describe_proxy(model) if model._meta.proxy else describe_model(model) for model in models]}
     finally:
         for connection in connections.all(initialized_only=True):
             if connection.alias not in open_before and connection.connection is not None:
                 connection.close()
+
+
+def describe_proxy(model: Any) -> dict[str, Any]:
+    """A proxy model: its label and the concrete model whose table and relations it shares. Fixes over that table
+    name the concrete model's manager, and mention the proxy's, whose objects have methods the other's lack."""
+    meta = model._meta
+    return {
+        "model": meta.label,
+        "table": meta.db_table,
+        "pk": meta.pk.column,
+        "proxy_for": meta.concrete_model._meta.label,
+        "relations": [],
+    }
 
 
 def describe_model(model: Any) -> dict[str, Any]:

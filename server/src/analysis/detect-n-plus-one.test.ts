@@ -319,6 +319,18 @@ describe('N+1 over relations, with the schema', () => {
     expect(sa.suggestion.code).toContain('Review.book_id.in_(values)')
   })
 
+  it('mentions the proxy models of the model a fix starts from', () => {
+    // for book in ClassicBook.objects.all(): book.author: the same SQL as Book's; told Book.objects.select_related(...)
+    // and pasted, the loop got Book objects without the proxy's methods, a 500 (a probe).
+    const book = BOOKSHOP.models.find((m) => m.model === 'shop.Book')!
+    const schema = { models: [...BOOKSHOP.models, { model: 'shop.ClassicBook', table: book.table, pk: book.pk, proxy_for: 'shop.Book', relations: [] }] }
+    const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)), { schema })
+    expect(finding.suggestion.code).toBe('Book.objects.select_related("author")')
+    expect(finding.suggestion.text).toContain("; if the queryset is of the proxy model ClassicBook, start from its manager instead of Book's: Book objects lack the proxy's methods")
+    // The proxy shares the table but is not the table's model: fixes of its relations still name Book's.
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.text).not.toContain('proxy')
+  })
+
   it('gives the N+1s over the same rows one queryset with every load, select_related, prefetch_related and annotate', () => {
     // A ListView's template: {{ book.author.name }}, {% for t in book.tags.all %}, {{ book.reviews.count }}. Three
     // separate Book.objects... fixes, pasted one after the other, each replaced the one before.

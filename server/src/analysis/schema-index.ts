@@ -11,28 +11,34 @@ export interface RelationOf {
 }
 
 export interface SchemaIndex {
+  /** The concrete models (a proxy model shares its model's table: see {@link proxiesOf}). */
   models: readonly ModelInfo[]
   byTable(table: string): ModelInfo | undefined
   byName(model: string): ModelInfo | undefined
   /** Every relation of every model, with its model. */
   relations: RelationOf[]
+  /** The proxy models of a model (`shop.ClassicBook` of `shop.Book`), by its name. */
+  proxiesOf(model: string): ModelInfo[]
 }
 
 export function indexSchema(schema: Schema | null | undefined): SchemaIndex | null {
   if (!schema || !Array.isArray(schema.models) || schema.models.length === 0) return null
+  const models = schema.models.filter((model) => !model.proxy_for)
   const tables = new Map<string, ModelInfo>()
   const names = new Map<string, ModelInfo>()
   const relations: RelationOf[] = []
-  for (const model of schema.models) {
+  for (const model of models) {
     tables.set(model.table.toLowerCase(), model)
     names.set(model.model, model)
     for (const relation of model.relations ?? []) relations.push({ model, relation })
   }
+  const proxies = schema.models.filter((model) => model.proxy_for)
   return {
-    models: schema.models,
+    models,
     byTable: (table) => tables.get(table.toLowerCase()),
     byName: (model) => names.get(model),
     relations,
+    proxiesOf: (model) => proxies.filter((proxy) => proxy.proxy_for === model),
   }
 }
 

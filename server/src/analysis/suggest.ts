@@ -54,7 +54,26 @@ export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: num
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
   const admin =
     (ctx.adminChangelist && adminLoop(relation, loop, count, ctx.adminChangelist)) || (ctx.adminPage && adminQuerysetLoop(relation, loop, count, ctx.adminPage))
-  return withManagers(admin || djangoLoop(relation, loop, count, ctx.view ?? null), tablesOf(relation), ctx.schema)
+  if (admin) return withManagers(admin, tablesOf(relation), ctx.schema)
+  return withProxies(withManagers(djangoLoop(relation, loop, count, ctx.view ?? null), tablesOf(relation), ctx.schema), ctx.schema)
+}
+
+/**
+ * A fix whose code starts from a model's manager (`Book.objects...`) also names the model's proxies: a proxy's
+ * queryset makes the same SQL, and code pasted over `ClassicBook.objects.all()` with `Book.objects` would hand the loop
+ * Book objects, which lack the proxy's methods.
+ */
+function withProxies(suggestion: Suggestion, schema: SchemaIndex | null): Suggestion {
+  const named = suggestion.code && /^(\w+)\.\w+/.exec(suggestion.code)?.[1]
+  if (!schema || !named) return suggestion
+  const proxies = schema.models.filter((model) => className(model.model) === named).flatMap((model) => schema.proxiesOf(model.model))
+  if (proxies.length === 0) return suggestion
+  const names = proxies.map((proxy) => className(proxy.model))
+  const which = names.length === 1 ? `the proxy model ${names[0]}` : `a proxy model (${names.join(', ')})`
+  return {
+    ...suggestion,
+    text: `${suggestion.text}; if the queryset is of ${which}, start from its manager instead of ${named}'s: ${named} objects lack the proxy's methods`,
+  }
 }
 
 /** `SELECT "shop_book"."id" FROM "shop_book" ...`: one column of its own table and nothing else, the keys alone. */
