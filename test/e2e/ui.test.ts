@@ -205,6 +205,11 @@ describeBrowser('the web UI', () => {
     await first.locator('[data-testid="finding-queries-toggle"]').click()
     await first.locator('[data-testid="finding-queries"] [data-testid="params"]').first().waitFor()
     expect(await first.locator('[data-testid="finding-queries"] [data-testid="params"]').first().textContent()).toBe('(1,)')
+    // Shown, not only in the page: the list had a max-height and size containment, and was 2 px tall (a probe).
+    const box = await first.locator('[data-testid="finding-queries"]').boundingBox()
+    expect(box!.height).toBeGreaterThanOrEqual(8 * 26)
+    await first.locator('[data-testid="finding-queries"] .finding-query button').nth(1).click()
+    await page.waitForFunction(() => location.hash.includes('query='))
 
     const kinds = await page.locator('[data-testid="finding"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-kind')))
     expect(kinds).toContain('duplicate')

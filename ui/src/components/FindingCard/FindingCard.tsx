@@ -60,7 +60,7 @@ export function FindingCard({ finding, index, queries, onSelectQuery, highlighte
           class="finding-queries"
           count={finding.query_indexes.length}
           rowHeight={26}
-          maxHeight={26 * Math.min(8, finding.query_indexes.length) + 2}
+          height={26 * Math.min(8, finding.query_indexes.length) + 2}
           renderRow={(i) => {
             const qi = finding.query_indexes[i]
             const query = queries[qi]

@@ -15,8 +15,9 @@ export interface VirtualListProps {
   onActivate?: (index: number) => void
   /** Page-wide j/k/↑/↓/Home/End/Enter move and open the selection. */
   keyboard?: boolean
-  /** Height of the scroll viewport; by default it fills its flex parent. */
-  maxHeight?: number
+  /** Height of the scroll viewport in pixels; by default it fills its flex parent. (Not a max-height: the list is
+   * size-contained, so it has no height of its own to be capped, and would collapse.) */
+  height?: number
   class?: string
   testid?: string
   label: string
@@ -24,22 +25,22 @@ export interface VirtualListProps {
 }
 
 export function VirtualList({
-  count, rowHeight, renderRow, rowKey = (i) => i, selected = null, onSelect, onActivate, keyboard = false, maxHeight,
+  count, rowHeight, renderRow, rowKey = (i) => i, selected = null, onSelect, onActivate, keyboard = false, height,
   class: className = '', testid, label, empty,
 }: VirtualListProps) {
   const viewport = useRef<HTMLDivElement>(null)
   const [scrollTop, setScrollTop] = useState(0)
-  const [viewportHeight, setViewportHeight] = useState(maxHeight ?? 600)
+  const [viewportHeight, setViewportHeight] = useState(height ?? 600)
 
   useLayoutEffect(() => {
     const element = viewport.current
     if (!element) return
-    setViewportHeight(element.clientHeight || maxHeight || 600)
+    setViewportHeight(element.clientHeight || height || 600)
     if (typeof ResizeObserver === 'undefined') return
-    const observer = new ResizeObserver(() => setViewportHeight(element.clientHeight || maxHeight || 600))
+    const observer = new ResizeObserver(() => setViewportHeight(element.clientHeight || height || 600))
     observer.observe(element)
     return () => observer.disconnect()
-  }, [maxHeight])
+  }, [height])
 
   // Keep the selected row in view when it changes (keyboard, deep link, click on a badge elsewhere).
   useEffect(() => {
@@ -110,7 +111,7 @@ export function VirtualList({
     <div
       ref={viewport}
       class={`vlist ${className}`}
-      style={maxHeight ? { maxHeight: `${maxHeight}px` } : undefined}
+      style={height ? { height: `${height}px` } : undefined}
       role="grid"
       aria-label={label}
       aria-rowcount={count}
