@@ -183,6 +183,12 @@ describeBrowser('the web UI', () => {
     // Back to the list (Esc): the unit just read is still the selected one.
     await page.keyboard.press('Escape')
     await page.locator('.vrow--selected [data-testid="unit-row"]', { hasText: 'nightly import' }).waitFor()
+    // Enter on a focused button is the button's: it opened the selected unit instead (a probe).
+    await page.locator('[data-testid="pause"]').focus()
+    await page.keyboard.press('Enter')
+    await page.locator('[data-testid="pause"][aria-pressed="true"]').waitFor()
+    expect(page.url()).not.toContain('#/units/')
+    await page.locator('[data-testid="pause"]').click()
   })
 
   it('opens a report with the N+1 finding first, its fix, call site and repeated SQL', async () => {
@@ -296,10 +302,16 @@ describeBrowser('the web UI', () => {
     await page.locator('[data-testid="query-index"]', { hasText: /^10000$/ }).waitFor()
     expect(await countOf('query-row')).toBeLessThan(150)
 
+    // Home and End move the selection while the list has the focus; elsewhere they scroll the page (a probe: the
+    // report's findings could not be read with the keyboard).
+    await list.focus()
     await page.keyboard.press('Home')
     await page.locator('[data-testid="query-detail"]', { hasText: 'Query #1' }).waitFor()
     await page.keyboard.press('End')
     await page.locator('[data-testid="query-detail"]', { hasText: 'Query #10000' }).waitFor()
+    await page.locator('[data-testid="summary-queries"]').click()
+    await page.keyboard.press('Home')
+    expect(await page.locator('[data-testid="query-detail"]').textContent()).toContain('Query #10000')
 
     await page.locator('[data-testid="toggle-group"]').click()
     await waitForCount('group-row', 2)

@@ -12,6 +12,8 @@ export function useKeys(handler: KeyHandler, enabled = true): void {
     const listener = (event: KeyboardEvent) => {
       if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey) return
       if (isTyping(event.target)) return
+      // Enter and Space on a focused button or link are that control's, not a shortcut's.
+      if ((event.key === 'Enter' || event.key === ' ') && isControl(event.target)) return
       if (ref.current(event) === true) event.preventDefault()
     }
     addEventListener('keydown', listener)
@@ -24,4 +26,8 @@ function isTyping(target: EventTarget | null): boolean {
   if (target.isContentEditable) return true
   if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true
   return target instanceof HTMLInputElement && !['checkbox', 'radio', 'button'].includes(target.type)
+}
+
+function isControl(target: EventTarget | null): boolean {
+  return target instanceof HTMLElement && target.closest('button, a[href], summary, select, [role="button"], [role="link"]') !== null
 }

@@ -13,7 +13,8 @@ export interface VirtualListProps {
   selected?: number | null
   onSelect?: (index: number) => void
   onActivate?: (index: number) => void
-  /** Page-wide j/k/↑/↓/Home/End/Enter move and open the selection. */
+  /** j/k/Enter page-wide, and ↑/↓/Page Up/Page Down/Home/End while the list has the focus (it can take it), move and
+   * open the selection. */
   keyboard?: boolean
   /** Height of the scroll viewport in pixels; by default it fills its flex parent. (Not a max-height: the list is
    * size-contained, so it has no height of its own to be capped, and would collapse.) */
@@ -23,6 +24,8 @@ export interface VirtualListProps {
   label: string
   empty?: ComponentChildren
 }
+
+const SCROLL_KEYS = new Set(['ArrowDown', 'ArrowUp', 'PageDown', 'PageUp', 'Home', 'End'])
 
 export function VirtualList({
   count, rowHeight, renderRow, rowKey = (i) => i, selected = null, onSelect, onActivate, keyboard = false, height,
@@ -55,6 +58,10 @@ export function VirtualList({
 
   useKeys((event) => {
     if (!onSelect || count === 0) return false
+    // The arrows, Page Up/Down and Home/End move the selection while the list has the focus; elsewhere they scroll the
+    // page (a report's findings above its query table). j, k and Enter work page-wide.
+    const inList = event.target instanceof Node && viewport.current?.contains(event.target) === true
+    if (!inList && SCROLL_KEYS.has(event.key)) return false
     switch (event.key) {
       case 'j':
       case 'ArrowDown':
@@ -113,6 +120,7 @@ export function VirtualList({
       class={`vlist ${className}`}
       style={height ? { height: `${height}px` } : undefined}
       role="grid"
+      tabIndex={keyboard ? 0 : undefined}
       aria-label={label}
       aria-rowcount={count}
       data-testid={testid}
