@@ -161,6 +161,11 @@ describe('the SQLite store', () => {
     expect(ids({ q: 'ann' })).toEqual(['authors'])
     expect(ids({ q: 'test_api' })).toEqual(['test'])
     expect(ids({ q: '%' })).toEqual([])
+    // Each word somewhere in what the list shows, as the UI filters the units it holds: "GET authors" matched no
+    // unit (one substring), and units not loaded yet were never found (a probe).
+    expect(ids({ q: 'GET ann' })).toEqual(['authors'])
+    expect(ids({ q: '  authors/   200 ' })).toEqual(['authors'])
+    expect(ids({ q: 'POST test_api' })).toEqual([])
     expect(ids({ finding: 'n_plus_one' })).toEqual(['list'])
     expect(ids({ finding: 'slow_query' })).toEqual([])
   })

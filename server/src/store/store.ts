@@ -63,6 +63,8 @@ export interface Store {
 
 export const DEFAULT_MAX_UNITS = 10_000
 export const DEFAULT_PAGE_SIZE = 50
+/** Words of a search (`q`) a listing matches, each: more are ignored. */
+const MAX_SEARCH_WORDS = 8
 export const MAX_PAGE_SIZE = 500
 const RECENT_POINTS = 50
 const MAX_SITES = 200
@@ -328,10 +330,13 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
         where.push('(route = @route OR (route IS NULL AND name = @route))')
         params.route = route
       }
-      if (q) {
-        where.push("(name LIKE @q ESCAPE '\\' OR path LIKE @q ESCAPE '\\')")
-        params.q = `%${escapeLike(q)}%`
-      }
+      // Every word, each somewhere in what the list shows of a unit (as the UI filters the units it holds already).
+      const words = (q ?? '').trim().split(/\s+/).filter(Boolean).slice(0, MAX_SEARCH_WORDS)
+      words.forEach((word, i) => {
+        const like = (column: string) => `${column} LIKE @q${i} ESCAPE '\\'`
+        where.push(`(${['name', 'path', 'route', 'method', 'CAST(status AS TEXT)', 'app'].map(like).join(' OR ')})`)
+        params[`q${i}`] = `%${escapeLike(word)}%`
+      })
       if (finding) where.push(`has_${finding} = 1`)
       const rows = listStatement(where).all(params)
       const page = rows.slice(0, limit)
