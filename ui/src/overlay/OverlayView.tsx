@@ -2,7 +2,7 @@
 import type { Finding, Unit } from '../../../server/src/protocol.js'
 import { orderFindings } from '../lib/queries.js'
 import {
-  badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, toneOf, worstSeverity, type Prefs, type Tone,
+  badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, stoppedShort, toneOf, worstSeverity, type Prefs, type Tone,
 } from './overlay-model.js'
 
 export interface UnitSlot {
@@ -26,7 +26,7 @@ export interface OverlayActions {
   move: () => void
 }
 
-const slotTone = (slot: UnitSlot): Tone => toneOf(slot.unit?.summary.severity, slot.unit !== null)
+const slotTone = (slot: UnitSlot): Tone => toneOf(slot.unit?.summary.severity, slot.unit !== null, stoppedShort(slot.unit))
 
 const countsOf = (slot: UnitSlot) => {
   if (slot.unit) return rowText(slot.unit.summary, slot.unit.findings)
@@ -79,7 +79,11 @@ function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
         <span class="qs-counts">{countsOf(slot)}</span>
         <span class="qs-open">↗</span>
       </a>
-      {unit && unit.findings.length === 0 && <p class="qs-muted qs-pad">No N+1, duplicate or other waste found.</p>}
+      {unit && unit.findings.length === 0 && (
+        <p class="qs-muted qs-pad" data-testid="qs-no-findings">
+          {stoppedShort(unit) ? 'No N+1, duplicate or other waste in the queries it ran before it stopped.' : 'No N+1, duplicate or other waste found.'}
+        </p>
+      )}
       {unit && orderFindings(unit.findings).map(({ finding, index }) => <FindingItem key={index} finding={finding} />)}
     </section>
   )
@@ -118,7 +122,7 @@ function CallRow({ slot, base }: { slot: UnitSlot; base: string }) {
 export function OverlayView({ state, actions }: { state: OverlayState; actions: OverlayActions }) {
   const { page, calls, prefs, open, base } = state
   const loaded = calls.filter((call) => call.unit)
-  const tone = toneOf(worstSeverity([page.unit?.summary.severity, ...loaded.map((call) => call.unit?.summary.severity)]), page.unit !== null)
+  const tone = toneOf(worstSeverity([page.unit?.summary.severity, ...loaded.map((call) => call.unit?.summary.severity)]), page.unit !== null, stoppedShort(page.unit))
   const text = page.unit ? badgeText(page.unit.summary) : page.missing ? 'querysight: unit not found' : 'querysight…'
   const title = 'querysight: this page’s database queries (click for details)'
 

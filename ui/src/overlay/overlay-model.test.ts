@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   badgeText, callLabel, callsText, callTarget, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
-  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
+  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, stoppedShort, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
 } from './overlay-model.js'
 
 describe('badge text', () => {
@@ -53,6 +53,10 @@ describe('severity colour', () => {
     expect(toneOf('error', true)).toBe('error')
     expect(toneOf('warning', true)).toBe('warning')
     expect(toneOf('info', true)).toBe('info')
+    // No green all-clear for a unit that raised or answered 5xx: its queries stopped short (a probe).
+    expect(toneOf(null, true, true)).toBe('neutral')
+    expect(toneOf('warning', true, true)).toBe('warning')
+    expect([{ status: 500 }, { status: 200, meta: { error: 'ValueError: boom' } }, { status: 404, meta: {} }, null].map(stoppedShort)).toEqual([true, true, false, false])
     const backgrounds = new Set(Object.values(TONE_COLOURS).map((colour) => colour.background))
     expect(backgrounds.size).toBe(Object.keys(TONE_COLOURS).length)
   })

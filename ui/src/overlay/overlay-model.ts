@@ -66,21 +66,29 @@ export function worstSeverity(severities: readonly (Severity | null | undefined)
   return worst
 }
 
-export type Tone = Severity | 'clean' | 'pending'
+export type Tone = Severity | 'clean' | 'pending' | 'neutral'
 
-/** Background and text colour of the badge for a tone (a severity, no finding at all, or not loaded yet). */
+/** Background and text colour of the badge for a tone (a severity, no finding at all, not loaded yet, or no finding
+ * in a unit that raised). */
 export const TONE_COLOURS: Record<Tone, { background: string; text: string }> = {
   error: { background: '#b42318', text: '#ffffff' },
   warning: { background: '#b54708', text: '#ffffff' },
   info: { background: '#175cd3', text: '#ffffff' },
   clean: { background: '#067647', text: '#ffffff' },
   pending: { background: '#475467', text: '#ffffff' },
+  neutral: { background: '#344054', text: '#ffffff' },
 }
 
-export function toneOf(severity: Severity | null | undefined, loaded: boolean): Tone {
+/** The tone of a unit's (or a page's) findings; no green all-clear for one that raised or answered 5xx: its queries
+ * stopped short, as the report says. */
+export function toneOf(severity: Severity | null | undefined, loaded: boolean, stoppedShort = false): Tone {
   if (!loaded) return 'pending'
-  return severity ?? 'clean'
+  return severity ?? (stoppedShort ? 'neutral' : 'clean')
 }
+
+/** Whether a unit raised (`meta.error`) or answered 5xx. */
+export const stoppedShort = (unit: { status: number | null; meta?: Record<string, unknown> } | null | undefined): boolean =>
+  unit !== null && unit !== undefined && (typeof unit.meta?.error === 'string' || (unit.status ?? 0) >= 500)
 
 /** Where the move button sends the overlay next: bottom-right → bottom-left → top-left → top-right → bottom-right. */
 export function nextCorner(corner: Corner): Corner {
