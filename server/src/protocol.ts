@@ -194,6 +194,8 @@ export interface UnitSummaryCounts {
   n_plus_one: number
   findings: number
   severity: Severity | null
+  /** The kinds of the unit's findings (a list badges each kind by; absent from units stored by an older server). */
+  kinds?: FindingKind[]
 }
 
 /** What lists and the live socket carry. */

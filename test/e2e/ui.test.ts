@@ -99,13 +99,17 @@ describeBrowser('the web UI', () => {
     expect(await rows('unit-row').first().textContent()).toContain('404')
 
     // As many rows as the server's analysis found units with findings (the fixture traffic has several).
-    const all = (await (await fetch(`${server.url}/api/v1/units?limit=500`)).json()) as { units: { summary: { findings: number } }[] }
+    const all = (await (await fetch(`${server.url}/api/v1/units?limit=500`)).json()) as { units: { summary: { findings: number; kinds: string[] } }[] }
     const withFindings = all.units.filter((u) => u.summary.findings > 0).length
     expect(withFindings).toBeGreaterThan(1)
     expect(withFindings).toBeLessThan(all.units.length)
     await openList('#/?findings=1')
     await waitForCount('unit-row', withFindings)
     expect(await page.locator('[data-testid="filter-findings"]').isChecked()).toBe(true)
+    // Each kind of finding has its badge: repeated writes beside an N+1 were not shown (a probe).
+    const writes = all.units.filter((u) => u.summary.kinds.includes('repeated_write')).length
+    expect(writes).toBeGreaterThan(0)
+    expect(await page.locator('[data-testid="badge-writes"]').count()).toBe(writes)
 
     // A filter nothing matches says so, not "waiting for units" as a server that never got one does.
     await openList('#/?route=nonexistent/')

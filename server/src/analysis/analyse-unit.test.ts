@@ -42,6 +42,7 @@ describe('analyseUnit', () => {
       n_plus_one: 1,
       findings: 2,
       severity: 'error',
+      kinds: ['n_plus_one', 'duplicate'],
     })
     // "instead of 12 queries" beside a summary of 20: the text says which queries its count is of.
     for (const finding of findings) {
@@ -57,6 +58,7 @@ describe('analyseUnit', () => {
       n_plus_one: 0,
       findings: 0,
       severity: null,
+      kinds: [],
     })
   })
 

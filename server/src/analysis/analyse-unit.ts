@@ -3,7 +3,7 @@
  * Pure: the same unit, app, schema and options always give the same `Unit`.
  * @module
  */
-import type { AppInfo, Finding, Schema, Unit, UnitSummaryCounts, WireUnit } from '../protocol.js'
+import { FINDING_KINDS, type AppInfo, type Finding, type Schema, type Unit, type UnitSummaryCounts, type WireUnit } from '../protocol.js'
 import { adminChangelistOf, adminPageOf, type AnalysisOptions, type Orm, ormOf, resolveOptions, roundMs, SEVERITY_RANK } from './detect-context.js'
 import { detectDuplicates } from './detect-duplicates.js'
 import { detectNPlusOne } from './detect-n-plus-one.js'
@@ -123,5 +123,6 @@ export function summarise(unit: WireUnit, findings: Finding[]): UnitSummaryCount
     n_plus_one: findings.filter((f) => f.kind === 'n_plus_one').length,
     findings: findings.length,
     severity,
+    kinds: FINDING_KINDS.filter((kind) => findings.some((f) => f.kind === kind)),
   }
 }

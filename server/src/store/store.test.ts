@@ -167,6 +167,9 @@ describe('the SQLite store', () => {
     expect(ids({ q: '  authors/   200 ' })).toEqual(['authors'])
     expect(ids({ q: 'POST test_api' })).toEqual([])
     expect(ids({ finding: 'n_plus_one' })).toEqual(['list'])
+    // Each unit says the kinds of its findings, for a list to badge them all (not only its N+1s and duplicates).
+    const kinds = Object.fromEntries(store.listUnits({}).units.map((u) => [u.id, u.summary.kinds]))
+    expect(kinds).toEqual({ list: ['n_plus_one'], authors: ['duplicate'], test: ['repeated_write'] })
     expect(ids({ finding: 'slow_query' })).toEqual([])
   })
 

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseOpenError, DatabaseVersionError, DatabaseWriteError, InvalidQueryError } from '../errors.js'
-import type { AppInfo, FindingKind, FingerprintInfo, RouteStats, Schema, Unit, UnitKind, UnitSummary, UnitsPage } from '../protocol.js'
+import { FINDING_KINDS, type AppInfo, type FindingKind, type FingerprintInfo, type RouteStats, type Schema, type Unit, type UnitKind, type UnitSummary, type UnitsPage } from '../protocol.js'
 import { migrate } from './migrations.js'
 
 export interface StoreOptions {
@@ -87,15 +87,14 @@ interface UnitRow {
   n_plus_one: number
   findings: number
   severity: UnitSummary['summary']['severity']
-}
-
-/** A unit's row as the routes page aggregates it: its summary and which other findings it had. */
-interface RouteRow extends UnitRow {
+  has_n_plus_one: number
+  has_duplicate: number
   has_repeated_write: number
   has_slow_query: number
 }
 
-const SUMMARY_COLUMNS = 'seq, id, app, kind, name, method, path, route, status, started_at, duration_ms, queries, db_ms, duplicates, n_plus_one, findings, severity'
+const SUMMARY_COLUMNS =
+  'seq, id, app, kind, name, method, path, route, status, started_at, duration_ms, queries, db_ms, duplicates, n_plus_one, findings, severity, has_n_plus_one, has_duplicate, has_repeated_write, has_slow_query'
 
 const summaryOf = (row: UnitRow): UnitSummary => ({
   id: row.id,
@@ -108,7 +107,15 @@ const summaryOf = (row: UnitRow): UnitSummary => ({
   started_at: row.started_at,
   duration_ms: row.duration_ms,
   app: row.app,
-  summary: { queries: row.queries, db_ms: row.db_ms, duplicates: row.duplicates, n_plus_one: row.n_plus_one, findings: row.findings, severity: row.severity },
+  summary: {
+    queries: row.queries,
+    db_ms: row.db_ms,
+    duplicates: row.duplicates,
+    n_plus_one: row.n_plus_one,
+    findings: row.findings,
+    severity: row.severity,
+    kinds: FINDING_KINDS.filter((kind) => row[`has_${kind}`] === 1),
+  },
 })
 
 /** The UnitSummary part of a Unit (what lists and the live socket carry). */
@@ -200,7 +207,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     retentionCutoff: db.prepare<[number], { seq: number }>('SELECT seq FROM units ORDER BY seq DESC LIMIT 1 OFFSET ?'),
     removeUpTo: db.prepare('DELETE FROM units WHERE seq <= ?'),
     pruneFingerprints: db.prepare('DELETE FROM fingerprints WHERE NOT EXISTS (SELECT 1 FROM fingerprint_sites s WHERE s.fingerprint = fingerprints.id)'),
-    routeRows: db.prepare<[], RouteRow>(`SELECT ${SUMMARY_COLUMNS}, has_repeated_write, has_slow_query FROM units ORDER BY started_at, seq`),
+    routeRows: db.prepare<[], UnitRow>(`SELECT ${SUMMARY_COLUMNS} FROM units ORDER BY started_at, seq`),
     fingerprintSql: db.prepare<[string], { sql: string }>('SELECT sql FROM fingerprints WHERE id = ?'),
     fingerprintSites: db.prepare<[string, number], FingerprintInfo['seen'][number] & { file: string | null; line: number | null; function: string | null }>(
       `SELECT unit_name, route, file, line, function, count(DISTINCT unit_seq) AS units, sum(queries) AS queries, max(started_at) AS last_seen
@@ -353,7 +360,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     },
 
     routes() {
-      const groups = new Map<string, RouteRow[]>()
+      const groups = new Map<string, UnitRow[]>()
       for (const row of statements.routeRows.iterate()) {
         const key = `${row.kind}\0${row.method ?? ''}\0${row.route ?? row.name}`
         const group = groups.get(key)

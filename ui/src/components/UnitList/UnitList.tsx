@@ -161,7 +161,13 @@ function UnitRow({ unit }: { unit: UnitSummary }) {
       <span class="badges">
         {s.n_plus_one > 0 ? <Badge tone={s.severity === 'error' ? 'error' : 'warning'} testid="badge-n-plus-one" title="N+1 query patterns">{s.n_plus_one} N+1</Badge> : null}
         {s.duplicates > 0 ? <Badge tone="warning" testid="badge-duplicates" title="duplicated queries">{s.duplicates} dup</Badge> : null}
-        {s.findings > 0 && s.n_plus_one === 0 && s.duplicates === 0 ? (
+        {s.kinds ? (
+          <>
+            {s.kinds.includes('repeated_write') ? <Badge tone="warning" testid="badge-writes" title="the same INSERT, UPDATE or DELETE repeated">writes</Badge> : null}
+            {s.kinds.includes('slow_query') ? <Badge tone="info" testid="badge-slow" title="slow queries">slow</Badge> : null}
+          </>
+        ) : s.findings > 0 && s.n_plus_one === 0 && s.duplicates === 0 ? (
+          // (A unit stored by an older server does not say the kinds of its findings.)
           <Badge tone={s.severity ?? 'neutral'} testid="badge-findings" title="repeated writes or slow queries">{plural(s.findings, 'finding')}</Badge>
         ) : null}
       </span>
