@@ -210,6 +210,9 @@ describe('what is not a duplicate', () => {
     const [again] = findingsOf(copies([]), { app: FLASK })
     expect(again.suggestion.text).toContain('load it once and pass the result along')
     expect(again.suggestion.text).not.toContain('expire_on_commit')
+    // Not a lookup by primary key: a select() of the code's own, which always queries (no identity map).
+    const byAuthor = unitOf(q(user.replace('WHERE users.id', 'WHERE users.team_id'), [1], { at: site('app.py', 10) }), q(write, ['t', 2], { at: site('app.py', 11) }), q(user.replace('WHERE users.id', 'WHERE users.team_id'), [1], { at: site('app.py', 12) }))
+    expect(findingsOf(byAuthor, { app: FLASK })[0].suggestion.text).not.toContain('expire_on_commit')
   })
 
   it('does not count reads of a volatile function: a random order, the next value of a sequence', () => {

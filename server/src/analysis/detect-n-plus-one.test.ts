@@ -300,8 +300,9 @@ describe('N+1 over relations, with the schema', () => {
     const reviewsOf = 'SELECT "shop_review"."id", "shop_review"."book_id", "shop_review"."rating" FROM "shop_review" WHERE "shop_review"."book_id" = %s'
     const [finding] = findingsOf(unitOf(q(ids, [0], { at: VIEW }), loopOf(3, reviewsOf)))
     expect(finding.suggestion.code).toBe('Review.objects.filter(book_id__in=values)')
+    expect(finding.suggestion.text).toContain('then group them by their book_id and read each key\'s from that in the loop')
     expect(finding.suggestion.text).toContain(
-      'the loop goes over keys alone (the query at shop/views.py:40 selects one column, as values_list("id", flat=True) does), to which no eager load can be added',
+      'the query at shop/views.py:40 selects one column, and a loop over those keys alone (values_list("id", flat=True)) has no objects an eager load could be added to',
     )
     // Rows of the model (their id among other columns): the eager load, as before.
     expect(findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(3, reviewsOf)))[0].suggestion.code).toBe('Book.objects.prefetch_related("reviews")')
@@ -315,7 +316,7 @@ describe('N+1 over relations, with the schema', () => {
       ],
     }
     const [sa] = findingsOf(unitOf(q(saIds, [], { at: VIEW }), loopOf(3, saReviews)), { app: FLASK, schema })
-    expect(sa.suggestion.text).toContain('as select(Book.id) does), to which no eager load can be added')
+    expect(sa.suggestion.text).toContain('a loop over those keys alone (select(Book.id)) has no objects')
     expect(sa.suggestion.code).toContain('Review.book_id.in_(values)')
   })
 

@@ -26,6 +26,18 @@ describe('merging the fixes of N+1s over the same rows', () => {
     expect(merged.map((f) => f.suggestion.code)).toEqual([pooled, pooled])
   })
 
+  it('prefetches a nested path inside the Prefetch that keeps every row, not in one with a to_attr of its own', () => {
+    const cut = 'Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:1], to_attr="books_by_published_desc"))'
+    const merged = mergeFixes([
+      loop(cut, [1, 2]),
+      loop('Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.annotate(n=Count("reviews"))))', [3, 4]),
+      loop('Author.objects.prefetch_related("books__tags")', [5, 6]),
+    ])
+    const expected =
+      'Author.objects.prefetch_related(Prefetch("books", queryset=Book.objects.order_by("-published")[:1], to_attr="books_by_published_desc")).prefetch_related(Prefetch("books", queryset=Book.objects.annotate(n=Count("reviews")).prefetch_related("tags")))'
+    expect(merged.map((f) => f.suggestion.code)).toEqual([expected, expected, expected])
+  })
+
   it("pools the options of a session.get() too", () => {
     const merged = mergeFixes([
       loop('session.get(User, id, options=[selectinload(User.posts).selectinload(Post.comments)])', [1, 2]),

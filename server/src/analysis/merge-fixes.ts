@@ -129,13 +129,16 @@ function chainCalls(calls: string[]): string | null {
 function withPrefetchedInside(call: string, inside: Map<string, string[]>): string {
   let written = call
   for (const [lookup, paths] of inside) {
-    const start = written.indexOf(`Prefetch("${lookup}", `)
-    if (start < 0) continue
-    const from = start + `Prefetch("${lookup}", `.length
-    const queryset = argumentsAfter(written, from)
-    if (queryset === null) continue
-    const end = from + queryset.length
-    written = `${written.slice(0, end)}.prefetch_related(${quoted(unionOf(paths))})${written.slice(end)}`
+    // The Prefetch of the lookup that keeps its rows on the relation (one with a to_attr of its own may come first).
+    const opening = `Prefetch("${lookup}", `
+    for (let start = written.indexOf(opening); start >= 0; start = written.indexOf(opening, start + 1)) {
+      const from = start + opening.length
+      const queryset = argumentsAfter(written, from)
+      if (queryset === null || !queryset.startsWith('queryset=') || /, to_attr=/.test(queryset)) continue
+      const end = from + queryset.length
+      written = `${written.slice(0, end)}.prefetch_related(${quoted(unionOf(paths))})${written.slice(end)}`
+      break
+    }
   }
   return written
 }

@@ -87,11 +87,13 @@ function overKeys(relation: LoopRelation, loop: QueryFacts, count: number, orm: 
   if (!relation.place || !['forward', 'reverse', 'reverse_one'].includes(relation.pattern) || relation.path.length !== 1) return null
   const keysOnly = KEYS_ONLY.exec(relation.place.sql.trim())
   if (!keysOnly || (keysOnly[1] ?? keysOnly[2]) !== (keysOnly[3] ?? keysOnly[4])) return null
+  const column = /^select\s+(?:"?\w+"?)\.(?:"(\w+)"|(\w+))/i.exec(relation.place.sql.trim())
+  const name = column?.[1] ?? column?.[2] ?? 'id'
   const fix = keysAtOnce(relation, loop, count, orm)
-  const given = orm === 'django' ? 'values_list("id", flat=True)' : 'select(Book.id)'.replace('Book', relation.path[0].owner)
+  const given = orm === 'django' ? `values_list("${name}", flat=True)` : `select(${relation.path[0].owner}.${name})`
   return {
     ...fix,
-    text: `${fix.text}: the loop goes over keys alone (the query${at(relation.place)} selects one column, as ${given} does), to which no eager load can be added`,
+    text: `${fix.text}: the query${at(relation.place)} selects one column, and a loop over those keys alone (${given}) has no objects an eager load could be added to`,
   }
 }
 
@@ -645,7 +647,12 @@ function djangoPrefetchObject(
   // A cut list is named by its order too: .first() and .last() in one loop are two lists of one relation, and two
   // Prefetch objects with one to_attr and different querysets make Django raise.
   const byOrder = order && order.length ? [`by_${order.map((o) => (o.startsWith('-') ? `${o.slice(1)}_desc` : o)).join('_')}`] : []
-  const list = cut ? listName(`${last.field}`, [...(exact ? lookups : []), ...byOrder]) : !besidePlain ? `${last.field}_list` : listName(`${last.field}`, exact ? lookups : null)
+  const cutName = (): string => {
+    const named = listName(`${last.field}`, [...(exact ? lookups : []), ...byOrder])
+    // Too long a name falls back to one without the conditions: never to the same one for .first() and .last().
+    return named === `${last.field}_list` && byOrder.length ? listName(`${last.field}`, byOrder) : named
+  }
+  const list = cut ? cutName() : !besidePlain ? `${last.field}_list` : listName(`${last.field}`, exact ? lookups : null)
   const toList = cut || besidePlain
   const prefetch = `Prefetch("${path}", queryset=${queryset}${toList ? `, to_attr="${list}"` : ''})`
   const manager = isFiltered(relation, clauses) ? 'a filtered related manager' : 'the related manager, queried this way,'
@@ -809,7 +816,7 @@ function keysAtOnce(relation: LoopRelation, loop: QueryFacts, count: number, orm
         ? `, then match each row to its key case-insensitively in the loop`
         : orm === 'sqlalchemy'
           ? `, then group them by ${model ?? relation.table}.${key} and read each row's from that in the loop`
-          : ''
+          : `, then group them by their ${key} and read each key's from that in the loop`
   const filtered = orm === 'django' && relation.target?.manager?.filtered
   const queries = aggregate ? `${aggregate.toUpperCase()} queries` : 'queries'
   return {
@@ -936,10 +943,8 @@ function sqlalchemyLoop(relation: LoopRelation, loop: QueryFacts, count: number)
       if (relation.parentLoad?.by === 'get') {
         // The rows came from one object's relationship, the object from session.get(): the options go there.
         const { pk } = relation.parentLoad
-        // (A lazy load of a many-to-one relationship writes the same SQL: then the options go on the query that
-        // loaded the object holding it.)
         return {
-          text: `Load the ${model}${at(relation.place)} with its related rows up front, session.get(${model}, ${pk}, options=[${options}]), instead of ${count} lazy loads, one per row${readIt}`,
+          text: `Load the ${model}${at(relation.place)} with its related rows up front, session.get(${model}, ${pk}, options=[${options}]) (or, when the ${model} was reached through a relationship, such as post.${model.toLowerCase()}, chain the options on the query that loaded that object), instead of ${count} lazy loads, one per row${readIt}`,
           code: `session.get(${model}, ${pk}, options=[${options}])`,
         }
       }
@@ -1194,7 +1199,7 @@ export function suggestDuplicate(
       code: null,
     }
   }
-  if (orm === 'sqlalchemy' && afterWrites && copies[0].shape.kind === 'select' && loopClauses(copies[0]).conditions === 1) {
+  if (orm === 'sqlalchemy' && afterWrites && byPrimaryKey(copies[0], schema)) {
     // The session's identity map answers a second get() of a row it holds, unless a commit() expired it.
     return {
       text: `The same row is loaded ${n} times${shown ? `, from ${shown}` : ''}, with writes between: when a commit() came between them, it expired the session's objects (expire_on_commit) and reading the row loaded it again; commit once after the writes, or make the session with expire_on_commit=False (else: load it once and pass the result along)`,
@@ -1213,6 +1218,16 @@ export function suggestDuplicate(
     text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,
     code: null,
   }
+}
+
+/** A SELECT of one row by its primary key and nothing else: what session.get(), a refresh or a lazy load writes, which
+ * the session's identity map answers until a commit() expires the row (a select() of the code's own always queries). */
+function byPrimaryKey(facts: QueryFacts, schema: SchemaIndex | null): boolean {
+  const { shape } = facts
+  const table = shape.mainTables[0]
+  if (shape.kind !== 'select' || table === undefined || loopClauses(facts).conditions !== 1) return false
+  const [slot] = shape.slots.filter((s) => s.column !== null)
+  return slot?.role === 'eq' && same(slot.column!.column, schema?.byTable(table)?.pk ?? 'id')
 }
 
 /**
