@@ -204,4 +204,21 @@ def test_describes_a_proxy_model_by_the_model_whose_table_it_shares():
         "proxy_for": "shop.Book",
         "relations": [],
     }
-    assert "proxy_for" not in models_by_label()["shop.Book"]
+
+
+def test_lists_proxy_models_before_the_models_whose_tables_they_share(monkeypatch):
+    # A server that does not know proxy_for takes the last model of a table as the table's: the concrete one comes last.
+    from django.apps import apps
+
+    from djangoapp.shop.models import Author, Book
+
+    with isolate_apps("djangoapp.shop"):
+
+        class ClassicBook(Book):
+            class Meta:
+                proxy = True
+                app_label = "shop"
+
+        monkeypatch.setattr(apps, "get_models", lambda: [Author, Book, ClassicBook])
+        labels = [(m["model"], m.get("proxy_for")) for m in build_schema()["models"]]
+    assert labels == [("shop.ClassicBook", "shop.Book"), ("shop.Author", None), ("shop.Book", None)]

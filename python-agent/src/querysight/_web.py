@@ -197,7 +197,7 @@ class UnitEnd:
 
     Whoever produces the body holds this object, and nothing else does: when the body is freed, so is this, and the
     unit ends, handed on (:meth:`later`), not ended there: a finalizer may run inside any code, a lock of the agent's
-    held. A body abandoned so ends as of the last chunk read from it (``read``), or the app's return: not when the
+    held. A body abandoned so ends as of the last chunk read from it (``last_read``), or the app's return: not when the
     collector or the exit came by."""
 
     def __init__(self, unit: Unit, end: Callable[[], None]) -> None:

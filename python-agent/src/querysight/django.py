@@ -236,7 +236,9 @@ def build_schema() -> dict[str, Any]:
 
     open_before = {c.alias for c in connections.all(initialized_only=True) if c.connection is not None}
     try:
-        models = [model for model in apps.get_models() if not model._meta.swapped]
+        # Proxies first: a server that does not know proxy_for takes the last model of a table as the table's.
+        registered = [model for model in apps.get_models() if not model._meta.swapped]
+        models = sorted(registered, key=lambda model: not model._meta.proxy)
         return {"models": [describe_proxy(model) if model._meta.proxy else describe_model(model) for model in models]}
     finally:
         for connection in connections.all(initialized_only=True):

@@ -15,7 +15,7 @@ batches: every 100 ms, or as soon as 200 units are waiting.
   several processes can share the file).
 - The schema (``app`` integration's ``schema_provider``) goes with the first batch of the process, again with the
   first batch after a delivery failure (the server may have restarted with an empty store), again when the models
-  changed (``schema_version``: SQLAlchemy models mapped after the first batch, a second declarative base), and again
+  changed (``schema_version``: SQLAlchemy models configured after the first batch, a second declarative base), and again
   every ``schema_every`` seconds (300 by default) in case a restart went unnoticed between two batches.
 - Fork safety: the child of a ``fork()`` gets a fresh queue and starts its own worker on its first unit.
 - :func:`flush` waits until everything queued so far is delivered or the timeout passes; it never hangs. It runs
