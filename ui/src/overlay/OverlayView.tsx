@@ -122,7 +122,8 @@ function CallRow({ slot, base }: { slot: UnitSlot; base: string }) {
 export function OverlayView({ state, actions }: { state: OverlayState; actions: OverlayActions }) {
   const { page, calls, prefs, open, base } = state
   const loaded = calls.filter((call) => call.unit)
-  const tone = toneOf(worstSeverity([page.unit?.summary.severity, ...loaded.map((call) => call.unit?.summary.severity)]), page.unit !== null, stoppedShort(page.unit))
+  const stopped = stoppedShort(page.unit) || loaded.some((call) => stoppedShort(call.unit))
+  const tone = toneOf(worstSeverity([page.unit?.summary.severity, ...loaded.map((call) => call.unit?.summary.severity)]), page.unit !== null, stopped)
   const text = page.unit ? badgeText(page.unit.summary) : page.missing ? 'querysight: unit not found' : 'querysight…'
   const title = 'querysight: this page’s database queries (click for details)'
 

@@ -76,7 +76,7 @@ export const TONE_COLOURS: Record<Tone, { background: string; text: string }> = 
   info: { background: '#175cd3', text: '#ffffff' },
   clean: { background: '#067647', text: '#ffffff' },
   pending: { background: '#475467', text: '#ffffff' },
-  neutral: { background: '#344054', text: '#ffffff' },
+  neutral: { background: '#1d2939', text: '#ffffff' },
 }
 
 /** The tone of a unit's (or a page's) findings; no green all-clear for one that raised or answered 5xx: its queries

@@ -145,6 +145,7 @@ function UnitRow({ unit }: { unit: UnitSummary }) {
     <a
       class="unit-cols unit-row"
       href={unitHref(unit.id)}
+      tabIndex={-1} // the list takes the focus and Enter opens its selected row, not a row link focused apart from it
       onClick={() => (lastOpened = unit.id)}
       data-testid="unit-row"
       data-unit-id={unit.id}
@@ -164,7 +165,7 @@ function UnitRow({ unit }: { unit: UnitSummary }) {
         {s.kinds ? (
           <>
             {s.kinds.includes('repeated_write') ? <Badge tone="warning" testid="badge-writes" title="the same INSERT, UPDATE or DELETE repeated">writes</Badge> : null}
-            {s.kinds.includes('slow_query') ? <Badge tone="info" testid="badge-slow" title="slow queries">slow</Badge> : null}
+            {s.kinds.includes('slow_query') ? <Badge tone="warning" testid="badge-slow" title="slow queries">slow</Badge> : null}
           </>
         ) : s.findings > 0 && s.n_plus_one === 0 && s.duplicates === 0 ? (
           // (A unit stored by an older server does not say the kinds of its findings.)
