@@ -56,7 +56,6 @@ describe('severity colour', () => {
     // No green all-clear for a unit that raised or answered 5xx: its queries stopped short (a probe).
     expect(toneOf(null, true, true)).toBe('neutral')
     expect(toneOf('warning', true, true)).toBe('warning')
-    expect(TONE_COLOURS.neutral.background).not.toBe(TONE_COLOURS.pending.background) // raised is not loading
     expect([{ status: 500 }, { status: 200, meta: { error: 'ValueError: boom' } }, { status: 404, meta: {} }, null].map(stoppedShort)).toEqual([true, true, false, false])
     const backgrounds = new Set(Object.values(TONE_COLOURS).map((colour) => colour.background))
     expect(backgrounds.size).toBe(Object.keys(TONE_COLOURS).length)
