@@ -35,6 +35,8 @@ export interface LiveModel {
 const CAP = 5000
 /** How many pages a catch-up reads at most after a reconnect. */
 const CATCH_UP_PAGES = 10
+/** How many pages one "Load older units" reads at most, looking for units the list does not hold yet. */
+const OLDER_PAGES = 20
 
 export function createLiveModel({ api, url, schedule = defaultSchedule }: { api: Api; url: string; schedule?: (run: () => void) => void }): LiveModel {
   const store = createStore<LiveState>({ units: [], status: 'connecting', paused: false, held: [], next: null, loading: false, error: null })
@@ -132,12 +134,20 @@ export function createLiveModel({ api, url, schedule = defaultSchedule }: { api:
       }
     },
     async loadOlder(filter) {
-      const before = store.get().next
+      let before = store.get().next
       if (!before) return
       store.set({ loading: true })
       try {
-        const answer = await api.units(filterToApiParams(filter, { before }))
-        store.set((state) => ({ units: mergeUnits(state.units, answer.units, CAP + answer.units.length), next: answer.next, loading: false }))
+        // A page of units the list holds already (they came live after a filter's first page was read) adds nothing
+        // to see: read on to the first page that does, or to the end.
+        for (let page = 0; before && page < OLDER_PAGES; page++) {
+          const answer = await api.units(filterToApiParams(filter, { before }))
+          const held = new Set(store.get().units.map((unit) => unit.id))
+          store.set((state) => ({ units: mergeUnits(state.units, answer.units, CAP + answer.units.length), next: answer.next }))
+          before = answer.next
+          if (answer.units.some((unit) => !held.has(unit.id))) break
+        }
+        store.set({ loading: false })
       } catch (error) {
         report(error)
       }
