@@ -383,6 +383,19 @@ class TestOverlay:
         assert inject_overlay(response, "abc", receiver.url)
         assert int(response["Content-Length"]) == len(response.content)
 
+    def test_does_not_insert_the_script_into_a_comment_after_the_page(self, receiver):
+        # A template ending "</html><!-- </body> -->" got the tag inside the comment: no overlay, silently (a probe).
+        from django.http import HttpResponse
+
+        from querysight.django import inject_overlay
+
+        response = HttpResponse("<html><body>x</body></html><!-- </body> -->")
+        assert inject_overlay(response, "abc", receiver.url)
+        page = response.content.decode()
+        assert page.index("overlay.js") < page.index("</body></html><!-- </body> -->")
+        # Only a commented </body>: nothing to insert before.
+        assert not inject_overlay(HttpResponse("<html><p>x</p><!-- </body> --></html>"), "abc", receiver.url)
+
     def test_leaves_html_pages_larger_than_5_mib_alone_like_the_other_integrations(self, receiver):
         from django.http import HttpResponse
 

@@ -106,10 +106,12 @@ def injectable(headers: Iterable[tuple[str, str]]) -> bool:
 
 
 def insert_overlay(body: bytes, unit_id: str, server_url: str) -> bytes | None:
-    """The body with the overlay script inserted before its last ``</body>`` (None when it has none)."""
+    """The body with the overlay script inserted before its last ``</body>`` outside an HTML comment (None when it has
+    none): a tag put inside ``<!-- </body> -->`` after the page would never load."""
     last = None
-    for last in _BODY_END.finditer(body):  # noqa: B007 - we want the last match
-        pass
+    for match in _BODY_END.finditer(body):
+        if body.rfind(b"<!--", 0, match.start()) <= body.rfind(b"-->", 0, match.start()):  # not inside a comment
+            last = match
     if last is None:
         return None
     tag = f'<script src="{_attr(server_url)}/overlay.js" data-unit="{_attr(unit_id)}" async></script>'.encode()
