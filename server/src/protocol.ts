@@ -252,8 +252,11 @@ export interface RouteStats {
 export interface FingerprintInfo {
   id: string
   sql: string
-  /** Where it has been seen: per route/unit name and call site, with counts. */
+  /** Where it has been seen: per route/unit name and call site, with counts; the most recent places only. */
   seen: { unit_name: string; route: string | null; callsite: Frame | null; units: number; queries: number; last_seen: number }[]
+  /** Every place it has been seen (more than `seen` when that is cut), and every query of it stored. */
+  places: number
+  queries: number
 }
 
 // Live socket messages (GET /api/v1/live)

@@ -210,7 +210,19 @@ describe('the SQLite store', () => {
       id: 'aaaaaaaaaaaaaaaa',
       sql: 'select ?',
       seen: [{ unit_name: 'GET /books/', route: 'books/', callsite: SITE, units: 2, queries: 6, last_seen: 20 }],
+      places: 1,
+      queries: 6,
     })
+  })
+
+  it('counts every place and query of a fingerprint beside the most recent places it lists', () => {
+    // The page listed the last 200 places and summed "queries seen" over them alone (a probe).
+    open()
+    const named = Array.from({ length: 205 }, (_, i) => unit(`u${i}`, { name: `GET /p${i}/`, route: `p${i}/`, queries: 2, startedAt: 100 + i }))
+    store.saveBatch({ app: APP, units: named })
+    const info = store.fingerprint('aaaaaaaaaaaaaaaa')!
+    expect(info.seen).toHaveLength(200)
+    expect([info.places, info.queries]).toEqual([205, 410])
   })
 
   it('clears every unit but remembers schemas and origins', () => {

@@ -213,6 +213,10 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
       `SELECT unit_name, route, file, line, function, count(DISTINCT unit_seq) AS units, sum(queries) AS queries, max(started_at) AS last_seen
        FROM fingerprint_sites WHERE fingerprint = ? GROUP BY unit_name, route, file, line, function ORDER BY last_seen DESC LIMIT ?`,
     ),
+    fingerprintTotals: db.prepare<[string], { places: number; queries: number | null }>(
+      `SELECT count(*) AS places, sum(queries) AS queries FROM (SELECT sum(queries) AS queries FROM fingerprint_sites
+       WHERE fingerprint = ? GROUP BY unit_name, route, file, line, function)`,
+    ),
     clear: db.transaction(() => {
       db.exec('DELETE FROM fingerprint_sites; DELETE FROM units; DELETE FROM fingerprints;')
     }),
@@ -400,7 +404,8 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
         queries,
         last_seen,
       }))
-      return { id, sql: row.sql, seen }
+      const totals = statements.fingerprintTotals.get(id)!
+      return { id, sql: row.sql, seen, places: totals.places, queries: totals.queries ?? 0 }
     },
 
     countUnits: () => unitCount,

@@ -14,14 +14,16 @@ export function FingerprintPage({ id }: { id: string }) {
   if (state.status === 'loading') return <section class="page">Loading fingerprint…</section>
   if (state.status === 'error') return <section class="page page--error" data-testid="fingerprint-error"><p>{state.error}</p></section>
   const info = state.data
-  const total = info.seen.reduce((sum, s) => sum + s.queries, 0)
+  const cut = info.places > info.seen.length // (the server lists the most recent places only)
   return (
     <section class="page page--fingerprint" data-testid="fingerprint-page">
       <header class="report-head">
         <a class="report-head__back link" href={listHref()}>← Units</a>
         <h2 class="report-head__title">Fingerprint <span class="mono">{info.id}</span></h2>
         <span class="report-head__spacer" />
-        <span class="muted">{formatCount(total)} queries seen</span>
+        <span class="muted" data-testid="fingerprint-total">
+          {formatCount(info.queries)} queries seen{cut ? `, in ${formatCount(info.places)} places: the ${formatCount(info.seen.length)} most recent below` : ''}
+        </span>
       </header>
       <Sql sql={info.sql} vendor="ansi" format class="fingerprint-sql" testid="fingerprint-sql" />
       <h2 class="section-title">Where it runs</h2>
