@@ -61,6 +61,7 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
     """
     global _all_models
     from sqlalchemy import event
+    from sqlalchemy.orm import Mapper
 
     sync_engine = getattr(engine, "sync_engine", engine)
     dialect = sync_engine.dialect
@@ -84,6 +85,8 @@ def instrument(engine: Any, *, name: str | None = None, base: Any = None) -> Non
             info.framework_version = _version()
         info.schema_provider = build_schema
         info.schema_version = schema_version
+        if not event.contains(Mapper, "mapper_configured", _on_mapper_configured):
+            event.listen(Mapper, "mapper_configured", _on_mapper_configured)
 
 
 def uninstrument(engine: Any) -> None:
@@ -344,15 +347,19 @@ def _registries() -> list[Any]:
     return found
 
 
-def schema_version() -> int | None:
-    """Changes when :func:`build_schema` would: the configured models of every registry, counted (a model mapped after
-    the first batch, a second declarative base; SQLAlchemy configures a model when it is first used, and the schema
-    describes configured ones only). The transport asks before each batch; a count is cheap to take. None when a
-    registry changed while it was counted (a class being mapped on another thread): the schema is built again."""
-    try:
-        return sum(1 for reg in _registries() for mapper in reg.mappers if mapper.configured)
-    except RuntimeError:  # "dictionary changed size during iteration"
-        return None
+_configured = 0  # models SQLAlchemy configured since instrument() listened (see schema_version)
+
+
+def _on_mapper_configured(mapper: Any, cls: Any) -> None:
+    global _configured
+    _configured += 1
+
+
+def schema_version() -> int:
+    """Changes when :func:`build_schema` would: a count of the models SQLAlchemy configured (a model mapped after the
+    first batch, a second declarative base; SQLAlchemy configures a model when it is first used, and the schema
+    describes configured ones only), kept by its ``mapper_configured`` event: the transport asks before each batch."""
+    return _configured
 
 
 def model_name(cls: type) -> str:

@@ -51,20 +51,35 @@ export function loopClauses(facts: QueryFacts): LoopClauses {
   }
 }
 
+/** A query's ORDER BY as order_by() arguments (`["-published", "title"]`, by column: an FK's `author_id` orders as the
+ * SQL did, `author` would order by the author's own ordering); `[]` without one; null when it orders by anything but
+ * columns of `table`. */
+export function orderByArgs(clauses: LoopClauses, table: string): string[] | null {
+  if (!clauses.ordered) return []
+  if (!clauses.order) return null
+  const order: string[] = []
+  for (const [owner, column, descending] of clauses.order) {
+    if (owner !== null && !same(owner, table)) return null
+    order.push(`${descending ? '-' : ''}${column}`)
+  }
+  return order
+}
+
 /**
  * Whether a query on `table` orders its rows otherwise than `ordering` (the model's `Meta.ordering` as columns, as
  * the agent sends it; `[]` for none): an `order_by()` of the code's own. False when the ordering is not known.
  */
 export function ordersOtherwise(clauses: LoopClauses, table: string, ordering: readonly string[] | undefined): boolean {
   if (!clauses.ordered || !ordering) return false
-  if (!clauses.order) return true // an expression (a default ordering is sent only as columns)
-  const order: string[] = []
-  for (const [owner, column, descending] of clauses.order) {
-    if (owner !== null && !same(owner, table)) return true // a known ordering names only its own columns
-    order.push(`${descending ? '-' : ''}${column}`)
-  }
-  return order.length !== ordering.length || order.some((column, i) => !same(column, ordering[i]))
+  // null: an expression or another table's column (a default ordering is sent only as its own columns)
+  const order = orderByArgs(clauses, table)
+  return order === null || order.length !== ordering.length || order.some((column, i) => !same(column, ordering[i]))
 }
+
+/** A lookup of one row by `key` and nothing else (`... WHERE categories.id = ?`): what session.get(), a refresh or a
+ * lazy load of a many-to-one writes. */
+export const byKey = (sql: string, key: string): boolean =>
+  new RegExp(`\\bwhere\\s+(?:[\\w"]+\\.)?"?${key}"?\\s*=\\s*(?:\\?|%s|%\\(\\w+\\)s|\\$1|:\\w+)\\s*$`, 'i').test(sql.trim())
 
 function conditionsOf(sql: string): number | null {
   const at = sql.indexOf(' where ')

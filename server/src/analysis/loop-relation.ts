@@ -6,7 +6,7 @@
  */
 import type { ModelInfo, ParamValue, WireQuery } from '../protocol.js'
 import type { Orm } from './detect-context.js'
-import { loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
+import { byKey, loopClauses, orderByArgs, ordersOtherwise } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, same, type SchemaIndex } from './schema-index.js'
 import type { Aggregate, Slot, SlotRole } from './sql-shape.js'
@@ -214,21 +214,8 @@ export function explainLoop(group: QueryFacts[], keySlot: number, ctx: ExplainCo
   const ownerTable = outer.path[0]?.ownerTable
   outer.manager = ctx.schema && place && ownerTable ? relatedManager(place, ownerTable, ctx.schema) : null
   outer.ordered = place !== undefined && ownerTable !== undefined && ordersOtherwise(loopClauses(place), ownerTable, ctx.schema?.byTable(ownerTable)?.ordering)
-  outer.order = place !== undefined && ownerTable !== undefined ? orderOf(loopClauses(place), ownerTable) : null
+  outer.order = place !== undefined && ownerTable !== undefined ? orderByArgs(loopClauses(place), ownerTable) : null
   return outer
-}
-
-/** A query's ORDER BY as order_by() arguments (by column: an FK's `author_id` orders as the SQL did, `author` would
- * order by the author's own ordering); null when it orders by anything but columns of `table`. */
-function orderOf(clauses: LoopClauses, table: string): string[] | null {
-  if (!clauses.ordered) return []
-  if (!clauses.order) return null
-  const order: string[] = []
-  for (const [owner, column, descending] of clauses.order) {
-    if (owner !== null && !same(owner, table)) return null
-    order.push(`${descending ? '-' : ''}${column}`)
-  }
-  return order
 }
 
 /** The related manager `place` read, when it read one of `ownerTable`'s rows by their FK to a parent and nothing
@@ -727,8 +714,7 @@ function lazyHop(relation: LoopRelation, schema: SchemaIndex, ctx: ExplainContex
   if (!found) return null
   const parent = nearestOn(ctx.all, trigger.index, (facts) => reads(facts, found.parent.table) && loadsRows(facts))
   if (!parent) return null
-  const byKey = parent.shape.slots.length === 1 && parent.shape.slots[0].role === 'eq' && same(parent.shape.slots[0].column?.column ?? '', found.parent.pk)
-  const by = byKey && loopClauses(parent).conditions === 1 ? 'get' : 'select'
+  const by = byKey(parent.query.sql, found.parent.pk) ? 'get' : 'select'
   return { hop: step(found.parent, found.accessor, found.accessor, false, found.owner), parent, load: { by, pk: found.parent.pk } }
 }
 

@@ -7,7 +7,7 @@
 import type { ModelInfo, ParamValue, Suggestion, WireQuery } from '../protocol.js'
 import type { AdminChangelist, DetectContext, Orm } from './detect-context.js'
 import { AGGREGATE_CALL, type LoopFilter, type LoopRelation, type LoopStep } from './loop-relation.js'
-import { loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
+import { byKey, loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
 import { firstValue, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
 
@@ -76,8 +76,9 @@ function withProxies(suggestion: Suggestion, schema: SchemaIndex | null): Sugges
   }
 }
 
-/** `SELECT "shop_book"."id" FROM "shop_book" ...`: one column of its own table and nothing else, the keys alone. */
-const KEYS_ONLY = /^select\s+(?:"(\w+)"|(\w+))\.(?:"\w+"|\w+)\s+from\s+(?:"(\w+)"|(\w+))(?:\s|$)/i
+/** `SELECT "shop_book"."id" FROM "shop_book" ...`: one column of its own table and nothing else, the keys alone
+ * (groups: the column's table, the column, the table selected from). */
+const KEYS_ONLY = /^select\s+"?(\w+)"?\."?(\w+)"?\s+from\s+"?(\w+)"?(?:\s|$)/i
 
 /**
  * A loop over keys alone (`values_list("id", flat=True)`, `select(Book.id)`): the rows it goes over are no model
@@ -86,9 +87,8 @@ const KEYS_ONLY = /^select\s+(?:"(\w+)"|(\w+))\.(?:"\w+"|\w+)\s+from\s+(?:"(\w+)
 function overKeys(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion | null {
   if (!relation.place || !['forward', 'reverse', 'reverse_one'].includes(relation.pattern) || relation.path.length !== 1) return null
   const keysOnly = KEYS_ONLY.exec(relation.place.sql.trim())
-  if (!keysOnly || (keysOnly[1] ?? keysOnly[2]) !== (keysOnly[3] ?? keysOnly[4])) return null
-  const column = /^select\s+(?:"?\w+"?)\.(?:"(\w+)"|(\w+))/i.exec(relation.place.sql.trim())
-  const name = column?.[1] ?? column?.[2] ?? 'id'
+  if (!keysOnly || keysOnly[1] !== keysOnly[3]) return null
+  const name = keysOnly[2]
   const fix = keysAtOnce(relation, loop, count, orm)
   const given = orm === 'django' ? `values_list("${name}", flat=True)` : `select(${relation.path[0].owner}.${name})`
   return {
@@ -239,8 +239,6 @@ function withManagers(suggestion: Suggestion, tables: string[], schema: SchemaIn
   return { text: rename(suggestion.text), code: suggestion.code === null ? null : rename(suggestion.code) }
 }
 
-/** A lookup of one row by `key` and nothing else (`... WHERE categories.id = ?`, what session.get() writes). */
-const byKey = (sql: string, key: string): boolean => new RegExp(`\\bwhere\\s+(?:[\\w"]+\\.)?"?${key}"?\\s*=\\s*(?:\\?|%s|%\\(\\w+\\)s|\\$1|:\\w+)\\s*$`, 'i').test(sql.trim())
 
 /** A SQLAlchemy fix that calls the session is written for a Session: the same calls are awaited on an AsyncSession
  * (the SQL does not say which one ran it). */
@@ -1199,8 +1197,11 @@ export function suggestDuplicate(
       code: null,
     }
   }
-  if (orm === 'sqlalchemy' && afterWrites && byPrimaryKey(copies[0], schema)) {
-    // The session's identity map answers a second get() of a row it holds, unless a commit() expired it.
+  const [first] = copies
+  const pk = schema?.byTable(first.shape.mainTables[0] ?? '')?.pk ?? 'id'
+  if (orm === 'sqlalchemy' && afterWrites && first.shape.kind === 'select' && byKey(first.query.sql, pk)) {
+    // The session's identity map answers a second get() of a row it holds, unless a commit() expired it (a select()
+    // of the code's own always queries).
     return {
       text: `The same row is loaded ${n} times${shown ? `, from ${shown}` : ''}, with writes between: when a commit() came between them, it expired the session's objects (expire_on_commit) and reading the row loaded it again; commit once after the writes, or make the session with expire_on_commit=False (else: load it once and pass the result along)`,
       code: null,
@@ -1218,16 +1219,6 @@ export function suggestDuplicate(
     text: `The same query runs ${n} times with the same parameters${shown ? `, from ${shown}` : ''}: load it once and pass the result along${cache}`,
     code: null,
   }
-}
-
-/** A SELECT of one row by its primary key and nothing else: what session.get(), a refresh or a lazy load writes, which
- * the session's identity map answers until a commit() expires the row (a select() of the code's own always queries). */
-function byPrimaryKey(facts: QueryFacts, schema: SchemaIndex | null): boolean {
-  const { shape } = facts
-  const table = shape.mainTables[0]
-  if (shape.kind !== 'select' || table === undefined || loopClauses(facts).conditions !== 1) return false
-  const [slot] = shape.slots.filter((s) => s.column !== null)
-  return slot?.role === 'eq' && same(slot.column!.column, schema?.byTable(table)?.pk ?? 'id')
 }
 
 /**
