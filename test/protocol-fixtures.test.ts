@@ -24,6 +24,7 @@ describe('golden protocol payloads against the real server', () => {
       expect(status).toBe(200)
       expect(body.unit).toMatchObject({ id: sent.id, kind: sent.kind, name: sent.name, app: payload.app.name, summary: { queries: sent.queries.length + (sent.dropped_queries ?? 0) } })
       expect(body.unit.queries.map((q: { sql: string }) => q.sql)).toEqual(sent.queries.map((q: { sql: string }) => q.sql))
+      expect(body.unit.queries.map((q: { template?: unknown }) => q.template ?? null)).toEqual(sent.queries.map((q: { template?: unknown }) => q.template ?? null))
     }
   })
 

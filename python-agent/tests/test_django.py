@@ -67,6 +67,30 @@ def test_marks_the_template_line_of_queries_made_while_rendering(client, recorde
         assert query["callsite"]["function"] == "book_list"
 
 
+@pytest.mark.parametrize("engine", ["django", "jinja"])
+def test_tells_a_partial_included_at_two_places_apart_by_where_it_was_included(client, recorded, engine):
+    # A partial included twice on a page, for a book each time, made two queries from one template line and one
+    # stack: an N+1 of 2 that is no loop. And two loops including it were one loop. Where the partial was included
+    # (not the base template's {% block %} or the {% extends %}: the same for every query of the page) tells them apart.
+    suffix = "jinja" if engine == "jinja" else "html"
+    assert client.get(f"/partial-twice/?engine={engine}").status_code == 200
+    queries = recorded.unit()["queries"]
+    authors = [q["template"] for q in queries if '"shop_author"' in q["sql"]]
+    partial = {"name": f"shop/_book_author.{suffix}", "line": 1}
+    page = f"shop/partial_twice.{suffix}"
+    assert authors == [
+        {**partial, "included_from": [{"name": page, "line": 3}]},
+        {**partial, "included_from": [{"name": page, "line": 4}]},
+        *[{**partial, "included_from": [{"name": page, "line": 5}]}] * 3,
+        *[{**partial, "included_from": [{"name": page, "line": 6}]}] * 3,
+    ]
+    assert [q.get("template") for q in queries if '"shop_book"' in q["sql"]] == [
+        None,  # first and second, in the view
+        {"name": page, "line": 5},
+        {"name": page, "line": 6},
+    ]
+
+
 def test_ends_a_requests_stacks_at_the_request_not_at_the_test_that_made_it(client, recorded):
     # Django's ListView and a template: no frame of the app's below the request. Before, each query had the test's
     # line as its call site, and a fix said "the queryset iterated at tests/test_django.py:..." of the test.
@@ -449,6 +473,13 @@ def test_prints_the_console_line_with_duplicates_and_the_link(client, receiver, 
     assert err.startswith("[querysight] GET /authors/twice/ 200 ")
     assert "ms · 2 queries · 1 duplicated → " in err
     assert err.strip().endswith(f"{receiver.url}/#/units/{unit_id}")
+
+
+def test_the_console_line_says_where_the_partial_of_its_biggest_loop_was_included(client, receiver, capsys):
+    querysight.configure(console=True)
+    client.get("/partial-twice/")
+    err = capsys.readouterr().err
+    assert " · 3 from one line (shop/_book_author.html:1, included at shop/partial_twice.html:5) · " in err, err
 
 
 def test_the_console_line_says_when_its_link_cannot_open_yet(client, receiver, capsys):

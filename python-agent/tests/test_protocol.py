@@ -102,7 +102,16 @@ def real_payloads(client_paths: list[str], output: Path) -> list[dict[str, Any]]
     return [json.loads(line) for line in output.read_text().splitlines()]
 
 
-PATHS = ["/books/", "/books/1/", "/authors/twice/", "/params/", "/other-db/", "/async/books/", "/many/3/"]
+PATHS = [
+    "/books/",
+    "/books/1/",
+    "/authors/twice/",
+    "/params/",
+    "/other-db/",
+    "/async/books/",
+    "/many/3/",
+    "/partial-twice/",
+]
 
 
 def test_sends_payloads_with_the_keys_and_types_of_the_golden_fixtures(tmp_path):
@@ -155,6 +164,25 @@ def test_the_real_server_accepts_the_batches_and_finds_the_n_plus_one_and_the_du
 
     dup = fetch_unit(querysight_server, twice["X-QuerySight-Unit"])
     assert [f["kind"] for f in dup["findings"]] == ["duplicate"]
+
+
+def test_the_real_server_finds_no_loop_in_a_partial_included_twice_and_one_in_each_loop_including_it(querysight_server):
+    config.configure(url=querysight_server, batch_interval=0.01)
+    page = Client().get("/partial-twice/")
+    assert querysight.flush(10)
+
+    unit = fetch_unit(querysight_server, page["X-QuerySight-Unit"])
+    # The partial included for the first and the second book (lines 3 and 4) is no loop; the two {% for %} loops
+    # including it (lines 5 and 6) are two, each fixed on the queryset it iterates. (The books share authors: the
+    # authors read again are duplicates.)
+    partial = {"name": "shop/_book_author.html", "line": 1}
+    loops = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    assert [(f["count"], f["template"]) for f in loops] == [
+        (3, {**partial, "included_from": [{"name": "shop/partial_twice.html", "line": 5}]}),
+        (3, {**partial, "included_from": [{"name": "shop/partial_twice.html", "line": 6}]}),
+    ]
+    assert all("select_related" in f["suggestion"]["text"] for f in loops)
+    assert {f["kind"] for f in unit["findings"]} == {"n_plus_one", "duplicate"}
 
 
 def test_the_real_server_tells_a_generic_foreign_key_read_per_row_to_prefetch_it_and_the_fix_works(querysight_server):

@@ -592,7 +592,7 @@ def test_a_chain_through_a_template_whose_live_frame_lies_deeper_than_the_stack_
         return _stack.chain_site(chain, 0, "SELECT 1")
 
     here = sys._getframe()
-    path = _stack.ChainPath((probe.__code__,), here.f_code, (), None, ())  # a template frame where this one is
+    path = _stack.ChainPath((probe.__code__,), here.f_code, (), (), (), ())  # a template frame where this one is
     chain = _stack.Chain(0, 10_000, path, here)
     assert probe(chain) is None
 

@@ -79,6 +79,18 @@ describe('parseIngestPayload', () => {
     expect(() => parseIngestPayload(payload)).not.toThrow()
   })
 
+  it(`keeps where a template was included, at most ${LIMITS.includedFrom} positions`, () => {
+    const payload = minimal()
+    const included_from = [{ name: 'shop/book_list.html', line: 5 }]
+    Object.assign(payload.units[0].queries[0], { template: { name: 'shop/_author.html', line: 1, included_from } })
+    expect(parseIngestPayload(payload).units[0].queries[0].template).toEqual({ name: 'shop/_author.html', line: 1, included_from })
+    Object.assign(payload.units[0].queries[0], { template: { name: 'shop/_author.html', line: 1, included_from: [] } })
+    expect(parseIngestPayload(payload).units[0].queries[0].template).toEqual({ name: 'shop/_author.html', line: 1 })
+    const nine = Array.from({ length: LIMITS.includedFrom + 1 }, (_, i) => ({ name: `t${i}.html`, line: 1 }))
+    Object.assign(payload.units[0].queries[0], { template: { name: 'shop/_author.html', line: 1, included_from: nine } })
+    expect(errorOf(payload)).toMatchObject({ path: 'units[0].queries[0].template.included_from', message: expect.stringMatching(/has 9 positions; at most 8/) })
+  })
+
   it('says what was wrong and what was expected', () => {
     const payload = minimal()
     Object.assign(payload.units[0], { kind: 'job' })

@@ -32,6 +32,15 @@ export interface Frame {
 export interface TemplatePosition {
   name: string
   line: number
+  /** Where other templates brought this one in ({% include %}, an inclusion tag, a Jinja macro imported from another
+   * file), innermost first; absent when it was not brought in (template inheritance does not count). */
+  included_from?: { name: string; line: number }[]
+}
+
+/** `shop/_author.html:1`, and where it was included: `shop/_author.html:1 (included at shop/book_list.html:5)`. */
+export function templateText(template: TemplatePosition): string {
+  const outer = (template.included_from ?? []).map((position) => `${position.name}:${position.line}`)
+  return `${template.name}:${template.line}${outer.length ? ` (included at ${outer.join(', at ')})` : ''}`
 }
 
 export interface WireQuery {
@@ -277,6 +286,7 @@ export const LIMITS = {
   unitsPerBatch: 1000,
   sqlBytes: 100 * 1024,
   stackFrames: 16,
+  includedFrom: 8,
   idLength: 200,
   textLength: 10_000,
 } as const
@@ -407,9 +417,20 @@ function parseTemplate(value: unknown, container: Place): TemplatePosition | nul
   if (value === undefined || value === null) return null
   const template = object(value, container, 'template')
   const at = placeOf(container, 'template')
+  const parsed: TemplatePosition = parsePosition(template, at)
+  if (template.included_from !== undefined && template.included_from !== null) {
+    const outer = array(template.included_from, at, 'included_from')
+    if (outer.length > LIMITS.includedFrom) fail(pathOf(at, 'included_from'), `has ${outer.length} positions; at most ${LIMITS.includedFrom} are allowed`)
+    const outerAt = placeOf(at, 'included_from')
+    if (outer.length > 0) parsed.included_from = outer.map((position, i) => parsePosition(object(position, outerAt, i), placeOf(outerAt, i)))
+  }
+  return parsed
+}
+
+function parsePosition(position: Obj, at: Place): { name: string; line: number } {
   return {
-    name: string(required(template.name, at, 'name'), at, 'name', FRAME_TEXT),
-    line: number(required(template.line, at, 'line'), at, 'line', INTEGER),
+    name: string(required(position.name, at, 'name'), at, 'name', FRAME_TEXT),
+    line: number(required(position.line, at, 'line'), at, 'line', INTEGER),
   }
 }
 

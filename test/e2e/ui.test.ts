@@ -209,7 +209,7 @@ describeBrowser('the web UI', () => {
     expect(fix).toContain('select_related')
     expect(await first.locator('[data-testid="finding-code"]').textContent()).toContain('select_related("author")')
     expect(await first.locator('[data-testid="callsite"]').textContent()).toContain('shop/templatetags/shop_tags.py:12')
-    expect(await first.locator('[data-testid="callsite"]').textContent()).toContain('shop/book_list.html:14')
+    expect(await first.locator('[data-testid="callsite"]').textContent()).toContain('⟨shop/_book_row.html:3⟩ included at shop/book_list.html:14')
     expect(await first.locator('[data-testid="finding-sql"]').textContent()).toContain('"shop_author"')
 
     await first.locator('[data-testid="finding-queries-toggle"]').click()

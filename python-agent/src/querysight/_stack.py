@@ -43,9 +43,14 @@ from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
 Frame = tuple[str, int, str]  # (file, line, function)
+# Where a query ran while a template rendered: (name, line) of the innermost template's node, or, when other templates
+# brought that template in ({% include %}, an inclusion tag, a Jinja macro imported from another file), (name, line,
+# included_from): the positions that brought it in, innermost first, as (name, line) pairs. A partial included at two
+# places of a page is two places, not one loop.
+Template = tuple[str, int] | tuple[str, int, tuple[tuple[str, int], ...]]
 # What the queries made by one call by one path share: (sql, stack, template), the stack a tuple of Frames (innermost
-# first) and the template (name, line) or None. The queries of a loop share one Site object.
-Site = tuple[Any, tuple[Frame, ...], "tuple[str, int] | None"]
+# first) and the Template or None. The queries of a loop share one Site object.
+Site = tuple[Any, tuple[Frame, ...], "Template | None"]
 
 _NOT_APP = 0
 _TEMPLATE = 1
@@ -456,21 +461,69 @@ def _cell_holds(cell: Any, value: Any) -> bool:
         return False
 
 
+_MAX_INCLUDED_FROM = 8
+# Django's nodes of template inheritance: a {% block %} of the base template or the child's {% extends %} says how
+# every query of the page was built, not where a template was brought in.
+_INHERITANCE_NODES = ("BlockNode", "ExtendsNode")
+
+
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
     """The template name and line of a Django ``render_annotated`` frame or a Jinja2 template's frame."""
     jinja = _cache.get(id(frame.f_code))
     if jinja.__class__ is _JinjaCode:
         return jinja.name, jinja.line(frame.f_lineno)
-    node = frame.f_locals.get("self")
-    token = getattr(node, "token", None)
-    origin = getattr(node, "origin", None)
-    if token is None or origin is None:
-        return None
-    name = getattr(origin, "template_name", None) or getattr(origin, "name", None)
-    line = getattr(token, "lineno", None)
+    return _node_position(frame.f_locals.get("self"))
+
+
+def _node_position(node: Any) -> tuple[str, int] | None:
+    name = _node_template(node)
+    line = getattr(getattr(node, "token", None), "lineno", None)
     if name is None or line is None:
         return None
-    return str(name), int(line)
+    return name, int(line)
+
+
+def _node_template(node: Any) -> str | None:
+    origin = getattr(node, "origin", None)
+    name = getattr(origin, "template_name", None) or getattr(origin, "name", None)
+    return None if name is None else str(name)
+
+
+def _inheritance(node: Any) -> bool:
+    return type(node).__name__ in _INHERITANCE_NODES
+
+
+def _template_position(templates: list[tuple[int, FrameType]]) -> Template | None:
+    """The query's :data:`Template`: the innermost template frame's position, and where each template from there out
+    was brought in by another one: the first position in another template, going out, skipping template
+    inheritance (a base template's {% block %}, the child's {% extends %}; Jinja's block calls and ``extends``).
+    A template that includes itself (a tree) is one template: each depth has the same positions."""
+    if not templates:
+        return None
+    inner = templates[0][1]
+    position = _template_of(inner)
+    if position is None:
+        return None
+    name = position[0]
+    included_from: list[tuple[str, int]] = []
+    for _, frame in templates[1:]:
+        outer = None if _inherits(frame, inner) else _template_of(frame)
+        inner = frame
+        if outer is not None and outer[0] != name:
+            name = outer[0]
+            included_from.append(outer)
+            if len(included_from) >= _MAX_INCLUDED_FROM:
+                break
+    return (*position, tuple(included_from)) if included_from else position
+
+
+def _inherits(frame: FrameType, inner: FrameType) -> bool:
+    """Whether a template frame outside ``inner`` renders it as template inheritance: Django's {% block %} or
+    {% extends %} node; a Jinja frame calling a block function (the base template's {% block %}) or a child template's
+    root rendering its base (``parent_template`` set)."""
+    if _cache.get(id(frame.f_code)).__class__ is _JinjaCode:
+        return inner.f_code.co_name.startswith("block_") or frame.f_locals.get("parent_template") is not None
+    return _inheritance(frame.f_locals.get("self"))
 
 
 class Memo:
@@ -529,8 +582,9 @@ class ChainPath(NamedTuple):
     codes: tuple[CodeType, ...]  # the frames followed by f_back from the first one, up to the anchor or a template
     render: CodeType | None  # the template frame's code when one came before the anchor
     between: tuple[tuple[int, CodeType], ...]  # (depth below the first frame, code) of application frames above it
-    node: Any  # the template node it rendered
-    key: tuple[int, ...]  # the instructions of those frames, the node's id and the anchor's instruction
+    included: tuple[tuple[int, CodeType], ...]  # (depth, code) of the template frames that brought a template in
+    nodes: tuple[Any, ...]  # the template node it rendered, then those that brought its template in
+    key: tuple[int, ...]  # the instructions of those frames, the nodes' ids and the anchor's instruction
 
 
 class Chain:
@@ -550,22 +604,25 @@ class Chain:
     it renders (its id; the node is kept with the site), and the anchor is looked up at ``anchor_depth`` instead of
     following the dozens of library and template frames in between. Application frames among those (a helper that
     renders a row template per item) are ``between``: each is looked up at its depth and checked by code object, and
-    its instruction joins the key. (The library and template frames are not looked at: an application function
-    called from the template at exactly the same depths as a library-only path, making the same SQL, would be given
-    the library-only path's stack.) A query made by library code while a template renders (``{{ book.author.name }}``
-    in a ``{% for %}``) has no application frame below the template: its Chain starts at the innermost
-    ``render_annotated`` frame, with no codes. The first frame may be a generator's or a coroutine's (a Jinja
-    template's render function is a generator), never the anchor. A path through an await chain is always walked.
+    its instruction joins the key. So are the template frames that brought a template in (``included``, see
+    :func:`_template_position`), with the id of the node each renders: a cached partial's nodes are the same objects
+    wherever it is included, and the {% include %} tells two places apart. (The other library and template frames
+    are not looked at: an application function called from the template at exactly the same depths as a library-only
+    path, making the same SQL, would be given the library-only path's stack.) A query made by library code while a
+    template renders (``{{ book.author.name }}`` in a ``{% for %}``) has no application frame below the template: its
+    Chain starts at the innermost ``render_annotated`` frame, with no codes. The first frame may be a generator's or a
+    coroutine's (a Jinja template's render function is a generator), never the anchor. A path through an await chain
+    is always walked.
     """
 
-    __slots__ = ("anchor", "anchor_depth", "between", "codes", "depth", "render", "sites")
+    __slots__ = ("anchor", "anchor_depth", "between", "codes", "depth", "included", "render", "sites")
 
     def __init__(self, depth: int, anchor_depth: int, path: ChainPath, anchor: FrameType) -> None:
         self.depth = depth
         self.anchor_depth = anchor_depth
-        self.codes, self.render, self.between = path.codes, path.render, path.between
+        self.codes, self.render, self.between, self.included = path.codes, path.render, path.between, path.included
         self.anchor = anchor
-        self.sites: dict[tuple[int, ...], tuple[Any, Site]] = {}  # key -> (the template node or None, site)
+        self.sites: dict[tuple[int, ...], tuple[Any, Site]] = {}  # key -> (the template nodes, site)
 
     def same_path(self, depth: int, anchor_depth: int, path: ChainPath, anchor: FrameType) -> bool:
         return (
@@ -575,9 +632,13 @@ class Chain:
             and self.render is path.render
             and len(self.codes) == len(path.codes)
             and all(mine is theirs for mine, theirs in zip(self.codes, path.codes, strict=True))
-            and len(self.between) == len(path.between)
-            and all(a == c and b is d for (a, b), (c, d) in zip(self.between, path.between, strict=True))
+            and _same_frames(self.between, path.between)
+            and _same_frames(self.included, path.included)
         )  # code objects by identity: identical functions in two files compare equal
+
+
+def _same_frames(mine: tuple[tuple[int, CodeType], ...], theirs: tuple[tuple[int, CodeType], ...]) -> bool:
+    return len(mine) == len(theirs) and all(a == c and b is d for (a, b), (c, d) in zip(mine, theirs, strict=True))
 
 
 _NO_FRAME = object()
@@ -628,6 +689,11 @@ def chain_site(chain: Chain, above: int, sql: Any) -> Site | None:
                 if frame.f_code is not code:
                     return None
                 key.append(frame.f_lasti)
+            for at, code in chain.included:
+                frame = sys._getframe(above + chain.depth + at + 1)
+                if frame.f_code is not code:
+                    return None
+                key.append(id(frame.f_locals.get("self")))
             frame = sys._getframe(above + chain.anchor_depth + 1)
         except ValueError:  # a shallower stack
             return None
@@ -646,9 +712,11 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
     resumptions, but the Chain checks them.)"""
     codes: list[CodeType] = []
     between: list[tuple[int, CodeType]] = []
+    included: list[tuple[int, CodeType]] = []
+    nodes: list[Any] = []
     key: list[int] = []
+    included_key: list[int] = []
     render: CodeType | None = None
-    node: Any = None
     frame: FrameType | None = first
     while frame is not anchor:
         if frame is None or len(codes) >= _MAX_CHAIN:
@@ -657,15 +725,24 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
         kind = _cache.get(id(code))
         if kind is _TEMPLATE:
             render, node = code, frame.f_locals.get("self")
+            nodes.append(node)
             key.append(id(node))
+            name = _node_template(node)
             at = len(codes)  # the template frame's depth below the first frame
             frame = frame.f_back
-            while frame is not anchor:  # looked up by depth when checked: only its application frames matter
+            while frame is not anchor:  # looked up by depth when checked: only these frames matter
                 at += 1
                 if frame is None:
                     return None
                 kind = _cache.get(id(frame.f_code))
-                if kind is not _NOT_APP and kind is not _TEMPLATE:
+                if kind is _TEMPLATE:
+                    outer = frame.f_locals.get("self")
+                    if not _inheritance(outer) and _node_template(outer) != name:  # as _template_position does
+                        name = _node_template(outer)
+                        included.append((at, frame.f_code))
+                        nodes.append(outer)
+                        included_key.append(id(outer))
+                elif kind is not _NOT_APP:
                     if kind.__class__ not in _APP_KINDS:
                         return None  # an await bridge
                     between.append((at, frame.f_code))
@@ -677,8 +754,9 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
         codes.append(code)
         key.append(frame.f_lasti)
         frame = frame.f_back
+    key.extend(included_key)
     key.append(anchor.f_lasti)
-    return ChainPath(tuple(codes), render, tuple(between), node, tuple(key))
+    return ChainPath(tuple(codes), render, tuple(between), tuple(included), tuple(nodes), tuple(key))
 
 
 def capture(
@@ -755,7 +833,7 @@ def _walk(
                 start = (frame, steps - 1)
             if not templates:  # the innermost template is the query's template position
                 node_depth = -1  # (no Chain from a Django template frame beyond it)
-                templates.append((len(frames), frame))
+            templates.append((len(frames), frame))
         elif kind == _TEMPLATE:
             if not templates and node_depth >= 0:
                 node_depth = steps - 1
@@ -817,8 +895,7 @@ def _result(
     used, so it stays true), and what this walk learnt: ``below`` (see :func:`_path_below`) or its ``first`` frame.
     ``resumed``: the walk reached a frame the previous one saw, so ``positions`` holds the live application frames
     of the stack the earlier parts name."""
-    template = _template_of(templates[0][1]) if templates else None
-    site = (sql, frames, template)
+    site = (sql, frames, _template_position(templates))
     memo = Memo(frames, positions, templates)
     if previous is not None:
         # What earlier walks learnt of frames that are live on this stack (see Memo). A walk that met no frame of the
@@ -884,7 +961,7 @@ def _learn_chain(depth: int, anchor_depth: int, path: ChainPath, anchor: FrameTy
     chain = known[0] if known and len(known[0].sites) < _MAX_LINES else Chain(depth, anchor_depth, path, anchor)
     # A new tuple, newest first, not a change to the shared one: another thread of the unit may be iterating over it.
     memo.chains = (chain, *(other for other in memo.chains if other not in known))[:_MAX_CHAINS]
-    chain.sites[path.key] = (path.node, site)  # the node is kept: its id in the key stays its own
+    chain.sites[path.key] = (path.nodes, site)  # the nodes are kept: their ids in the key stay their own
 
 
 def _resume(

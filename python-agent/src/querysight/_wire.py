@@ -162,9 +162,7 @@ class _Encoder:
         if template is not None:
             template_json = self.templates.get(template)
             if template_json is None:
-                template_json = self.templates[template] = (
-                    f',"template":{{"name":{_json(_clip(template[0], 2000))},"line":{_json(template[1])}}}'
-                )
+                template_json = self.templates[template] = f',"template":{_template(template)}'
         return f'{{"sql":{sql_json},"params":', f",{stack_json}{template_json}{truncated}}}"
 
     def run(self, run: Run) -> tuple[str, str]:
@@ -247,6 +245,19 @@ def _json(value: Any) -> str:
     if value is None:
         return "null"
     return _ENCODER.encode(value)
+
+
+def _template(template: Any) -> str:
+    """A :data:`querysight._stack.Template` as the wire's ``template``: name, line, and ``included_from``."""
+    position = _position(template[0], template[1])
+    if len(template) < 3:
+        return position
+    outer = ",".join(_position(name, line) for name, line in template[2])
+    return f'{position[:-1]},"included_from":[{outer}]}}'
+
+
+def _position(name: str, line: int) -> str:
+    return f'{{"name":{_json(_clip(name, 2000))},"line":{_json(line)}}}'
 
 
 def _clip(text: str | None, limit: int) -> str | None:

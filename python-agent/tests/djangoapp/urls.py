@@ -32,6 +32,7 @@ urlpatterns = [
     path("thread/", views.in_a_new_thread),
     path("thread-pool/", views.in_a_thread_pool),
     path("authors/", views.author_list),
+    path("partial-twice/", views.partial_twice),
     path("comments/", views.comment_targets),
     path("authors/by-name/", views.authors_by_name),
     path("books.csv", views.books_csv),

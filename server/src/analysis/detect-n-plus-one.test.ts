@@ -525,6 +525,26 @@ describe('N+1 over relations, with the schema', () => {
     expect(findingsOf(unit)).toEqual([])
   })
 
+  it('tells a partial included at two places apart by where it was included: no loop, and two loops', () => {
+    // `{% include "shop/_book_author.html" %}` once for each of two books: one template line, one stack, but no loop.
+    const render = site('shop/views.py', 25, 'book_list')
+    const partial = (includedAt: number) => ({ at: render, template: { name: 'shop/_book_author.html', line: 1, included_from: [{ name: 'shop/page.html', line: includedAt }] } })
+    expect(findingsOf(unitOf(q(BOOKS, [], { at: render }), q(AUTHOR_BY_ID, [1], partial(3)), q(AUTHOR_BY_ID, [2], partial(4))))).toEqual([])
+    // Two {% for %} loops including it: two loops, each fixed where its own queryset is iterated.
+    const loop = (line: number) => [
+      q(BOOKS, [], { at: render, template: { name: 'shop/page.html', line } }),
+      ...times(3, (i) => q(AUTHOR_BY_ID, [i + 1], partial(line))),
+    ]
+    const findings = findingsOf(unitOf(loop(5), loop(6))).filter((finding) => finding.kind === 'n_plus_one')
+    expect(findings.map((finding) => [finding.count, finding.template])).toEqual([
+      [3, partial(5).template],
+      [3, partial(6).template],
+    ])
+    expect(findings[1].suggestion.text).toContain(
+      'Add .select_related("author") to the queryset iterated at shop/page.html:6 (rendered from shop/views.py:25)',
+    )
+  })
+
   it('reports a loop of only two as an N+1 warning', () => {
     const [finding] = findingsOf(unitOf(q(BOOKS, [], { at: VIEW }), loopOf(2, AUTHOR_BY_ID)))
     expect(finding).toMatchObject({ kind: 'n_plus_one', count: 2, severity: 'warning' })

@@ -3,7 +3,7 @@
  * stack, and the value of each of its slots. Built once per unit; the detectors only read it.
  * @module
  */
-import type { Frame, Params, ParamValue, WireQuery } from '../protocol.js'
+import { templateText, type Frame, type Params, type ParamValue, type WireQuery } from '../protocol.js'
 import { fingerprint, fingerprintId } from './fingerprint.js'
 import { dialectOf, type Dialect } from './lexer.js'
 import { sqlShape, type SqlShape, type ValueRef } from './sql-shape.js'
@@ -118,7 +118,7 @@ export function stackKeyOf(query: WireQuery, recursion = false): string {
     kept.push(frame)
   }
   const key = kept.join('|')
-  return query.template ? `${key}|template:${query.template.name}:${query.template.line}` : key
+  return query.template ? `${key}|template:${templateText(query.template)}` : key
 }
 
 const COMPREHENSION = /^<(?:listcomp|setcomp|dictcomp|genexpr)>$/

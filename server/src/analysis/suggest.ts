@@ -4,7 +4,7 @@
  * names without it.
  * @module
  */
-import type { ModelInfo, ParamValue, Suggestion, WireQuery } from '../protocol.js'
+import { templateText, type ModelInfo, type ParamValue, type Suggestion, type WireQuery } from '../protocol.js'
 import type { AdminChangelist, DetectContext, Orm } from './detect-context.js'
 import { AGGREGATE_CALL, type LoopFilter, type LoopRelation, type LoopStep } from './loop-relation.js'
 import { byKey, loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
@@ -17,7 +17,7 @@ export function placeOf(query: WireQuery | null | undefined): string | null {
   if (!query) return null
   const site = query.callsite ? `${query.callsite.file}:${query.callsite.line}` : null
   if (!query.template) return site
-  const template = `${query.template.name}:${query.template.line}`
+  const template = templateText(query.template)
   if (site && /^__\w+__$/.test(query.callsite!.function)) return `${site} (while rendering ${template})`
   return site ? `${template} (rendered from ${site})` : template
 }

@@ -194,4 +194,11 @@ describe('allow entries', () => {
     const inTemplate = finding('n_plus_one', { callsite: site('shop/views.py', 20), template: { name: 'shop/book_list.html', line: 12 } })
     expect(allowFor(inTemplate, n1, parseBudget({ allow: [{ callsite: 'shop/book_list.html:12', reason: 'r' }] }))).not.toBeNull()
   })
+
+  it('match a finding raised in an included partial by where it was included, and only there', () => {
+    const template = { name: 'shop/_row.html', line: 2, included_from: [{ name: 'shop/book_list.html', line: 12 }] }
+    const inPartial = finding('n_plus_one', { callsite: site('shop/views.py', 20), template })
+    expect(allowFor(inPartial, n1, parseBudget({ allow: [{ callsite: 'shop/book_list.html:12', reason: 'r' }] }))).not.toBeNull()
+    expect(allowFor(inPartial, n1, parseBudget({ allow: [{ callsite: 'shop/book_list.html:14', reason: 'r' }] }))).toBeNull()
+  })
 })

@@ -341,11 +341,14 @@ interface Place {
   line: number
 }
 
-/** Where a finding happens: its call site, every application frame of its first query's stack, and its template. */
+/** Where a finding happens: its call site, every application frame of its first query's stack, its template and
+ * where that template was included. */
 function findingPlaces(finding: Finding, unit: Pick<Unit, 'queries'>): Place[] {
   const frames: (Frame | null)[] = [finding.callsite, ...(unit.queries[finding.query_indexes[0]]?.stack ?? [])]
   const places: Place[] = frames.filter((frame): frame is Frame => frame !== null)
-  if (finding.template) places.push({ file: finding.template.name, line: finding.template.line })
+  if (finding.template) {
+    for (const position of [finding.template, ...(finding.template.included_from ?? [])]) places.push({ file: position.name, line: position.line })
+  }
   return places
 }
 

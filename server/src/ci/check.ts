@@ -8,7 +8,7 @@
  * @module
  */
 import type { Finding, FindingKind, Unit, UnitKind } from '../protocol.js'
-import { FINDING_KINDS } from '../protocol.js'
+import { FINDING_KINDS, templateText } from '../protocol.js'
 import type { AllowEntry, Budget, Level, ResolvedLimits } from './budget.js'
 import { allowsFor, emptyBudget, limitsFor, MarkerError, matchNames, ruleMatches, unitKey } from './budget.js'
 import type { Baseline } from './baseline.js'
@@ -122,7 +122,7 @@ export const queriesText = (n: number): string => `${n} ${n === 1 ? 'query' : 'q
 export const callsiteText = (finding: Pick<Finding, 'callsite' | 'template'>): string | null => {
   const parts: string[] = []
   if (finding.callsite) parts.push(`${finding.callsite.file}:${finding.callsite.line}${finding.callsite.function ? ` in ${finding.callsite.function}` : ''}`)
-  if (finding.template) parts.push(`template ${finding.template.name}:${finding.template.line}`)
+  if (finding.template) parts.push(`template ${templateText(finding.template)}`)
   return parts.length ? parts.join(', ') : null
 }
 

@@ -58,7 +58,12 @@ function FindingItem({ finding }: { finding: Finding }) {
       <p class="qs-fix">{finding.suggestion.text}</p>
       {finding.suggestion.code && <pre class="qs-code">{finding.suggestion.code}</pre>}
       {site && <div class="qs-site">{site}</div>}
-      {finding.template && <div class="qs-site">template {finding.template.name}:{finding.template.line}</div>}
+      {finding.template && (
+        <div class="qs-site">
+          template {finding.template.name}:{finding.template.line}
+          {finding.template.included_from?.map((position) => ` included at ${position.name}:${position.line}`).join('')}
+        </div>
+      )}
     </article>
   )
 }

@@ -286,3 +286,12 @@ def books_csv_prepared(request):
     """An export whose rows are read before the view returns (one author per row: an N+1), sent as a stream."""
     lines = [f"{book.title},{book.author.name}\n" for book in Book.objects.order_by("id")]
     return StreamingHttpResponse(iter(lines), content_type="text/csv")
+
+
+def partial_twice(request):
+    """A partial included at two places of a page, each time for a book of its own (not a loop), then in two loops;
+    in a page that extends a base template. ``?engine=jinja`` renders the Jinja2 twin."""
+    first, second = Book.objects.order_by("id")[:2]
+    books, again = Book.objects.order_by("id")[:3], Book.objects.order_by("id")[:3]
+    name = "shop/partial_twice.jinja" if request.GET.get("engine") == "jinja" else "shop/partial_twice.html"
+    return render(request, name, {"first": first, "second": second, "books": books, "again": again})

@@ -22,6 +22,11 @@ export function Callsite({ site, template, compact = false }: CallsiteProps) {
       {template ? (
         <span class="callsite__template" title="template being rendered">
           {' '}⟨{template.name}:{template.line}⟩
+          {template.included_from?.map((position) => (
+            <span class="callsite__included" title="the tag that included the template above">
+              {' '}included at {position.name}:{position.line}
+            </span>
+          ))}
         </span>
       ) : null}
     </span>
