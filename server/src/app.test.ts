@@ -57,6 +57,23 @@ describe('ingest and read back', () => {
     expect(body.error.message).toMatch(/retention/)
   })
 
+  it('reads a unit without its queries with ?queries=none: its summary and findings, for the overlay', async () => {
+    await start()
+    const unit = bookListUnit({ authors: 6 })
+    await ingest(url, payloadOf([unit]))
+    const full = (await getJson(`${url}/api/v1/units/${unit.id}`)).body.unit
+    const { status, body } = await getJson(`${url}/api/v1/units/${unit.id}?queries=none`)
+    expect(status).toBe(200)
+    const { queries, fingerprints, ...rest } = full
+    expect(queries.length).toBeGreaterThan(6)
+    expect(Object.keys(fingerprints)).not.toHaveLength(0)
+    expect(body.unit).toEqual(rest)
+    expect(body.unit.findings.map((f: { kind: string }) => f.kind)).toContain('n_plus_one')
+    const bad = await getJson(`${url}/api/v1/units/${unit.id}?queries=0`)
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.message).toBe('query parameter queries: must be "none" (the unit without its queries), got "0"')
+  })
+
   it('holds a read with ?wait= until a batch brings the unit, and answers 404 only after the wait', async () => {
     await start()
     const unit = quietUnit()
@@ -219,7 +236,8 @@ describe('listing', () => {
 
   it('names the bad query parameter', async () => {
     await start()
-    for (const [query, param] of [['?limit=0', 'limit'], ['?kind=job', 'kind'], ['?finding=slow', 'finding'], ['?before=zzz', 'before']]) {
+    const long = `?q=${'a'.repeat(501)}`
+    for (const [query, param] of [['?limit=0', 'limit'], ['?kind=job', 'kind'], ['?finding=slow', 'finding'], ['?before=zzz', 'before'], [long, 'q']]) {
       const { status, body } = await getJson(`${url}/api/v1/units${query}`)
       expect(status).toBe(400)
       expect(body.error).toMatchObject({ code: 'invalid_query', path: param })

@@ -447,4 +447,26 @@ describeBrowser('the dev-server overlay on a hand-made page', () => {
     const rows = page.locator('[data-testid="qs-call"]')
     expect(await rows.evaluateAll((elements) => elements.map((element) => element.getAttribute('data-unit')))).toEqual([fetched.id, requested.id])
   })
+
+  it('lists the 100 most recent calls, and still counts the older ones in the badge and the panel', async () => {
+    const unit = quietUnit()
+    const early = [bookListUnit(), bookListUnit(), bookListUnit()]
+    const later = Array.from({ length: 100 }, () => quietUnit())
+    await report([unit, ...early, ...later])
+    await page.goto(`${siteUrl}/page?unit=${unit.id}`)
+    await page.locator('[data-testid="qs-badge"][data-queries]').waitFor()
+    await badge().click()
+    const call = (ids: string[]) => page.evaluate(async (all) => { for (const id of all) await fetch(`/api/thing?call=${id}`) }, ids)
+    await call(early.map((u) => u.id))
+    await page.locator('[data-testid="qs-call"][data-queries]').nth(2).waitFor() // their findings are known
+    await call(later.map((u) => u.id))
+    await page.locator(`[data-testid="qs-call"][data-unit="${later[99].id}"][data-queries]`).waitFor()
+
+    const rows = page.locator('[data-testid="qs-call"]')
+    expect(await rows.count()).toBe(100)
+    expect(await rows.first().getAttribute('data-unit')).toBe(later[0].id)
+    expect(await page.locator('[data-testid="qs-older-calls"]').textContent()).toBe('3 older calls not listed (the 100 most recent are), 3 with findings')
+    expect(await page.locator('[data-testid="qs-badge-calls"]').textContent()).toBe('+103 calls, 3 with findings')
+    expect(await badge().getAttribute('data-tone')).toBe('warning') // the colour of the calls no longer listed
+  })
 })

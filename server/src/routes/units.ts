@@ -26,8 +26,27 @@ export function parseUnitQuery(query: Record<string, string | undefined>): UnitQ
   }
   if (query.before) parsed.before = query.before
   if (query.route) parsed.route = query.route
-  if (query.q) parsed.q = query.q
+  if (query.q) {
+    if (query.q.length > MAX_SEARCH_LENGTH) throw new InvalidQueryError('q', `must be at most ${MAX_SEARCH_LENGTH} characters, got ${query.q.length}`)
+    parsed.q = query.q
+  }
   return parsed
+}
+
+/** The longest `q` of `GET /api/v1/units`: a search, not a document. */
+export const MAX_SEARCH_LENGTH = 500
+
+/** `?queries=none`: the unit without its queries (and their fingerprints' SQL), for a reader that shows its summary and
+ * findings alone (the overlay: a page of 10,000 queries is megabytes, in the developer's own page, per call). */
+export function parseQueriesOption(queries: string | undefined): boolean {
+  if (queries === undefined) return true
+  if (queries !== 'none') throw new InvalidQueryError('queries', `must be "none" (the unit without its queries), got ${JSON.stringify(queries)}`)
+  return false
+}
+
+function withoutQueries(json: string): string {
+  const { queries: _queries, fingerprints: _fingerprints, ...rest } = JSON.parse(json) as Record<string, unknown>
+  return JSON.stringify(rest)
 }
 
 /** The longest `?wait=` of `GET /api/v1/units/:id`, in milliseconds. */
@@ -47,11 +66,12 @@ export const unitsRoutes = ({ store, hub, arrivals }: { store: Store; hub: Hub; 
     .get('/:id', async (c) => {
       const id = c.req.param('id')
       const wait = parseWait(c.req.query('wait'))
+      const withQueries = parseQueriesOption(c.req.query('queries'))
       let json = store.getUnitJson(id)
       // Nothing runs between the look-up and the wait's registration, so a batch cannot slip in between.
       if (json === null && (await arrivals.wait(id, wait, c.req.raw.signal))) json = store.getUnitJson(id)
       if (json === null) throw new NotFoundError(`no unit ${c.req.param('id')}; it may have been removed by retention (--max-units) or a clear`)
-      return c.body(`{"unit":${json}}`, 200, { 'Content-Type': 'application/json' })
+      return c.body(`{"unit":${withQueries ? json : withoutQueries(json)}}`, 200, { 'Content-Type': 'application/json' })
     })
     .delete('/', (c) => {
       store.clear()

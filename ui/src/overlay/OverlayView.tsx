@@ -1,13 +1,14 @@
 /** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
-import type { Finding, Unit } from '../../../server/src/protocol.js'
+import type { Finding } from '../../../server/src/protocol.js'
 import { orderFindings } from '../lib/queries.js'
 import {
-  badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, stoppedShort, toneOf, worstSeverity, type Prefs, type Tone,
+  badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, stoppedShort, toneOf, worstSeverity, type OlderCalls,
+  type OverlayUnit, type Prefs, type Tone,
 } from './overlay-model.js'
 
 export interface UnitSlot {
   id: string
-  unit: Unit | null
+  unit: OverlayUnit | null
   /** The server never produced it within the retries. */
   missing: boolean
 }
@@ -15,7 +16,9 @@ export interface UnitSlot {
 export interface OverlayState {
   base: string
   page: UnitSlot
+  /** The page's later calls, oldest first: the most recent ones (see `older`). */
   calls: UnitSlot[]
+  older: OlderCalls
   prefs: Prefs
   open: boolean
 }
@@ -95,7 +98,7 @@ function PageUnit({ slot, base }: { slot: UnitSlot; base: string }) {
 }
 
 /** The findings of a call, one line each: what, how many, where. */
-function CallFindings({ unit }: { unit: Unit }) {
+function CallFindings({ unit }: { unit: OverlayUnit }) {
   return (
     <>
       {orderFindings(unit.findings).slice(0, 3).map(({ finding, index }) => (
@@ -125,10 +128,12 @@ function CallRow({ slot, base }: { slot: UnitSlot; base: string }) {
 }
 
 export function OverlayView({ state, actions }: { state: OverlayState; actions: OverlayActions }) {
-  const { page, calls, prefs, open, base } = state
+  const { page, calls, older, prefs, open, base } = state
   const loaded = calls.filter((call) => call.unit)
-  const stopped = stoppedShort(page.unit) || loaded.some((call) => stoppedShort(call.unit))
-  const tone = toneOf(worstSeverity([page.unit?.summary.severity, ...loaded.map((call) => call.unit?.summary.severity)]), page.unit !== null, stopped)
+  const stopped = stoppedShort(page.unit) || loaded.some((call) => stoppedShort(call.unit)) || older.stopped
+  const severities = [page.unit?.summary.severity, older.severity, ...loaded.map((call) => call.unit?.summary.severity)]
+  const tone = toneOf(worstSeverity(severities), page.unit !== null, stopped)
+  const callCount = calls.length + older.count
   const text = page.unit ? badgeText(page.unit.summary) : page.missing ? 'querysight: unit not found' : 'querysight…'
   const title = 'querysight: this page’s database queries (click for details)'
 
@@ -153,10 +158,16 @@ export function OverlayView({ state, actions }: { state: OverlayState; actions: 
           <PageUnit slot={page} base={base} />
           <div class="qs-head">
             <strong>fetch / XHR</strong>
-            <span class="qs-muted">{calls.length === 0 ? 'none yet' : `${calls.length} ${calls.length === 1 ? 'call' : 'calls'}`}</span>
+            <span class="qs-muted">{callCount === 0 ? 'none yet' : `${callCount} ${callCount === 1 ? 'call' : 'calls'}`}</span>
           </div>
           <section class="qs-section" data-testid="qs-calls">
             {calls.length === 0 && <p class="qs-muted qs-pad">Calls this page makes with fetch() or XMLHttpRequest appear here.</p>}
+            {older.count > 0 && (
+              <p class="qs-muted qs-pad" data-testid="qs-older-calls">
+                {older.count} older {older.count === 1 ? 'call' : 'calls'} not listed (the {calls.length} most recent are)
+                {older.flagged > 0 ? `, ${older.flagged} with findings` : ''}
+              </p>
+            )}
             {calls.map((slot) => <CallRow key={slot.id} slot={slot} base={base} />)}
           </section>
         </div>
@@ -165,7 +176,7 @@ export function OverlayView({ state, actions }: { state: OverlayState; actions: 
         <button type="button" class={`qs-badge qs-tone-${tone}`} data-testid="qs-badge" data-tone={tone} title={title} aria-expanded={open}
           onClick={actions.toggleOpen} {...countAttrs(page)}>
           <span data-testid="qs-badge-text">{text}</span>
-          {calls.length > 0 && <span class="qs-extra" data-testid="qs-badge-calls">{callsText(calls)}</span>}
+          {callCount > 0 && <span class="qs-extra" data-testid="qs-badge-calls">{callsText(calls, older)}</span>}
         </button>
         <button type="button" class="qs-tool" data-testid="qs-move" title="Move to the next corner" aria-label="Move to the next corner" onClick={actions.move}>⤢</button>
         <button type="button" class="qs-tool" data-testid="qs-collapse" title="Collapse" aria-label="Collapse" onClick={actions.toggleCollapsed}>–</button>

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   badgeText, callLabel, callsText, callTarget, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
-  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, stoppedShort, TONE_COLOURS, toneOf, unitApiUrl, worstSeverity,
+  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, stoppedShort, TONE_COLOURS, toneOf, unitApiUrl, withOlderCall, worstSeverity, NO_OLDER_CALLS,
 } from './overlay-model.js'
 
 describe('badge text', () => {
@@ -10,6 +10,15 @@ describe('badge text', () => {
     expect(callsText([call(0)])).toBe('+1 call')
     expect(callsText([call(2)])).toBe('+1 call with findings')
     expect(callsText([call(0), { unit: null }, call(1)])).toBe('+3 calls, 1 with findings')
+  })
+
+  it('counts the calls the panel no longer lists, and keeps their worst severity', () => {
+    const unit = (findings: number, severity: 'warning' | 'error' | null, status = 200) => ({ summary: { findings, severity, queries: 1, n_plus_one: 0, duplicates: 0, db_ms: 1 }, status, meta: {} })
+    let older = withOlderCall(NO_OLDER_CALLS, unit(1, 'error'))
+    older = withOlderCall(older, null)
+    older = withOlderCall(older, unit(0, null, 503))
+    expect(older).toEqual({ count: 3, flagged: 1, severity: 'error', stopped: true })
+    expect(callsText([{ unit: { summary: { findings: 0 } } }], older)).toBe('+4 calls, 1 with findings')
   })
 
   it('reads "23 queries · 2 N+1 · 3 duplicates"', () => {
@@ -143,8 +152,8 @@ describe('the script tag and the server it came from', () => {
   })
 
   it('builds the API, report and live socket addresses', () => {
-    expect(unitApiUrl('http://127.0.0.1:8321', 'a/b')).toBe('http://127.0.0.1:8321/api/v1/units/a%2Fb')
-    expect(unitApiUrl('http://127.0.0.1:8321', 'u-1', 2000)).toBe('http://127.0.0.1:8321/api/v1/units/u-1?wait=2000')
+    expect(unitApiUrl('http://127.0.0.1:8321', 'a/b')).toBe('http://127.0.0.1:8321/api/v1/units/a%2Fb?queries=none')
+    expect(unitApiUrl('http://127.0.0.1:8321', 'u-1', 2000)).toBe('http://127.0.0.1:8321/api/v1/units/u-1?queries=none&wait=2000')
     expect(reportUrl('http://127.0.0.1:8321', 'u-1')).toBe('http://127.0.0.1:8321/#/units/u-1')
     expect(liveUrl('http://127.0.0.1:8321')).toBe('ws://127.0.0.1:8321/api/v1/live')
     expect(liveUrl('https://dev.example/qs')).toBe('wss://dev.example/qs/api/v1/live')

@@ -3,7 +3,10 @@
  * delays. No DOM, no clock, no globals: everything the overlay decides is tested here.
  * @module
  */
-import type { Severity, UnitSummary, UnitSummaryCounts } from '../../../server/src/protocol.js'
+import type { Severity, Unit, UnitSummary, UnitSummaryCounts } from '../../../server/src/protocol.js'
+
+/** A unit as the overlay reads it: without its queries (see {@link unitApiUrl}). */
+export type OverlayUnit = Omit<Unit, 'queries' | 'fingerprints'>
 
 export type Corner = 'bottom-right' | 'bottom-left' | 'top-left' | 'top-right'
 export const CORNERS: readonly Corner[] = ['bottom-right', 'bottom-left', 'top-left', 'top-right']
@@ -28,13 +31,38 @@ export function badgeText({ queries, n_plus_one, duplicates }: Pick<UnitSummaryC
   return parts.join(' · ')
 }
 
+/** The calls the panel no longer lists (it keeps the most recent ones), as counts: the badge still counts them, and
+ * takes its colour from them too. */
+export interface OlderCalls {
+  count: number
+  /** How many had findings (of those whose unit had come when they left the list). */
+  flagged: number
+  severity: Severity | null
+  /** One of them raised or answered 5xx. */
+  stopped: boolean
+}
+
+export const NO_OLDER_CALLS: OlderCalls = { count: 0, flagged: 0, severity: null, stopped: false }
+
+/** `older` with one more call, whose unit is `unit` (null: it had not come yet). */
+export function withOlderCall(older: OlderCalls, unit: Pick<OverlayUnit, 'summary' | 'status' | 'meta'> | null): OlderCalls {
+  return {
+    count: older.count + 1,
+    flagged: older.flagged + ((unit?.summary.findings ?? 0) > 0 ? 1 : 0),
+    severity: worstSeverity([older.severity, unit?.summary.severity]),
+    stopped: older.stopped || stoppedShort(unit),
+  }
+}
+
 /** The badge's word on the page's later calls: "+2 calls", and how many of them have findings, since the badge's
- * colour (the worst severity of all) may come from one of them: "+2 calls, 1 with findings". */
-export function callsText(calls: readonly { unit: { summary: Pick<UnitSummaryCounts, 'findings'> } | null }[]): string {
-  const count = plural(calls.length, 'call', 'calls')
-  const flagged = calls.filter((call) => (call.unit?.summary.findings ?? 0) > 0).length
+ * colour (the worst severity of all) may come from one of them: "+2 calls, 1 with findings". Counts the calls the
+ * panel no longer lists too. */
+export function callsText(calls: readonly { unit: { summary: Pick<UnitSummaryCounts, 'findings'> } | null }[], older: OlderCalls = NO_OLDER_CALLS): string {
+  const total = calls.length + older.count
+  const count = plural(total, 'call', 'calls')
+  const flagged = calls.filter((call) => (call.unit?.summary.findings ?? 0) > 0).length + older.flagged
   if (flagged === 0) return `+${count}`
-  return calls.length === 1 ? `+${count} with findings` : `+${count}, ${flagged} with findings`
+  return total === 1 ? `+${count} with findings` : `+${count}, ${flagged} with findings`
 }
 
 const OTHER_KINDS: [string, string, string][] = [
@@ -158,8 +186,10 @@ export function serverBaseOf(scriptSrc: string): string {
 }
 
 /** `GET /api/v1/units/:id`, with `?wait=` when the server may hold the answer that long for a unit still on its way. */
+/** The read of a unit's summary and findings, without its queries (`?queries=none`: a page of 10,000 queries is megabytes,
+ * in the developer's own page, for each call), held up to `waitMs` for a unit not delivered yet. */
 export const unitApiUrl = (base: string, id: string, waitMs = 0) =>
-  `${base}/api/v1/units/${encodeURIComponent(id)}${waitMs > 0 ? `?wait=${waitMs}` : ''}`
+  `${base}/api/v1/units/${encodeURIComponent(id)}?queries=none${waitMs > 0 ? `&wait=${waitMs}` : ''}`
 export const reportUrl = (base: string, id: string) => `${base}/#/units/${encodeURIComponent(id)}`
 
 /** `http://host:8321` → `ws://host:8321/api/v1/live` (https → wss). */

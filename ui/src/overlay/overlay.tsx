@@ -7,14 +7,16 @@
  * @module
  */
 import { render } from 'preact'
-import type { Unit } from '../../../server/src/protocol.js'
 import { interceptCalls } from './intercept.js'
 import { OverlayView, type OverlayActions, type OverlayState, type UnitSlot } from './OverlayView.js'
-import { findOverlayScript, nextCorner, parsePrefs, PREFS_KEY, serializePrefs, serverBaseOf, type Prefs } from './overlay-model.js'
+import {
+  findOverlayScript, nextCorner, NO_OLDER_CALLS, parsePrefs, PREFS_KEY, serializePrefs, serverBaseOf, withOlderCall, type OverlayUnit, type Prefs,
+} from './overlay-model.js'
 import { OVERLAY_CSS } from './overlay-styles.js'
 import { createUnitLoader } from './unit-loader.js'
 
-/** Older calls are dropped past this many rows, so a long-lived single-page app does not grow the panel forever. */
+/** Older calls leave the list past this many rows, so a long-lived single-page app does not grow the panel forever
+ * (their counts stay in the badge, see OlderCalls). */
 const MAX_CALLS = 100
 const STARTED = '__querysightOverlay'
 
@@ -76,7 +78,14 @@ function start(): void {
   if (!script) return
   const base = serverBaseOf(script.src)
   const originalFetch = window.fetch
-  const state: OverlayState = { base, page: { id: script.unit, unit: null, missing: false }, calls: [], prefs: loadPrefs(), open: false }
+  const state: OverlayState = {
+    base,
+    page: { id: script.unit, unit: null, missing: false },
+    calls: [],
+    older: NO_OLDER_CALLS,
+    prefs: loadPrefs(),
+    open: false,
+  }
 
   const host = document.createElement('querysight-overlay')
   host.setAttribute('style', HOST_STYLE)
@@ -120,7 +129,7 @@ function start(): void {
   const loader = createUnitLoader({
     base,
     fetchFn: originalFetch,
-    onUnit: (unit: Unit) =>
+    onUnit: (unit: OverlayUnit) =>
       act('show a unit', () => {
         const slot = slotOf(unit.id)
         if (slot) slot.unit = unit
@@ -137,7 +146,7 @@ function start(): void {
       act('add a call', () => {
         if (slotOf(id)) return
         state.calls.push({ id, unit: null, missing: false })
-        if (state.calls.length > MAX_CALLS) state.calls.splice(0, state.calls.length - MAX_CALLS)
+        for (const dropped of state.calls.splice(0, Math.max(0, state.calls.length - MAX_CALLS))) state.older = withOlderCall(state.older, dropped.unit)
         loader.load(id)
       })(),
   })

@@ -1,17 +1,17 @@
 /** The overlay's unit loader against a real querysight server (port 0): read at once, wait on the live socket, give up. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
-import type { Unit } from '../../../server/src/protocol.js'
 import { startServer, type RunningServer } from '../../../server/src/server.js'
 import { bookListUnit, payloadOf } from '../../../test/helpers/payloads.js'
 import { ingest, until } from '../../../test/helpers/server.js'
 import { createUnitLoader } from './unit-loader.js'
+import type { OverlayUnit } from './overlay-model.js'
 
 const NodeWebSocket = WebSocket as unknown as typeof globalThis.WebSocket
 
 describe('loading units for the overlay', () => {
   let server: RunningServer
-  let loaded: Unit[]
+  let loaded: OverlayUnit[]
   let missing: string[]
 
   beforeEach(async () => {
@@ -42,6 +42,7 @@ describe('loading units for the overlay', () => {
     await until(() => loaded.length === 1, { what: 'the unit' })
     expect(loaded[0]).toMatchObject({ id: unit.id, summary: { queries: unit.queries.length } })
     expect(loaded[0].findings.some((finding) => finding.kind === 'n_plus_one')).toBe(true)
+    expect(loaded[0]).not.toHaveProperty('queries') // the overlay shows counts and findings: a big page is megabytes
   })
 
   it('gets a unit that arrives while its first read waits from that read, with no 404 and no socket', async () => {

@@ -8,12 +8,12 @@
  * Never throws: failures end in `onMissing`.
  * @module
  */
-import type { LiveServerMessage, Unit } from '../../../server/src/protocol.js'
-import { liveUrl, retryDelay, unitApiUrl } from './overlay-model.js'
+import type { LiveServerMessage } from '../../../server/src/protocol.js'
+import { liveUrl, retryDelay, unitApiUrl, type OverlayUnit } from './overlay-model.js'
 
 export interface UnitLoaderOptions {
   base: string
-  onUnit: (unit: Unit) => void
+  onUnit: (unit: OverlayUnit) => void
   /** The retries are spent and the server still has no such unit (or cannot be reached). */
   onMissing: (id: string) => void
   /** The page's own fetch, as it was before the overlay patched it. */
@@ -80,12 +80,12 @@ export function createUnitLoader({
     const entry = pending.get(id)
     if (!entry || entry.inFlight) return
     entry.inFlight = true
-    let unit: Unit | null = null
+    let unit: OverlayUnit | null = null
     let notYet = false
     try {
       const wait = entry.attempt === 0 ? firstWaitMs : 0
       const response = await fetchFn.call(globalThis, unitApiUrl(base, id, wait), { credentials: 'omit', cache: 'no-store' })
-      if (response.ok) unit = ((await response.json()) as { unit: Unit }).unit
+      if (response.ok) unit = ((await response.json()) as { unit: OverlayUnit }).unit
       else notYet = response.status === 404
     } catch {
       // Refused by CORS (the agent has not reported this page's origin yet) or the server is not up: retry below.
