@@ -251,6 +251,21 @@ describe('listing', () => {
     const books = body.routes.find((r: { route: string }) => r.route === 'books/')
     expect(books).toMatchObject({ kind: 'request', method: 'GET', units: 2, queries_p50: 5, queries_max: 13, recent: [expect.any(Object), expect.any(Object)] })
     expect(books.n_plus_one).toBeGreaterThanOrEqual(2)
+    expect(books.units_with).toEqual({ n_plus_one: 2, duplicate: 2, repeated_write: 0, slow_query: 0 })
+  })
+
+  it("lists a route's units of one method: its GET and HEAD units are two rows of the routes", async () => {
+    await start()
+    const head = { ...bookListUnit(), method: 'HEAD', name: 'HEAD /books/' }
+    const get = bookListUnit()
+    await ingest(url, payloadOf([get, head]))
+    const { body } = await getJson(`${url}/api/v1/routes`)
+    expect(body.routes.map((r: { method: string }) => r.method).sort()).toEqual(['GET', 'HEAD'])
+    const listed = await units('?route=books%2F&method=HEAD')
+    expect(listed.units.map((u) => u.id)).toEqual([head.id])
+    const bad = await getJson(`${url}/api/v1/units?method=get`)
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toMatchObject({ path: 'method', message: 'query parameter method: must be a request method in capitals (GET, POST...), got "get"' })
   })
 
   it('tells where a fingerprint was seen', async () => {

@@ -253,6 +253,8 @@ export interface RouteStats {
   /** Units of the route with repeated writes, and with a slow query. */
   repeated_writes: number
   slow_queries: number
+  /** How many of the route's units had a finding of each kind. */
+  units_with: Record<FindingKind, number>
   last_seen: number
   /** Recent units of the route, oldest first, for the per-route chart. */
   recent: { id: string; started_at: number; queries: number }[]

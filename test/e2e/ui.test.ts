@@ -92,7 +92,7 @@ describeBrowser('the web UI', () => {
     expect(page.url()).toContain('kind=test')
 
     await page.locator('[data-testid="filter-kind"]').selectOption('')
-    await page.locator('[data-testid="filter-route"]').selectOption('books/<int:pk>/')
+    await page.locator('[data-testid="filter-route"]').selectOption({ label: 'GET books/<int:pk>/' })
     await waitForCount('unit-row', 4)
     await page.locator('[data-testid="filter-text"]').fill('999')
     await waitForCount('unit-row', 1)
@@ -346,25 +346,42 @@ describeBrowser('the web UI', () => {
   it('lists routes with query percentiles and a chart, and a route links to its units', async () => {
     const withoutPattern = { ...missingPage(nextId(), Date.now()), name: 'GET /', path: '/', route: null }
     const wishlist = { ...addToCart(nextId(), Date.now()), name: 'POST /wishlist/', path: '/wishlist/', route: 'wishlist/' }
-    await ingest(server.url, payload([...bookshopTraffic(Date.now()), withoutPattern, wishlist]))
+    const head = { ...bookListFixed(nextId(), Date.now()), method: 'HEAD', name: 'HEAD /books/' }
+    await ingest(server.url, payload([...bookshopTraffic(Date.now()), withoutPattern, wishlist, head]))
     await page.goto(`${server.url}/#/routes`)
     await page.locator('[data-testid="route-row"]').first().waitFor()
-    const books = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^books\/$/ }) })
+    const books = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^books\/$/ }) }).filter({ hasText: 'GET' })
     const cells = await books.locator('.num').allTextContents()
     expect(cells.slice(0, 4)).toEqual(['7', '17', '25', '25'])
     expect(await books.locator('[data-testid="sparkline"] circle').count()).toBe(7)
+    // Each kind of finding counted in units, as a share of them (the N+1s were counted in findings, duplicates in
+    // queries, writes in units: a probe).
+    expect(await books.locator('.badges .badge').allTextContents()).toEqual(['5/7 N+1', '5/7 dup'])
     // POST cart/ inserts one row per item: repeated writes, so not clean.
     const cart = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^cart\/$/ }) })
-    expect(await cart.locator('.badges').textContent()).toBe('2 writes')
+    expect(await cart.locator('.badges').textContent()).toBe('2/2 writes')
     const wishlistRow = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^wishlist\/$/ }) })
-    expect(await wishlistRow.locator('.badges').textContent()).toBe('1 write')
+    expect(await wishlistRow.locator('.badges').textContent()).toBe('1/1 writes')
+    // Filtered by words and by kind.
+    const all = await rows('route-row').count()
+    await page.locator('[data-testid="routes-filter-text"]').fill('post cart')
+    await waitForCount('route-row', 1)
+    expect(await page.locator('[data-testid="route-count"]').textContent()).toBe(`1 of ${all}`)
+    await page.locator('[data-testid="routes-filter-text"]').fill('')
+    await page.locator('[data-testid="routes-filter-kind"]').selectOption('test')
+    await waitForCount('route-row', 1)
+    expect(await rows('route-row').first().textContent()).toContain('test_book_list')
+    await page.locator('[data-testid="routes-filter-kind"]').selectOption('')
+    await waitForCount('route-row', all)
     // Listed by its name, which has its method already.
     const home = rows('route-row').filter({ has: page.locator('[data-testid="route-link"]', { hasText: /^GET \/$/ }) })
     expect(await home.locator('.route-row__name').textContent()).toBe('GET /')
     await books.locator('[data-testid="route-link"]').click()
     await page.locator('[data-testid="unit-list-page"]').waitFor()
-    await waitForCount('unit-row', 7)
+    await waitForCount('unit-row', 7) // not the HEAD one, a row of its own
     expect(page.url()).toContain('route=books%2F')
+    expect(page.url()).toContain('method=GET')
+    expect(await page.locator('[data-testid="filter-route"] option:checked').textContent()).toBe('GET books/')
     // ... and its link lists its units too (it led to "No unit matches this filter").
     await page.goto(`${server.url}/#/routes`)
     await home.locator('[data-testid="route-link"]').click()

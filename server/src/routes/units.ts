@@ -6,7 +6,7 @@ import type { Hub } from '../live/hub.js'
 import { FINDING_KINDS, UNIT_KINDS, type FindingKind, type UnitKind } from '../protocol.js'
 import { MAX_PAGE_SIZE, type Store, type UnitQuery } from '../store/store.js'
 
-/** `GET /api/v1/units?limit&before&kind&route&q&finding` → a UnitQuery, or a 400 naming the bad parameter. */
+/** `GET /api/v1/units?limit&before&kind&route&method&q&finding` → a UnitQuery, or a 400 naming the bad parameter. */
 export function parseUnitQuery(query: Record<string, string | undefined>): UnitQuery {
   const parsed: UnitQuery = {}
   if (query.limit !== undefined) {
@@ -26,6 +26,10 @@ export function parseUnitQuery(query: Record<string, string | undefined>): UnitQ
   }
   if (query.before) parsed.before = query.before
   if (query.route) parsed.route = query.route
+  if (query.method) {
+    if (!/^[A-Z]{1,20}$/.test(query.method)) throw new InvalidQueryError('method', `must be a request method in capitals (GET, POST...), got ${JSON.stringify(query.method)}`)
+    parsed.method = query.method
+  }
   if (query.q) {
     if (query.q.length > MAX_SEARCH_LENGTH) throw new InvalidQueryError('q', `must be at most ${MAX_SEARCH_LENGTH} characters, got ${query.q.length}`)
     parsed.q = query.q

@@ -23,6 +23,8 @@ export interface UnitQuery {
   before?: string | null
   kind?: UnitKind | null
   route?: string | null
+  /** The request method (`GET`): a route's GET and HEAD units are two rows of the routes. */
+  method?: string | null
   /** Text searched in the unit's name and path. */
   q?: string | null
   /** Only units with at least one finding of this kind. */
@@ -324,7 +326,7 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
       return schemas.get(app) ?? null
     },
 
-    listUnits({ limit = DEFAULT_PAGE_SIZE, before = null, kind = null, route = null, q = null, finding = null } = {}) {
+    listUnits({ limit = DEFAULT_PAGE_SIZE, before = null, kind = null, route = null, method = null, q = null, finding = null } = {}) {
       const where: string[] = []
       const params: Record<string, unknown> = { limit: limit + 1 }
       if (before) {
@@ -340,6 +342,10 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
         // A unit without a URL pattern (Django's root "", a 404) is listed by its name in the routes: the same here.
         where.push('(route = @route OR (route IS NULL AND name = @route))')
         params.route = route
+      }
+      if (method) {
+        where.push('method = @method')
+        params.method = method
       }
       // Every word, each somewhere in what the list shows of a unit (as the UI filters the units it holds already).
       const words = (q ?? '').trim().split(/\s+/).filter(Boolean).slice(0, MAX_SEARCH_WORDS)
@@ -386,6 +392,12 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
           duplicates: rows.reduce((sum, row) => sum + row.duplicates, 0),
           repeated_writes: rows.reduce((sum, row) => sum + row.has_repeated_write, 0),
           slow_queries: rows.reduce((sum, row) => sum + row.has_slow_query, 0),
+          units_with: {
+            n_plus_one: rows.reduce((sum, row) => sum + row.has_n_plus_one, 0),
+            duplicate: rows.reduce((sum, row) => sum + row.has_duplicate, 0),
+            repeated_write: rows.reduce((sum, row) => sum + row.has_repeated_write, 0),
+            slow_query: rows.reduce((sum, row) => sum + row.has_slow_query, 0),
+          },
           last_seen: last.started_at,
           recent: rows.slice(-RECENT_POINTS).map((row) => ({ id: row.id, started_at: row.started_at, queries: row.queries })),
         }

@@ -27,7 +27,7 @@ describe('parseHash', () => {
 describe('hrefOf', () => {
   it('round-trips every page', () => {
     const routes: Route[] = [
-      { page: 'list', filter: { q: 'a b', kind: 'test', route: 'books/<int:pk>/', findings: true } },
+      { page: 'list', filter: { q: 'a b', kind: 'test', route: 'books/<int:pk>/', method: 'HEAD', findings: true } },
       { page: 'list', filter: EMPTY_FILTER },
       { page: 'unit', id: 'id/with slash', view: 'groups', query: 7 },
       { page: 'unit', id: 'abc', view: 'queries', query: null },

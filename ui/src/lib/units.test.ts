@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { UnitSummary } from '../../../server/src/protocol.js'
-import { EMPTY_FILTER, filterFromParams, filterToApiParams, filterToParams, filterUnits, mergeUnits, routesOf, statusClass, unitLabel } from './units.js'
+import { EMPTY_FILTER, filterFromParams, filterToApiParams, filterToParams, filterUnits, mergeUnits, routeChoiceOf, routeChoiceValue, routesOf, statusClass, unitLabel } from './units.js'
 
 function unit(id: string, started_at: number, over: Partial<UnitSummary> = {}): UnitSummary {
   return {
@@ -47,25 +47,41 @@ describe('filterUnits', () => {
     expect(filterUnits(units, { ...EMPTY_FILTER, route: 'tests/test_api.py::test_list' }).map((u) => u.id)).toEqual(['b'])
     expect(filterUnits(units, { ...EMPTY_FILTER, findings: true }).map((u) => u.id)).toEqual(['c'])
   })
-  it('lists the distinct routes in order', () => {
-    expect(routesOf(units)).toEqual(['books/', 'books/<int:pk>/'])
+  it("filters by method: a route's GET and HEAD units are two rows of the routes page", () => {
+    const head = unit('h', 5, { method: 'HEAD', name: 'HEAD /books/h/' })
+    expect(filterUnits([...units, head], { ...EMPTY_FILTER, route: 'books/<int:pk>/', method: 'HEAD' }).map((u) => u.id)).toEqual(['h'])
+  })
+  it('offers each route once, and each of its methods when it has several', () => {
+    expect(routesOf(units)).toEqual([
+      { route: 'books/', method: '', label: 'GET books/' },
+      { route: 'books/<int:pk>/', method: '', label: 'GET books/<int:pk>/' },
+    ])
+    const head = unit('h', 5, { method: 'HEAD', name: 'HEAD /books/h/' })
+    expect(routesOf([...units, head]).filter((choice) => choice.route === 'books/<int:pk>/')).toEqual([
+      { route: 'books/<int:pk>/', method: '', label: 'books/<int:pk>/ (any method)' },
+      { route: 'books/<int:pk>/', method: 'GET', label: 'GET books/<int:pk>/' },
+      { route: 'books/<int:pk>/', method: 'HEAD', label: 'HEAD books/<int:pk>/' },
+    ])
+    expect(routeChoiceOf(routeChoiceValue({ route: 'books/', method: 'HEAD' }))).toEqual({ route: 'books/', method: 'HEAD' })
+    expect(routeChoiceOf(routeChoiceValue(EMPTY_FILTER))).toEqual({ route: '', method: '' })
   })
 })
 
 describe('filter in the URL', () => {
   it('round-trips through the hash query and leaves empty fields out', () => {
-    const filter = { q: 'author', kind: 'request' as const, route: 'books/', findings: true }
+    const filter = { q: 'author', kind: 'request' as const, route: 'books/', method: 'HEAD', findings: true }
     const params = filterToParams(filter)
-    expect(params.toString()).toBe('q=author&kind=request&route=books%2F&findings=1')
+    expect(params.toString()).toBe('q=author&kind=request&route=books%2F&method=HEAD&findings=1')
     expect(filterFromParams(params)).toEqual(filter)
     expect(filterToParams(EMPTY_FILTER).toString()).toBe('')
   })
-  it('ignores an unknown kind', () => {
+  it('ignores an unknown kind, and a method not in capitals', () => {
     expect(filterFromParams(new URLSearchParams('kind=banana')).kind).toBe('')
+    expect(filterFromParams(new URLSearchParams('method=get')).method).toBe('')
   })
   it('asks the API for the same units', () => {
-    expect(filterToApiParams({ ...EMPTY_FILTER, route: 'books/', findings: true }, { limit: 50, before: 'x' }).toString())
-      .toBe('limit=50&before=x&route=books%2F')
+    expect(filterToApiParams({ ...EMPTY_FILTER, route: 'books/', method: 'GET', findings: true }, { limit: 50, before: 'x' }).toString())
+      .toBe('limit=50&before=x&route=books%2F&method=GET')
   })
 })
 

@@ -7,11 +7,13 @@ export interface UnitFilter {
   q: string
   kind: UnitKind | ''
   route: string
+  /** The request method (`GET`), '' for any: a route's GET and HEAD units are two rows of the routes page. */
+  method: string
   /** Only units with at least one finding. */
   findings: boolean
 }
 
-export const EMPTY_FILTER: UnitFilter = { q: '', kind: '', route: '', findings: false }
+export const EMPTY_FILTER: UnitFilter = { q: '', kind: '', route: '', method: '', findings: false }
 
 /** Newest first; equal start times keep a stable order by id. */
 export function compareNewestFirst(a: UnitSummary, b: UnitSummary): number {
@@ -43,6 +45,7 @@ export function hasFindings(unit: UnitSummary): boolean {
 export function matchesFilter(unit: UnitSummary, filter: UnitFilter): boolean {
   if (filter.kind && unit.kind !== filter.kind) return false
   if (filter.route && (unit.route ?? unit.name) !== filter.route) return false // (a unit with no pattern: by its name, as the routes list it)
+  if (filter.method && unit.method !== filter.method) return false
   if (filter.findings && !hasFindings(unit)) return false
   const q = filter.q.trim().toLowerCase()
   if (!q) return true
@@ -56,7 +59,7 @@ export function filterUnits(units: UnitSummary[], filter: UnitFilter): UnitSumma
 }
 
 export function isEmptyFilter(filter: UnitFilter): boolean {
-  return !filter.q.trim() && !filter.kind && !filter.route && !filter.findings
+  return !filter.q.trim() && !filter.kind && !filter.route && !filter.method && !filter.findings
 }
 
 /** Reads a filter from the list page's hash query (`#/?q=books&kind=request&route=books/&findings=1`). */
@@ -66,6 +69,7 @@ export function filterFromParams(params: URLSearchParams): UnitFilter {
     q: params.get('q') ?? '',
     kind: (UNIT_KINDS as readonly string[]).includes(kind) ? (kind as UnitKind) : '',
     route: params.get('route') ?? '',
+    method: METHOD.test(params.get('method') ?? '') ? params.get('method')! : '',
     findings: params.get('findings') === '1',
   }
 }
@@ -76,6 +80,7 @@ export function filterToParams(filter: UnitFilter): URLSearchParams {
   if (filter.q) params.set('q', filter.q)
   if (filter.kind) params.set('kind', filter.kind)
   if (filter.route) params.set('route', filter.route)
+  if (filter.method) params.set('method', filter.method)
   if (filter.findings) params.set('findings', '1')
   return params
 }
@@ -89,15 +94,43 @@ export function filterToApiParams(filter: UnitFilter, { limit = 200, before }: {
   if (before) params.set('before', before)
   if (filter.kind) params.set('kind', filter.kind)
   if (filter.route) params.set('route', filter.route)
+  if (filter.method) params.set('method', filter.method)
   if (filter.q.trim()) params.set('q', filter.q.trim())
   return params
 }
 
-/** The distinct route patterns among the units, sorted, for the route filter's choices. */
-export function routesOf(units: UnitSummary[]): string[] {
-  const routes = new Set<string>()
-  for (const unit of units) if (unit.route) routes.add(unit.route)
-  return [...routes].sort()
+const METHOD = /^[A-Z]{1,20}$/
+
+/** A choice of the list's route filter: a route pattern, with one method or (`method` '') any. */
+export interface RouteChoice {
+  route: string
+  method: string
+  label: string
+}
+
+/** The route filter's choices for the units' route patterns, sorted: a route with one method is one choice (`GET
+ * books/`), a route with several is one for all of them (`books/ (any method)`) and one for each. */
+export function routesOf(units: UnitSummary[]): RouteChoice[] {
+  const methods = new Map<string, Set<string>>()
+  for (const unit of units) {
+    if (!unit.route) continue
+    const known = methods.get(unit.route) ?? new Set<string>()
+    methods.set(unit.route, known.add(unit.method ?? ''))
+  }
+  return [...methods.keys()].sort().flatMap((route) => {
+    const used = [...methods.get(route)!].filter(Boolean).sort()
+    if (used.length <= 1) return [{ route, method: '', label: used.length ? `${used[0]} ${route}` : route }]
+    return [{ route, method: '', label: `${route} (any method)` }, ...used.map((method) => ({ route, method, label: `${method} ${route}` }))]
+  })
+}
+
+/** The value of a route choice in the filter's `<select>`. */
+export const routeChoiceValue = ({ route, method }: Pick<UnitFilter, 'route' | 'method'>): string => (route ? JSON.stringify([method, route]) : '')
+
+export function routeChoiceOf(value: string): Pick<UnitFilter, 'route' | 'method'> {
+  if (!value) return { route: '', method: '' }
+  const [method, route] = JSON.parse(value) as [string, string]
+  return { route, method }
 }
 
 /** The label of a unit's path column: the request path, else its name. */

@@ -1,6 +1,7 @@
-/** Routes (`#/routes`): per route pattern, units, query-count percentiles, findings, last seen, and a small chart. */
+/** Routes (`#/routes`): per route pattern, units, query-count percentiles, findings, last seen, and a small chart;
+ * filtered by words and by kind. */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import type { RouteStats } from '../../../../server/src/protocol.js'
+import { UNIT_KINDS, type FindingKind, type RouteStats, type UnitKind } from '../../../../server/src/protocol.js'
 import { useServices } from '../../context.js'
 import { useFetch } from '../../hooks/use-fetch.js'
 import { useNow } from '../../hooks/use-now.js'
@@ -18,16 +19,36 @@ export function RoutesPage() {
   const [state] = useFetch(`routes:${version}`, () => api.routes())
   const [selected, setSelected] = useState<number | null>(null)
   const now = useNow()
-  const routes = useMemo(() => (state.status === 'ok' ? [...state.data].sort((a, b) => b.last_seen - a.last_seen) : []), [state])
+  const [text, setText] = useState('')
+  const [kind, setKind] = useState<UnitKind | ''>('')
+  const all = useMemo(() => (state.status === 'ok' ? [...state.data].sort((a, b) => b.last_seen - a.last_seen) : []), [state])
+  const routes = useMemo(() => all.filter((route) => routeMatches(route, text, kind)), [all, text, kind])
 
   if (state.status === 'loading') return <section class="page">Loading routes…</section>
   if (state.status === 'error') return <section class="page page--error"><p>{state.error}</p></section>
   return (
     <section class="page page--routes" data-testid="routes-page">
-      <div class="toolbar"><h2 class="section-title">Routes <span class="muted">{routes.length}</span></h2></div>
+      <div class="toolbar" role="toolbar" aria-label="Filter routes">
+        <h2 class="section-title">
+          Routes <span class="muted" data-testid="route-count">{routes.length === all.length ? routes.length : `${routes.length} of ${all.length}`}</span>
+        </h2>
+        <input
+          class="toolbar__search"
+          type="search"
+          placeholder="Filter by route, method, kind"
+          aria-label="Filter routes"
+          data-testid="routes-filter-text"
+          value={text}
+          onInput={(event) => setText((event.currentTarget as HTMLInputElement).value)}
+        />
+        <select aria-label="Kind" data-testid="routes-filter-kind" value={kind} onChange={(event) => setKind((event.currentTarget as HTMLSelectElement).value as UnitKind | '')}>
+          <option value="">All kinds</option>
+          {UNIT_KINDS.map((option) => <option value={option}>{option}</option>)}
+        </select>
+      </div>
       <div class="grid-head route-cols" role="presentation">
         <span>Route</span><span class="num">Units</span><span class="num">p50</span><span class="num">p95</span><span class="num">max</span>
-        <span>Findings</span><span>Queries per unit</span><span class="num">Last seen</span>
+        <span title="how many of the route's units had each kind of finding">Findings</span><span>Queries per unit</span><span class="num">Last seen</span>
       </div>
       <VirtualList
         label="Routes"
@@ -40,7 +61,13 @@ export function RoutesPage() {
         onActivate={(i) => (location.hash = hrefOf(routes[i]))}
         keyboard
         renderRow={(i) => <RouteRow route={routes[i]} now={now} />}
-        empty={<p class="empty">No routes yet: routes appear once units with a route pattern are recorded.</p>}
+        empty={
+          all.length === 0 ? (
+            <p class="empty">No routes yet: routes appear once units with a route pattern are recorded.</p>
+          ) : (
+            <p class="empty">No route matches this filter.</p>
+          )
+        }
       />
     </section>
   )
@@ -60,14 +87,13 @@ function RouteRow({ route, now }: { route: RouteStats; now: number }) {
       <span class="num mono">{formatCount(route.queries_p95)}</span>
       <span class="num mono">{formatCount(route.queries_max)}</span>
       <span class="badges">
-        {route.n_plus_one > 0 ? <Badge tone="error" title="N+1 findings in the units of this route">{formatCount(route.n_plus_one)} N+1</Badge> : null}
-        {route.duplicates > 0 ? <Badge tone="warning" title="queries that repeat an earlier one exactly, in the units of this route">{formatCount(route.duplicates)} dup</Badge> : null}
-        {route.repeated_writes > 0 ? (
-          <Badge tone="warning" title="units with repeated writes">
-            {plural(route.repeated_writes, 'write')}
-          </Badge>
-        ) : null}
-        {route.slow_queries > 0 ? <Badge tone="warning" title="units with a slow query">{formatCount(route.slow_queries)} slow</Badge> : null}
+        {FINDING_BADGES.map(({ kind, tone, label, what }) =>
+          route.units_with[kind] > 0 ? (
+            <Badge tone={tone} title={`${what} in ${route.units_with[kind]} of ${plural(route.units, 'unit')}`}>
+              {formatCount(route.units_with[kind])}/{formatCount(route.units)} {label}
+            </Badge>
+          ) : null,
+        )}
         {isClean(route) ? <Badge tone="ok">clean</Badge> : null}
       </span>
       <Sparkline samples={route.recent} label={`queries per unit of ${route.route}`} />
@@ -81,8 +107,23 @@ function keyOf(route: RouteStats): string {
 }
 
 function hrefOf(route: RouteStats): string {
-  return listHref({ route: route.route, kind: route.kind })
+  return listHref({ route: route.route, kind: route.kind, method: route.method ?? '' })
 }
+
+/** Every word of `text` in the route's pattern, method or kind; and its kind, when one is chosen. */
+function routeMatches(route: RouteStats, text: string, kind: UnitKind | ''): boolean {
+  if (kind && route.kind !== kind) return false
+  const haystack = `${route.method ?? ''} ${route.route} ${route.kind}`.toLowerCase()
+  return text.trim().toLowerCase().split(/\s+/).every((word) => haystack.includes(word))
+}
+
+/** The route's findings, each counted in units, as a share of them ("3/7 N+1"): one measure for every kind. */
+const FINDING_BADGES: { kind: FindingKind; tone: 'error' | 'warning'; label: string; what: string }[] = [
+  { kind: 'n_plus_one', tone: 'error', label: 'N+1', what: 'an N+1' },
+  { kind: 'duplicate', tone: 'warning', label: 'dup', what: 'duplicate queries' },
+  { kind: 'repeated_write', tone: 'warning', label: 'writes', what: 'repeated writes' },
+  { kind: 'slow_query', tone: 'warning', label: 'slow', what: 'a slow query' },
+]
 
 /** `value`, but changing at most once per `ms` (the latest value wins). */
 function useThrottled<T>(value: T, ms: number): T {
@@ -100,5 +141,4 @@ function useThrottled<T>(value: T, ms: number): T {
 }
 
 /** No unit of the route had a finding of any kind. */
-const isClean = (route: RouteStats): boolean =>
-  route.n_plus_one === 0 && route.duplicates === 0 && route.repeated_writes === 0 && route.slow_queries === 0
+const isClean = (route: RouteStats): boolean => FINDING_BADGES.every(({ kind }) => route.units_with[kind] === 0)

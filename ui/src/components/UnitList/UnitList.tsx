@@ -6,7 +6,7 @@ import { useServices } from '../../context.js'
 import { replaceHash } from '../../hooks/use-route.js'
 import { formatClock, formatCount, formatDuration, plural } from '../../lib/format.js'
 import { listHref, unitHref } from '../../lib/hash-route.js'
-import { filterUnits, routesOf, statusClass, unitLabel, type UnitFilter } from '../../lib/units.js'
+import { filterUnits, routeChoiceOf, routeChoiceValue, routesOf, statusClass, unitLabel, type UnitFilter } from '../../lib/units.js'
 import { useStore } from '../../store.js'
 import { Badge } from '../Badge/Badge.js'
 import { VirtualList } from '../VirtualList/VirtualList.js'
@@ -43,7 +43,7 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
     return () => clearTimeout(timer)
   }, [text])
 
-  const filterKey = `${filter.q}\0${filter.kind}\0${filter.route}\0${filter.findings}`
+  const filterKey = `${filter.q}\0${filter.kind}\0${filter.route}\0${filter.method}\0${filter.findings}`
   useEffect(() => {
     void live.load(filter)
   }, [filterKey])
@@ -51,8 +51,10 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
   const shown = useMemo(() => filterUnits(units, filter), [units, filterKey])
   const routes = useMemo(() => {
     const list = routesOf(units)
-    return filter.route && !list.includes(filter.route) ? [filter.route, ...list] : list
-  }, [units, filter.route])
+    const chosen = list.some((choice) => choice.route === filter.route && choice.method === filter.method)
+    if (!filter.route || chosen) return list
+    return [{ route: filter.route, method: filter.method, label: filter.method ? `${filter.method} ${filter.route}` : filter.route }, ...list]
+  }, [units, filter.route, filter.method])
   const selected = selectedId === null ? null : shown.findIndex((u) => u.id === selectedId)
 
   function setFilter(patch: Partial<UnitFilter>) {
@@ -75,9 +77,9 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
           <option value="">All kinds</option>
           {UNIT_KINDS.map((kind) => <option value={kind}>{kind}</option>)}
         </select>
-        <select aria-label="Route" data-testid="filter-route" value={filter.route} onChange={(event) => setFilter({ route: (event.currentTarget as HTMLSelectElement).value })}>
+        <select aria-label="Route" data-testid="filter-route" value={routeChoiceValue(filter)} onChange={(event) => setFilter(routeChoiceOf((event.currentTarget as HTMLSelectElement).value))}>
           <option value="">All routes</option>
-          {routes.map((route) => <option value={route}>{route}</option>)}
+          {routes.map((choice) => <option value={routeChoiceValue(choice)}>{choice.label}</option>)}
         </select>
         <label class="toolbar__check">
           <input type="checkbox" data-testid="filter-findings" checked={filter.findings} onChange={(event) => setFilter({ findings: (event.currentTarget as HTMLInputElement).checked })} />
@@ -177,7 +179,7 @@ function UnitRow({ unit }: { unit: UnitSummary }) {
 }
 
 /** Whether the list is narrowed: an empty one then says nothing matched, not that nothing was recorded yet. */
-const filtering = (filter: UnitFilter): boolean => filter.q !== '' || filter.kind !== '' || filter.route !== '' || filter.findings
+const filtering = (filter: UnitFilter): boolean => filter.q !== '' || filter.kind !== '' || filter.route !== '' || filter.method !== '' || filter.findings
 
 function EmptyList({ filtered, loading }: { filtered: boolean; loading: boolean }) {
   if (loading) return <p>Loading…</p>
