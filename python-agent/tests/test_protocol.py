@@ -185,6 +185,19 @@ def test_the_real_server_finds_no_loop_in_a_partial_included_twice_and_one_in_ea
     assert {f["kind"] for f in unit["findings"]} == {"n_plus_one", "duplicate"}
 
 
+def test_the_real_server_tells_a_loop_over_values_rows_to_fetch_the_keys_rows_at_once_not_an_eager_load(
+    querysight_server,
+):
+    # values() rows are no model objects: select_related("author") on them makes Django raise.
+    config.configure(url=querysight_server, batch_interval=0.01)
+    response = Client().get("/book-rows/")
+    assert querysight.flush(10)
+    unit = fetch_unit(querysight_server, response["X-QuerySight-Unit"])
+    (loop,) = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    assert loop["suggestion"]["code"] == "Author.objects.in_bulk(ids)"
+    assert '(values("title", "author_id")) has no objects' in loop["suggestion"]["text"]
+
+
 def test_the_real_server_tells_a_generic_foreign_key_read_per_row_to_prefetch_it_and_the_fix_works(querysight_server):
     from django.contrib.contenttypes.models import ContentType
 

@@ -33,6 +33,7 @@ urlpatterns = [
     path("thread-pool/", views.in_a_thread_pool),
     path("authors/", views.author_list),
     path("partial-twice/", views.partial_twice),
+    path("book-rows/", views.book_rows),
     path("comments/", views.comment_targets),
     path("authors/by-name/", views.authors_by_name),
     path("books.csv", views.books_csv),

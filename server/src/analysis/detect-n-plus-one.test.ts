@@ -320,6 +320,32 @@ describe('N+1 over relations, with the schema', () => {
     expect(sa.suggestion.code).toContain('Review.book_id.in_(values)')
   })
 
+  it('fetches the related rows of every key at once for a loop over rows that are no objects (values("title", "author_id"))', () => {
+    // for row in Book.objects.values("title", "author_id"): Author.objects.get(pk=row["author_id"]): told
+    // select_related("author"), which values() cannot take (Django raises). A model's rows always select their pk.
+    const rows = 'SELECT "shop_book"."title", "shop_book"."author_id" FROM "shop_book" ORDER BY "shop_book"."title" ASC'
+    const [finding] = findingsOf(unitOf(q(rows, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))
+    expect(finding.suggestion.code).toBe('Author.objects.in_bulk(ids)')
+    expect(finding.suggestion.text).toContain(
+      'the query at shop/views.py:40 selects columns without the primary key, and a loop over those rows (values("title", "author_id")) has no objects an eager load could be added to',
+    )
+    // With the primary key among them, they may be objects (only("title", "author")): the eager load, as before.
+    const withPk = 'SELECT "shop_book"."id", "shop_book"."title", "shop_book"."author_id" FROM "shop_book"'
+    expect(findingsOf(unitOf(q(withPk, [], { at: VIEW }), loopOf(3, AUTHOR_BY_ID)))[0].suggestion.code).toBe('Book.objects.select_related("author")')
+    // SQLAlchemy: session.execute(select(Book.title, Book.author_id)) rows.
+    const saRows = 'SELECT books.title, books.author_id \nFROM books'
+    const saAuthor = 'SELECT authors.id AS authors_id, authors.name AS authors_name \nFROM authors \nWHERE authors.id = ?'
+    const schema: Schema = {
+      models: [
+        { model: 'Book', table: 'books', pk: 'id', relations: [{ field: 'author', kind: 'fk', target: 'Author', column: 'author_id' }] },
+        { model: 'Author', table: 'authors', pk: 'id', relations: [{ field: 'books', kind: 'reverse_fk', target: 'Book', target_column: 'author_id' }] },
+      ],
+    }
+    const [sa] = findingsOf(unitOf(q(saRows, [], { at: VIEW }), loopOf(3, saAuthor)), { app: FLASK, schema })
+    expect(sa.suggestion.text).toContain('a loop over those rows (select(Book.title, Book.author_id)) has no objects')
+    expect(sa.suggestion.code).toContain('Author.id.in_(values)')
+  })
+
   it('mentions the proxy models of the model a fix starts from', () => {
     // for book in ClassicBook.objects.all(): book.author: the same SQL as Book's; told Book.objects.select_related(...)
     // and pasted, the loop got Book objects without the proxy's methods, a 500 (a probe).

@@ -62,6 +62,9 @@ function sqlFacts(sql: string, dialect: Dialect): { id: number; known: SqlFacts 
   return { id: text.id, known }
 }
 
+/** The shape of one query's SQL (from the cache the unit's facts were read with). */
+export const shapeOf = (query: WireQuery): SqlShape => sqlFacts(query.sql, dialectOf(query.vendor)).known.shape
+
 /**
  * Read the facts of every query. Each SQL text is tokenized once per dialect, and remembered for the next units
  * (the cache is only emptied between units, so `sqlId` is stable within one).

@@ -8,7 +8,7 @@ import { templateText, type ModelInfo, type ParamValue, type Suggestion, type Wi
 import type { AdminChangelist, DetectContext, Orm } from './detect-context.js'
 import { AGGREGATE_CALL, type LoopFilter, type LoopRelation, type LoopStep } from './loop-relation.js'
 import { byKey, loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
-import { firstValue, type QueryFacts } from './query-facts.js'
+import { firstValue, shapeOf, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
 import { withLiterals } from './sql-literal.js'
 
@@ -50,7 +50,7 @@ export function py(value: ParamValue | undefined): string {
 export function suggestLoop(relation: LoopRelation, loop: QueryFacts, count: number, ctx: DetectContext): Suggestion {
   const tree = recursion(relation, loop, count, ctx.orm)
   if (tree) return withManagers(tree, tablesOf(relation), ctx.schema)
-  const keys = overKeys(relation, loop, count, ctx.orm)
+  const keys = overKeys(relation, loop, count, ctx.orm, ctx.schema)
   if (keys) return withManagers(keys, tablesOf(relation), ctx.schema)
   if (ctx.orm === 'sqlalchemy') return withAwait(sqlalchemyLoop(relation, loop, count), ctx)
   const admin =
@@ -82,20 +82,39 @@ function withProxies(suggestion: Suggestion, schema: SchemaIndex | null): Sugges
 const KEYS_ONLY = /^select\s+"?(\w+)"?\."?(\w+)"?\s+from\s+"?(\w+)"?(?:\s|$)/i
 
 /**
- * A loop over keys alone (`values_list("id", flat=True)`, `select(Book.id)`): the rows it goes over are no model
- * objects, which an eager load could be added to; the related rows of every key are fetched at once instead.
+ * A loop over keys alone (`values_list("id", flat=True)`, `select(Book.id)`), or over rows of columns without the
+ * primary key (`values("title", "author_id")`, `select(Book.title, Book.author_id)`; a model's rows always select it):
+ * the rows it goes over are no model objects, which an eager load could be added to (Django raises); the related rows
+ * of every key are fetched at once instead.
  */
-function overKeys(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm): Suggestion | null {
+function overKeys(relation: LoopRelation, loop: QueryFacts, count: number, orm: Orm, schema: SchemaIndex | null): Suggestion | null {
   if (!relation.place || !['forward', 'reverse', 'reverse_one'].includes(relation.pattern) || relation.path.length !== 1) return null
+  const owner = relation.path[0].owner
   const keysOnly = KEYS_ONLY.exec(relation.place.sql.trim())
-  if (!keysOnly || keysOnly[1] !== keysOnly[3]) return null
-  const name = keysOnly[2]
-  const fix = keysAtOnce(relation, loop, count, orm)
-  const given = orm === 'django' ? `values_list("${name}", flat=True)` : `select(${relation.path[0].owner}.${name})`
-  return {
-    ...fix,
-    text: `${fix.text}: the query${at(relation.place)} selects one column, and a loop over those keys alone (${given}) has no objects an eager load could be added to`,
-  }
+  const columns = keysOnly && keysOnly[1] === keysOnly[3] ? [keysOnly[2]] : columnsWithoutKey(relation.place, relation.path[0].ownerTable, schema)
+  if (!columns) return null
+  // A row by its primary key per key (`Author.objects.get(pk=row["author_id"])`): Django's in_bulk() gives them by key.
+  const byPk = orm === 'django' && relation.pattern === 'forward' && same(relation.column, relation.target?.pk)
+  const fix = byPk ? djangoLoop({ ...relation, pattern: 'get' }, loop, count, null) : keysAtOnce(relation, loop, count, orm)
+  const names = columns.map((column) => `"${column}"`).join(', ')
+  const given =
+    orm === 'sqlalchemy'
+      ? `select(${columns.map((column) => `${owner}.${column}`).join(', ')})`
+      : columns.length === 1
+        ? `values_list(${names}, flat=True)`
+        : `values(${names})`
+  const what = columns.length === 1 ? 'selects one column, and a loop over those keys alone' : 'selects columns without the primary key, and a loop over those rows'
+  return { ...fix, text: `${fix.text}: the query${at(relation.place)} ${what} (${given}) has no objects an eager load could be added to` }
+}
+
+/** The columns a query selects of its one table, when they are plain columns and leave out its model's primary key. */
+function columnsWithoutKey(place: WireQuery, table: string, schema: SchemaIndex | null): string[] | null {
+  const pk = schema?.byTable(table)?.pk
+  const shape = shapeOf(place)
+  if (!pk || !shape.selectColumns || shape.mainTables.length !== 1 || !same(shape.mainTables[0], table)) return null
+  if (!shape.selectColumns.every((column) => same(column.table ?? table, table))) return null
+  const columns = shape.selectColumns.map((column) => column.column)
+  return columns.some((column) => same(column, pk)) ? null : columns
 }
 
 /**
