@@ -91,6 +91,31 @@ def test_tells_a_partial_included_at_two_places_apart_by_where_it_was_included(c
     ]
 
 
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        # {{ block.super }} renders the base template's block in the child's: inheritance, not an include.
+        ("block-super", [("shop/_book_author.html", 1, [("shop/base_side.html", 3)])]),
+        # Two templates including each other (a tree): every depth has the same positions, one loop.
+        ("tree", [("shop/_tree_node.html", 1, [("shop/_tree.html", 1), ("shop/tree_page.html", 1)])] * 3),
+        # A macro of the page called at two places, then in a loop: three places.
+        (
+            "jinja-macro",
+            [("shop/local_macro.jinja", 1, [("shop/local_macro.jinja", line)]) for line in (2, 3, 4, 4, 4)],
+        ),
+        # A Jinja template made from a string has no name: "<template>", as Jinja's tracebacks say.
+        ("jinja-string", [("<template>", 2, [])] * 3),
+    ],
+)
+def test_gives_template_positions_through_inheritance_recursion_macros_and_unnamed_templates(
+    client, recorded, case, expected
+):
+    assert client.get(f"/template-places/{case}/").status_code == 200
+    authors = [q["template"] for q in recorded.unit()["queries"] if '"shop_author"' in q["sql"]]
+    positions = [(t["name"], t["line"], [(o["name"], o["line"]) for o in t.get("included_from", [])]) for t in authors]
+    assert positions == expected
+
+
 def test_ends_a_requests_stacks_at_the_request_not_at_the_test_that_made_it(client, recorded):
     # Django's ListView and a template: no frame of the app's below the request. Before, each query had the test's
     # line as its call site, and a fix said "the queryset iterated at tests/test_django.py:..." of the test.
@@ -480,6 +505,9 @@ def test_the_console_line_says_where_the_partial_of_its_biggest_loop_was_include
     client.get("/partial-twice/")
     err = capsys.readouterr().err
     assert " · 3 from one line (shop/_book_author.html:1, included at shop/partial_twice.html:5) · " in err, err
+    client.get("/template-places/tree/")
+    err = capsys.readouterr().err
+    assert "(shop/_tree_node.html:1, included at shop/_tree.html:1, at shop/tree_page.html:1)" in err, err
 
 
 def test_the_console_line_says_when_its_link_cannot_open_yet(client, receiver, capsys):

@@ -37,10 +37,10 @@ export interface TemplatePosition {
   included_from?: { name: string; line: number }[]
 }
 
-/** `shop/_author.html:1`, and where it was included: `shop/_author.html:1 (included at shop/book_list.html:5)`. */
+/** `shop/_author.html:1`, and where it was included: `shop/_author.html:1, included at shop/book_list.html:5`. */
 export function templateText(template: TemplatePosition): string {
   const outer = (template.included_from ?? []).map((position) => `${position.name}:${position.line}`)
-  return `${template.name}:${template.line}${outer.length ? ` (included at ${outer.join(', at ')})` : ''}`
+  return `${template.name}:${template.line}${outer.length ? `, included at ${outer.join(', at ')}` : ''}`
 }
 
 export interface WireQuery {
@@ -288,7 +288,7 @@ export const LIMITS = {
   unitsPerBatch: 1000,
   sqlBytes: 100 * 1024,
   stackFrames: 16,
-  includedFrom: 8,
+  includedFrom: 16,
   idLength: 200,
   textLength: 10_000,
 } as const

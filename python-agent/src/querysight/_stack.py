@@ -102,6 +102,8 @@ _APP_KINDS = (str, _Resumable, _JinjaCode)  # the classes of an application fram
 def _jinja_code(frame: FrameType) -> _JinjaCode | None:
     names = frame.f_globals
     environment, name, debug_info = names.get("environment"), names.get("name"), names.get("debug_info")
+    if name is None:
+        name = "<template>"  # Environment.from_string(): no name, and Jinja's own tracebacks say so
     if not (isinstance(name, str) and isinstance(debug_info, str)):
         return None
     if not any(cls.__module__.startswith("jinja2.") for cls in type(environment).__mro__):  # Flask's subclasses it
@@ -461,10 +463,11 @@ def _cell_holds(cell: Any, value: Any) -> bool:
         return False
 
 
-_MAX_INCLUDED_FROM = 8
+_MAX_INCLUDED_FROM = 16
 # Django's nodes of template inheritance: a {% block %} of the base template or the child's {% extends %} says how
 # every query of the page was built, not where a template was brought in.
 _INHERITANCE_NODES = ("BlockNode", "ExtendsNode")
+_BLOCK_SUPER = "block.super"  # {{ block.super }}: the base template's block, rendered inside the child's
 
 
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
@@ -490,40 +493,61 @@ def _node_template(node: Any) -> str | None:
 
 
 def _inheritance(node: Any) -> bool:
-    return type(node).__name__ in _INHERITANCE_NODES
+    if type(node).__name__ in _INHERITANCE_NODES:
+        return True
+    token = getattr(getattr(node, "filter_expression", None), "token", None)  # a VariableNode's
+    return isinstance(token, str) and token.startswith(_BLOCK_SUPER)
 
 
 def _template_position(templates: list[tuple[int, FrameType]]) -> Template | None:
     """The query's :data:`Template`: the innermost template frame's position, and where each template from there out
     was brought in by another one: the first position in another template, going out, skipping template
-    inheritance (a base template's {% block %}, the child's {% extends %}; Jinja's block calls and ``extends``).
-    A template that includes itself (a tree) is one template: each depth has the same positions."""
+    inheritance (a base template's {% block %}, {{ block.super }}, the child's {% extends %}; Jinja's block calls and
+    ``extends``); and where a Jinja macro of the same file was called. A template reached again through others is a
+    recursion, as a template including itself (a tree): the positions in between are dropped, so that every depth has
+    the same positions, and so are a macro's calls of itself."""
     if not templates:
         return None
     inner = templates[0][1]
     position = _template_of(inner)
     if position is None:
         return None
-    name = position[0]
+    # The templates the positions so far are in (the innermost one's, then each position's), and the positions.
+    names = [position[0]]
     included_from: list[tuple[str, int]] = []
     for _, frame in templates[1:]:
         outer = None if _inherits(frame, inner) else _template_of(frame)
+        called = outer is not None and _calls_macro(frame, inner)
         inner = frame
-        if outer is not None and outer[0] != name:
-            name = outer[0]
-            included_from.append(outer)
-            if len(included_from) >= _MAX_INCLUDED_FROM:
-                break
+        if outer is None or (outer[0] == names[-1] and not called):
+            continue
+        if outer[0] != names[-1] and outer[0] in names:  # back in a template the chain came from: a recursion
+            del included_from[names.index(outer[0]) :]
+            del names[len(included_from) + 1 :]
+            continue
+        if outer in included_from:  # a macro calling itself
+            continue
+        names.append(outer[0])
+        included_from.append(outer)
+        if len(included_from) >= _MAX_INCLUDED_FROM:
+            break
     return (*position, tuple(included_from)) if included_from else position
 
 
 def _inherits(frame: FrameType, inner: FrameType) -> bool:
-    """Whether a template frame outside ``inner`` renders it as template inheritance: Django's {% block %} or
-    {% extends %} node; a Jinja frame calling a block function (the base template's {% block %}) or a child template's
-    root rendering its base (``parent_template`` set)."""
+    """Whether a template frame outside ``inner`` renders it as template inheritance: Django's {% block %},
+    {{ block.super }} or {% extends %} node; a Jinja frame calling a block function (the base template's {% block %})
+    or a child template's root rendering its base (``parent_template`` set)."""
     if _cache.get(id(frame.f_code)).__class__ is _JinjaCode:
         return inner.f_code.co_name.startswith("block_") or frame.f_locals.get("parent_template") is not None
     return _inheritance(frame.f_locals.get("self"))
+
+
+def _calls_macro(frame: FrameType, inner: FrameType) -> bool:
+    """Whether a Jinja frame called the macro ``inner`` runs (a ``{% macro %}`` compiles to a function named
+    ``macro``; a macro calling itself is not a call of another place)."""
+    jinja = _cache.get(id(frame.f_code)).__class__ is _JinjaCode
+    return jinja and inner.f_code.co_name == "macro" and frame.f_code is not inner.f_code
 
 
 class Memo:

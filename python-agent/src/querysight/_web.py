@@ -187,7 +187,8 @@ def _place(site: Site) -> str:
     """`` (shop/views.py:28)``, the template position when there is one, or nothing when no frame is the app's."""
     template, stack = site[TEMPLATE], site[STACK]
     if template is not None:
-        included = f", included at {template[2][0][0]}:{template[2][0][1]}" if len(template) > 2 else ""
+        outer = ", at ".join(f"{name}:{line}" for name, line in template[2]) if len(template) > 2 else ""
+        included = f", included at {outer}" if outer else ""
         return f" ({template[0]}:{template[1]}{included})"
     return f" ({stack[0][0]}:{stack[0][1]})" if stack else ""
 

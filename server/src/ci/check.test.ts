@@ -24,6 +24,12 @@ describe('checking units against a budget', () => {
     expect(result.units[0]).toMatchObject({ outcome: 'fail', queries: 5, findings: { n_plus_one: 1 } })
   })
 
+  it('fails each template loop of one place as a violation of its own: two loops including one partial are two', () => {
+    const partial = (line: number) => ({ kind: 'n_plus_one' as const, callsite: null, template: { name: 'shop/_author.html', line: 1, included_from: [{ name: 'shop/books.html', line }] } })
+    const result = checkUnits([unit({ kind: 'request', name: 'GET /books/', route: 'books/', queries: [{ sql: BOOKS }], findings: [partial(3), partial(6)] })])
+    expect(result.violations.map((violation) => violation.finding?.template?.included_from?.[0].line)).toEqual([3, 6])
+  })
+
   it('fails a unit over max_queries and says which budget entry set the limit', () => {
     const budget = parseBudget({ defaults: { max_queries: 10 }, units: { 'tests/t.py::test_b': { max_queries: 1 } } })
     const result = checkUnits([clean('tests/t.py::test_a', 3), clean('tests/t.py::test_b', 3)], { budget })

@@ -166,7 +166,10 @@ export function checkUnits(
         // The database too: one line reading from two aliases is two loops to fix, each said apart.
         const db = unit.queries[finding.query_indexes[0]]?.db
         const mine = { ...finding, unit_id: unit.id, ...(severalDatabases && db !== undefined ? { db } : {}), ...madeBy(unit) }
-        const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}\0${db}`
+        // Its template position too: two template loops of one view (or of a class-based view, which has no call site)
+        // are two places to fix.
+        const template = finding.template ? templateText(finding.template) : ''
+        const key = `${level}\0${finding.kind}\0${finding.fingerprint}\0${finding.callsite?.file}:${finding.callsite?.line}\0${template}\0${db}`
         const seen = reported.get(key)
         if (!seen) reported.set(key, { finding: { ...mine, occurrences: 1 }, level, allow, units: new Set([unit.id]) })
         else {

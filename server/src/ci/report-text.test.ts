@@ -45,7 +45,7 @@ describe('the text report', () => {
   it('says where the template of a violation was included', () => {
     const template = { name: 'shop/_row.html', line: 2, included_from: [{ name: 'shop/book_list.html', line: 12 }] }
     const text = textReport(checkUnits([unit({ queries: [{ sql: BOOKS }], findings: [{ kind: 'n_plus_one', template }] })]))
-    expect(text).toContain('    at shop/views.py:14 in book_list, template shop/_row.html:2 (included at shop/book_list.html:12)\n')
+    expect(text).toContain('    at shop/views.py:14 in book_list, template shop/_row.html:2, included at shop/book_list.html:12\n')
   })
 
   it('prints a baseline regression as a snapshot diff and says how to accept it', () => {

@@ -301,3 +301,23 @@ def book_rows(request):
     """Rows of values(), no model objects, with each author looked up by its key: an N+1 whose fix is no eager load."""
     rows = Book.objects.order_by("id").values("title", "author_id")
     return JsonResponse({"books": [[row["title"], Author.objects.get(pk=row["author_id"]).name] for row in rows]})
+
+
+def template_places(request, case):
+    """Where a template's query ran, case by case: {{ block.super }} (inheritance, not an include); a tree rendered by
+    two templates including each other; a Jinja macro of the page called at two places and in a loop; a Jinja template
+    made from a string (no name)."""
+    first, second = Book.objects.order_by("id")[:2]
+    books = Book.objects.order_by("id")[2:5]
+    if case == "block-super":
+        return render(request, "shop/super_child.html", {"first": first})
+    if case == "tree":
+        leaf = {"book": books[0], "children": []}
+        roots = [{"book": first, "children": [{"book": second, "children": [leaf]}]}]
+        return render(request, "shop/tree_page.html", {"roots": roots})
+    if case == "jinja-macro":
+        return render(request, "shop/local_macro.jinja", {"first": first, "second": second, "books": books})
+    import jinja2
+
+    page = jinja2.Environment().from_string("<p>\n{% for b in books %}{{ b.author.name }}{% endfor %}</p>")
+    return HttpResponse(page.render(books=books))
