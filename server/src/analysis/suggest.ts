@@ -10,7 +10,6 @@ import { AGGREGATE_CALL, type LoopFilter, type LoopRelation, type LoopStep } fro
 import { byKey, loopClauses, ordersOtherwise, type LoopClauses } from './loop-clauses.js'
 import { firstValue, shapeOf, type QueryFacts } from './query-facts.js'
 import { className, fieldOfColumn, same, type SchemaIndex } from './schema-index.js'
-import { withLiterals } from './sql-literal.js'
 
 /** `shop/book_list.html:12 (rendered from shop/views.py:40)` or `shop/views.py:40`; for code the template calls, a
  * model's `__str__` shown in it, `shop/models.py:24 (while rendering admin/change_list.html:69)`. */
@@ -1286,15 +1285,10 @@ export function distinctPlaces(copies: QueryFacts[]): string[] {
 export function suggestSlow(facts: QueryFacts, slowMs: number, orm: Orm): Suggestion {
   const filtered = [...new Set(facts.shape.slots.filter((s) => s.column && s.role !== 'set' && s.role !== 'values').map((s) => `"${s.column!.table ?? facts.shape.mainTables[0]}"."${s.column!.column}"`))]
   const columns = filtered.length ? `, and check that the columns it filters on are indexed: ${filtered.join(', ')}` : ''
-  // EXPLAIN ANALYZE runs the statement: a write pasted into a shell would be made again.
-  const analyze = facts.dialect === 'pg' && facts.shape.kind === 'select'
-  const explain = analyze ? 'EXPLAIN ANALYZE' : facts.dialect === 'sqlite' ? 'EXPLAIN QUERY PLAN' : 'EXPLAIN'
+  const explain = facts.dialect === 'pg' ? 'EXPLAIN ANALYZE' : facts.dialect === 'sqlite' ? 'EXPLAIN QUERY PLAN' : 'EXPLAIN'
   const how = orm === 'django' ? 'queryset.explain()' : explain
-  // With the values it ran with, so that the plan is the query's own and the line can be pasted into a shell.
-  const exact = facts.query.many ? null : withLiterals(facts.query.sql, facts.query.params, facts.dialect)
-  const values = exact === null && facts.hasParams ? " (put the query's values in place of each ?)" : ''
   return {
-    text: `This query took ${Math.round(facts.query.duration_ms)} ms (over ${slowMs} ms)${at(facts.query)}: read its plan with ${how}${values}${columns}`,
-    code: `${explain} ${exact ?? facts.normalized}`,
+    text: `This query took ${Math.round(facts.query.duration_ms)} ms (over ${slowMs} ms)${at(facts.query)}: read its plan with ${how}${columns}`,
+    code: `${explain} ${facts.normalized}`,
   }
 }
