@@ -96,6 +96,11 @@ def test_tells_a_partial_included_at_two_places_apart_by_where_it_was_included(c
     [
         # {{ block.super }} renders the base template's block in the child's: inheritance, not an include.
         ("block-super", [("shop/_book_author.html", 1, [("shop/base_side.html", 3)])]),
+        # Blocks inside an {% if %} of the base and a {% with %} of the middle template of three.
+        (
+            "wrapped-blocks",
+            [("shop/leaf_wrapped.html", 3, []), ("shop/_book_author.html", 1, [("shop/leaf_wrapped.html", 4)])],
+        ),
         # Two templates including each other (a tree): every depth has the same positions, one loop.
         ("tree", [("shop/_tree_node.html", 1, [("shop/_tree.html", 1), ("shop/tree_page.html", 1)])] * 3),
         # A macro of the page called at two places, then in a loop: three places.

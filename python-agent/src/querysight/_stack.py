@@ -512,26 +512,36 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
     position = _template_of(inner)
     if position is None:
         return None
-    # The templates the positions so far are in (the innermost one's, then each position's), and the positions.
+    # The template the walk is in (inheritance moves it without a position: a base template's nodes around its
+    # {% block %}, an {% if %}, are no include), the templates the positions so far are in, and the positions.
+    current: str | None = position[0]
     names = [position[0]]
     included_from: list[tuple[str, int]] = []
     for _, frame in templates[1:]:
-        outer = None if _inherits(frame, inner) else _template_of(frame)
-        called = outer is not None and _calls_macro(frame, inner)
+        name = _template_name(frame)
+        inherits = _inherits(frame, inner)
+        called = not inherits and _calls_macro(frame, inner)
         inner = frame
-        if outer is None or (outer[0] == names[-1] and not called):
+        moved, current = name != current, name
+        if name is None or inherits or not (moved or called):
             continue
-        if outer[0] != names[-1] and outer[0] in names:  # back in a template the chain came from: a recursion
-            del included_from[names.index(outer[0]) :]
+        if moved and name in names:  # back in a template the chain came from: a recursion
+            del included_from[names.index(name) :]
             del names[len(included_from) + 1 :]
             continue
-        if outer in included_from:  # a macro calling itself
+        here = _template_of(frame)
+        if here is None or here in included_from:  # (a macro calling itself)
             continue
-        names.append(outer[0])
-        included_from.append(outer)
+        names.append(name)
+        included_from.append(here)
         if len(included_from) >= _MAX_INCLUDED_FROM:
             break
     return (*position, tuple(included_from)) if included_from else position
+
+
+def _template_name(frame: FrameType) -> str | None:
+    jinja = _cache.get(id(frame.f_code))
+    return jinja.name if jinja.__class__ is _JinjaCode else _node_template(frame.f_locals.get("self"))
 
 
 def _inherits(frame: FrameType, inner: FrameType) -> bool:
@@ -760,12 +770,15 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
                     return None
                 kind = _cache.get(id(frame.f_code))
                 if kind is _TEMPLATE:
+                    # Every frame where the walk moves to another template, but by inheritance: the positions of
+                    # _template_position are among them (it leaves out some, which only makes the key stricter).
                     outer = frame.f_locals.get("self")
-                    if not _inheritance(outer) and _node_template(outer) != name:  # as _template_position does
-                        name = _node_template(outer)
+                    outer_name = _node_template(outer)
+                    if not _inheritance(outer) and outer_name != name:
                         included.append((at, frame.f_code))
                         nodes.append(outer)
                         included_key.append(id(outer))
+                    name = outer_name
                 elif kind is not _NOT_APP:
                     if kind.__class__ not in _APP_KINDS:
                         return None  # an await bridge

@@ -304,13 +304,16 @@ def book_rows(request):
 
 
 def template_places(request, case):
-    """Where a template's query ran, case by case: {{ block.super }} (inheritance, not an include); a tree rendered by
+    """Where a template's query ran, case by case: {{ block.super }}, and blocks inside an {% if %} and a {% with %} of
+    three templates extending each other (inheritance, not includes); a tree rendered by
     two templates including each other; a Jinja macro of the page called at two places and in a loop; a Jinja template
     made from a string (no name)."""
     first, second = Book.objects.order_by("id")[:2]
     books = Book.objects.order_by("id")[2:5]
     if case == "block-super":
         return render(request, "shop/super_child.html", {"first": first})
+    if case == "wrapped-blocks":
+        return render(request, "shop/leaf_wrapped.html", {"first": first, "second": second, "show": True})
     if case == "tree":
         leaf = {"book": books[0], "children": []}
         roots = [{"book": first, "children": [{"book": second, "children": [leaf]}]}]
