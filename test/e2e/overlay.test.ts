@@ -468,5 +468,15 @@ describeBrowser('the dev-server overlay on a hand-made page', () => {
     expect(await page.locator('[data-testid="qs-older-calls"]').textContent()).toBe('3 older calls not listed (the 100 most recent are), 3 with findings')
     expect(await page.locator('[data-testid="qs-badge-calls"]').textContent()).toBe('+103 calls, 3 with findings')
     expect(await badge().getAttribute('data-tone')).toBe('warning') // the colour of the calls no longer listed
+
+    // A call that leaves the list before its unit comes: its findings count when it comes.
+    const late = bookListUnit()
+    const more = Array.from({ length: 100 }, () => quietUnit())
+    await report(more)
+    await call([late.id, ...more.map((u) => u.id)])
+    await page.locator(`[data-testid="qs-call"][data-unit="${more[99].id}"][data-queries]`).waitFor()
+    await report([late])
+    await page.locator('[data-testid="qs-older-calls"]', { hasText: '104 older calls not listed (the 100 most recent are), 4 with findings' }).waitFor()
+    expect(await page.locator('[data-testid="qs-badge-calls"]').textContent()).toBe('+204 calls, 4 with findings')
   })
 })

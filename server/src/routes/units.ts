@@ -48,11 +48,6 @@ export function parseQueriesOption(queries: string | undefined): boolean {
   return false
 }
 
-function withoutQueries(json: string): string {
-  const { queries: _queries, fingerprints: _fingerprints, ...rest } = JSON.parse(json) as Record<string, unknown>
-  return JSON.stringify(rest)
-}
-
 /** The longest `?wait=` of `GET /api/v1/units/:id`, in milliseconds. */
 export const MAX_UNIT_WAIT_MS = 5000
 
@@ -71,11 +66,11 @@ export const unitsRoutes = ({ store, hub, arrivals }: { store: Store; hub: Hub; 
       const id = c.req.param('id')
       const wait = parseWait(c.req.query('wait'))
       const withQueries = parseQueriesOption(c.req.query('queries'))
-      let json = store.getUnitJson(id)
+      let json = store.getUnitJson(id, { queries: withQueries })
       // Nothing runs between the look-up and the wait's registration, so a batch cannot slip in between.
-      if (json === null && (await arrivals.wait(id, wait, c.req.raw.signal))) json = store.getUnitJson(id)
+      if (json === null && (await arrivals.wait(id, wait, c.req.raw.signal))) json = store.getUnitJson(id, { queries: withQueries })
       if (json === null) throw new NotFoundError(`no unit ${c.req.param('id')}; it may have been removed by retention (--max-units) or a clear`)
-      return c.body(`{"unit":${withQueries ? json : withoutQueries(json)}}`, 200, { 'Content-Type': 'application/json' })
+      return c.body(`{"unit":${json}}`, 200, { 'Content-Type': 'application/json' })
     })
     .delete('/', (c) => {
       store.clear()

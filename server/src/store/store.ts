@@ -53,8 +53,9 @@ export interface Store {
   latestSchema(app: string): Schema | null
   listUnits(query?: UnitQuery): UnitsPage
   getUnit(id: string): Unit | null
-  /** The stored JSON text of a unit, to answer without parsing and re-serializing it. */
-  getUnitJson(id: string): string | null
+  /** The stored JSON text of a unit, to answer without parsing and re-serializing it; with `queries` false, without
+   * its queries and their fingerprints' SQL (SQLite takes them out: a unit of 10,000 queries is megabytes to parse). */
+  getUnitJson(id: string, { queries }?: { queries?: boolean }): string | null
   routes(): RouteStats[]
   fingerprint(id: string): FingerprintInfo | null
   countUnits(): number
@@ -205,6 +206,9 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
     allOrigins: db.prepare<[], { origin: string }>('SELECT origin FROM origins'),
     unitExists: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM units WHERE id = ?'),
     unitJson: db.prepare<[string], { unit_json: string }>('SELECT unit_json FROM units WHERE id = ?'),
+    unitJsonWithoutQueries: db.prepare<[string], { unit_json: string }>(
+      "SELECT json_remove(unit_json, '$.queries', '$.fingerprints') AS unit_json FROM units WHERE id = ?",
+    ),
     count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM units'),
     retentionCutoff: db.prepare<[number], { seq: number }>('SELECT seq FROM units ORDER BY seq DESC LIMIT 1 OFFSET ?'),
     removeUpTo: db.prepare('DELETE FROM units WHERE seq <= ?'),
@@ -365,8 +369,8 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
       return json === null ? null : (JSON.parse(json) as Unit)
     },
 
-    getUnitJson(id) {
-      return statements.unitJson.get(id)?.unit_json ?? null
+    getUnitJson(id, { queries = true } = {}) {
+      return (queries ? statements.unitJson : statements.unitJsonWithoutQueries).get(id)?.unit_json ?? null
     },
 
     routes() {

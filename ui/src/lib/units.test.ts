@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { UnitSummary } from '../../../server/src/protocol.js'
-import { EMPTY_FILTER, filterFromParams, filterToApiParams, filterToParams, filterUnits, mergeUnits, routeChoiceOf, routeChoiceValue, routesOf, statusClass, unitLabel } from './units.js'
+import { EMPTY_FILTER, filterFromParams, filterToApiParams, filterToParams, filterUnits, mergeUnits, routeChoice, routeChoiceOf, routeChoiceValue, routesOf, statusClass, unitLabel } from './units.js'
 
 function unit(id: string, started_at: number, over: Partial<UnitSummary> = {}): UnitSummary {
   return {
@@ -53,8 +53,8 @@ describe('filterUnits', () => {
   })
   it('offers each route once, and each of its methods when it has several', () => {
     expect(routesOf(units)).toEqual([
-      { route: 'books/', method: '', label: 'GET books/' },
-      { route: 'books/<int:pk>/', method: '', label: 'GET books/<int:pk>/' },
+      { route: 'books/', method: 'GET', label: 'GET books/' },
+      { route: 'books/<int:pk>/', method: 'GET', label: 'GET books/<int:pk>/' },
     ])
     const head = unit('h', 5, { method: 'HEAD', name: 'HEAD /books/h/' })
     expect(routesOf([...units, head]).filter((choice) => choice.route === 'books/<int:pk>/')).toEqual([
@@ -64,6 +64,10 @@ describe('filterUnits', () => {
     ])
     expect(routeChoiceOf(routeChoiceValue({ route: 'books/', method: 'HEAD' }))).toEqual({ route: 'books/', method: 'HEAD' })
     expect(routeChoiceOf(routeChoiceValue(EMPTY_FILTER))).toEqual({ route: '', method: '' })
+    // Held by a link though no unit loaded has them: a unit with no pattern by its name, a method alone.
+    expect(routeChoice('GET /', 'GET').label).toBe('GET /')
+    expect(routeChoice('', 'HEAD')).toEqual({ route: '', method: 'HEAD', label: 'HEAD (any route)' })
+    expect(routeChoiceOf(routeChoiceValue({ route: '', method: 'HEAD' }))).toEqual({ route: '', method: 'HEAD' })
   })
 })
 

@@ -109,7 +109,8 @@ export interface RouteChoice {
 }
 
 /** The route filter's choices for the units' route patterns, sorted: a route with one method is one choice (`GET
- * books/`), a route with several is one for all of them (`books/ (any method)`) and one for each. */
+ * books/`, the Routes page's link), a route with several is one for all of them (`books/ (any method)`) and one for
+ * each. */
 export function routesOf(units: UnitSummary[]): RouteChoice[] {
   const methods = new Map<string, Set<string>>()
   for (const unit of units) {
@@ -119,13 +120,20 @@ export function routesOf(units: UnitSummary[]): RouteChoice[] {
   }
   return [...methods.keys()].sort().flatMap((route) => {
     const used = [...methods.get(route)!].filter(Boolean).sort()
-    if (used.length <= 1) return [{ route, method: '', label: used.length ? `${used[0]} ${route}` : route }]
-    return [{ route, method: '', label: `${route} (any method)` }, ...used.map((method) => ({ route, method, label: `${method} ${route}` }))]
+    if (used.length <= 1) return [routeChoice(route, used[0] ?? '')]
+    return [{ route, method: '', label: `${route} (any method)` }, ...used.map((method) => routeChoice(route, method))]
   })
 }
 
-/** The value of a route choice in the filter's `<select>`. */
-export const routeChoiceValue = ({ route, method }: Pick<UnitFilter, 'route' | 'method'>): string => (route ? JSON.stringify([method, route]) : '')
+/** A choice for a route and method, which a filter may hold though no unit loaded has them (a link). A unit with no
+ * URL pattern is listed by its name, which has its method already (`GET /`). */
+export function routeChoice(route: string, method: string): RouteChoice {
+  if (!route) return { route, method, label: `${method} (any route)` }
+  return { route, method, label: method && !route.startsWith(`${method} `) ? `${method} ${route}` : route }
+}
+
+/** The value of a route choice in the filter's `<select>` ('' for all routes and methods). */
+export const routeChoiceValue = ({ route, method }: Pick<UnitFilter, 'route' | 'method'>): string => (route || method ? JSON.stringify([method, route]) : '')
 
 export function routeChoiceOf(value: string): Pick<UnitFilter, 'route' | 'method'> {
   if (!value) return { route: '', method: '' }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   badgeText, callLabel, callsText, callTarget, rowText, CORNERS, DEFAULT_PREFS, findOverlayScript, frameLabel, headerFromRaw, liveUrl, nextCorner, parsePrefs,
-  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, stoppedShort, TONE_COLOURS, toneOf, unitApiUrl, withOlderCall, worstSeverity, NO_OLDER_CALLS,
+  parseUnitHeader, reportUrl, retryDelay, serializePrefs, serverBaseOf, statusTone, stoppedShort, TONE_COLOURS, toneOf, unitApiUrl, withOlderCall, withOlderUnit, worstSeverity, NO_OLDER_CALLS,
 } from './overlay-model.js'
 
 describe('badge text', () => {
@@ -18,6 +18,8 @@ describe('badge text', () => {
     older = withOlderCall(older, null)
     older = withOlderCall(older, unit(0, null, 503))
     expect(older).toEqual({ count: 3, flagged: 1, severity: 'error', stopped: true })
+    // The unit of the call that left before it came (the null above) counts when it comes.
+    expect(withOlderUnit(older, unit(2, 'warning'))).toEqual({ count: 3, flagged: 2, severity: 'error', stopped: true })
     expect(callsText([{ unit: { summary: { findings: 0 } } }], older)).toBe('+4 calls, 1 with findings')
   })
 

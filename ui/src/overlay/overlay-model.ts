@@ -44,12 +44,18 @@ export interface OlderCalls {
 
 export const NO_OLDER_CALLS: OlderCalls = { count: 0, flagged: 0, severity: null, stopped: false }
 
-/** `older` with one more call, whose unit is `unit` (null: it had not come yet). */
+/** `older` with one more call, whose unit is `unit` (null: it has not come yet, see {@link withOlderUnit}). */
 export function withOlderCall(older: OlderCalls, unit: Pick<OverlayUnit, 'summary' | 'status' | 'meta'> | null): OlderCalls {
+  return withOlderUnit({ ...older, count: older.count + 1 }, unit)
+}
+
+/** `older` with the findings of the unit of one of its calls (which came after the call left the list). */
+export function withOlderUnit(older: OlderCalls, unit: Pick<OverlayUnit, 'summary' | 'status' | 'meta'> | null): OlderCalls {
+  if (unit === null) return older
   return {
-    count: older.count + 1,
-    flagged: older.flagged + ((unit?.summary.findings ?? 0) > 0 ? 1 : 0),
-    severity: worstSeverity([older.severity, unit?.summary.severity]),
+    count: older.count,
+    flagged: older.flagged + (unit.summary.findings > 0 ? 1 : 0),
+    severity: worstSeverity([older.severity, unit.summary.severity]),
     stopped: older.stopped || stoppedShort(unit),
   }
 }

@@ -10,7 +10,7 @@ import { render } from 'preact'
 import { interceptCalls } from './intercept.js'
 import { OverlayView, type OverlayActions, type OverlayState, type UnitSlot } from './OverlayView.js'
 import {
-  findOverlayScript, nextCorner, NO_OLDER_CALLS, parsePrefs, PREFS_KEY, serializePrefs, serverBaseOf, withOlderCall, type OverlayUnit, type Prefs,
+  findOverlayScript, nextCorner, NO_OLDER_CALLS, parsePrefs, PREFS_KEY, serializePrefs, serverBaseOf, withOlderCall, withOlderUnit, type OverlayUnit, type Prefs,
 } from './overlay-model.js'
 import { OVERLAY_CSS } from './overlay-styles.js'
 import { createUnitLoader } from './unit-loader.js'
@@ -126,6 +126,8 @@ function start(): void {
   }
 
   const slotOf = (id: string): UnitSlot | undefined => (id === state.page.id ? state.page : state.calls.find((call) => call.id === id))
+  // Calls that left the list before their unit came: it still counts in `older` when it comes.
+  const leftLoading = new Set<string>()
   const loader = createUnitLoader({
     base,
     fetchFn: originalFetch,
@@ -133,11 +135,13 @@ function start(): void {
       act('show a unit', () => {
         const slot = slotOf(unit.id)
         if (slot) slot.unit = unit
+        else if (leftLoading.delete(unit.id)) state.older = withOlderUnit(state.older, unit)
       })(),
     onMissing: (id) =>
       act('show a missing unit', () => {
         const slot = slotOf(id)
         if (slot) slot.missing = true
+        leftLoading.delete(id)
       })(),
   })
 
@@ -146,7 +150,10 @@ function start(): void {
       act('add a call', () => {
         if (slotOf(id)) return
         state.calls.push({ id, unit: null, missing: false })
-        for (const dropped of state.calls.splice(0, Math.max(0, state.calls.length - MAX_CALLS))) state.older = withOlderCall(state.older, dropped.unit)
+        for (const dropped of state.calls.splice(0, Math.max(0, state.calls.length - MAX_CALLS))) {
+          state.older = withOlderCall(state.older, dropped.unit)
+          if (!dropped.unit && !dropped.missing) leftLoading.add(dropped.id)
+        }
         loader.load(id)
       })(),
   })

@@ -6,7 +6,7 @@ import { useServices } from '../../context.js'
 import { replaceHash } from '../../hooks/use-route.js'
 import { formatClock, formatCount, formatDuration, plural } from '../../lib/format.js'
 import { listHref, unitHref } from '../../lib/hash-route.js'
-import { filterUnits, routeChoiceOf, routeChoiceValue, routesOf, statusClass, unitLabel, type UnitFilter } from '../../lib/units.js'
+import { filterUnits, routeChoice, routeChoiceOf, routeChoiceValue, routesOf, statusClass, unitLabel, type UnitFilter } from '../../lib/units.js'
 import { useStore } from '../../store.js'
 import { Badge } from '../Badge/Badge.js'
 import { VirtualList } from '../VirtualList/VirtualList.js'
@@ -52,8 +52,8 @@ export function UnitList({ filter }: { filter: UnitFilter }) {
   const routes = useMemo(() => {
     const list = routesOf(units)
     const chosen = list.some((choice) => choice.route === filter.route && choice.method === filter.method)
-    if (!filter.route || chosen) return list
-    return [{ route: filter.route, method: filter.method, label: filter.method ? `${filter.method} ${filter.route}` : filter.route }, ...list]
+    if ((!filter.route && !filter.method) || chosen) return list
+    return [routeChoice(filter.route, filter.method), ...list]
   }, [units, filter.route, filter.method])
   const selected = selectedId === null ? null : shown.findIndex((u) => u.id === selectedId)
 
