@@ -37,6 +37,9 @@ export interface TemplatePosition {
   included_from?: { name: string; line: number }[]
 }
 
+/** A request method as a filter takes it: in capitals (`GET`, `PROPFIND`). */
+export const REQUEST_METHOD = /^[A-Z]{1,20}$/
+
 /** `shop/_author.html:1`, and where it was included: `shop/_author.html:1, included at shop/book_list.html:5`. */
 export function templateText(template: TemplatePosition): string {
   const outer = (template.included_from ?? []).map((position) => `${position.name}:${position.line}`)

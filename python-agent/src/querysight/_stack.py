@@ -518,9 +518,7 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
     names = [position[0]]
     included_from: list[tuple[str, int]] = []
     for _, frame in templates[1:]:
-        name = _template_name(frame)
-        inherits = _inherits(frame, inner)
-        called = not inherits and _calls_macro(frame, inner)
+        name, inherits, called, here = _outer_template(frame, inner)
         inner = frame
         moved, current = name != current, name
         if name is None or inherits or not (moved or called):
@@ -529,7 +527,6 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
             del included_from[names.index(name) :]
             del names[len(included_from) + 1 :]
             continue
-        here = _template_of(frame)
         if here is None or here in included_from:  # (a macro calling itself)
             continue
         names.append(name)
@@ -539,25 +536,19 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
     return (*position, tuple(included_from)) if included_from else position
 
 
-def _template_name(frame: FrameType) -> str | None:
+def _outer_template(frame: FrameType, inner: FrameType) -> tuple[str | None, bool, bool, tuple[str, int] | None]:
+    """What a template frame outside ``inner`` is: its template's name; whether it renders ``inner`` as template
+    inheritance (Django's {% block %}, {{ block.super }} or {% extends %} node; a Jinja frame calling a block function,
+    the base template's {% block %}, or a child template's root rendering its base, ``parent_template`` set); whether
+    it called the Jinja macro ``inner`` runs (a ``{% macro %}`` compiles to a function named ``macro``; a macro calling
+    itself is no call from another place); and its position."""
     jinja = _cache.get(id(frame.f_code))
-    return jinja.name if jinja.__class__ is _JinjaCode else _node_template(frame.f_locals.get("self"))
-
-
-def _inherits(frame: FrameType, inner: FrameType) -> bool:
-    """Whether a template frame outside ``inner`` renders it as template inheritance: Django's {% block %},
-    {{ block.super }} or {% extends %} node; a Jinja frame calling a block function (the base template's {% block %})
-    or a child template's root rendering its base (``parent_template`` set)."""
-    if _cache.get(id(frame.f_code)).__class__ is _JinjaCode:
-        return inner.f_code.co_name.startswith("block_") or frame.f_locals.get("parent_template") is not None
-    return _inheritance(frame.f_locals.get("self"))
-
-
-def _calls_macro(frame: FrameType, inner: FrameType) -> bool:
-    """Whether a Jinja frame called the macro ``inner`` runs (a ``{% macro %}`` compiles to a function named
-    ``macro``; a macro calling itself is not a call of another place)."""
-    jinja = _cache.get(id(frame.f_code)).__class__ is _JinjaCode
-    return jinja and inner.f_code.co_name == "macro" and frame.f_code is not inner.f_code
+    if jinja.__class__ is _JinjaCode:
+        inherits = inner.f_code.co_name.startswith("block_") or frame.f_locals.get("parent_template") is not None
+        called = not inherits and inner.f_code.co_name == "macro" and frame.f_code is not inner.f_code
+        return jinja.name, inherits, called, (jinja.name, jinja.line(frame.f_lineno))
+    node = frame.f_locals.get("self")  # (read once: each read of f_locals builds the frame's dict again)
+    return _node_template(node), _inheritance(node), False, _node_position(node)
 
 
 class Memo:

@@ -3,7 +3,7 @@ import { Hono } from 'hono'
 import { InvalidQueryError, NotFoundError } from '../errors.js'
 import type { Arrivals } from '../live/arrivals.js'
 import type { Hub } from '../live/hub.js'
-import { FINDING_KINDS, UNIT_KINDS, type FindingKind, type UnitKind } from '../protocol.js'
+import { FINDING_KINDS, REQUEST_METHOD, UNIT_KINDS, type FindingKind, type UnitKind } from '../protocol.js'
 import { MAX_PAGE_SIZE, type Store, type UnitQuery } from '../store/store.js'
 
 /** `GET /api/v1/units?limit&before&kind&route&method&q&finding` → a UnitQuery, or a 400 naming the bad parameter. */
@@ -27,7 +27,7 @@ export function parseUnitQuery(query: Record<string, string | undefined>): UnitQ
   if (query.before) parsed.before = query.before
   if (query.route) parsed.route = query.route
   if (query.method) {
-    if (!/^[A-Z]{1,20}$/.test(query.method)) throw new InvalidQueryError('method', `must be a request method in capitals (GET, POST...), got ${JSON.stringify(query.method)}`)
+    if (!REQUEST_METHOD.test(query.method)) throw new InvalidQueryError('method', `must be a request method in capitals (GET, POST...), got ${JSON.stringify(query.method)}`)
     parsed.method = query.method
   }
   if (query.q) {

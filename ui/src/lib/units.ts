@@ -1,6 +1,6 @@
 /** The live list's data: merging what arrives, filtering what is shown, and the filter's place in the URL. @module */
 import type { UnitKind, UnitSummary } from '../../../server/src/protocol.js'
-import { UNIT_KINDS } from '../../../server/src/protocol.js'
+import { REQUEST_METHOD, UNIT_KINDS } from '../../../server/src/protocol.js'
 
 export interface UnitFilter {
   /** Free text, matched case-insensitively against name, path, route and status. */
@@ -69,7 +69,7 @@ export function filterFromParams(params: URLSearchParams): UnitFilter {
     q: params.get('q') ?? '',
     kind: (UNIT_KINDS as readonly string[]).includes(kind) ? (kind as UnitKind) : '',
     route: params.get('route') ?? '',
-    method: METHOD.test(params.get('method') ?? '') ? params.get('method')! : '',
+    method: REQUEST_METHOD.test(params.get('method') ?? '') ? params.get('method')! : '',
     findings: params.get('findings') === '1',
   }
 }
@@ -98,8 +98,6 @@ export function filterToApiParams(filter: UnitFilter, { limit = 200, before }: {
   if (filter.q.trim()) params.set('q', filter.q.trim())
   return params
 }
-
-const METHOD = /^[A-Z]{1,20}$/
 
 /** A choice of the list's route filter: a route pattern, with one method or (`method` '') any. */
 export interface RouteChoice {

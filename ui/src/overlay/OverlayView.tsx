@@ -1,5 +1,5 @@
 /** The overlay's view: the badge with its controls, and the panel with this page's unit and its fetch/XHR calls. */
-import type { Finding } from '../../../server/src/protocol.js'
+import { templateText, type Finding } from '../../../server/src/protocol.js'
 import { orderFindings } from '../lib/queries.js'
 import {
   badgeText, callLabel, callsText, callTarget, rowText, FINDING_TITLES, frameLabel, reportUrl, statusTone, stoppedShort, toneOf, worstSeverity, type OlderCalls,
@@ -62,10 +62,7 @@ function FindingItem({ finding }: { finding: Finding }) {
       {finding.suggestion.code && <pre class="qs-code">{finding.suggestion.code}</pre>}
       {site && <div class="qs-site">{site}</div>}
       {finding.template && (
-        <div class="qs-site">
-          template {finding.template.name}:{finding.template.line}
-          {finding.template.included_from?.map((position) => ` included at ${position.name}:${position.line}`).join('')}
-        </div>
+        <div class="qs-site">template {templateText(finding.template)}</div>
       )}
     </article>
   )
