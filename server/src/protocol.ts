@@ -32,8 +32,8 @@ export interface Frame {
 export interface TemplatePosition {
   name: string
   line: number
-  /** Where other templates brought this one in ({% include %}, an inclusion tag, a Jinja macro imported from another
-   * file), innermost first; absent when it was not brought in (template inheritance does not count). */
+  /** Where other templates brought this one in ({% include %}, an inclusion tag, a Jinja macro), innermost first;
+   * absent when it was not brought in (template inheritance does not count). */
   included_from?: { name: string; line: number }[]
 }
 

@@ -44,9 +44,9 @@ from typing import Any, NamedTuple
 
 Frame = tuple[str, int, str]  # (file, line, function)
 # Where a query ran while a template rendered: (name, line) of the innermost template's node, or, when other templates
-# brought that template in ({% include %}, an inclusion tag, a Jinja macro imported from another file), (name, line,
-# included_from): the positions that brought it in, innermost first, as (name, line) pairs. A partial included at two
-# places of a page is two places, not one loop.
+# brought that template in ({% include %}, an inclusion tag, a Jinja macro), (name, line, included_from): the positions
+# that brought it in, innermost first, as (name, line) pairs. A partial included at two places of a page is two
+# places, not one loop.
 Template = tuple[str, int] | tuple[str, int, tuple[tuple[str, int], ...]]
 # What the queries made by one call by one path share: (sql, stack, template), the stack a tuple of Frames (innermost
 # first) and the Template or None. The queries of a loop share one Site object.
