@@ -103,6 +103,8 @@ def test_tells_a_partial_included_at_two_places_apart_by_where_it_was_included(c
         ),
         # Two templates including each other (a tree): every depth has the same positions, one loop.
         ("tree", [("shop/_tree_node.html", 1, [("shop/_tree.html", 1), ("shop/tree_page.html", 1)])] * 3),
+        # A template including itself.
+        ("self-tree", [("shop/_self_tree.html", 1, [("shop/self_tree_page.html", 1)])] * 3),
         # A macro of the page called at two places, then in a loop: three places.
         (
             "jinja-macro",
@@ -119,6 +121,9 @@ def test_gives_template_positions_through_inheritance_recursion_macros_and_unnam
     authors = [q["template"] for q in recorded.unit()["queries"] if '"shop_author"' in q["sql"]]
     positions = [(t["name"], t["line"], [(o["name"], o["line"]) for o in t.get("included_from", [])]) for t in authors]
     assert positions == expected
+    # The depth of a recursion of templates (a tree's levels, which the server tells from a loop's turns).
+    depths = [t.get("recursion_depth", 0) for t in authors]
+    assert depths == ([0, 1, 2] if case.endswith("tree") else [0] * len(authors))
 
 
 def test_ends_a_requests_stacks_at_the_request_not_at_the_test_that_made_it(client, recorded):

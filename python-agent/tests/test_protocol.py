@@ -111,6 +111,7 @@ PATHS = [
     "/async/books/",
     "/many/3/",
     "/partial-twice/",
+    "/template-places/self-tree/",
 ]
 
 
@@ -196,6 +197,20 @@ def test_the_real_server_tells_a_loop_over_values_rows_to_fetch_the_keys_rows_at
     (loop,) = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
     assert loop["suggestion"]["code"] == "Author.objects.in_bulk(ids)"
     assert '(values("title", "author_id")) has no objects' in loop["suggestion"]["text"]
+
+
+def test_the_real_server_tells_a_tree_a_template_renders_by_including_itself_to_load_it_as_deep_as_it_went(
+    querysight_server,
+):
+    # Told prefetch_related("children") before, one level: the levels below were still a query per node.
+    config.configure(url=querysight_server, batch_interval=0.01)
+    response = Client().get("/categories/")
+    assert querysight.flush(10)
+    unit = fetch_unit(querysight_server, response["X-QuerySight-Unit"])
+    (loop,) = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    assert loop["count"] == 5  # the root's children, theirs, and theirs (none): three depths
+    assert loop["suggestion"]["code"] == 'Category.objects.prefetch_related("children__children__children")'
+    assert "at 3 depths" in loop["suggestion"]["text"]
 
 
 def test_the_real_server_tells_a_generic_foreign_key_read_per_row_to_prefetch_it_and_the_fix_works(querysight_server):

@@ -79,13 +79,19 @@ describe('parseIngestPayload', () => {
     expect(() => parseIngestPayload(payload)).not.toThrow()
   })
 
-  it(`keeps where a template was included, at most ${LIMITS.includedFrom} positions`, () => {
+  it(`keeps where a template was included, at most ${LIMITS.includedFrom} positions, and its recursion depth`, () => {
     const payload = minimal()
     const included_from = [{ name: 'shop/book_list.html', line: 5 }]
     Object.assign(payload.units[0].queries[0], { template: { name: 'shop/_author.html', line: 1, included_from } })
     expect(parseIngestPayload(payload).units[0].queries[0].template).toEqual({ name: 'shop/_author.html', line: 1, included_from })
     Object.assign(payload.units[0].queries[0], { template: { name: 'shop/_author.html', line: 1, included_from: [] } })
     expect(parseIngestPayload(payload).units[0].queries[0].template).toEqual({ name: 'shop/_author.html', line: 1 })
+    Object.assign(payload.units[0].queries[0], { template: { name: 'shop/tree.html', line: 1, recursion_depth: 2 } })
+    expect(parseIngestPayload(payload).units[0].queries[0].template).toEqual({ name: 'shop/tree.html', line: 1, recursion_depth: 2 })
+    for (const depth of [-1, 1.5, '2']) {
+      Object.assign(payload.units[0].queries[0], { template: { name: 'shop/tree.html', line: 1, recursion_depth: depth } })
+      expect(errorOf(payload).path).toBe('units[0].queries[0].template.recursion_depth')
+    }
     const nine = Array.from({ length: LIMITS.includedFrom + 1 }, (_, i) => ({ name: `t${i}.html`, line: 1 }))
     Object.assign(payload.units[0].queries[0], { template: { name: 'shop/_author.html', line: 1, included_from: nine } })
     expect(errorOf(payload)).toMatchObject({ path: 'units[0].queries[0].template.included_from', message: expect.stringMatching(/has 17 positions; at most 16/) })

@@ -35,6 +35,9 @@ export interface TemplatePosition {
   /** Where other templates brought this one in ({% include %}, an inclusion tag, a Jinja macro), innermost first;
    * absent when it was not brought in (template inheritance does not count). */
   included_from?: { name: string; line: number }[]
+  /** In a recursion of templates (a template including itself, directly or through others; a Jinja macro or
+   * recursive loop calling itself), how many times it went round: a tree's depth, which its positions leave out. */
+  recursion_depth?: number
 }
 
 /** A request method as a filter takes it: in capitals (`GET`, `PROPFIND`). */
@@ -428,6 +431,10 @@ function parseTemplate(value: unknown, container: Place): TemplatePosition | nul
     if (outer.length > LIMITS.includedFrom) fail(pathOf(at, 'included_from'), `has ${outer.length} positions; at most ${LIMITS.includedFrom} are allowed`)
     const outerAt = placeOf(at, 'included_from')
     if (outer.length > 0) parsed.included_from = outer.map((position, i) => parsePosition(object(position, outerAt, i), placeOf(outerAt, i)))
+  }
+  if (template.recursion_depth !== undefined && template.recursion_depth !== null) {
+    const depth = number(template.recursion_depth, at, 'recursion_depth', INTEGER)
+    if (depth > 0) parsed.recursion_depth = depth
   }
   return parsed
 }

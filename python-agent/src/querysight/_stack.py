@@ -44,10 +44,10 @@ from typing import Any, NamedTuple
 
 Frame = tuple[str, int, str]  # (file, line, function)
 # Where a query ran while a template rendered: (name, line) of the innermost template's node, or, when other templates
-# brought that template in ({% include %}, an inclusion tag, a Jinja macro), (name, line, included_from): the positions
-# that brought it in, innermost first, as (name, line) pairs. A partial included at two places of a page is two
-# places, not one loop.
-Template = tuple[str, int] | tuple[str, int, tuple[tuple[str, int], ...]]
+# brought that template in ({% include %}, an inclusion tag, a Jinja macro) or it runs in a recursion of templates (a
+# tree), (name, line, included_from, depth): the positions that brought it in, innermost first, as (name, line) pairs,
+# and how many times the recursion went round. A partial included at two places of a page is two places, not one loop.
+Template = tuple[str, int] | tuple[str, int, tuple[tuple[str, int], ...], int]
 # What the queries made by one call by one path share: (sql, stack, template), the stack a tuple of Frames (innermost
 # first) and the Template or None. The queries of a loop share one Site object.
 Site = tuple[Any, tuple[Frame, ...], "Template | None"]
@@ -468,6 +468,7 @@ _MAX_INCLUDED_FROM = 16
 # every query of the page was built, not where a template was brought in.
 _INHERITANCE_NODES = ("BlockNode", "ExtendsNode")
 _BLOCK_SUPER = "block.super"  # {{ block.super }}: the base template's block, rendered inside the child's
+_INCLUDE_NODES = ("IncludeNode", "InclusionNode")  # Django's nodes that render another template
 
 
 def _template_of(frame: FrameType) -> tuple[str, int] | None:
@@ -505,7 +506,8 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
     inheritance (a base template's {% block %}, {{ block.super }}, the child's {% extends %}; Jinja's block calls and
     ``extends``); and where a Jinja macro of the same file was called. A template reached again through others is a
     recursion, as a template including itself (a tree): the positions in between are dropped, so that every depth has
-    the same positions, and so are a macro's calls of itself."""
+    the same positions, and so are a macro's calls of itself; the depth says how many times it went round (so that
+    the server can tell a tree's levels from a loop's turns)."""
     if not templates:
         return None
     inner = templates[0][1]
@@ -517,38 +519,46 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
     current: str | None = position[0]
     names = [position[0]]
     included_from: list[tuple[str, int]] = []
+    depth = 0
     for _, frame in templates[1:]:
-        name, inherits, called, here = _outer_template(frame, inner)
+        name, inherits, called, here, renders = _outer_template(frame, inner)
         inner = frame
         moved, current = name != current, name
+        if renders and not moved and name is not None:  # a template including itself; a Jinja macro calling itself
+            depth += 1
+            continue
         if name is None or inherits or not (moved or called):
             continue
         if moved and name in names:  # back in a template the chain came from: a recursion
             del included_from[names.index(name) :]
             del names[len(included_from) + 1 :]
+            depth += 1
             continue
-        if here is None or here in included_from:  # (a macro calling itself)
+        if here is None:
             continue
         names.append(name)
         included_from.append(here)
         if len(included_from) >= _MAX_INCLUDED_FROM:
             break
-    return (*position, tuple(included_from)) if included_from else position
+    return (*position, tuple(included_from), depth) if included_from or depth else position
 
 
-def _outer_template(frame: FrameType, inner: FrameType) -> tuple[str | None, bool, bool, tuple[str, int] | None]:
+def _outer_template(frame: FrameType, inner: FrameType) -> tuple[str | None, bool, bool, tuple[str, int] | None, bool]:
     """What a template frame outside ``inner`` is: its template's name; whether it renders ``inner`` as template
     inheritance (Django's {% block %}, {{ block.super }} or {% extends %} node; a Jinja frame calling a block function,
     the base template's {% block %}, or a child template's root rendering its base, ``parent_template`` set); whether
-    it called the Jinja macro ``inner`` runs (a ``{% macro %}`` compiles to a function named ``macro``; a macro calling
-    itself is no call from another place); and its position."""
+    it called the Jinja macro ``inner`` runs (a ``{% macro %}`` compiles to a function named ``macro``); its position;
+    and whether it renders a template (Django's include or inclusion tag) or is a Jinja function ``inner`` runs too (a
+    template's root, a macro, a recursive loop): in the same template, a recursion."""
     jinja = _cache.get(id(frame.f_code))
     if jinja.__class__ is _JinjaCode:
         inherits = inner.f_code.co_name.startswith("block_") or frame.f_locals.get("parent_template") is not None
-        called = not inherits and inner.f_code.co_name == "macro" and frame.f_code is not inner.f_code
-        return jinja.name, inherits, called, (jinja.name, jinja.line(frame.f_lineno))
+        itself = frame.f_code is inner.f_code
+        called = not inherits and not itself and inner.f_code.co_name == "macro"
+        return jinja.name, inherits, called, (jinja.name, jinja.line(frame.f_lineno)), itself
     node = frame.f_locals.get("self")  # (read once: each read of f_locals builds the frame's dict again)
-    return _node_template(node), _inheritance(node), False, _node_position(node)
+    renders = type(node).__name__ in _INCLUDE_NODES
+    return _node_template(node), _inheritance(node), False, _node_position(node), renders
 
 
 class Memo:
@@ -761,11 +771,13 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
                     return None
                 kind = _cache.get(id(frame.f_code))
                 if kind is _TEMPLATE:
-                    # Every frame where the walk moves to another template, but by inheritance: the positions of
-                    # _template_position are among them (it leaves out some, which only makes the key stricter).
+                    # Every frame where the walk moves to another template, but by inheritance, and every include of
+                    # its own template: what _template_position counts is among them (it leaves out some, which only
+                    # makes the key stricter).
                     outer = frame.f_locals.get("self")
                     outer_name = _node_template(outer)
-                    if not _inheritance(outer) and outer_name != name:
+                    itself = outer_name == name and type(outer).__name__ in _INCLUDE_NODES  # a recursion's depth
+                    if not _inheritance(outer) and (outer_name != name or itself):
                         included.append((at, frame.f_code))
                         nodes.append(outer)
                         included_key.append(id(outer))

@@ -248,12 +248,15 @@ def _json(value: Any) -> str:
 
 
 def _template(template: Any) -> str:
-    """A :data:`querysight._stack.Template` as the wire's ``template``: name, line, and ``included_from``."""
+    """A :data:`querysight._stack.Template` as the wire's ``template``: name, line, ``included_from`` and
+    ``recursion_depth`` (each left out when empty)."""
     position = _position(template[0], template[1])
     if len(template) < 3:
         return position
-    outer = ",".join(_position(name, line) for name, line in template[2])
-    return f'{position[:-1]},"included_from":[{outer}]}}'
+    _, _, included_from, depth = template
+    outer = ",".join(_position(name, line) for name, line in included_from)
+    more = (f',"included_from":[{outer}]' if outer else "") + (f',"recursion_depth":{depth}' if depth else "")
+    return f"{position[:-1]}{more}}}"
 
 
 def _position(name: str, line: int) -> str:

@@ -186,6 +186,12 @@ def run_of(db: str, vendor: str, many: bool = False, error: BaseException | None
     return (db, vendor, bool(many), None if error is None else describe_error(error))
 
 
+def _every_depth(site: Site) -> Site:
+    """The site without its template's recursion depth: each depth of a tree is a turn of one loop."""
+    template = site[TEMPLATE]
+    return site if template is None or len(template) < 4 else (site[SQL], site[STACK], template[:3])
+
+
 def describe_error(exc: BaseException) -> str:
     """``ValueError: no stock``; the class alone when the message is empty (``KeyboardInterrupt``)."""
     message = str(exc)
@@ -367,7 +373,7 @@ class Unit:
         for key, place in by_object.items():
             site = place[3]
             try:
-                same = by_value.setdefault(site, place)
+                same = by_value.setdefault(_every_depth(site), place)
             except TypeError:  # a driver's SQL object that cannot be hashed: its own place
                 same = place
             if same is not place:
@@ -380,7 +386,7 @@ class Unit:
         lines: dict[Any, list[Any]] = {}
         for place in loops:
             site = place[3]
-            line = site[TEMPLATE] if site[TEMPLATE] is not None else (site[STACK][0] if site[STACK] else id(site))
+            line = site[TEMPLATE][:3] if site[TEMPLATE] is not None else (site[STACK][0] if site[STACK] else id(site))
             same_line = lines.get(line)
             if same_line is None:
                 lines[line] = [place[0], site]

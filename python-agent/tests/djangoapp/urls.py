@@ -34,6 +34,7 @@ urlpatterns = [
     path("authors/", views.author_list),
     path("partial-twice/", views.partial_twice),
     path("book-rows/", views.book_rows),
+    path("categories/", views.category_tree),
     path("template-places/<str:case>/", views.template_places),
     path("comments/", views.comment_targets),
     path("authors/by-name/", views.authors_by_name),

@@ -1497,6 +1497,18 @@ describe('what is not an N+1', () => {
       expect(findingsOf(unit, { app: FLASK, schema })).toEqual([])
     })
 
+    it('reports a recursion of templates as one loop fixed as deep as it went, by the depths the agent counts', () => {
+      // {% for c in node.children.all %}{% include "shop/tree.html" with node=c %}{% endfor %} in shop/tree.html: one
+      // template position at every depth, and its depth (it was told prefetch_related("children"), one level; a probe).
+      const childrenOf = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" = %s'
+      const render = site('shop/views.py', 150, 'tree_page')
+      const inTree = (depth: number) => ({ at: render, template: { name: 'shop/tree.html', line: 1, included_from: [{ name: 'shop/tree_page.html', line: 1 }], ...(depth ? { recursion_depth: depth } : {}) } })
+      const templated = unitOf(q(ROOTS, [], { at: render }), q(childrenOf, [1], inTree(0)), q(childrenOf, [2], inTree(1)), q(childrenOf, [3], inTree(1)), q(childrenOf, [4], inTree(2)))
+      const [inTemplates] = findingsOf(templated, { schema: TREE })
+      expect([inTemplates.count, inTemplates.suggestion.code]).toEqual([4, 'Category.objects.prefetch_related("children__children__children")'])
+      expect(inTemplates.suggestion.text).toContain('reads .children of every node, at 3 depths')
+    })
+
     it('reports a recursion over the tree as one loop, with every depth, fixed by prefetching as deep as it went', () => {
       // walk(cat) = {"children": [walk(ch) for ch in cat.children.all()]}: walk and its list comprehension at each depth.
       const childrenOf = 'SELECT "shop_category"."id", "shop_category"."name", "shop_category"."parent_id" FROM "shop_category" WHERE "shop_category"."parent_id" = %s'
@@ -1520,6 +1532,7 @@ describe('what is not an N+1', () => {
       const sa = unitOf(q('SELECT category.id AS category_id FROM category WHERE category.parent_id IS NULL', [], { at: site('app/tree.py', 42, 'tree') }), q(lazy, [1], { at: render(1) }), q(lazy, [2], { at: render(2) }), q(lazy, [3], { at: render(3) }))
       const [tree] = findingsOf(sa, { app: FLASK, schema })
       expect(tree.suggestion.code).toBe('select(Category).options(selectinload(Category.children, recursion_depth=-1))')
+
       // The children read on one line, the call of itself in a comprehension on the next (3.11's <listcomp> frame in
       // between): every depth is still one loop, whose fix goes on the root query (it was "the query iterated at
       // app/tree.py:36", the lazy load's line, and the first depth left out; a probe).

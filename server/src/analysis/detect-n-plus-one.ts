@@ -32,9 +32,10 @@ export function detectNPlusOne(all: QueryFacts[], ctx: DetectContext): Finding[]
     if (keySlot === null || (isBatched(group, keySlot) && !perRowParent(group, all)) || isTreeLevels(group, keySlot, ctx.schema)) continue
     if (eagerByBatch(group, keySlot, all)) continue
     const relation = explainLoop(group, keySlot, { all, schema: ctx.schema, orm: ctx.orm, previous })
-    // A recursion: the same lookup at each depth of the tree, as many levels as stacks, below the levels a prefetch
-    // loaded before it (`prefetch_related("children")` on the roots: an IN on the same key column).
-    relation.levels = new Set(group.map((facts) => facts.stackKey)).size
+    // A recursion: the same lookup at each depth of the tree, as many levels as stacks (or depths of a recursion of
+    // templates, whose positions are the same at every depth), below the levels a prefetch loaded before it
+    // (`prefetch_related("children")` on the roots: an IN on the same key column).
+    relation.levels = new Set(group.map((facts) => `${facts.stackKey}\0${facts.query.template?.recursion_depth ?? 0}`)).size
     if (relation.levels > 1) relation.prefetchedLevels = prefetchedLevels(group, keySlot, all)
     if (readBackAfterWrites(group, keySlot, all)) relation.readBack = true
     // A GenericForeignKey's ContentType lookups fill Django's per-process cache, one per type: no change to the code

@@ -54,3 +54,10 @@ class Comment(models.Model):
     object_pk = models.PositiveIntegerField()
     target = GenericForeignKey("kind", "object_pk")
     body = models.TextField(default="")
+
+
+class Category(models.Model):
+    """A tree: each category's children by a foreign key to itself."""
+
+    name = models.CharField(max_length=50)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")

@@ -2,7 +2,7 @@
 
 from django.contrib.contenttypes.models import ContentType
 
-from .models import Author, Book, Club, Comment, Membership, Profile, Review, Tag
+from .models import Author, Book, Category, Club, Comment, Membership, Profile, Review, Tag
 
 
 def seed(using: str = "default") -> None:
@@ -17,6 +17,10 @@ def seed(using: str = "default") -> None:
             book.tags.add(*tags[: b + 1])
             for stars in (3, 5):
                 Review.objects.using(using).create(book=book, stars=stars)
+    root = Category.objects.using(using).create(name="Books")
+    for name in ("Fiction", "Poetry"):
+        child = Category.objects.using(using).create(name=name, parent=root)
+        Category.objects.using(using).create(name=f"{name}, classics", parent=child)
     club = Club.objects.using(using).create(name="Readers")
     Membership.objects.using(using).create(club=club, person=Author.objects.using(using).first())
     types = ContentType.objects.db_manager(using)

@@ -9,7 +9,7 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.gzip import gzip_page
 
-from .models import Author, Book, Comment
+from .models import Author, Book, Category, Comment
 
 
 def book_list(request):
@@ -314,13 +314,19 @@ def template_places(request, case):
         return render(request, "shop/super_child.html", {"first": first})
     if case == "wrapped-blocks":
         return render(request, "shop/leaf_wrapped.html", {"first": first, "second": second, "show": True})
-    if case == "tree":
+    if case in ("tree", "self-tree"):
         leaf = {"book": books[0], "children": []}
         roots = [{"book": first, "children": [{"book": second, "children": [leaf]}]}]
-        return render(request, "shop/tree_page.html", {"roots": roots})
+        page = "shop/tree_page.html" if case == "tree" else "shop/self_tree_page.html"
+        return render(request, page, {"roots": roots})
     if case == "jinja-macro":
         return render(request, "shop/local_macro.jinja", {"first": first, "second": second, "books": books})
     import jinja2
 
     page = jinja2.Environment().from_string("<p>\n{% for b in books %}{{ b.author.name }}{% endfor %}</p>")
     return HttpResponse(page.render(books=books))
+
+
+def category_tree(request):
+    """A tree a template renders by including itself: a query per node for its children, at every depth."""
+    return render(request, "shop/category_tree.html", {"roots": Category.objects.filter(parent=None).order_by("id")})
