@@ -103,8 +103,9 @@ def test_tells_a_partial_included_at_two_places_apart_by_where_it_was_included(c
         ),
         # Two templates including each other (a tree): every depth has the same positions, one loop.
         ("tree", [("shop/_tree_node.html", 1, [("shop/_tree.html", 1), ("shop/tree_page.html", 1)])] * 3),
-        # A template including itself.
+        # A template including itself; a Jinja loop calling itself ({% for ... recursive %}).
         ("self-tree", [("shop/_self_tree.html", 1, [("shop/self_tree_page.html", 1)])] * 3),
+        ("jinja-tree", [("shop/tree.jinja", 1, [])] * 3),
         # A macro of the page called at two places, then in a loop: three places.
         (
             "jinja-macro",

@@ -305,19 +305,19 @@ def book_rows(request):
 
 def template_places(request, case):
     """Where a template's query ran, case by case: {{ block.super }}, and blocks inside an {% if %} and a {% with %} of
-    three templates extending each other (inheritance, not includes); a tree rendered by
-    two templates including each other; a Jinja macro of the page called at two places and in a loop; a Jinja template
-    made from a string (no name)."""
+    three templates extending each other (inheritance, not includes); a tree rendered by two templates including each
+    other, by one including itself, by a Jinja recursive loop; a Jinja macro of the page called at two places and in a
+    loop; a Jinja template made from a string (no name)."""
     first, second = Book.objects.order_by("id")[:2]
     books = Book.objects.order_by("id")[2:5]
     if case == "block-super":
         return render(request, "shop/super_child.html", {"first": first})
     if case == "wrapped-blocks":
         return render(request, "shop/leaf_wrapped.html", {"first": first, "second": second, "show": True})
-    if case in ("tree", "self-tree"):
+    if case in ("tree", "self-tree", "jinja-tree"):
         leaf = {"book": books[0], "children": []}
         roots = [{"book": first, "children": [{"book": second, "children": [leaf]}]}]
-        page = "shop/tree_page.html" if case == "tree" else "shop/self_tree_page.html"
+        page = {"tree": "shop/tree_page.html", "self-tree": "shop/self_tree_page.html"}.get(case, "shop/tree.jinja")
         return render(request, page, {"roots": roots})
     if case == "jinja-macro":
         return render(request, "shop/local_macro.jinja", {"first": first, "second": second, "books": books})
