@@ -106,6 +106,10 @@ def test_tells_a_partial_included_at_two_places_apart_by_where_it_was_included(c
         # A template including itself; a Jinja loop calling itself ({% for ... recursive %}).
         ("self-tree", [("shop/_self_tree.html", 1, [("shop/self_tree_page.html", 1)])] * 3),
         ("jinja-tree", [("shop/tree.jinja", 1, [])] * 3),
+        # A template including itself from its base template; in its block (Jinja); two macros calling each other.
+        ("base-tree", [("shop/bd_node.html", 2, [("shop/bd_page.html", 1)])] * 3),
+        ("jinja-block-tree", [("shop/jnode.jinja", 2, [("shop/jnode_page.jinja", 1)])] * 3),
+        ("jinja-mutual", [("shop/mutual.jinja", 1, [("shop/mutual.jinja", 5)])] * 3),
         # A macro of the page called at two places, then in a loop: three places.
         (
             "jinja-macro",
@@ -124,7 +128,25 @@ def test_gives_template_positions_through_inheritance_recursion_macros_and_unnam
     assert positions == expected
     # The depth of a recursion of templates (a tree's levels, which the server tells from a loop's turns).
     depths = [t.get("recursion_depth", 0) for t in authors]
-    assert depths == ([0, 1, 2] if case.endswith("tree") else [0] * len(authors))
+    assert depths == ([0, 1, 2] if case in TREES else [0] * len(authors))
+
+
+TREES = ("tree", "self-tree", "base-tree", "poly-tree", "jinja-tree", "jinja-mutual", "jinja-block-tree")
+PLACES = ("block-super", "wrapped-blocks", "jinja-macro", "jinja-string", *TREES)
+
+
+def test_the_walks_it_skips_give_every_template_query_the_place_a_full_walk_gives(client, recorded, monkeypatch):
+    # The memo that skips the walk for a template loop is keyed by the template nodes on the way: a key that missed
+    # one (a base template's {% extends %} of two node templates) gave queries another depth and place (a review).
+    def places():
+        for case in PLACES:
+            assert client.get(f"/template-places/{case}/").status_code == 200
+        return [[q.get("template") for q in unit["queries"]] for unit in recorded.units()[-len(PLACES) :]]
+
+    skipping = places()
+    capture = querysight._stack.capture
+    monkeypatch.setattr(querysight._stack, "capture", lambda *args, **kwargs: (capture(*args, **kwargs)[0], None))
+    assert places() == skipping
 
 
 def test_ends_a_requests_stacks_at_the_request_not_at_the_test_that_made_it(client, recorded):

@@ -382,6 +382,14 @@ describeBrowser('the web UI', () => {
     expect(page.url()).toContain('route=books%2F')
     expect(page.url()).toContain('method=GET')
     expect(await page.locator('[data-testid="filter-route"] option:checked').textContent()).toBe('GET books/')
+    // A route of one method: its link names the route alone, as the report's and the fingerprint page's links do, and
+    // the list's filter shows one choice for it (the two links made two "POST cart/" choices that filtered otherwise).
+    await page.goto(`${server.url}/#/routes`)
+    await cart.locator('[data-testid="route-link"]').click()
+    await waitForCount('unit-row', 2)
+    expect(page.url()).not.toContain('method=')
+    expect(await page.locator('[data-testid="filter-route"] option', { hasText: 'POST cart/' }).count()).toBe(1)
+    expect(await page.locator('[data-testid="filter-route"] option:checked').textContent()).toBe('POST cart/')
     // ... and its link lists its units too (it led to "No unit matches this filter").
     await page.goto(`${server.url}/#/routes`)
     await home.locator('[data-testid="route-link"]').click()

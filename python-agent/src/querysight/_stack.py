@@ -504,39 +504,62 @@ def _template_position(templates: list[tuple[int, FrameType]]) -> Template | Non
     """The query's :data:`Template`: the innermost template frame's position, and where each template from there out
     was brought in by another one: the first position in another template, going out, skipping template
     inheritance (a base template's {% block %}, {{ block.super }}, the child's {% extends %}; Jinja's block calls and
-    ``extends``); and where a Jinja macro of the same file was called. A template reached again through others is a
-    recursion, as a template including itself (a tree): the positions in between are dropped, so that every depth has
-    the same positions, and so are a macro's calls of itself; the depth says how many times it went round (so that
-    the server can tell a tree's levels from a loop's turns)."""
+    ``extends``); and where a Jinja macro of the same file was called. A template including itself or one of its base
+    templates (a tree), a template reached again through others, a Jinja function run again (a macro, through another
+    or not; a recursive loop), is a recursion: the positions in between are dropped, so that every depth has the same
+    positions, and the depth says how many times it went round (so that the server can tell a tree's levels from a
+    loop's turns)."""
     if not templates:
         return None
     inner = templates[0][1]
     position = _template_of(inner)
     if position is None:
         return None
-    # The template the walk is in (inheritance moves it without a position: a base template's nodes around its
-    # {% block %}, an {% if %}, are no include), the templates the positions so far are in, and the positions.
+    # Per position level (0: the innermost template's): the templates inheritance took the walk through (its
+    # "family"), and the Jinja functions it ran; an include into a template of the current family is the template
+    # including itself, into one of an earlier level's family (or a Jinja function seen at an earlier level) a
+    # recursion.
     current: str | None = position[0]
-    names = [position[0]]
+    families: list[set[str]] = [{position[0]}]
+    codes: list[set[CodeType]] = [{inner.f_code}]
     included_from: list[tuple[str, int]] = []
     depth = 0
     for _, frame in templates[1:]:
         name, inherits, called, here, renders = _outer_template(frame, inner)
+        jinja = _cache.get(id(frame.f_code)).__class__ is _JinjaCode
         inner = frame
         moved, current = name != current, name
-        if renders and not moved and name is not None:  # a template including itself; a Jinja macro calling itself
+        if name is None:
+            continue
+        if inherits:
+            families[-1].add(name)
+            if jinja:
+                codes[-1].add(frame.f_code)
+            continue
+        if jinja:
+            seen = next((i for i, level in enumerate(codes) if frame.f_code in level), None)
+            if seen is not None:  # a Jinja function run again: a recursion
+                del included_from[seen:]
+                del families[seen + 1 :], codes[seen + 1 :]
+                depth += 1
+                continue
+        if not (moved or renders):
+            if jinja:
+                codes[-1].add(frame.f_code)
+            continue
+        if name in families[-1] and not called:  # a template including itself
             depth += 1
             continue
-        if name is None or inherits or not (moved or called):
-            continue
-        if moved and name in names:  # back in a template the chain came from: a recursion
-            del included_from[names.index(name) :]
-            del names[len(included_from) + 1 :]
+        seen = None if called else next((i for i, family in enumerate(families[:-1]) if name in family), None)
+        if seen is not None:  # back in a template the chain came from: a recursion
+            del included_from[seen:]
+            del families[seen + 1 :], codes[seen + 1 :]
             depth += 1
             continue
         if here is None:
             continue
-        names.append(name)
+        families.append({name})
+        codes.append({frame.f_code} if jinja else set())
         included_from.append(here)
         if len(included_from) >= _MAX_INCLUDED_FROM:
             break
@@ -548,14 +571,14 @@ def _outer_template(frame: FrameType, inner: FrameType) -> tuple[str | None, boo
     inheritance (Django's {% block %}, {{ block.super }} or {% extends %} node; a Jinja frame calling a block function,
     the base template's {% block %}, or a child template's root rendering its base, ``parent_template`` set); whether
     it called the Jinja macro ``inner`` runs (a ``{% macro %}`` compiles to a function named ``macro``); its position;
-    and whether it renders a template (Django's include or inclusion tag) or is a Jinja function ``inner`` runs too (a
-    template's root, a macro, a recursive loop): in the same template, a recursion."""
+    and whether it brought a template in: Django's include or inclusion tag; a Jinja include (``inner`` runs a
+    template's root) or macro call."""
     jinja = _cache.get(id(frame.f_code))
     if jinja.__class__ is _JinjaCode:
         inherits = inner.f_code.co_name.startswith("block_") or frame.f_locals.get("parent_template") is not None
-        itself = frame.f_code is inner.f_code
-        called = not inherits and not itself and inner.f_code.co_name == "macro"
-        return jinja.name, inherits, called, (jinja.name, jinja.line(frame.f_lineno)), itself
+        called = not inherits and inner.f_code.co_name == "macro" and frame.f_code is not inner.f_code
+        renders = not inherits and (called or inner.f_code.co_name == "root")
+        return jinja.name, inherits, called, (jinja.name, jinja.line(frame.f_lineno)), renders
     node = frame.f_locals.get("self")  # (read once: each read of f_locals builds the frame's dict again)
     renders = type(node).__name__ in _INCLUDE_NODES
     return _node_template(node), _inheritance(node), False, _node_position(node), renders
@@ -777,7 +800,7 @@ def _chain_below(anchor: FrameType, first: FrameType) -> ChainPath | None:
                     outer = frame.f_locals.get("self")
                     outer_name = _node_template(outer)
                     itself = outer_name == name and type(outer).__name__ in _INCLUDE_NODES  # a recursion's depth
-                    if not _inheritance(outer) and (outer_name != name or itself):
+                    if outer_name != name or itself:
                         included.append((at, frame.f_code))
                         nodes.append(outer)
                         included_key.append(id(outer))

@@ -106,9 +106,9 @@ export interface RouteChoice {
   label: string
 }
 
-/** The route filter's choices for the units' route patterns, sorted: a route with one method is one choice (`GET
- * books/`, the Routes page's link), a route with several is one for all of them (`books/ (any method)`) and one for
- * each. */
+/** The route filter's choices for the units' route patterns, sorted: a route with one method is one choice for any
+ * method, labelled with it (`GET books/`: a link naming the route alone finds it); a route with several is one for all
+ * of them (`books/ (any method)`) and one for each, which the Routes page's links name. */
 export function routesOf(units: UnitSummary[]): RouteChoice[] {
   const methods = new Map<string, Set<string>>()
   for (const unit of units) {
@@ -118,7 +118,7 @@ export function routesOf(units: UnitSummary[]): RouteChoice[] {
   }
   return [...methods.keys()].sort().flatMap((route) => {
     const used = [...methods.get(route)!].filter(Boolean).sort()
-    if (used.length <= 1) return [routeChoice(route, used[0] ?? '')]
+    if (used.length <= 1) return [{ ...routeChoice(route, used[0] ?? ''), method: '' }]
     return [{ route, method: '', label: `${route} (any method)` }, ...used.map((method) => routeChoice(route, method))]
   })
 }

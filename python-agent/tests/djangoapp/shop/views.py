@@ -303,22 +303,34 @@ def book_rows(request):
     return JsonResponse({"books": [[row["title"], Author.objects.get(pk=row["author_id"]).name] for row in rows]})
 
 
+TREE_PAGES = {
+    "tree": "shop/tree_page.html",  # two templates including each other
+    "self-tree": "shop/self_tree_page.html",  # a template including itself
+    "base-tree": "shop/bd_page.html",  # a template including itself through its base template
+    "poly-tree": "shop/poly_page.html",  # each node's own template, both extending one base
+    "jinja-tree": "shop/tree.jinja",  # {% for ... recursive %}
+    "jinja-mutual": "shop/mutual.jinja",  # two macros calling each other
+    "jinja-block-tree": "shop/jnode_page.jinja",  # a Jinja template including itself in its block
+}
+
+
 def template_places(request, case):
     """Where a template's query ran, case by case: {{ block.super }}, and blocks inside an {% if %} and a {% with %} of
-    three templates extending each other (inheritance, not includes); a tree rendered by two templates including each
-    other, by one including itself, by a Jinja recursive loop; a Jinja macro of the page called at two places and in a
-    loop; a Jinja template made from a string (no name)."""
+    three templates extending each other (inheritance, not includes); trees (TREE_PAGES); a Jinja macro of the page
+    called at two places and in a loop; a Jinja template made from a string (no name)."""
     first, second = Book.objects.order_by("id")[:2]
     books = Book.objects.order_by("id")[2:5]
     if case == "block-super":
         return render(request, "shop/super_child.html", {"first": first})
     if case == "wrapped-blocks":
         return render(request, "shop/leaf_wrapped.html", {"first": first, "second": second, "show": True})
-    if case in ("tree", "self-tree", "jinja-tree"):
-        leaf = {"book": books[0], "children": []}
-        roots = [{"book": first, "children": [{"book": second, "children": [leaf]}]}]
-        page = {"tree": "shop/tree_page.html", "self-tree": "shop/self_tree_page.html"}.get(case, "shop/tree.jinja")
-        return render(request, page, {"roots": roots})
+    if case in TREE_PAGES:
+        leaf = {"book": books[0], "children": [], "tpl": "shop/file.html"}
+        children = [{"book": second, "children": [leaf], "tpl": "shop/folder.html"}]
+        if case == "poly-tree":  # a folder and a file side by side: one depth, two templates
+            children.append({"book": books[1], "children": [], "tpl": "shop/file.html"})
+        roots = [{"book": first, "children": children, "tpl": "shop/folder.html"}]
+        return render(request, TREE_PAGES[case], {"roots": roots})
     if case == "jinja-macro":
         return render(request, "shop/local_macro.jinja", {"first": first, "second": second, "books": books})
     import jinja2

@@ -58,9 +58,9 @@ export function RoutesPage() {
         rowKey={(i) => keyOf(routes[i])}
         selected={selected}
         onSelect={setSelected}
-        onActivate={(i) => (location.hash = hrefOf(routes[i]))}
+        onActivate={(i) => (location.hash = hrefOf(routes[i], all))}
         keyboard
-        renderRow={(i) => <RouteRow route={routes[i]} now={now} />}
+        renderRow={(i) => <RouteRow route={routes[i]} now={now} href={hrefOf(routes[i], all)} />}
         empty={
           all.length === 0 ? (
             <p class="empty">No routes yet: routes appear once units with a route pattern are recorded.</p>
@@ -73,13 +73,13 @@ export function RoutesPage() {
   )
 }
 
-function RouteRow({ route, now }: { route: RouteStats; now: number }) {
+function RouteRow({ route, now, href }: { route: RouteStats; now: number; href: string }) {
   return (
     <div class="route-cols route-row" data-testid="route-row" data-route={route.route}>
       <span class="route-row__name">
         {/* A request without a URL pattern is listed by its name, which starts with its method already. */}
         {route.method && !route.route.startsWith(`${route.method} `) ? <span class="mono muted">{route.method} </span> : null}
-        <a class="link mono" href={hrefOf(route)} data-testid="route-link" title="every unit of this route">{route.route}</a>
+        <a class="link mono" href={href} data-testid="route-link" title="every unit of this route">{route.route}</a>
         {route.kind !== 'request' ? <span class={`kind kind--${route.kind}`}>{route.kind}</span> : null}
       </span>
       <span class="num mono">{formatCount(route.units)}</span>
@@ -106,8 +106,11 @@ function keyOf(route: RouteStats): string {
   return `${route.kind}\0${route.method ?? ''}\0${route.route}`
 }
 
-function hrefOf(route: RouteStats): string {
-  return listHref({ route: route.route, kind: route.kind, method: route.method ?? '' })
+/** The list of the route's units: of its method when another row has the same route with another method (its GET and
+ * HEAD units), else of the route, as the list's route filter offers it. */
+function hrefOf(route: RouteStats, all: readonly RouteStats[]): string {
+  const shared = all.some((other) => other !== route && other.kind === route.kind && other.route === route.route)
+  return listHref({ route: route.route, kind: route.kind, method: shared ? (route.method ?? '') : '' })
 }
 
 /** Every word of `text` in the route's pattern, method or kind; and its kind, when one is chosen. */
