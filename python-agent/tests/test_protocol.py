@@ -186,15 +186,21 @@ def test_the_real_server_finds_no_loop_in_a_partial_included_twice_and_one_in_ea
     assert {f["kind"] for f in unit["findings"]} == {"n_plus_one", "duplicate"}
 
 
+def the_n_plus_one_of(server: str, path: str) -> dict[str, Any]:
+    """The one N+1 the real server finds in the request to ``path``."""
+    config.configure(url=server, batch_interval=0.01)
+    response = Client().get(path)
+    assert querysight.flush(10)
+    unit = fetch_unit(server, response["X-QuerySight-Unit"])
+    (loop,) = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    return loop
+
+
 def test_the_real_server_tells_a_loop_over_values_rows_to_fetch_the_keys_rows_at_once_not_an_eager_load(
     querysight_server,
 ):
     # values() rows are no model objects: select_related("author") on them makes Django raise.
-    config.configure(url=querysight_server, batch_interval=0.01)
-    response = Client().get("/book-rows/")
-    assert querysight.flush(10)
-    unit = fetch_unit(querysight_server, response["X-QuerySight-Unit"])
-    (loop,) = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    loop = the_n_plus_one_of(querysight_server, "/book-rows/")
     assert loop["suggestion"]["code"] == "Author.objects.in_bulk(ids)"
     assert '(values("title", "author_id")) has no objects' in loop["suggestion"]["text"]
 
@@ -203,11 +209,7 @@ def test_the_real_server_tells_a_tree_a_template_renders_by_including_itself_to_
     querysight_server,
 ):
     # Told prefetch_related("children") before, one level: the levels below were still a query per node.
-    config.configure(url=querysight_server, batch_interval=0.01)
-    response = Client().get("/categories/")
-    assert querysight.flush(10)
-    unit = fetch_unit(querysight_server, response["X-QuerySight-Unit"])
-    (loop,) = [f for f in unit["findings"] if f["kind"] == "n_plus_one"]
+    loop = the_n_plus_one_of(querysight_server, "/categories/")
     assert loop["count"] == 5  # the root's children, theirs, and theirs (none): three depths
     assert loop["suggestion"]["code"] == 'Category.objects.prefetch_related("children__children__children")'
     assert "at 3 depths" in loop["suggestion"]["text"]
