@@ -45,8 +45,9 @@ export const REQUEST_METHOD = /^[A-Z]{1,20}$/
 
 /** `shop/_author.html:1`, and where it was included: `shop/_author.html:1, included at shop/book_list.html:5`. */
 export function templateText(template: TemplatePosition): string {
-  const outer = (template.included_from ?? []).map((position) => `${position.name}:${position.line}`)
-  return `${template.name}:${template.line}${outer.length ? `, included at ${outer.join(', at ')}` : ''}`
+  const here = `${template.name}:${template.line}`
+  if (!template.included_from?.length) return here // (most queries of a template: the stack key of each on ingest)
+  return `${here}, included at ${template.included_from.map((position) => `${position.name}:${position.line}`).join(', at ')}`
 }
 
 export interface WireQuery {

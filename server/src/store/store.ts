@@ -384,6 +384,13 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
       const stats = [...groups.values()].map((rows): RouteStats => {
         const counts = rows.map((row) => row.queries).sort((a, b) => a - b)
         const last = rows[rows.length - 1]
+        const sum = (of: (row: UnitRow) => number): number => rows.reduce((total, row) => total + of(row), 0)
+        const unitsWith: RouteStats['units_with'] = {
+          n_plus_one: sum((row) => row.has_n_plus_one),
+          duplicate: sum((row) => row.has_duplicate),
+          repeated_write: sum((row) => row.has_repeated_write),
+          slow_query: sum((row) => row.has_slow_query),
+        }
         return {
           route: last.route ?? last.name,
           kind: last.kind,
@@ -392,16 +399,11 @@ export function createStore({ path = ':memory:', maxUnits = DEFAULT_MAX_UNITS }:
           queries_p50: percentile(counts, 0.5),
           queries_p95: percentile(counts, 0.95),
           queries_max: counts[counts.length - 1],
-          n_plus_one: rows.reduce((sum, row) => sum + row.n_plus_one, 0),
-          duplicates: rows.reduce((sum, row) => sum + row.duplicates, 0),
-          repeated_writes: rows.reduce((sum, row) => sum + row.has_repeated_write, 0),
-          slow_queries: rows.reduce((sum, row) => sum + row.has_slow_query, 0),
-          units_with: {
-            n_plus_one: rows.reduce((sum, row) => sum + row.has_n_plus_one, 0),
-            duplicate: rows.reduce((sum, row) => sum + row.has_duplicate, 0),
-            repeated_write: rows.reduce((sum, row) => sum + row.has_repeated_write, 0),
-            slow_query: rows.reduce((sum, row) => sum + row.has_slow_query, 0),
-          },
+          n_plus_one: sum((row) => row.n_plus_one),
+          duplicates: sum((row) => row.duplicates),
+          repeated_writes: unitsWith.repeated_write,
+          slow_queries: unitsWith.slow_query,
+          units_with: unitsWith,
           last_seen: last.started_at,
           recent: rows.slice(-RECENT_POINTS).map((row) => ({ id: row.id, started_at: row.started_at, queries: row.queries })),
         }
